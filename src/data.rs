@@ -1,0 +1,174 @@
+//! Data sets on disk: `DIR/{train,valid,test}.npy` (float32 `(N, L, *state)`, physical units)
+//! and `DIR/system.json` (the system, its parameters and the normalisation).
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::io::{Array, read_json, read_npy, write_json, write_npy};
+use crate::mcs::System;
+
+/// Per-value affine normalisation: `x_norm = (x − mean) / scale`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Normalisation {
+    /// Mean of each value of a state.
+    pub mean: Vec<f64>,
+    /// Scale of each value of a state.
+    pub scale: Vec<f64>,
+}
+
+impl Normalisation {
+    /// The empirical per-value mean and standard deviation of `(N, L, F)` data.
+    pub fn fit(data: &[f32], features: usize) -> Self {
+        let n = (data.len() / features) as f64;
+        let mut mean = vec![0.0; features];
+        let mut sq = vec![0.0; features];
+        for row in data.chunks(features) {
+            for j in 0..features {
+                mean[j] += row[j] as f64;
+                sq[j] += (row[j] as f64).powi(2);
+            }
+        }
+        for j in 0..features {
+            mean[j] /= n;
+            sq[j] = (sq[j] / n - mean[j] * mean[j]).max(1e-12).sqrt();
+        }
+        Self { mean, scale: sq }
+    }
+
+    /// Normalises physical values in place (the last axis holds a state's values).
+    pub fn normalise(&self, x: &mut [f32]) {
+        let f = self.mean.len();
+        for row in x.chunks_mut(f) {
+            for j in 0..f {
+                row[j] = ((row[j] as f64 - self.mean[j]) / self.scale[j]) as f32;
+            }
+        }
+    }
+
+    /// Maps normalised values back to physical units in place.
+    pub fn denormalise(&self, x: &mut [f32]) {
+        let f = self.mean.len();
+        for row in x.chunks_mut(f) {
+            for j in 0..f {
+                row[j] = (row[j] as f64 * self.scale[j] + self.mean[j]) as f32;
+            }
+        }
+    }
+}
+
+/// What `system.json` records about a data set.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SystemInfo {
+    /// The system and its parameters.
+    pub system: System,
+    /// The shape of one state (e.g. `[3]`).
+    pub state_shape: Vec<usize>,
+    /// The normalisation the networks use.
+    pub normalisation: Normalisation,
+    /// Number of simulated chains.
+    pub trajectories: usize,
+    /// States kept per chain.
+    pub length: usize,
+    /// Transitions dropped before the first kept state.
+    pub burn_in: usize,
+    /// The simulation seed.
+    pub seed: u64,
+}
+
+/// A data set folder: system description and the three splits.
+pub struct Dataset {
+    /// `system.json`.
+    pub info: SystemInfo,
+    /// Training trajectories, `(N, L, F)`.
+    pub train: Array,
+    /// Validation trajectories.
+    pub valid: Array,
+}
+
+/// The values per state of a shape.
+pub fn features(shape: &[usize]) -> usize {
+    shape.iter().product()
+}
+
+/// Simulates `n` chains and writes `train/valid/test.npy` (80/10/10 by chain) and `system.json`.
+pub fn simulate(
+    dir: &Path,
+    system: System,
+    n: usize,
+    length: usize,
+    burn_in: usize,
+    seed: u64,
+) -> Result<SystemInfo> {
+    if n < 3 {
+        return Err(Error::config("--trajectories", "needs at least 3 chains to split 80/10/10"));
+    }
+    if length == 0 {
+        return Err(Error::config("--length", "must be at least 1"));
+    }
+    let chain = system.chain();
+    let d = chain.dim();
+    let x: Vec<f32> = chain
+        .trajectories(n, length, burn_in, seed)
+        .into_iter()
+        .map(|v| v as f32)
+        .collect();
+    let n_train = (n * 8 / 10).max(1);
+    let n_valid = ((n - n_train) / 2).max(1);
+    let per = length * d;
+    let split = |a: usize, b: usize| Array::new(vec![b - a, length, d], x[a * per..b * per].to_vec());
+    let train = split(0, n_train);
+    let normalisation = match system.fixed_normalisation() {
+        Some((mean, scale)) => Normalisation { mean, scale },
+        None => Normalisation::fit(&train.data, d),
+    };
+    let info = SystemInfo {
+        system,
+        state_shape: vec![d],
+        normalisation,
+        trajectories: n,
+        length,
+        burn_in,
+        seed,
+    };
+    write_npy(&dir.join("train.npy"), &train)?;
+    write_npy(&dir.join("valid.npy"), &split(n_train, n_train + n_valid))?;
+    write_npy(&dir.join("test.npy"), &split(n_train + n_valid, n))?;
+    write_json(&dir.join("system.json"), &info)?;
+    Ok(info)
+}
+
+/// Reads `system.json` of a data folder.
+pub fn read_info(dir: &Path) -> Result<SystemInfo> {
+    read_json(&dir.join("system.json"))
+}
+
+/// Reads a trajectory file and checks that it is `(N, L, *state_shape)` and finite.
+pub fn read_trajectories(path: &Path, state_shape: &[usize]) -> Result<Array> {
+    let a = read_npy(path)?;
+    if a.shape.len() != 2 + state_shape.len() || a.shape[2..] != *state_shape || a.shape[0] == 0 {
+        return Err(Error::Shape {
+            what: path.display().to_string(),
+            expected: format!("(N, L, {})", shape_text(state_shape)),
+            got: a.shape,
+        });
+    }
+    a.check_finite(&path.display().to_string())?;
+    Ok(a)
+}
+
+/// `3` or `2, 64, 64`: a shape for messages.
+pub fn shape_text(shape: &[usize]) -> String {
+    shape.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(", ")
+}
+
+impl Dataset {
+    /// Loads a data folder written by [`simulate`].
+    pub fn load(dir: &Path) -> Result<Self> {
+        let info = read_info(dir)?;
+        let train = read_trajectories(&dir.join("train.npy"), &info.state_shape)?;
+        let valid = read_trajectories(&dir.join("valid.npy"), &info.state_shape)?;
+        Ok(Self { info, train, valid })
+    }
+}

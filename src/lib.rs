@@ -1,0 +1,29 @@
+//! # sda — score-based data assimilation
+//!
+//! Infers whole trajectories of dynamical systems from sparse, noisy observations with a
+//! diffusion model trained on short windows of simulated trajectories (Rozet & Louppe,
+//! "Score-based Data Assimilation", NeurIPS 2023). `../shared/METHOD.md` is the specification.
+//!
+//! Where things live, leaves first:
+//! - [`mcs`]: Markov chains (Lorenz-63, Lorenz-96, a linear-Gaussian spring) and their simulation;
+//! - [`nn`]: network architectures (time embedding, residual MLP);
+//! - [`score`]: noise schedules, the composed local score, observation operators, guidance and
+//!   the predictor-corrector sampler;
+//! - [`kalman`]: the exact posterior of linear-Gaussian systems (the oracle);
+//! - [`data`], [`model`], [`train`]: data sets, run folders and the training loop;
+//! - [`metrics`]: distances between sets of trajectories and ensemble scores;
+//! - [`io`], [`error`]: `.npy`/JSON files and the error type.
+#![warn(missing_docs)]
+
+pub mod data;
+pub mod error;
+pub mod io;
+pub mod kalman;
+pub mod mcs;
+pub mod metrics;
+pub mod model;
+pub mod nn;
+pub mod score;
+pub mod train;
+
+pub use error::{Error, Result};

@@ -1,0 +1,103 @@
+//! Run folders: `RUN/config.json` (what the network is and what it was trained on) beside
+//! `RUN/model.safetensors`. Loading is: read the config, initialise, load the weights.
+
+use std::path::Path;
+
+use burn::prelude::*;
+use burn::store::{ModuleSnapshot, SafetensorsStore};
+use serde::{Deserialize, Serialize};
+
+use crate::data::{Normalisation, SystemInfo};
+use crate::error::{Error, Result};
+use crate::io::{read_json, temp_path, write_json};
+use crate::score::net::{ScoreNet, ScoreNetConfig};
+use crate::score::sde::VpSde;
+use crate::train::TrainConfig;
+
+/// Everything `config.json` holds.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunConfig {
+    /// The data the model was trained on.
+    pub data: SystemInfo,
+    /// The network.
+    pub net: ScoreNetConfig,
+    /// The noise schedule.
+    pub sde: VpSde,
+    /// The training settings.
+    pub train: TrainConfig,
+}
+
+impl RunConfig {
+    /// The normalisation of the training data.
+    pub fn normalisation(&self) -> &Normalisation {
+        &self.data.normalisation
+    }
+}
+
+/// Writes the weights of `net` to `path` (atomically).
+pub fn save_weights(net: &ScoreNet, path: &Path) -> Result<()> {
+    let tmp = temp_path(path);
+    let mut store = SafetensorsStore::from_file(&tmp).overwrite(true);
+    net.save_into(&mut store).map_err(|e| Error::Weights {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    std::fs::rename(&tmp, path).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Loads weights from `path` into `net`, requiring every tensor to match.
+pub fn load_weights(net: &mut ScoreNet, path: &Path) -> Result<()> {
+    let err = |reason: String| Error::Weights {
+        path: path.to_path_buf(),
+        reason,
+    };
+    if !path.exists() {
+        return Err(Error::Io {
+            path: path.to_path_buf(),
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
+        });
+    }
+    let mut store = SafetensorsStore::from_file(path);
+    let result = net
+        .load_from(&mut store)
+        .map_err(|e| err(format!("not a valid safetensors file ({e})")))?;
+    if !result.missing.is_empty() || !result.errors.is_empty() {
+        return Err(err(format!(
+            "does not match config.json ({} missing, {} errors)",
+            result.missing.len(),
+            result.errors.len()
+        )));
+    }
+    Ok(())
+}
+
+/// A trained model: its configuration and network.
+pub struct Model {
+    /// `config.json`.
+    pub config: RunConfig,
+    /// The network, on the device it was loaded to.
+    pub net: ScoreNet,
+}
+
+impl Model {
+    /// Loads `RUN/config.json` and `RUN/model.safetensors` onto `device`.
+    pub fn load(dir: &Path, device: &Device) -> Result<Self> {
+        let config: RunConfig = read_json(&dir.join("config.json"))?;
+        let mut net = config.net.init(device);
+        load_weights(&mut net, &dir.join("model.safetensors"))?;
+        Ok(Self { config, net })
+    }
+
+    /// Writes `config.json` and `model.safetensors` into `dir`.
+    pub fn save(&self, dir: &Path) -> Result<()> {
+        std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        write_json(&dir.join("config.json"), &self.config)?;
+        save_weights(&self.net, &dir.join("model.safetensors"))
+    }
+}

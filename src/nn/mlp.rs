@@ -1,0 +1,108 @@
+//! The residual MLP of the paper's Lorenz experiments (METHOD.md §6): Linear to the width,
+//! `depth` blocks `h + Lin(SiLU(Lin(LayerNorm(h))))`, Linear to the output, one block at the
+//! output width. LayerNorm has no affine parameters.
+
+use burn::nn::{Linear, LinearConfig};
+use burn::prelude::*;
+use burn::tensor::activation::silu;
+use serde::{Deserialize, Serialize};
+
+/// Layer normalisation over the last axis without learnable scale or shift.
+#[derive(Module, Debug)]
+pub struct LayerNorm {
+    epsilon: f64,
+}
+
+impl LayerNorm {
+    /// A normalisation with `ε = 1e-5` (PyTorch's default).
+    pub fn new() -> Self {
+        Self { epsilon: 1e-5 }
+    }
+
+    /// `(x − mean(x)) / √(var(x) + ε)` over the last axis (biased variance).
+    pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
+        let centred = x.clone() - x.mean_dim(D - 1);
+        let var = centred.clone().square().mean_dim(D - 1);
+        centred / (var + self.epsilon).sqrt()
+    }
+}
+
+impl Default for LayerNorm {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// `h + Lin(SiLU(Lin(LayerNorm(h))))`.
+#[derive(Module, Debug)]
+pub struct ResBlock {
+    norm: LayerNorm,
+    l1: Linear,
+    l2: Linear,
+}
+
+impl ResBlock {
+    /// A block of width `features`.
+    pub fn new(features: usize, device: &Device) -> Self {
+        Self {
+            norm: LayerNorm::new(),
+            l1: LinearConfig::new(features, features).init(device),
+            l2: LinearConfig::new(features, features).init(device),
+        }
+    }
+
+    /// # Shapes
+    /// - h: `[B, W]` → `[B, W]`
+    pub fn forward(&self, h: Tensor<2>) -> Tensor<2> {
+        let r = self.l2.forward(silu(self.l1.forward(self.norm.forward(h.clone()))));
+        h + r
+    }
+}
+
+/// Configuration of a [`ResMlp`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ResMlpConfig {
+    /// Input features.
+    pub input: usize,
+    /// Output features.
+    pub output: usize,
+    /// Hidden width.
+    pub width: usize,
+    /// Number of residual blocks at the hidden width.
+    pub depth: usize,
+}
+
+/// A residual MLP.
+#[derive(Module, Debug)]
+pub struct ResMlp {
+    head: Linear,
+    blocks: Vec<ResBlock>,
+    tail: Linear,
+    out_block: ResBlock,
+}
+
+impl ResMlpConfig {
+    /// Initialises the network on `device`.
+    pub fn init(&self, device: &Device) -> ResMlp {
+        ResMlp {
+            head: LinearConfig::new(self.input, self.width).init(device),
+            blocks: (0..self.depth)
+                .map(|_| ResBlock::new(self.width, device))
+                .collect(),
+            tail: LinearConfig::new(self.width, self.output).init(device),
+            out_block: ResBlock::new(self.output, device),
+        }
+    }
+}
+
+impl ResMlp {
+    /// # Shapes
+    /// - x: `[B, input]` → `[B, output]`
+    pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
+        let mut h = self.head.forward(x);
+        for block in &self.blocks {
+            h = block.forward(h);
+        }
+        self.out_block.forward(self.tail.forward(h))
+    }
+}

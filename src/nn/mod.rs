@@ -1,0 +1,7 @@
+//! Network architectures, and nothing else: they know tensors, not diffusion.
+
+mod embedding;
+mod mlp;
+
+pub use embedding::{TimeEmbedding, TimeEmbeddingConfig};
+pub use mlp::{LayerNorm, ResBlock, ResMlp, ResMlpConfig};

@@ -1,0 +1,31 @@
+//! Diffusion: the noise schedule, the composed local score, guidance by observations and the
+//! predictor-corrector sampler (METHOD.md §2–§5).
+//!
+//! Everything here speaks through [`NoiseEstimator`]: the trained network, an analytic score and
+//! the guided posterior score all implement it, so the sampler never knows which it is given.
+
+pub mod gaussian;
+pub mod guidance;
+pub mod net;
+pub mod operator;
+pub mod sampler;
+pub mod sde;
+
+use burn::prelude::*;
+
+/// A noise estimate `ε̂(x(t), t) ≈ −σ(t) ∇ log p(x(t))` for batches of trajectories.
+pub trait NoiseEstimator {
+    /// # Shapes
+    /// - x: `[B, L, F]` (normalised states, `F` values per state) → `[B, L, F]`
+    fn eps(&self, x: Tensor<3>, t: f64) -> Tensor<3>;
+}
+
+/// A tensor from a flat `f32` buffer.
+pub fn tensor<const D: usize>(data: Vec<f32>, shape: [usize; D], device: &Device) -> Tensor<D> {
+    Tensor::from_data(burn::tensor::TensorData::new(data, shape), device)
+}
+
+/// The values of a tensor as `f32`, row-major.
+pub fn to_vec<const D: usize>(x: Tensor<D>) -> Vec<f32> {
+    x.into_data().convert::<f32>().try_into_vec::<f32>().expect("f32 tensor")
+}

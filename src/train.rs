@@ -1,0 +1,296 @@
+//! Denoising score matching on windows of trajectories (METHOD.md §2, §6).
+//!
+//! An epoch draws one window at a random position of every training chain, in a random
+//! order; each sample gets its own `t ~ U(0, 1)` and `ε ~ N(0, I)`, and the loss is
+//! `mean((ε_φ(μ x + σ ε, t) − ε)²)`. AdamW with a learning rate that decays per epoch.
+//!
+//! All randomness of epoch `e` comes from an RNG seeded by `(seed, e)`, and a checkpoint holds
+//! the weights and the optimizer state, so a resumed run ends exactly where an uninterrupted one
+//! would.
+
+use std::path::Path;
+
+use burn::optim::{AdamWConfig, GradientsParams};
+use burn::prelude::*;
+use rand::Rng;
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rand_distr::{Distribution, StandardNormal};
+use serde::{Deserialize, Serialize};
+
+use crate::data::Dataset;
+use crate::error::{Error, Result};
+use crate::io::{Array, read_json, temp_path, write_atomic, write_json};
+use crate::mcs::{chain_rng, splitmix64};
+use crate::model::{Model, RunConfig, load_weights, save_weights};
+use crate::score::net::{ScoreNet, ScoreNetConfig};
+use crate::score::sde::VpSde;
+use crate::score::tensor;
+
+/// How the learning rate decays over the epochs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LrSchedule {
+    /// Linearly to 0 (the paper's).
+    #[default]
+    Linear,
+    /// Half a cosine to 0.
+    Cosine,
+    /// Exponentially to 1e-3 of the initial rate.
+    Exponential,
+    /// Constant.
+    Constant,
+}
+
+/// Training settings; the defaults are the paper's Lorenz-63 ones.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainConfig {
+    /// Epochs (one window per training chain each).
+    pub epochs: usize,
+    /// Windows per optimisation step.
+    pub batch_size: usize,
+    /// Initial learning rate.
+    pub lr: f64,
+    /// AdamW weight decay.
+    pub weight_decay: f64,
+    /// Learning-rate decay.
+    pub lr_schedule: LrSchedule,
+    /// Seed of the initialisation and of every draw.
+    pub seed: u64,
+    /// Epochs between checkpoints.
+    pub checkpoint_every: usize,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            epochs: 4096,
+            batch_size: 64,
+            lr: 1e-3,
+            weight_decay: 1e-3,
+            lr_schedule: LrSchedule::Linear,
+            seed: 0,
+            checkpoint_every: 64,
+        }
+    }
+}
+
+impl TrainConfig {
+    /// The learning rate of epoch `e` (0-based).
+    pub fn lr_at(&self, e: usize) -> f64 {
+        let frac = e as f64 / self.epochs as f64;
+        self.lr
+            * match self.lr_schedule {
+                LrSchedule::Linear => 1.0 - frac,
+                LrSchedule::Cosine => 0.5 * (1.0 + (std::f64::consts::PI * frac).cos()),
+                LrSchedule::Exponential => 1e-3f64.powf(frac),
+                LrSchedule::Constant => 1.0,
+            }
+    }
+
+    /// Checks the settings, one named error per rule.
+    pub fn check(&self) -> Result<()> {
+        if self.epochs == 0 {
+            return Err(Error::config("--epochs", "must be at least 1"));
+        }
+        if self.batch_size == 0 {
+            return Err(Error::config("--batch-size", "must be at least 1"));
+        }
+        if !(self.lr > 0.0 && self.lr.is_finite()) {
+            return Err(Error::config("--lr", "must be positive"));
+        }
+        if self.checkpoint_every == 0 {
+            return Err(Error::config("--checkpoint-every", "must be at least 1"));
+        }
+        Ok(())
+    }
+}
+
+/// One row of `stats.csv`.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EpochStats {
+    /// 1-based epoch.
+    pub epoch: usize,
+    /// Mean training loss of the epoch.
+    pub train_loss: f64,
+    /// Validation loss (one window per validation chain).
+    pub valid_loss: f64,
+    /// Learning rate used in the epoch.
+    pub lr: f64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Checkpoint {
+    epochs_done: usize,
+    stats: Vec<EpochStats>,
+}
+
+/// Draws one window per chain (in a random order) with its `t` and `ε`, normalised:
+/// returns `(x(t), t, ε)` batches as flat vectors of `n` windows.
+struct Windows {
+    x: Vec<f32>,
+    t: Vec<f32>,
+    eps: Vec<f32>,
+}
+
+fn draw_windows(data: &[f32], shape: &[usize], w: usize, sde: &VpSde, rng: &mut StdRng) -> Windows {
+    let (n, l, f) = (shape[0], shape[1], shape[2..].iter().product::<usize>());
+    let mut order: Vec<usize> = (0..n).collect();
+    order.shuffle(rng);
+    let size = w * f;
+    let mut x = Vec::with_capacity(n * size);
+    let mut eps = Vec::with_capacity(n * size);
+    let mut t = Vec::with_capacity(n);
+    for &chain in &order {
+        let start = rng.random_range(0..=l - w);
+        let tt: f64 = rng.random();
+        let (mu, sigma) = (sde.mu(tt), sde.sigma(tt));
+        let window = &data[(chain * l + start) * f..(chain * l + start + w) * f];
+        for &v in window {
+            let e: f32 = StandardNormal.sample(rng);
+            x.push(mu as f32 * v + sigma as f32 * e);
+            eps.push(e);
+        }
+        t.push(tt as f32);
+    }
+    Windows { x, t, eps }
+}
+
+fn loss(net: &ScoreNet, w: &Windows, range: std::ops::Range<usize>, size: usize, device: &Device) -> Tensor<1> {
+    let b = range.len();
+    let x = tensor(w.x[range.start * size..range.end * size].to_vec(), [b, size], device);
+    let eps = tensor(w.eps[range.start * size..range.end * size].to_vec(), [b, size], device);
+    let t = tensor(w.t[range.clone()].to_vec(), [b], device);
+    (net.forward(x, t) - eps).square().mean()
+}
+
+fn normalised(a: &Array, data: &Dataset) -> Vec<f32> {
+    let mut x = a.data.clone();
+    data.info.normalisation.normalise(&mut x);
+    x
+}
+
+/// Trains a score network on `data` and writes the run folder `dir` (`config.json`,
+/// `model.safetensors`, `stats.csv`, and checkpoints). With `resume`, continues from the last
+/// checkpoint in `dir`. `progress` sees every epoch.
+pub fn train(
+    data: &Dataset,
+    net: ScoreNetConfig,
+    sde: VpSde,
+    config: &TrainConfig,
+    dir: &Path,
+    resume: bool,
+    device: &Device,
+    mut progress: impl FnMut(&EpochStats),
+) -> Result<Model> {
+    config.check()?;
+    let length = data.train.shape[1];
+    if net.window > length {
+        return Err(Error::config(
+            "--order",
+            format!("window of {} states is longer than the {length}-state trajectories", net.window),
+        ));
+    }
+    let run = RunConfig {
+        data: data.info.clone(),
+        net: net.clone(),
+        sde,
+        train: config.clone(),
+    };
+    let io = |source| Error::Io {
+        path: dir.to_path_buf(),
+        source,
+    };
+    std::fs::create_dir_all(dir).map_err(io)?;
+    let ad = device.clone().autodiff();
+    let mut optim = AdamWConfig::new()
+        .with_weight_decay(config.weight_decay as f32)
+        .with_epsilon(1e-8)
+        .init();
+    ad.seed(config.seed);
+    let mut model = net.init(&ad);
+    let mut stats = Vec::new();
+    let mut start = 0;
+    let (ckpt_path, optim_path) = (dir.join("checkpoint.json"), dir.join("optimizer.bpk"));
+    if resume {
+        let saved: RunConfig = read_json(&dir.join("config.json"))?;
+        if saved != run {
+            return Err(Error::config(
+                "--resume",
+                format!("{} was made with other settings or data", dir.join("config.json").display()),
+            ));
+        }
+        if ckpt_path.exists() {
+            let ckpt: Checkpoint = read_json(&ckpt_path)?;
+            load_weights(&mut model, &dir.join("model.safetensors"))?;
+            optim = optim.load(&optim_path).map_err(|e| Error::Weights {
+                path: optim_path.clone(),
+                reason: e.to_string(),
+            })?;
+            start = ckpt.epochs_done;
+            stats = ckpt.stats;
+        }
+    } else {
+        write_json(&dir.join("config.json"), &run)?;
+    }
+
+    let train_x = normalised(&data.train, data);
+    let valid_x = normalised(&data.valid, data);
+    let w = net.window;
+    let size = w * data.info.state_shape.iter().product::<usize>();
+    let n_train = data.train.shape[0];
+    let checkpoint = |model: &ScoreNet, optim: &burn::optim::ModuleOptimizer, stats: &[EpochStats], done: usize| -> Result<()> {
+        save_weights(model, &dir.join("model.safetensors"))?;
+        let tmp = temp_path(&optim_path);
+        optim.save(&tmp).map_err(|e| Error::Weights {
+            path: optim_path.clone(),
+            reason: e.to_string(),
+        })?;
+        std::fs::rename(&tmp, &optim_path).map_err(io)?;
+        write_stats(&dir.join("stats.csv"), stats)?;
+        write_json(&ckpt_path, &Checkpoint { epochs_done: done, stats: stats.to_vec() })
+    };
+
+    for epoch in start..config.epochs {
+        let lr = config.lr_at(epoch);
+        let mut rng = chain_rng(config.seed, epoch as u64);
+        let windows = draw_windows(&train_x, &data.train.shape, w, &sde, &mut rng);
+        let mut total = 0.0;
+        for b0 in (0..n_train).step_by(config.batch_size) {
+            let range = b0..(b0 + config.batch_size).min(n_train);
+            let l = loss(&model, &windows, range.clone(), size, &ad);
+            total += l.clone().into_scalar::<f32>() as f64 * range.len() as f64;
+            let grads = GradientsParams::from_grads(l.backward(), &model);
+            model = optim.step(lr, model, grads);
+        }
+        // Validation: one window per validation chain, its own stream of draws.
+        let mut vrng = chain_rng(splitmix64(config.seed ^ 0x5EED), epoch as u64);
+        let vw = draw_windows(&valid_x, &data.valid.shape, w, &sde, &mut vrng);
+        let valid = model.valid();
+        let valid_loss = loss(&valid, &vw, 0..data.valid.shape[0], size, device).into_scalar::<f32>() as f64;
+        let row = EpochStats {
+            epoch: epoch + 1,
+            train_loss: total / n_train as f64,
+            valid_loss,
+            lr,
+        };
+        stats.push(row);
+        progress(&row);
+        if (epoch + 1) % config.checkpoint_every == 0 || epoch + 1 == config.epochs {
+            checkpoint(&model, &optim, &stats, epoch + 1)?;
+        }
+    }
+    Ok(Model {
+        config: run,
+        net: model.valid(),
+    })
+}
+
+/// Writes `stats.csv`: `epoch,train_loss,valid_loss,lr`.
+pub fn write_stats(path: &Path, stats: &[EpochStats]) -> Result<()> {
+    let mut text = String::from("epoch,train_loss,valid_loss,lr\n");
+    for s in stats {
+        text.push_str(&format!("{},{:.6},{:.6},{:.6e}\n", s.epoch, s.train_loss, s.valid_loss, s.lr));
+    }
+    write_atomic(path, text.as_bytes())
+}

@@ -1,0 +1,134 @@
+//! The network side of the score: composition of local windows and input gradients.
+
+use burn::prelude::*;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use sda::score::guidance::{Guided, Likelihood, Observation};
+use sda::score::net::{Architecture, ScoreNetConfig, WindowScore, unfold_windows};
+use sda::score::operator::Operator;
+use sda::score::sampler::normal;
+use sda::score::sde::VpSde;
+use sda::score::{NoiseEstimator, tensor, to_vec};
+
+fn config(window: usize) -> ScoreNetConfig {
+    ScoreNetConfig {
+        architecture: Architecture::Local,
+        window,
+        features: 3,
+        width: 32,
+        depth: 2,
+        embedding: 8,
+    }
+}
+
+#[test]
+fn composing_a_window_sized_trajectory_is_the_network_on_that_window() {
+    let device = Device::flex();
+    device.seed(0);
+    let cfg = config(5);
+    let net = cfg.init(&device);
+    let mut rng = StdRng::seed_from_u64(0);
+    let x = normal([4, 5, 3], &mut rng, &device);
+    let composed = to_vec(WindowScore::new(&net, &cfg).eps(x.clone(), 0.3));
+    let direct = to_vec(net.forward(x.reshape([4, 15]), Tensor::full([4], 0.3, &device)));
+    for (a, b) in composed.iter().zip(&direct) {
+        assert!((a - b).abs() < 1e-6);
+    }
+}
+
+#[test]
+fn composition_takes_centres_and_ends_of_the_right_windows() {
+    // L = 9, k = 2: 5 windows; state i (2 ≤ i < 7) is the centre of window i − 2, states 0, 1
+    // come from window 0 and states 7, 8 from window 4 (its elements 3, 4).
+    let device = Device::flex();
+    device.seed(1);
+    let cfg = config(5);
+    let net = cfg.init(&device);
+    let mut rng = StdRng::seed_from_u64(1);
+    let x = normal([2, 9, 3], &mut rng, &device);
+    let composed = to_vec(WindowScore::new(&net, &cfg).eps(x.clone(), 0.7));
+    for b in 0..2 {
+        let xb = x.clone().slice([b..b + 1, 0..9, 0..3]);
+        let window = |j: usize| {
+            let w = xb.clone().slice([0..1, j..j + 5, 0..3]).reshape([1, 15]);
+            to_vec(net.forward(w, Tensor::full([1], 0.7, &device)))
+        };
+        let expect = |i: usize| -> Vec<f32> {
+            let (j, e) = match i {
+                0 | 1 => (0, i),
+                7 | 8 => (4, i - 4),
+                _ => (i - 2, 2),
+            };
+            window(j)[3 * e..3 * e + 3].to_vec()
+        };
+        for i in 0..9 {
+            let got = &composed[(b * 9 + i) * 3..(b * 9 + i) * 3 + 3];
+            for (g, e) in got.iter().zip(expect(i)) {
+                assert!((g - e).abs() < 1e-5, "b={b} i={i}");
+            }
+        }
+    }
+}
+
+#[test]
+fn unfold_gives_consecutive_states() {
+    // Window j of x[b, i, f] = 10 i + f holds rows j..j+w.
+    let device = Device::flex();
+    let data: Vec<f32> = (0..6 * 2).map(|n| (10 * (n / 2) + n % 2) as f32).collect();
+    let w = to_vec(unfold_windows(tensor(data, [1, 6, 2], &device), 3));
+    assert_eq!(&w[..6], &[0., 1., 10., 11., 20., 21.]);
+    assert_eq!(&w[18..], &[30., 31., 40., 41., 50., 51.]);
+}
+
+#[test]
+fn likelihood_score_matches_finite_differences() {
+    // s_y = ∇_x log p(y | x(t)) with log p = −½ Σ (y − A(x̂))² / (σ_y² + γ(σ/μ)² s²), through the
+    // network: compare each coordinate with a central difference of log p (in f64 on CPU).
+    let device = Device::flex();
+    device.seed(3);
+    let cfg = config(5);
+    let net = cfg.init(&device);
+    let score = WindowScore::new(&net, &cfg);
+    let sde = VpSde::default();
+    let (l, t, gamma) = (7, 0.4, 0.03);
+    let obs = Observation {
+        operator: Operator::parse("stride:3|select:0,2").unwrap(),
+        state_shape: vec![3],
+        y: tensor(vec![0.5, 20.0, -1.0, 22.0, 2.0, 30.0], [1, 6], &device),
+        variance: Tensor::full([1, 6], 0.25, &device),
+        scale2: tensor(vec![64.0, 73.96, 64.0, 73.96, 64.0, 73.96], [1, 6], &device),
+        mean: tensor(vec![0.0, 0.0, 25.0], [1, 1, 3], &device),
+        scale: tensor(vec![8.0, 9.0, 8.6], [1, 1, 3], &device),
+    };
+    let guided = Guided {
+        prior: &score,
+        sde,
+        obs: &obs,
+        likelihood: Likelihood::Sda { gamma },
+    };
+    let mut rng = StdRng::seed_from_u64(3);
+    let x = normal([1, l, 3], &mut rng, &device);
+    let (_, s) = guided.eps_and_grad(x.clone(), t);
+    let s = to_vec(s);
+    let (mu, sigma) = (sde.mu(t), sde.sigma(t));
+    let log_p = |xv: &[f32]| -> f64 {
+        let x = tensor(xv.to_vec(), [1, l, 3], &device);
+        let eps = score.eps(x.clone(), t);
+        let x_hat = (x - eps.mul_scalar(sigma)).div_scalar(mu);
+        let err = to_vec(obs.y.clone() - obs.observe(x_hat));
+        let var = to_vec(obs.variance.clone() + obs.scale2.clone().mul_scalar(gamma * (sigma / mu).powi(2)));
+        -0.5 * err.iter().zip(&var).map(|(e, v)| (*e as f64).powi(2) / *v as f64).sum::<f64>()
+    };
+    let x0 = to_vec(x);
+    let h = 1e-2f32;
+    let mut worst = 0.0f64;
+    for j in 0..x0.len() {
+        let (mut p, mut m) = (x0.clone(), x0.clone());
+        p[j] += h;
+        m[j] -= h;
+        let fd = (log_p(&p) - log_p(&m)) / (2.0 * h as f64);
+        let scale = fd.abs().max(1.0);
+        worst = worst.max((fd - s[j] as f64).abs() / scale);
+    }
+    assert!(worst < 2e-2, "relative error {worst}");
+}
