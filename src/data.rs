@@ -102,7 +102,10 @@ pub fn simulate(
     seed: u64,
 ) -> Result<SystemInfo> {
     if n < 3 {
-        return Err(Error::config("--trajectories", "needs at least 3 chains to split 80/10/10"));
+        return Err(Error::config(
+            "--trajectories",
+            "needs at least 3 chains to split 80/10/10",
+        ));
     }
     if length == 0 {
         return Err(Error::config("--length", "must be at least 1"));
@@ -117,7 +120,8 @@ pub fn simulate(
     let n_train = (n * 8 / 10).max(1);
     let n_valid = ((n - n_train) / 2).max(1);
     let per = length * d;
-    let split = |a: usize, b: usize| Array::new(vec![b - a, length, d], x[a * per..b * per].to_vec());
+    let split =
+        |a: usize, b: usize| Array::new(vec![b - a, length, d], x[a * per..b * per].to_vec());
     let train = split(0, n_train);
     let normalisation = match system.fixed_normalisation() {
         Some((mean, scale)) => Normalisation { mean, scale },
@@ -160,7 +164,11 @@ pub fn read_trajectories(path: &Path, state_shape: &[usize]) -> Result<Array> {
 
 /// `3` or `2, 64, 64`: a shape for messages.
 pub fn shape_text(shape: &[usize]) -> String {
-    shape.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(", ")
+    shape
+        .iter()
+        .map(|s| s.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 impl Dataset {

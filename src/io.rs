@@ -22,7 +22,11 @@ impl Array {
     /// # Panics
     /// If the number of values does not match the shape (a bug in the caller).
     pub fn new(shape: Vec<usize>, data: Vec<f32>) -> Self {
-        assert_eq!(shape.iter().product::<usize>(), data.len(), "shape {shape:?}");
+        assert_eq!(
+            shape.iter().product::<usize>(),
+            data.len(),
+            "shape {shape:?}"
+        );
         Self { shape, data }
     }
 
@@ -52,7 +56,10 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         fs::create_dir_all(dir).map_err(io)?;
     }
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let tmp = path.with_file_name(format!(".{name}.tmp{}", std::process::id()));
     let result = (|| {
         let mut file = fs::File::create(&tmp)?;
@@ -68,7 +75,10 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 
 /// A temporary path beside `path`, for writers that need a path (safetensors, optimizer state).
 pub fn temp_path(path: &Path) -> PathBuf {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     path.with_file_name(format!(".{name}.tmp{}", std::process::id()))
 }
 
@@ -79,7 +89,12 @@ pub fn npy_bytes(array: &Array) -> Vec<u8> {
         1 => format!("({},)", array.shape[0]),
         _ => format!(
             "({})",
-            array.shape.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(", ")
+            array
+                .shape
+                .iter()
+                .map(|s| s.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
     };
     let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {shape}, }}");
@@ -134,7 +149,10 @@ fn parse_npy(bytes: &[u8]) -> std::result::Result<Array, String> {
         let at = header
             .find(&format!("'{key}'"))
             .ok_or(format!("header lacks '{key}'"))?;
-        Ok(header[at + key.len() + 2..].trim_start().trim_start_matches(':').trim_start())
+        Ok(header[at + key.len() + 2..]
+            .trim_start()
+            .trim_start_matches(':')
+            .trim_start())
     };
     let descr = field("descr")?;
     let width = if descr.starts_with("'<f4'") || descr.starts_with("'=f4'") {
@@ -143,7 +161,9 @@ fn parse_npy(bytes: &[u8]) -> std::result::Result<Array, String> {
         8
     } else {
         let d = descr.split(',').next().unwrap_or("");
-        return Err(format!("dtype {d} is not supported (use float32 or float64)"));
+        return Err(format!(
+            "dtype {d} is not supported (use float32 or float64)"
+        ));
     };
     if field("fortran_order")?.starts_with("True") {
         return Err("Fortran-ordered arrays are not supported".into());
@@ -154,7 +174,10 @@ fn parse_npy(bytes: &[u8]) -> std::result::Result<Array, String> {
         .split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())
-        .map(|s| s.parse::<usize>().map_err(|_| format!("malformed shape entry '{s}'")))
+        .map(|s| {
+            s.parse::<usize>()
+                .map_err(|_| format!("malformed shape entry '{s}'"))
+        })
         .collect::<std::result::Result<Vec<_>, _>>()?;
     let count: usize = shape.iter().product();
     let body = &bytes[start + header_len..];

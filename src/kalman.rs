@@ -93,8 +93,11 @@ mod tests {
             h[(row, 2 * t)] = 1.0;
         }
         let y = DVector::from_column_slice(&ys);
-        let gain = &joint * h.transpose()
-            * (&h * &joint * h.transpose() + DMatrix::identity(3, 3) * r).try_inverse().unwrap();
+        let gain = &joint
+            * h.transpose()
+            * (&h * &joint * h.transpose() + DMatrix::identity(3, 3) * r)
+                .try_inverse()
+                .unwrap();
         let mean = &gain * &y;
         let cov = &joint - &gain * &h * &joint;
 

@@ -15,6 +15,7 @@
 //! - [`io`], [`error`]: `.npy`/JSON files and the error type.
 #![warn(missing_docs)]
 
+pub mod assimilate;
 pub mod data;
 pub mod error;
 pub mod io;

@@ -22,10 +22,11 @@ use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::io::{Array, read_json, temp_path, write_atomic, write_json};
 use crate::mcs::{chain_rng, splitmix64};
-use crate::model::{Model, RunConfig, load_weights, save_weights};
+use crate::model::{Model, RunConfig, save_weights};
 use crate::score::net::{ScoreNet, ScoreNetConfig};
 use crate::score::sde::VpSde;
 use crate::score::tensor;
+use burn::store::{BurnpackStore, ModuleSnapshot};
 
 /// How the learning rate decays over the epochs.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -156,10 +157,24 @@ fn draw_windows(data: &[f32], shape: &[usize], w: usize, sde: &VpSde, rng: &mut 
     Windows { x, t, eps }
 }
 
-fn loss(net: &ScoreNet, w: &Windows, range: std::ops::Range<usize>, size: usize, device: &Device) -> Tensor<1> {
+fn loss(
+    net: &ScoreNet,
+    w: &Windows,
+    range: std::ops::Range<usize>,
+    size: usize,
+    device: &Device,
+) -> Tensor<1> {
     let b = range.len();
-    let x = tensor(w.x[range.start * size..range.end * size].to_vec(), [b, size], device);
-    let eps = tensor(w.eps[range.start * size..range.end * size].to_vec(), [b, size], device);
+    let x = tensor(
+        w.x[range.start * size..range.end * size].to_vec(),
+        [b, size],
+        device,
+    );
+    let eps = tensor(
+        w.eps[range.start * size..range.end * size].to_vec(),
+        [b, size],
+        device,
+    );
     let t = tensor(w.t[range.clone()].to_vec(), [b], device);
     (net.forward(x, t) - eps).square().mean()
 }
@@ -188,7 +203,10 @@ pub fn train(
     if net.window > length {
         return Err(Error::config(
             "--order",
-            format!("window of {} states is longer than the {length}-state trajectories", net.window),
+            format!(
+                "window of {} states is longer than the {length}-state trajectories",
+                net.window
+            ),
         ));
     }
     let run = RunConfig {
@@ -207,8 +225,7 @@ pub fn train(
         .with_weight_decay(config.weight_decay as f32)
         .with_epsilon(1e-8)
         .init();
-    ad.seed(config.seed);
-    let mut model = net.init(&ad);
+    let mut model = net.init_seeded(&ad, config.seed);
     let mut stats = Vec::new();
     let mut start = 0;
     let (ckpt_path, optim_path) = (dir.join("checkpoint.json"), dir.join("optimizer.bpk"));
@@ -217,12 +234,21 @@ pub fn train(
         if saved != run {
             return Err(Error::config(
                 "--resume",
-                format!("{} was made with other settings or data", dir.join("config.json").display()),
+                format!(
+                    "{} was made with other settings or data",
+                    dir.join("config.json").display()
+                ),
             ));
         }
         if ckpt_path.exists() {
             let ckpt: Checkpoint = read_json(&ckpt_path)?;
-            load_weights(&mut model, &dir.join("model.safetensors"))?;
+            // The burnpack checkpoint keeps parameter ids, which key the optimizer state.
+            let path = dir.join("checkpoint.bpk");
+            let mut store = BurnpackStore::from_file(&path).auto_extension(false);
+            model.load_from(&mut store).map_err(|e| Error::Weights {
+                path: path.clone(),
+                reason: e.to_string(),
+            })?;
             optim = optim.load(&optim_path).map_err(|e| Error::Weights {
                 path: optim_path.clone(),
                 reason: e.to_string(),
@@ -239,8 +265,22 @@ pub fn train(
     let w = net.window;
     let size = w * data.info.state_shape.iter().product::<usize>();
     let n_train = data.train.shape[0];
-    let checkpoint = |model: &ScoreNet, optim: &burn::optim::ModuleOptimizer, stats: &[EpochStats], done: usize| -> Result<()> {
+    let checkpoint = |model: &ScoreNet,
+                      optim: &burn::optim::ModuleOptimizer,
+                      stats: &[EpochStats],
+                      done: usize|
+     -> Result<()> {
         save_weights(model, &dir.join("model.safetensors"))?;
+        let bpk = dir.join("checkpoint.bpk");
+        let tmp = temp_path(&bpk);
+        let mut store = BurnpackStore::from_file(&tmp)
+            .auto_extension(false)
+            .overwrite(true);
+        model.save_into(&mut store).map_err(|e| Error::Weights {
+            path: bpk.clone(),
+            reason: e.to_string(),
+        })?;
+        std::fs::rename(&tmp, &bpk).map_err(io)?;
         let tmp = temp_path(&optim_path);
         optim.save(&tmp).map_err(|e| Error::Weights {
             path: optim_path.clone(),
@@ -248,7 +288,13 @@ pub fn train(
         })?;
         std::fs::rename(&tmp, &optim_path).map_err(io)?;
         write_stats(&dir.join("stats.csv"), stats)?;
-        write_json(&ckpt_path, &Checkpoint { epochs_done: done, stats: stats.to_vec() })
+        write_json(
+            &ckpt_path,
+            &Checkpoint {
+                epochs_done: done,
+                stats: stats.to_vec(),
+            },
+        )
     };
 
     for epoch in start..config.epochs {
@@ -267,7 +313,8 @@ pub fn train(
         let mut vrng = chain_rng(splitmix64(config.seed ^ 0x5EED), epoch as u64);
         let vw = draw_windows(&valid_x, &data.valid.shape, w, &sde, &mut vrng);
         let valid = model.valid();
-        let valid_loss = loss(&valid, &vw, 0..data.valid.shape[0], size, device).into_scalar::<f32>() as f64;
+        let valid_loss =
+            loss(&valid, &vw, 0..data.valid.shape[0], size, device).into_scalar::<f32>() as f64;
         let row = EpochStats {
             epoch: epoch + 1,
             train_loss: total / n_train as f64,
@@ -290,7 +337,10 @@ pub fn train(
 pub fn write_stats(path: &Path, stats: &[EpochStats]) -> Result<()> {
     let mut text = String::from("epoch,train_loss,valid_loss,lr\n");
     for s in stats {
-        text.push_str(&format!("{},{:.6},{:.6},{:.6e}\n", s.epoch, s.train_loss, s.valid_loss, s.lr));
+        text.push_str(&format!(
+            "{},{:.6},{:.6},{:.6e}\n",
+            s.epoch, s.train_loss, s.valid_loss, s.lr
+        ));
     }
     write_atomic(path, text.as_bytes())
 }

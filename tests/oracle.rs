@@ -52,7 +52,11 @@ fn oracle_guided_sampler_matches_rts_smoother() {
     let (l, std) = (16, 0.1);
     let (m, s) = spring.trajectory_prior(l);
     let sde = VpSde::default();
-    let prior = GaussianPrior { mean: m, cov: s, sde };
+    let prior = GaussianPrior {
+        mean: m,
+        cov: s,
+        sde,
+    };
     // Observe the position at states 0, 5, 10, 15.
     let times = [0usize, 5, 10, 15];
     let y = [0.8f32, -0.5, 0.1, 0.6];
@@ -105,8 +109,14 @@ fn oracle_guided_sampler_matches_rts_smoother() {
             worst_var = worst_var.max(z_var.abs());
         }
     }
-    assert!(worst_mean < 5.0, "posterior mean off by {worst_mean:.1} standard errors");
-    assert!(worst_var < 5.0, "posterior variance off by {worst_var:.1} standard errors");
+    assert!(
+        worst_mean < 5.0,
+        "posterior mean off by {worst_mean:.1} standard errors"
+    );
+    assert!(
+        worst_var < 5.0,
+        "posterior variance off by {worst_var:.1} standard errors"
+    );
 }
 
 #[test]
@@ -118,15 +128,28 @@ fn oracle_unguided_sampler_draws_the_prior() {
     let l = 16;
     let (m, s) = spring.trajectory_prior(l);
     let sde = VpSde::default();
-    let prior = GaussianPrior { mean: m, cov: s.clone(), sde };
-    let sampler = PcSampler { sde, steps: 128, corrections: 0, tau: 0.25 };
+    let prior = GaussianPrior {
+        mean: m,
+        cov: s.clone(),
+        sde,
+    };
+    let sampler = PcSampler {
+        sde,
+        steps: 128,
+        corrections: 0,
+        tau: 0.25,
+    };
     let n = 4096;
     let mut rng = StdRng::seed_from_u64(2);
     let x = to_vec(sampler.sample(&prior, [n, l, 2], &mut rng, &device, |_| {}));
     let (mean, var) = moments(&x, n, 2 * l);
     for j in 0..2 * l {
         let v = s[(j, j)];
-        assert!(mean[j].abs() / (v / n as f64).sqrt() < 5.0, "mean[{j}] = {}", mean[j]);
+        assert!(
+            mean[j].abs() / (v / n as f64).sqrt() < 5.0,
+            "mean[{j}] = {}",
+            mean[j]
+        );
         let z = (var[j] - v) / (v * (2.0 / (n - 1) as f64).sqrt());
         assert!(z.abs() < 5.0, "var[{j}] = {} vs {v}", var[j]);
     }

@@ -116,8 +116,14 @@ fn likelihood_score_matches_finite_differences() {
         let eps = score.eps(x.clone(), t);
         let x_hat = (x - eps.mul_scalar(sigma)).div_scalar(mu);
         let err = to_vec(obs.y.clone() - obs.observe(x_hat));
-        let var = to_vec(obs.variance.clone() + obs.scale2.clone().mul_scalar(gamma * (sigma / mu).powi(2)));
-        -0.5 * err.iter().zip(&var).map(|(e, v)| (*e as f64).powi(2) / *v as f64).sum::<f64>()
+        let var = to_vec(
+            obs.variance.clone() + obs.scale2.clone().mul_scalar(gamma * (sigma / mu).powi(2)),
+        );
+        -0.5 * err
+            .iter()
+            .zip(&var)
+            .map(|(e, v)| (*e as f64).powi(2) / *v as f64)
+            .sum::<f64>()
     };
     let x0 = to_vec(x);
     let h = 1e-2f32;

@@ -36,7 +36,11 @@ impl Default for DampedSpring {
 impl DampedSpring {
     /// The transition matrix: `v' = v − dt (ω² x + 2ζω v)`, `x' = x + dt v'`.
     pub fn f_matrix(&self) -> DMatrix<f64> {
-        let (w2, c, h) = (self.omega * self.omega, 2.0 * self.zeta * self.omega, self.dt);
+        let (w2, c, h) = (
+            self.omega * self.omega,
+            2.0 * self.zeta * self.omega,
+            self.dt,
+        );
         let v_row = [-h * w2, 1.0 - h * c];
         DMatrix::from_row_slice(
             2,
@@ -77,7 +81,8 @@ impl DampedSpring {
             for i in 0..length - lag {
                 let j = i + lag;
                 cov.view_mut((2 * j, 2 * i), (2, 2)).copy_from(&block);
-                cov.view_mut((2 * i, 2 * j), (2, 2)).copy_from(&block.transpose());
+                cov.view_mut((2 * i, 2 * j), (2, 2))
+                    .copy_from(&block.transpose());
             }
             fk = &f * fk;
         }
@@ -119,6 +124,10 @@ mod tests {
         let p = s.stationary_covariance();
         let x = s.trajectories(4096, 1, 0, 3);
         let var = x.chunks(2).map(|v| v[0] * v[0]).sum::<f64>() / 4096.0;
-        assert!((var / p[(0, 0)] - 1.0).abs() < 0.07, "{var} vs {}", p[(0, 0)]);
+        assert!(
+            (var / p[(0, 0)] - 1.0).abs() < 0.07,
+            "{var} vs {}",
+            p[(0, 0)]
+        );
     }
 }

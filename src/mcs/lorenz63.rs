@@ -60,7 +60,11 @@ impl MarkovChain for Lorenz63 {
         // Cholesky factor of the covariance: l11 = 8, l21 = 50/8, l22 = √(81 − l21²), l33 = √75.
         let l21 = 50.0 / 8.0;
         let l22 = (81.0f64 - l21 * l21).sqrt();
-        vec![8.0 * z[0], l21 * z[0] + l22 * z[1], 25.0 + 75f64.sqrt() * z[2]]
+        vec![
+            8.0 * z[0],
+            l21 * z[0] + l22 * z[1],
+            25.0 + 75f64.sqrt() * z[2],
+        ]
     }
 
     fn transition(&self, x: &mut [f64], rng: &mut StdRng) {

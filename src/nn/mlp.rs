@@ -54,7 +54,9 @@ impl ResBlock {
     /// # Shapes
     /// - h: `[B, W]` → `[B, W]`
     pub fn forward(&self, h: Tensor<2>) -> Tensor<2> {
-        let r = self.l2.forward(silu(self.l1.forward(self.norm.forward(h.clone()))));
+        let r = self
+            .l2
+            .forward(silu(self.l1.forward(self.norm.forward(h.clone()))));
         h + r
     }
 }

@@ -23,7 +23,11 @@ impl NoiseEstimator for GaussianPrior {
     fn eps(&self, x: Tensor<3>, t: f64) -> Tensor<3> {
         let [b, l, f] = x.dims();
         let n = l * f;
-        assert_eq!(n, self.mean.len(), "trajectory size differs from the prior's");
+        assert_eq!(
+            n,
+            self.mean.len(),
+            "trajectory size differs from the prior's"
+        );
         let (mu, sigma) = (self.sde.mu(t), self.sde.sigma(t));
         let a = (&self.cov * (mu * mu) + DMatrix::identity(n, n) * (sigma * sigma))
             .try_inverse()

@@ -89,7 +89,11 @@ impl Guided<'_> {
         let objective = match self.likelihood {
             Likelihood::Sda { gamma } => {
                 let var = self.obs.variance.clone()
-                    + self.obs.scale2.clone().mul_scalar(gamma * (sigma / mu).powi(2));
+                    + self
+                        .obs
+                        .scale2
+                        .clone()
+                        .mul_scalar(gamma * (sigma / mu).powi(2));
                 // log p(y | x(t)) summed over samples (their gradients do not mix).
                 (err.square() / var).sum().mul_scalar(-0.5)
             }

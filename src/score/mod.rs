@@ -27,5 +27,8 @@ pub fn tensor<const D: usize>(data: Vec<f32>, shape: [usize; D], device: &Device
 
 /// The values of a tensor as `f32`, row-major.
 pub fn to_vec<const D: usize>(x: Tensor<D>) -> Vec<f32> {
-    x.into_data().convert::<f32>().try_into_vec::<f32>().expect("f32 tensor")
+    x.into_data()
+        .convert::<f32>()
+        .try_into_vec::<f32>()
+        .expect("f32 tensor")
 }

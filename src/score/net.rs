@@ -42,6 +42,22 @@ impl ScoreNetConfig {
         (self.window - 1) / 2
     }
 
+    /// Initialises the network on `device` from `seed`, reproducibly.
+    ///
+    /// burn initialises parameters lazily, on first use, from the device's RNG: a forward pass
+    /// right after seeding materialises every parameter before anything else draws from it.
+    pub fn init_seeded(&self, device: &Device, seed: u64) -> ScoreNet {
+        // The device RNG is global: hold a lock so that concurrent initialisations in one
+        // process do not interleave their draws.
+        static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let _guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        device.seed(seed);
+        let net = self.init(device);
+        let n = self.window * self.features;
+        let _ = net.forward(Tensor::zeros([1, n], device), Tensor::zeros([1], device));
+        net
+    }
+
     /// Initialises the network on `device`.
     pub fn init(&self, device: &Device) -> ScoreNet {
         let n = self.window * self.features;
@@ -108,7 +124,10 @@ pub fn unfold_windows(x: Tensor<3>, w: usize) -> Tensor<2> {
 pub fn compose_windows(e: Tensor<4>, k: usize) -> Tensor<3> {
     let [b, n, w, f] = e.dims();
     let first = e.clone().slice([0..b, 0..1, 0..k, 0..f]).reshape([b, k, f]);
-    let centre = e.clone().slice([0..b, 0..n, k..k + 1, 0..f]).reshape([b, n, f]);
+    let centre = e
+        .clone()
+        .slice([0..b, 0..n, k..k + 1, 0..f])
+        .reshape([b, n, f]);
     let last = e
         .slice([0..b, n - 1..n, k + 1..w, 0..f])
         .reshape([b, w - k - 1, f]);
@@ -119,7 +138,10 @@ impl NoiseEstimator for WindowScore<'_> {
     fn eps(&self, x: Tensor<3>, t: f64) -> Tensor<3> {
         let [b, l, f] = x.dims();
         let w = self.config.window;
-        assert!(l >= w, "trajectory of {l} states is shorter than the window {w}");
+        assert!(
+            l >= w,
+            "trajectory of {l} states is shorter than the window {w}"
+        );
         let n = l - w + 1;
         let device = x.device();
         // All windows of all trajectories as one batch, split only to bound memory.
@@ -131,7 +153,10 @@ impl NoiseEstimator for WindowScore<'_> {
             let windows = unfold_windows(xb, w); // [B'·n, w·F]
             let rows = windows.dims()[0];
             let tt = Tensor::<1>::full([rows], t as f32, &device);
-            let e = self.net.forward(windows, tt).reshape([end - start, n, w, f]);
+            let e = self
+                .net
+                .forward(windows, tt)
+                .reshape([end - start, n, w, f]);
             outs.push(compose_windows(e, (w - 1) / 2));
         }
         Tensor::cat(outs, 0)

@@ -75,7 +75,8 @@ impl Operator {
                 Some((n, a)) => (n.trim(), Some(a.trim())),
                 None => (part, None),
             };
-            let need = || arg.ok_or_else(|| err(format!("'{name}' needs an argument, e.g. {name}:2")));
+            let need =
+                || arg.ok_or_else(|| err(format!("'{name}' needs an argument, e.g. {name}:2")));
             let term = match name {
                 "stride" => {
                     let arg = need()?;
@@ -241,7 +242,10 @@ mod tests {
             let e = Operator::parse(spec).unwrap_err().to_string();
             assert!(e.contains(needle), "{spec}: {e}");
         }
-        let e = Operator::parse("select:3").unwrap().state_shape(&[3]).unwrap_err();
+        let e = Operator::parse("select:3")
+            .unwrap()
+            .state_shape(&[3])
+            .unwrap_err();
         assert!(e.to_string().contains("component 3"));
     }
 
@@ -253,7 +257,10 @@ mod tests {
             .map(|n| (100 * (n / 15) + 10 * ((n / 3) % 5) + n % 3) as f32)
             .collect();
         let x = crate::score::tensor(data, [2, 5, 3], &device);
-        let y = Operator::parse("stride:2@1|select:2,0").unwrap().apply(x, &[3]).unwrap();
+        let y = Operator::parse("stride:2@1|select:2,0")
+            .unwrap()
+            .apply(x, &[3])
+            .unwrap();
         assert_eq!(y.dims(), [2, 2, 2]);
         let y = crate::score::to_vec(y);
         assert_eq!(y, vec![12., 10., 32., 30., 112., 110., 132., 130.]);

@@ -73,5 +73,8 @@ impl PcSampler {
 /// The mean of `e²` over each sample's whole trajectory: `[B, L, F]` → `[B, 1, 1]`.
 fn mean_square(e: Tensor<3>) -> Tensor<3> {
     let [b, l, f] = e.dims();
-    e.square().reshape([b, l * f]).mean_dim(1).reshape([b, 1, 1])
+    e.square()
+        .reshape([b, l * f])
+        .mean_dim(1)
+        .reshape([b, 1, 1])
 }

@@ -1,0 +1,305 @@
+//! Posterior (and prior) sampling with a trained model: validation of the inputs, batching of
+//! samples so that memory stays bounded, and the diagnostics a user reads first.
+
+use burn::prelude::*;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+
+use crate::data::{features, shape_text};
+use crate::error::{Error, Result};
+use crate::io::Array;
+use crate::mcs::splitmix64;
+use crate::model::Model;
+use crate::score::guidance::{Guided, Likelihood, Observation};
+use crate::score::net::{Architecture, WindowScore};
+use crate::score::operator::Operator;
+use crate::score::sampler::PcSampler;
+use crate::score::{NoiseEstimator, tensor, to_vec};
+
+/// Observations as given by a user: operator, values and noise stds (physical units).
+pub struct Observed {
+    /// The operator `A`.
+    pub operator: Operator,
+    /// `y`, of the shape `A` produces.
+    pub y: Array,
+    /// One noise std per value of `y`.
+    pub noise: Vec<f32>,
+}
+
+/// Sampler settings for one assimilation.
+#[derive(Clone, Debug)]
+pub struct SampleConfig {
+    /// States per trajectory.
+    pub length: usize,
+    /// Number of trajectories to draw.
+    pub samples: usize,
+    /// Trajectories per sampler batch (bounds memory).
+    pub batch: usize,
+    /// Sampler steps T.
+    pub steps: usize,
+    /// Langevin corrections C.
+    pub corrections: usize,
+    /// Langevin step scale τ.
+    pub tau: f64,
+    /// The likelihood approximation.
+    pub likelihood: Likelihood,
+    /// Seed.
+    pub seed: u64,
+}
+
+impl SampleConfig {
+    /// Checks the settings against the model.
+    pub fn check(&self, model: &Model) -> Result<()> {
+        let net = &model.config.net;
+        match net.architecture {
+            Architecture::Local if self.length < net.window => {
+                return Err(Error::config(
+                    "--length",
+                    format!(
+                        "{} states is shorter than the model's window of {}",
+                        self.length, net.window
+                    ),
+                ));
+            }
+            Architecture::Global if self.length != net.window => {
+                return Err(Error::config(
+                    "--length",
+                    format!(
+                        "a global model only handles trajectories of {} states",
+                        net.window
+                    ),
+                ));
+            }
+            _ => {}
+        }
+        if self.samples == 0 {
+            return Err(Error::config("--samples", "must be at least 1"));
+        }
+        if self.batch == 0 {
+            return Err(Error::config("--batch", "must be at least 1"));
+        }
+        if self.steps == 0 {
+            return Err(Error::config("--steps", "must be at least 1"));
+        }
+        if !(self.tau > 0.0 && self.tau.is_finite()) {
+            return Err(Error::config("--tau", "must be positive"));
+        }
+        match self.likelihood {
+            Likelihood::Sda { gamma } if !(gamma >= 0.0 && gamma.is_finite()) => {
+                Err(Error::config("--gamma", "must be non-negative"))
+            }
+            Likelihood::Dps { zeta } if !(zeta > 0.0 && zeta.is_finite()) => {
+                Err(Error::config("--zeta", "must be positive"))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+impl Observed {
+    /// Checks `y` against the operator, the model's states and the trajectory length.
+    pub fn check(&self, state_shape: &[usize], length: usize, what: &str) -> Result<()> {
+        let expected = self.operator.output_shape(length, state_shape)?;
+        if self.y.shape != expected {
+            return Err(Error::Shape {
+                what: what.into(),
+                expected: format!(
+                    "({}) for operator '{}' on {length} states of shape ({})",
+                    shape_text(&expected),
+                    self.operator,
+                    shape_text(state_shape)
+                ),
+                got: self.y.shape.clone(),
+            });
+        }
+        self.y.check_finite(what)?;
+        if self.noise.len() != self.y.data.len() {
+            return Err(Error::config("--noise", "needs one std per observed value"));
+        }
+        if let Some(v) = self.noise.iter().find(|v| !(v.is_finite() && **v > 0.0)) {
+            return Err(Error::config(
+                "--noise",
+                format!("standard deviations must be positive (found {v})"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The observation in the sampler's terms, on `device`.
+    pub fn to_observation(
+        &self,
+        model: &Model,
+        length: usize,
+        device: &Device,
+    ) -> Result<Observation> {
+        let norm = model.config.normalisation();
+        let shape = &model.config.data.state_shape;
+        let f = features(shape);
+        let m = self.y.data.len();
+        let vec32 = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<_>>();
+        // Scale of each observed value: A applied to a trajectory of per-value scales (A is
+        // linear for the terms it has, so this picks/averages the right channel scales).
+        let scales: Vec<f32> = (0..length).flat_map(|_| vec32(&norm.scale)).collect();
+        let s = to_vec(
+            self.operator
+                .apply(tensor(scales, [1, length, f], device), shape)?,
+        );
+        Ok(Observation {
+            operator: self.operator.clone(),
+            state_shape: shape.clone(),
+            y: tensor(self.y.data.clone(), [1, m], device),
+            variance: tensor(self.noise.iter().map(|v| v * v).collect(), [1, m], device),
+            scale2: tensor(s.iter().map(|v| v * v).collect(), [1, m], device),
+            mean: tensor(vec32(&norm.mean), [1, 1, f], device),
+            scale: tensor(vec32(&norm.scale), [1, 1, f], device),
+        })
+    }
+}
+
+/// Draws `config.samples` trajectories from the posterior given `observed` (or from the prior
+/// when `None`). Returns `(N, L, *state_shape)` in physical units. `progress` sees each sampler
+/// step of each batch.
+pub fn sample(
+    model: &Model,
+    observed: Option<&Observed>,
+    config: &SampleConfig,
+    device: &Device,
+    mut progress: impl FnMut(usize),
+) -> Result<Array> {
+    config.check(model)?;
+    let shape = &model.config.data.state_shape;
+    let f = features(shape);
+    let l = config.length;
+    let obs = match observed {
+        Some(o) => {
+            o.check(shape, l, "--observations")?;
+            Some(o.to_observation(model, l, device)?)
+        }
+        None => None,
+    };
+    let prior = WindowScore::new(&model.net, &model.config.net);
+    let sampler = PcSampler {
+        sde: model.config.sde,
+        steps: config.steps,
+        corrections: config.corrections,
+        tau: config.tau,
+    };
+    let mut out = Vec::with_capacity(config.samples * l * f);
+    let mut done = 0;
+    for (i, start) in (0..config.samples).step_by(config.batch).enumerate() {
+        let b = config.batch.min(config.samples - start);
+        let mut rng = StdRng::seed_from_u64(splitmix64(config.seed ^ splitmix64(i as u64)));
+        let guided;
+        let eps: &dyn NoiseEstimator = match &obs {
+            Some(obs) => {
+                guided = Guided {
+                    prior: &prior,
+                    sde: model.config.sde,
+                    obs,
+                    likelihood: config.likelihood,
+                };
+                &guided
+            }
+            None => &prior,
+        };
+        let x = sampler.sample(eps, [b, l, f], &mut rng, device, |_| {
+            done += 1;
+            progress(done)
+        });
+        out.extend(to_vec(x));
+    }
+    model.config.normalisation().denormalise(&mut out);
+    let mut dims = vec![config.samples, l];
+    dims.extend(shape);
+    Ok(Array::new(dims, out))
+}
+
+/// Per-sample `log p(y | x) = Σ log N(y; A(x), σ_y²)` of trajectories `(N, L, *shape)`.
+pub fn log_likelihood(x: &Array, observed: &Observed, shape: &[usize]) -> Result<Vec<f64>> {
+    let device = Device::flex();
+    let (n, l) = (x.shape[0], x.shape[1]);
+    let f = features(shape);
+    let ax = to_vec(
+        observed
+            .operator
+            .apply(tensor(x.data.clone(), [n, l, f], &device), shape)?,
+    );
+    let m = observed.y.data.len();
+    let c = 0.5 * (2.0 * std::f64::consts::PI).ln();
+    Ok(ax
+        .chunks(m)
+        .map(|a| {
+            a.iter()
+                .zip(&observed.y.data)
+                .zip(&observed.noise)
+                .map(|((a, y), s)| {
+                    let s = *s as f64;
+                    -0.5 * ((*a as f64 - *y as f64) / s).powi(2) - s.ln() - c
+                })
+                .sum()
+        })
+        .collect())
+}
+
+/// `std(A(x) − y)` over all samples and observed values, and its ratio to the rms noise std.
+pub fn residual_std(x: &Array, observed: &Observed, shape: &[usize]) -> Result<(f64, f64)> {
+    let device = Device::flex();
+    let (n, l) = (x.shape[0], x.shape[1]);
+    let f = features(shape);
+    let ax = to_vec(
+        observed
+            .operator
+            .apply(tensor(x.data.clone(), [n, l, f], &device), shape)?,
+    );
+    let m = observed.y.data.len();
+    let r: Vec<f64> = ax
+        .chunks(m)
+        .flat_map(|a| {
+            a.iter()
+                .zip(&observed.y.data)
+                .map(|(a, y)| (*a - *y) as f64)
+        })
+        .collect();
+    let mean = r.iter().sum::<f64>() / r.len() as f64;
+    let std = (r.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / r.len() as f64).sqrt();
+    let noise = (observed
+        .noise
+        .iter()
+        .map(|v| (*v as f64).powi(2))
+        .sum::<f64>()
+        / m as f64)
+        .sqrt();
+    Ok((std, noise))
+}
+
+/// Observes trajectories: `y = A(x) + σ z`, `z ~ N(0, I)`, for one trajectory `x` of shape
+/// `(L, *shape)` (flat) and one noise std per observed value.
+pub fn observe(
+    x: &[f32],
+    length: usize,
+    shape: &[usize],
+    operator: &Operator,
+    noise: &[f32],
+    seed: u64,
+) -> Result<Array> {
+    use rand_distr::{Distribution, StandardNormal};
+    let out_shape = operator.output_shape(length, shape)?;
+    let device = Device::flex();
+    let ax = to_vec(operator.apply(
+        tensor(x.to_vec(), [1, length, features(shape)], &device),
+        shape,
+    )?);
+    if noise.len() != ax.len() {
+        return Err(Error::config("--noise", "needs one std per observed value"));
+    }
+    let mut rng = StdRng::seed_from_u64(seed);
+    let y = ax
+        .iter()
+        .zip(noise)
+        .map(|(v, s)| {
+            let z: f32 = StandardNormal.sample(&mut rng);
+            v + s * z
+        })
+        .collect();
+    Ok(Array::new(out_shape, y))
+}

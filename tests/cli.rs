@@ -1,0 +1,220 @@
+//! The command line as a user meets it: a tiny end-to-end run, then every kind of bad input,
+//! each of which must give a one-line error naming the culprit, a non-zero exit and no output.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+fn sda(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_sda"))
+        .args(args)
+        .output()
+        .expect("sda runs")
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// A tiny data set and model, made once for all tests.
+fn fixture() -> &'static PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("sda-cli-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let data = dir.join("data");
+        let run = dir.join("run");
+        let ok = |o: Output| assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        ok(sda(&[
+            "simulate",
+            "lorenz63",
+            "--output",
+            s(&data),
+            "--trajectories",
+            "20",
+            "--length",
+            "40",
+            "--burn-in",
+            "100",
+        ]));
+        ok(sda(&[
+            "train",
+            "--data",
+            s(&data),
+            "--output",
+            s(&run),
+            "--width",
+            "16",
+            "--depth",
+            "1",
+            "--epochs",
+            "3",
+            "--batch-size",
+            "8",
+        ]));
+        ok(sda(&[
+            "observe",
+            "--trajectories",
+            s(&data.join("test.npy")),
+            "--length",
+            "17",
+            "--operator",
+            "stride:8|select:0",
+            "--noise",
+            "0.4",
+            "--output",
+            s(&dir.join("obs")),
+        ]));
+        dir
+    })
+}
+
+/// Runs `assimilate` with the fixture and `overrides` of (flag, value); returns (output, out path).
+fn assimilate(overrides: &[(&str, &str)]) -> (Output, PathBuf) {
+    let dir = fixture();
+    let out = dir.join(format!(
+        "x-{}.npy",
+        overrides
+            .iter()
+            .map(|(f, _)| f.trim_start_matches('-'))
+            .collect::<Vec<_>>()
+            .join("-")
+    ));
+    let _ = std::fs::remove_file(&out);
+    let mut args: Vec<(String, String)> = [
+        ("--model", s(&dir.join("run")).to_string()),
+        ("--observations", s(&dir.join("obs/y.npy")).to_string()),
+        ("--operator", "stride:8|select:0".to_string()),
+        ("--noise", "0.4".to_string()),
+        ("--length", "17".to_string()),
+        ("--samples", "3".to_string()),
+        ("--steps", "4".to_string()),
+        ("--output", s(&out).to_string()),
+    ]
+    .iter()
+    .map(|(f, v)| (f.to_string(), v.clone()))
+    .collect();
+    for (f, v) in overrides {
+        match args.iter_mut().find(|(g, _)| g == f) {
+            Some(slot) => slot.1 = v.to_string(),
+            None => args.push((f.to_string(), v.to_string())),
+        }
+    }
+    let mut argv = vec!["assimilate".to_string()];
+    for (f, v) in args {
+        argv.push(f);
+        argv.push(v);
+    }
+    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+    (sda(&argv), out)
+}
+
+fn write_npy(path: &Path, shape: Vec<usize>, data: Vec<f32>) {
+    sda::io::write_npy(path, &sda::io::Array::new(shape, data)).unwrap();
+}
+
+/// Asserts a failure with a one-line message containing `needle`, and no output file.
+fn fails_with(o: &Output, out: &Path, needle: &str) {
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "expected failure, got success");
+    assert!(err.contains(needle), "message lacks '{needle}': {err}");
+    assert_eq!(err.trim().lines().count(), 1, "not one line: {err}");
+    assert!(!out.exists(), "{} was written", out.display());
+}
+
+#[test]
+fn assimilate_runs_and_writes_samples_of_the_right_shape() {
+    let (o, out) = assimilate(&[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let x = sda::io::read_npy(&out).unwrap();
+    assert_eq!(x.shape, vec![3, 17, 3]);
+    assert_eq!(x.non_finite(), 0);
+}
+
+#[test]
+fn missing_observation_file_is_named() {
+    let (o, out) = assimilate(&[("--observations", "/nonexistent/y.npy")]);
+    fails_with(&o, &out, "/nonexistent/y.npy");
+}
+
+#[test]
+fn wrong_observation_shape_is_named() {
+    let y = fixture().join("bad-shape.npy");
+    write_npy(&y, vec![8, 1], vec![0.0; 8]);
+    let (o, out) = assimilate(&[("--observations", s(&y))]);
+    fails_with(&o, &out, "expected shape (3, 1)");
+}
+
+#[test]
+fn nan_in_observations_is_refused() {
+    let y = fixture().join("nan.npy");
+    write_npy(&y, vec![3, 1], vec![0.0, f32::NAN, 1.0]);
+    let (o, out) = assimilate(&[("--observations", s(&y))]);
+    fails_with(&o, &out, "non-finite");
+}
+
+#[test]
+fn zero_or_negative_noise_is_refused() {
+    for v in ["0", "-1"] {
+        let (o, out) = assimilate(&[("--noise", v)]);
+        fails_with(&o, &out, "--noise");
+    }
+}
+
+#[test]
+fn unknown_operator_is_named() {
+    let (o, out) = assimilate(&[("--operator", "stride:8|blur:2")]);
+    fails_with(&o, &out, "unknown term 'blur'");
+}
+
+#[test]
+fn operator_that_does_not_fit_the_model_states_is_refused() {
+    let (o, out) = assimilate(&[("--operator", "stride:8|select:5")]);
+    fails_with(&o, &out, "component 5");
+}
+
+#[test]
+fn length_shorter_than_the_window_is_refused() {
+    let y = fixture().join("short.npy");
+    write_npy(&y, vec![1, 1], vec![0.0]);
+    let (o, out) = assimilate(&[("--length", "3"), ("--observations", s(&y))]);
+    fails_with(&o, &out, "--length");
+}
+
+#[test]
+fn corrupt_weights_are_named() {
+    let dir = fixture();
+    let run = dir.join("corrupt-run");
+    std::fs::create_dir_all(&run).unwrap();
+    std::fs::copy(dir.join("run/config.json"), run.join("config.json")).unwrap();
+    std::fs::write(run.join("model.safetensors"), b"not safetensors at all").unwrap();
+    let (o, out) = assimilate(&[("--model", s(&run))]);
+    fails_with(&o, &out, "model.safetensors");
+}
+
+#[test]
+fn model_data_mismatch_is_refused() {
+    // A Lorenz-96 observation (32 values per state) given to a Lorenz-63 model.
+    let y = fixture().join("l96.npy");
+    write_npy(&y, vec![3, 32], vec![0.0; 96]);
+    let (o, out) = assimilate(&[("--observations", s(&y)), ("--operator", "stride:8")]);
+    fails_with(&o, &out, "expected shape (3, 3)");
+}
+
+#[test]
+fn unknown_system_is_named() {
+    let out = fixture().join("no-such-system");
+    let o = sda(&["simulate", "lorenz99", "--output", s(&out)]);
+    fails_with(&o, &out, "unknown system 'lorenz99'");
+}
+
+#[test]
+fn integer_npy_is_refused() {
+    let y = fixture().join("int.npy");
+    let mut bytes = sda::io::npy_bytes(&sda::io::Array::new(vec![3, 1], vec![0.0; 3]));
+    let at = bytes.windows(3).position(|w| w == b"<f4").unwrap();
+    bytes[at + 1] = b'i';
+    std::fs::write(&y, bytes).unwrap();
+    let (o, out) = assimilate(&[("--observations", s(&y))]);
+    fails_with(&o, &out, "not supported");
+}
