@@ -11,7 +11,7 @@ use crate::io::Array;
 use crate::mcs::splitmix64;
 use crate::model::Model;
 use crate::score::guidance::{Guided, Likelihood, Observation};
-use crate::score::net::{Architecture, WindowScore};
+use crate::score::net::{Architecture, CpuWindowScore, WindowScore};
 use crate::score::operator::Operator;
 use crate::score::sampler::PcSampler;
 use crate::score::{NoiseEstimator, tensor, to_vec};
@@ -177,7 +177,15 @@ pub fn sample(
         }
         None => None,
     };
-    let prior = WindowScore::new(&model.net, &model.config.net);
+    // On the CPU, the fused twin of the network computes the same function faster.
+    let (burn_prior, cpu_prior);
+    let prior: &dyn NoiseEstimator = if *device == Device::flex() {
+        cpu_prior = CpuWindowScore::new(&model.net, &model.config.net);
+        &cpu_prior
+    } else {
+        burn_prior = WindowScore::new(&model.net, &model.config.net);
+        &burn_prior
+    };
     let sampler = PcSampler {
         sde: model.config.sde,
         steps: config.steps,
@@ -193,14 +201,14 @@ pub fn sample(
         let eps: &dyn NoiseEstimator = match &obs {
             Some(obs) => {
                 guided = Guided {
-                    prior: &prior,
+                    prior,
                     sde: model.config.sde,
                     obs,
                     likelihood: config.likelihood,
                 };
                 &guided
             }
-            None => &prior,
+            None => prior,
         };
         let x = sampler.sample(eps, [b, l, f], &mut rng, device, |_| {
             done += 1;

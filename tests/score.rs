@@ -138,3 +138,37 @@ fn likelihood_score_matches_finite_differences() {
     }
     assert!(worst < 2e-2, "relative error {worst}");
 }
+
+#[test]
+fn fused_cpu_network_equals_the_burn_network_and_its_gradient() {
+    // Same function: ε̂ from the fused CPU MLP equals the burn network's composed ε̂, and its
+    // vector-Jacobian product vᵀ ∂ε̂/∂x equals burn's autodiff one (to f32 round-off).
+    use sda::score::net::CpuWindowScore;
+    let device = Device::flex();
+    let cfg = ScoreNetConfig {
+        width: 64,
+        depth: 3,
+        ..config(5)
+    };
+    let net = cfg.init_seeded(&device, 4);
+    let (burn_score, cpu_score) = (
+        WindowScore::new(&net, &cfg),
+        CpuWindowScore::new(&net, &cfg),
+    );
+    let mut rng = StdRng::seed_from_u64(4);
+    // 70 windows per trajectory × 3 trajectories: more rows than one fused chunk.
+    let x = normal([3, 74, 3], &mut rng, &device);
+    let v = normal([3, 74, 3], &mut rng, &device);
+    let (e1, vjp1) = burn_score.eps_vjp(x.clone(), 0.35);
+    let (e2, vjp2) = cpu_score.eps_vjp(x, 0.35);
+    let close = |a: Vec<f32>, b: Vec<f32>| {
+        let scale = a.iter().map(|v| v.abs()).fold(0.0f32, f32::max);
+        a.iter()
+            .zip(&b)
+            .map(|(p, q)| (p - q).abs())
+            .fold(0.0f32, f32::max)
+            / scale
+    };
+    assert!(close(to_vec(e1), to_vec(e2)) < 1e-5);
+    assert!(close(to_vec(vjp1(v.clone())), to_vec(vjp2(v))) < 1e-4);
+}

@@ -7,6 +7,8 @@ use burn::prelude::*;
 use burn::tensor::activation::silu;
 use serde::{Deserialize, Serialize};
 
+use super::cpu::{Block, CpuResMlp, Dense};
+
 /// Layer normalisation over the last axis without learnable scale or shift.
 #[derive(Module, Debug)]
 pub struct LayerNorm {
@@ -106,5 +108,42 @@ impl ResMlp {
             h = block.forward(h);
         }
         self.out_block.forward(self.tail.forward(h))
+    }
+}
+
+fn dense(l: &Linear) -> Dense {
+    let [input, output] = l.weight.val().dims();
+    let w = crate::score::to_vec(l.weight.val());
+    let b = match &l.bias {
+        Some(b) => crate::score::to_vec(b.val()),
+        None => vec![0.0; output],
+    };
+    Dense {
+        input,
+        output,
+        w,
+        b,
+    }
+}
+
+impl ResBlock {
+    fn to_cpu(&self) -> Block {
+        Block {
+            l1: dense(&self.l1),
+            l2: dense(&self.l2),
+            epsilon: self.norm.epsilon as f32,
+        }
+    }
+}
+
+impl ResMlp {
+    /// A copy of the weights as a [`CpuResMlp`], the fused CPU twin of this network.
+    pub fn to_cpu(&self) -> CpuResMlp {
+        CpuResMlp {
+            head: dense(&self.head),
+            blocks: self.blocks.iter().map(ResBlock::to_cpu).collect(),
+            tail: dense(&self.tail),
+            out_block: self.out_block.to_cpu(),
+        }
     }
 }

@@ -1,5 +1,6 @@
 //! Network architectures, and nothing else: they know tensors, not diffusion.
 
+pub mod cpu;
 mod embedding;
 mod mlp;
 

@@ -79,13 +79,20 @@ pub struct Guided<'a> {
 }
 
 impl Guided<'_> {
-    /// The guided estimate and, for diagnostics, the per-sample log-likelihood term.
+    /// The guided estimate `ε̂ − σ s_y` and the likelihood score `s_y = ∇_{x(t)} log p(y | x(t))`.
+    ///
+    /// With `x̂ = (x − σ ε̂(x)) / μ`, `∂x̂/∂x = (I − σ J) / μ`, so the chain rule gives
+    /// `s_y = (g − σ Jᵀ g) / μ` with `g = ∇_x̂ log p(y | x̂)`: one vector-Jacobian product of the
+    /// network.
     pub fn eps_and_grad(&self, x: Tensor<3>, t: f64) -> (Tensor<3>, Tensor<3>) {
         let (mu, sigma) = (self.sde.mu(t), self.sde.sigma(t));
-        let x = x.detach().autodiff().require_grad();
-        let eps = self.prior.eps(x.clone(), t);
-        let x_hat = (x.clone() - eps.clone().mul_scalar(sigma)).div_scalar(mu);
-        let err = self.obs.y.clone() - self.obs.observe(x_hat); // [B, M]
+        let x = x.without_autodiff();
+        let (eps, vjp) = self.prior.eps_vjp(x.clone(), t);
+        let x_hat = (x - eps.clone().mul_scalar(sigma))
+            .div_scalar(mu)
+            .autodiff()
+            .require_grad();
+        let err = self.obs.y.clone() - self.obs.observe(x_hat.clone()); // [B, M]
         let objective = match self.likelihood {
             Likelihood::Sda { gamma } => {
                 let var = self.obs.variance.clone()
@@ -103,18 +110,17 @@ impl Guided<'_> {
                 err.square().sum_dim(1).sqrt().sum().mul_scalar(-2.0 * zeta)
             }
         };
-        let grads = objective.backward();
-        let s = x.grad(&grads).expect("x requires grad");
-        let eps = eps.detach().without_autodiff();
-        let s = s.without_autodiff();
+        let g = x_hat
+            .grad(&objective.backward())
+            .expect("x̂ requires grad")
+            .without_autodiff();
+        let s = (g.clone() - vjp(g).mul_scalar(sigma)).div_scalar(mu);
         (eps.clone() - s.clone().mul_scalar(sigma), s)
     }
 }
 
 impl NoiseEstimator for Guided<'_> {
     fn eps(&self, x: Tensor<3>, t: f64) -> Tensor<3> {
-        let device = x.device();
-        let (e, _) = self.eps_and_grad(x, t);
-        e.to_device(&device)
+        self.eps_and_grad(x, t).0
     }
 }

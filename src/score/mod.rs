@@ -18,7 +18,25 @@ pub trait NoiseEstimator {
     /// # Shapes
     /// - x: `[B, L, F]` (normalised states, `F` values per state) → `[B, L, F]`
     fn eps(&self, x: Tensor<3>, t: f64) -> Tensor<3>;
+
+    /// `ε̂(x, t)` and its vector-Jacobian product `v ↦ vᵀ ∂ε̂/∂x`, for guidance.
+    ///
+    /// The default differentiates [`eps`](Self::eps) with burn's autodiff; estimators with a
+    /// faster route override it.
+    fn eps_vjp(&self, x: Tensor<3>, t: f64) -> (Tensor<3>, Vjp<'_>) {
+        let x = x.detach().autodiff().require_grad();
+        let eps = self.eps(x.clone(), t);
+        let value = eps.clone().detach().without_autodiff();
+        let vjp = move |v: Tensor<3>| {
+            let grads = (eps * v).sum().backward();
+            x.grad(&grads).expect("x requires grad").without_autodiff()
+        };
+        (value, Box::new(vjp))
+    }
 }
+
+/// A vector-Jacobian product: `v ↦ vᵀ J`, callable once.
+pub type Vjp<'a> = Box<dyn FnOnce(Tensor<3>) -> Tensor<3> + 'a>;
 
 /// A tensor from a flat `f32` buffer.
 pub fn tensor<const D: usize>(data: Vec<f32>, shape: [usize; D], device: &Device) -> Tensor<D> {

@@ -6,7 +6,8 @@
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::NoiseEstimator;
+use super::{NoiseEstimator, Vjp, tensor, to_vec};
+use crate::nn::cpu::{Activations, CpuResMlp};
 use crate::nn::{ResMlp, ResMlpConfig, TimeEmbedding, TimeEmbeddingConfig};
 
 /// How the network covers a trajectory.
@@ -88,6 +89,17 @@ impl ScoreNet {
         let emb = self.embedding.forward(t);
         self.mlp.forward(Tensor::cat(vec![x, emb], 1))
     }
+
+    /// The time embedding of one `t`, as plain values.
+    pub fn embedding_of(&self, t: f64) -> Vec<f32> {
+        let device = self.embedding.devices()[0].clone();
+        to_vec(self.embedding.forward(Tensor::full([1], t as f32, &device)))
+    }
+
+    /// The fused CPU twin of the MLP (see [`crate::nn::cpu`]).
+    pub fn mlp_cpu(&self) -> CpuResMlp {
+        self.mlp.to_cpu()
+    }
 }
 
 /// A trained network with its configuration, as a [`NoiseEstimator`] over trajectories.
@@ -160,5 +172,113 @@ impl NoiseEstimator for WindowScore<'_> {
             outs.push(compose_windows(e, (w - 1) / 2));
         }
         Tensor::cat(outs, 0)
+    }
+}
+
+/// The composed local score evaluated by the fused CPU network ([`crate::nn::cpu`]): the same
+/// function as [`WindowScore`], faster on CPUs, with an analytic input gradient.
+pub struct CpuWindowScore<'a> {
+    /// The network (for its time embedding).
+    pub net: &'a ScoreNet,
+    /// Its configuration.
+    pub config: &'a ScoreNetConfig,
+    mlp: CpuResMlp,
+}
+
+impl<'a> CpuWindowScore<'a> {
+    /// Copies the weights of `net` into the fused CPU form.
+    pub fn new(net: &'a ScoreNet, config: &'a ScoreNetConfig) -> Self {
+        Self {
+            net,
+            config,
+            mlp: net.mlp_cpu(),
+        }
+    }
+
+    /// Which window and element each state takes its estimate from (METHOD.md §3).
+    fn source(&self, i: usize, l: usize) -> (usize, usize) {
+        let w = self.config.window;
+        let k = (w - 1) / 2;
+        let n = l - w + 1;
+        if i < k {
+            (0, i)
+        } else if i >= k + n {
+            (n - 1, i - (n - 1))
+        } else {
+            (i - k, k)
+        }
+    }
+
+    /// Windows `[B·n, w·F]` of trajectories `[B, L, F]`.
+    fn unfold(&self, x: &[f32], b: usize, l: usize) -> Vec<f32> {
+        let (w, f) = (self.config.window, self.config.features);
+        let n = l - w + 1;
+        let mut out = Vec::with_capacity(b * n * w * f);
+        for s in 0..b {
+            for j in 0..n {
+                out.extend_from_slice(&x[(s * l + j) * f..(s * l + j + w) * f]);
+            }
+        }
+        out
+    }
+
+    /// ε̂ of trajectories `[B, L, F]`, and the activations for [`Self::vjp`].
+    fn forward(&self, x: Tensor<3>, t: f64) -> (Tensor<3>, Activations) {
+        let [b, l, f] = x.dims();
+        let (w, n) = (self.config.window, l - self.config.window + 1);
+        let device = x.device();
+        let windows = self.unfold(&to_vec(x), b, l);
+        let (y, act) = self.mlp.forward(&windows, &self.net.embedding_of(t));
+        let mut eps = vec![0.0; b * l * f];
+        for s in 0..b {
+            for i in 0..l {
+                let (j, e) = self.source(i, l);
+                let at = ((s * n + j) * w + e) * f;
+                eps[(s * l + i) * f..(s * l + i + 1) * f].copy_from_slice(&y[at..at + f]);
+            }
+        }
+        (tensor(eps, [b, l, f], &device), act)
+    }
+
+    /// `vᵀ ∂ε̂/∂x`: `v` goes back to the window outputs that composition took, through the
+    /// network, then every window adds its input gradient to the states it covers.
+    fn vjp(&self, act: &Activations, v: Tensor<3>) -> Tensor<3> {
+        let [b, l, f] = v.dims();
+        let (w, n) = (self.config.window, l - self.config.window + 1);
+        let device = v.device();
+        let v = to_vec(v);
+        let mut g = vec![0.0; b * n * w * f];
+        for s in 0..b {
+            for i in 0..l {
+                let (j, e) = self.source(i, l);
+                let at = ((s * n + j) * w + e) * f;
+                g[at..at + f].copy_from_slice(&v[(s * l + i) * f..(s * l + i + 1) * f]);
+            }
+        }
+        let gx = self.mlp.backward(act, &g);
+        let mut out = vec![0.0; b * l * f];
+        for s in 0..b {
+            for j in 0..n {
+                let src = &gx[(s * n + j) * w * f..(s * n + j + 1) * w * f];
+                for (d, v) in out[(s * l + j) * f..(s * l + j + w) * f]
+                    .iter_mut()
+                    .zip(src)
+                {
+                    *d += v;
+                }
+            }
+        }
+        tensor(out, [b, l, f], &device)
+    }
+}
+
+impl NoiseEstimator for CpuWindowScore<'_> {
+    fn eps(&self, x: Tensor<3>, t: f64) -> Tensor<3> {
+        self.forward(x.without_autodiff(), t).0
+    }
+
+    fn eps_vjp(&self, x: Tensor<3>, t: f64) -> (Tensor<3>, Vjp<'_>) {
+        let (eps, act) = self.forward(x.without_autodiff(), t);
+        (eps, Box::new(move |v: Tensor<3>| self.vjp(&act, v)))
     }
 }

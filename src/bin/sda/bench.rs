@@ -9,7 +9,7 @@ use burn::prelude::*;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use sda::score::guidance::{Guided, Likelihood, Observation};
-use sda::score::net::{Architecture, ScoreNetConfig, WindowScore};
+use sda::score::net::{Architecture, CpuWindowScore, ScoreNetConfig, WindowScore};
 use sda::score::operator::Operator;
 use sda::score::sampler::normal;
 use sda::score::sde::VpSde;
@@ -129,10 +129,17 @@ pub fn run(a: Args) -> Result<()> {
     };
     let guided_ms = time(&|| guided.eps(x.clone(), 0.5));
     let forward_ms = time(&|| score.eps(x.clone(), 0.5));
+    let cpu_score = CpuWindowScore::new(&net, &cfg);
+    let fused = Guided {
+        prior: &cpu_score,
+        ..guided
+    };
+    let fused_ms = time(&|| fused.eps(x.clone(), 0.5));
+    let fused_forward_ms = time(&|| cpu_score.eps(x.clone(), 0.5));
     let threads = rayon::current_num_threads();
     if a.json {
         println!(
-            "{{\"device\": \"{}\", \"threads\": {threads}, \"train_steps_per_s\": {train_sps:.1}, \"guided_eval_ms\": {guided_ms:.2}, \"forward_ms\": {forward_ms:.2}}}",
+            "{{\"device\": \"{}\", \"threads\": {threads}, \"train_steps_per_s\": {train_sps:.1}, \"guided_eval_ms\": {guided_ms:.2}, \"forward_ms\": {forward_ms:.2}, \"fused_guided_eval_ms\": {fused_ms:.2}, \"fused_forward_ms\": {fused_forward_ms:.2}}}",
             a.device
         );
     } else {
@@ -143,6 +150,8 @@ pub fn run(a: Args) -> Result<()> {
         println!("  training steps/s (batch {b}):                 {train_sps:.1}");
         println!("  guided evaluation ({n} × {l} states), ms:    {guided_ms:.2}");
         println!("  forward only (no gradient), ms:              {forward_ms:.2}");
+        println!("  guided evaluation, fused CPU network, ms:    {fused_ms:.2}");
+        println!("  forward only, fused CPU network, ms:         {fused_forward_ms:.2}");
     }
     Ok(())
 }

@@ -1,0 +1,298 @@
+//! A CPU twin of [`ResMlp`](super::ResMlp) behind the time embedding, hand-fused for small
+//! widths: forward passes and input vector-Jacobian products on plain `f32` buffers.
+//!
+//! The guided sampler spends its time evaluating one network on thousands of windows at the same
+//! `t`, then back-propagating to the inputs. Layer-by-layer tensor kernels stream every
+//! activation through memory; here rows are processed in cache-sized chunks, each running the
+//! whole network forward and backward on one core (`matrixmultiply` micro-kernels), with the
+//! chunks spread over all cores. The time embedding, identical for all rows, is folded into the
+//! first layer's bias. Tests check it against the burn network.
+
+use rayon::prelude::*;
+
+/// A dense layer `y = x W + b`, `W` row-major `[input, output]`.
+#[derive(Clone, Debug)]
+pub struct Dense {
+    /// Input features.
+    pub input: usize,
+    /// Output features.
+    pub output: usize,
+    /// Weights, row-major `[input, output]`.
+    pub w: Vec<f32>,
+    /// Bias `[output]`.
+    pub b: Vec<f32>,
+}
+
+/// `c = a · b (+ c if accumulate)`, with `a` `[m, k]` and `b` `[k, n]` given by strides.
+#[allow(clippy::too_many_arguments)]
+fn gemm(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: &[f32],
+    (rsa, csa): (isize, isize),
+    b: &[f32],
+    (rsb, csb): (isize, isize),
+    c: &mut [f32],
+    accumulate: bool,
+) {
+    debug_assert!(c.len() >= m * n);
+    // SAFETY: the strides describe `a` ([m, k]), `b` ([k, n]) and `c` ([m, n], row-major)
+    // within the bounds of the slices, which the callers size accordingly.
+    unsafe {
+        matrixmultiply::sgemm(
+            m,
+            k,
+            n,
+            1.0,
+            a.as_ptr(),
+            rsa,
+            csa,
+            b.as_ptr(),
+            rsb,
+            csb,
+            if accumulate { 1.0 } else { 0.0 },
+            c.as_mut_ptr(),
+            n as isize,
+            1,
+        );
+    }
+}
+
+impl Dense {
+    /// `y = x W + b` for `rows` rows of `x`.
+    fn forward(&self, x: &[f32], rows: usize, y: &mut [f32]) {
+        for r in 0..rows {
+            y[r * self.output..(r + 1) * self.output].copy_from_slice(&self.b);
+        }
+        let (i, o) = (self.input as isize, self.output as isize);
+        gemm(
+            rows,
+            self.input,
+            self.output,
+            x,
+            (i, 1),
+            &self.w,
+            (o, 1),
+            y,
+            true,
+        );
+    }
+
+    /// `gx = gy Wᵀ` (accumulated into `gx` when `accumulate`).
+    fn backward_input(&self, gy: &[f32], rows: usize, gx: &mut [f32], accumulate: bool) {
+        let (i, o) = (self.input as isize, self.output as isize);
+        // Wᵀ as a [output, input] matrix: element (r, c) = W[c, r] at c·output + r.
+        gemm(
+            rows,
+            self.output,
+            self.input,
+            gy,
+            (o, 1),
+            &self.w,
+            (1, o),
+            gx,
+            accumulate,
+        );
+        let _ = i;
+    }
+}
+
+/// `h + W₂ SiLU(W₁ LayerNorm(h))` with LayerNorm without affine parameters.
+#[derive(Clone, Debug)]
+pub struct Block {
+    /// First layer.
+    pub l1: Dense,
+    /// Second layer.
+    pub l2: Dense,
+    /// LayerNorm ε.
+    pub epsilon: f32,
+}
+
+/// Activations a block keeps for its backward pass.
+#[derive(Default)]
+struct BlockCache {
+    n: Vec<f32>,
+    rstd: Vec<f32>,
+    a: Vec<f32>,
+}
+
+fn silu(a: f32) -> f32 {
+    a / (1.0 + (-a).exp())
+}
+
+fn silu_grad(a: f32) -> f32 {
+    let s = 1.0 / (1.0 + (-a).exp());
+    s * (1.0 + a * (1.0 - s))
+}
+
+impl Block {
+    fn forward(&self, h: &mut [f32], rows: usize, cache: &mut BlockCache, scratch: &mut Vec<f32>) {
+        let w = self.l1.input;
+        cache.n.resize(rows * w, 0.0);
+        cache.rstd.resize(rows, 0.0);
+        cache.a.resize(rows * w, 0.0);
+        for r in 0..rows {
+            let row = &h[r * w..(r + 1) * w];
+            let mean = row.iter().sum::<f32>() / w as f32;
+            let var = row.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / w as f32;
+            let rstd = 1.0 / (var + self.epsilon).sqrt();
+            cache.rstd[r] = rstd;
+            for (n, v) in cache.n[r * w..(r + 1) * w].iter_mut().zip(row) {
+                *n = (v - mean) * rstd;
+            }
+        }
+        self.l1.forward(&cache.n, rows, &mut cache.a);
+        scratch.resize(rows * w, 0.0);
+        for (s, a) in scratch.iter_mut().zip(&cache.a) {
+            *s = silu(*a);
+        }
+        // h += s W₂ + b₂
+        for r in 0..rows {
+            for (hv, b) in h[r * w..(r + 1) * w].iter_mut().zip(&self.l2.b) {
+                *hv += b;
+            }
+        }
+        let wi = w as isize;
+        gemm(rows, w, w, scratch, (wi, 1), &self.l2.w, (wi, 1), h, true);
+    }
+
+    /// Adds to `g` (the gradient w.r.t. the block's output, in place) the path through the
+    /// residual branch, giving the gradient w.r.t. the block's input.
+    fn backward(
+        &self,
+        g: &mut [f32],
+        rows: usize,
+        cache: &BlockCache,
+        scratch: &mut Vec<f32>,
+        gn: &mut Vec<f32>,
+    ) {
+        let w = self.l1.input;
+        scratch.resize(rows * w, 0.0);
+        gn.resize(rows * w, 0.0);
+        // g_s = g W₂ᵀ, g_a = g_s ⊙ SiLU'(a), g_n = g_a W₁ᵀ.
+        self.l2.backward_input(g, rows, scratch, false);
+        for (s, a) in scratch.iter_mut().zip(&cache.a) {
+            *s *= silu_grad(*a);
+        }
+        self.l1.backward_input(scratch, rows, gn, false);
+        // LayerNorm: g_h += rstd (g_n − mean(g_n) − n · mean(g_n ⊙ n)).
+        for r in 0..rows {
+            let (gnr, nr) = (&gn[r * w..(r + 1) * w], &cache.n[r * w..(r + 1) * w]);
+            let m1 = gnr.iter().sum::<f32>() / w as f32;
+            let m2 = gnr.iter().zip(nr).map(|(a, b)| a * b).sum::<f32>() / w as f32;
+            let rstd = cache.rstd[r];
+            for ((gv, a), b) in g[r * w..(r + 1) * w].iter_mut().zip(gnr).zip(nr) {
+                *gv += rstd * (a - m1 - b * m2);
+            }
+        }
+    }
+}
+
+/// The residual MLP on CPU buffers: head, blocks, tail, output block.
+#[derive(Clone, Debug)]
+pub struct CpuResMlp {
+    /// First layer, on the concatenation `[x, embedding]`.
+    pub head: Dense,
+    /// Blocks at the hidden width.
+    pub blocks: Vec<Block>,
+    /// Projection to the output width.
+    pub tail: Dense,
+    /// The block at the output width.
+    pub out_block: Block,
+}
+
+/// Rows per chunk: activations of a chunk stay in cache.
+const CHUNK: usize = 256;
+
+impl CpuResMlp {
+    /// The head with a constant suffix of the input (the time embedding) folded into its bias:
+    /// `[x, e] W + b = x W_x + (e W_e + b)`.
+    fn head_for(&self, suffix: &[f32]) -> Dense {
+        let (o, nx) = (self.head.output, self.head.input - suffix.len());
+        let mut b = self.head.b.clone();
+        for (j, e) in suffix.iter().enumerate() {
+            for (bv, w) in b
+                .iter_mut()
+                .zip(&self.head.w[(nx + j) * o..(nx + j + 1) * o])
+            {
+                *bv += e * w;
+            }
+        }
+        Dense {
+            input: nx,
+            output: o,
+            w: self.head.w[..nx * o].to_vec(),
+            b,
+        }
+    }
+
+    /// Forward of `x` (`[rows, nx]`) with the constant input suffix `suffix` (the time
+    /// embedding): returns `[rows, out]` and the activations a backward pass needs.
+    pub fn forward(&self, x: &[f32], suffix: &[f32]) -> (Vec<f32>, Activations) {
+        let head = self.head_for(suffix);
+        let (nx, out, width) = (head.input, self.tail.output, head.output);
+        let rows = x.len() / nx;
+        let mut y = vec![0.0; rows * out];
+        let chunks = y
+            .par_chunks_mut(CHUNK * out)
+            .enumerate()
+            .map(|(c, yc)| {
+                let rows = yc.len() / out;
+                let xc = &x[c * CHUNK * nx..(c * CHUNK + rows) * nx];
+                let mut h = vec![0.0; rows * width];
+                head.forward(xc, rows, &mut h);
+                let mut blocks: Vec<BlockCache> = (0..self.blocks.len())
+                    .map(|_| BlockCache::default())
+                    .collect();
+                let mut scratch = Vec::new();
+                for (block, cache) in self.blocks.iter().zip(blocks.iter_mut()) {
+                    block.forward(&mut h, rows, cache, &mut scratch);
+                }
+                self.tail.forward(&h, rows, yc);
+                let mut out_block = BlockCache::default();
+                self.out_block
+                    .forward(yc, rows, &mut out_block, &mut scratch);
+                ChunkCache { blocks, out_block }
+            })
+            .collect();
+        (y, Activations { head, chunks })
+    }
+
+    /// The input gradient `gᵀ ∂y/∂x` (`[rows, nx]`) of the forward pass that gave `act`, for
+    /// `g` of the output's shape.
+    pub fn backward(&self, act: &Activations, g: &[f32]) -> Vec<f32> {
+        let (nx, out, width) = (act.head.input, self.tail.output, act.head.output);
+        let rows = g.len() / out;
+        let mut gx = vec![0.0; rows * nx];
+        gx.par_chunks_mut(CHUNK * nx)
+            .zip(&act.chunks)
+            .enumerate()
+            .for_each(|(c, (gxc, cache))| {
+                let rows = gxc.len() / nx;
+                let mut g_o = g[c * CHUNK * out..(c * CHUNK + rows) * out].to_vec();
+                let (mut scratch, mut gn) = (Vec::new(), Vec::new());
+                self.out_block
+                    .backward(&mut g_o, rows, &cache.out_block, &mut scratch, &mut gn);
+                let mut g_h = vec![0.0; rows * width];
+                self.tail.backward_input(&g_o, rows, &mut g_h, false);
+                for (block, bc) in self.blocks.iter().zip(&cache.blocks).rev() {
+                    block.backward(&mut g_h, rows, bc, &mut scratch, &mut gn);
+                }
+                act.head.backward_input(&g_h, rows, gxc, false);
+            });
+        gx
+    }
+}
+
+/// What one chunk of rows keeps from the forward pass.
+struct ChunkCache {
+    blocks: Vec<BlockCache>,
+    out_block: BlockCache,
+}
+
+/// The activations of a forward pass, for [`CpuResMlp::backward`].
+pub struct Activations {
+    head: Dense,
+    chunks: Vec<ChunkCache>,
+}
