@@ -29,7 +29,8 @@ What is measured (each figure matches one line of `sda bench`):
 Run it on an otherwise idle machine: with --threads equal to the core count,
 OpenMP's spinning barriers make PyTorch many times slower when any other
 process (e.g. a cargo build) competes for the cores; the table shows the
-1-minute load average so that a contended run can be spotted.
+1-minute load average so that a contended run can be spotted
+(OMP_WAIT_POLICY=PASSIVE softens this if the machine cannot be kept idle).
 
 Usage: python3 benches/pytorch_lorenz.py [--threads 2] [--steps 500] [--json]
        [--device cpu|cuda] [--evals 50]

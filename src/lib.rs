@@ -11,19 +11,23 @@
 //!   the predictor-corrector sampler;
 //! - [`kalman`]: the exact posterior of linear-Gaussian systems (the oracle);
 //! - [`data`], [`model`], [`train`]: data sets, run folders and the training loop;
-//! - [`metrics`]: distances between sets of trajectories and ensemble scores;
+//! - [`filter`]: the bootstrap particle filter, ground truth of the Lorenz study;
+//! - [`evaluate`], [`metrics`]: scores of samples against references and truths;
 //! - [`io`], [`error`]: `.npy`/JSON files and the error type.
 #![warn(missing_docs)]
 
 pub mod assimilate;
 pub mod data;
 pub mod error;
+pub mod evaluate;
+pub mod filter;
 pub mod io;
 pub mod kalman;
 pub mod mcs;
 pub mod metrics;
 pub mod model;
 pub mod nn;
+pub mod plot;
 pub mod score;
 pub mod train;
 

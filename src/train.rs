@@ -123,7 +123,6 @@ pub struct EpochStats {
 #[derive(Serialize, Deserialize)]
 struct Checkpoint {
     epochs_done: usize,
-    stats: Vec<EpochStats>,
 }
 
 /// Draws one window per chain (in a random order) with its `t` and `ε`, normalised:
@@ -254,7 +253,8 @@ pub fn train(
                 reason: e.to_string(),
             })?;
             start = ckpt.epochs_done;
-            stats = ckpt.stats;
+            stats = read_stats(&dir.join("stats.csv"))?;
+            stats.truncate(start);
         }
     } else {
         write_json(&dir.join("config.json"), &run)?;
@@ -288,13 +288,7 @@ pub fn train(
         })?;
         std::fs::rename(&tmp, &optim_path).map_err(io)?;
         write_stats(&dir.join("stats.csv"), stats)?;
-        write_json(
-            &ckpt_path,
-            &Checkpoint {
-                epochs_done: done,
-                stats: stats.to_vec(),
-            },
-        )
+        write_json(&ckpt_path, &Checkpoint { epochs_done: done })
     };
 
     for epoch in start..config.epochs {
@@ -343,4 +337,26 @@ pub fn write_stats(path: &Path, stats: &[EpochStats]) -> Result<()> {
         ));
     }
     write_atomic(path, text.as_bytes())
+}
+
+/// Reads `stats.csv` back.
+pub fn read_stats(path: &Path) -> Result<Vec<EpochStats>> {
+    let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let bad = || Error::config(path.display().to_string(), "malformed stats.csv");
+    text.lines()
+        .skip(1)
+        .map(|line| {
+            let f: Vec<&str> = line.split(',').collect();
+            let num = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).ok_or_else(bad);
+            Ok(EpochStats {
+                epoch: f.first().and_then(|v| v.parse().ok()).ok_or_else(bad)?,
+                train_loss: num(1)?,
+                valid_loss: num(2)?,
+                lr: num(3)?,
+            })
+        })
+        .collect()
 }

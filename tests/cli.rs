@@ -218,3 +218,125 @@ fn integer_npy_is_refused() {
     let (o, out) = assimilate(&[("--observations", s(&y))]);
     fails_with(&o, &out, "not supported");
 }
+
+#[test]
+fn evaluate_reports_failed_samples_and_refuses_mismatched_sets() {
+    let dir = fixture();
+    let ok = dir.join("eval-ok.npy");
+    let mut data = vec![0.5f32; 4 * 17 * 3];
+    data[5] = f32::NAN; // sample 0 fails
+    write_npy(&ok, vec![4, 17, 3], data);
+    let reference = dir.join("eval-ref.npy");
+    write_npy(
+        &reference,
+        vec![6, 17, 3],
+        (0..6 * 17 * 3).map(|i| (i % 7) as f32 * 0.1).collect(),
+    );
+    let o = sda(&[
+        "evaluate",
+        "--samples",
+        s(&ok),
+        "--reference",
+        s(&reference),
+        "--system",
+        "lorenz63",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    // One of four samples holds a NaN: counted, not fatal; W1 computed on the other three.
+    assert_eq!(v["failed"], 1);
+    assert!(v["w1"].as_f64().unwrap() > 0.0);
+
+    let other = dir.join("eval-other.npy");
+    write_npy(&other, vec![6, 16, 3], vec![0.0; 6 * 16 * 3]);
+    let o = sda(&["evaluate", "--samples", s(&ok), "--reference", s(&other)]);
+    fails_with(&o, &dir.join("none"), "--reference");
+    let empty = dir.join("eval-empty.npy");
+    write_npy(&empty, vec![0, 17, 3], vec![]);
+    let o = sda(&[
+        "evaluate",
+        "--samples",
+        s(&empty),
+        "--reference",
+        s(&reference),
+    ]);
+    fails_with(&o, &dir.join("none"), "non-empty");
+    let o = sda(&["evaluate", "--samples", s(&ok), "--system", "lorenz99"]);
+    fails_with(&o, &dir.join("none"), "unknown system 'lorenz99'");
+}
+
+#[test]
+fn filter_refuses_bad_observations_and_writes_nothing() {
+    let dir = fixture();
+    let out = dir.join("pf-bad.npy");
+    let y = dir.join("pf-bad-y.npy");
+    write_npy(&y, vec![5, 1], vec![0.0; 5]);
+    let o = sda(&[
+        "filter",
+        "--system",
+        "lorenz63",
+        "--observations",
+        s(&y),
+        "--operator",
+        "stride:8|select:0",
+        "--noise",
+        "0.4",
+        "--length",
+        "17",
+        "--particles",
+        "64",
+        "--keep",
+        "16",
+        "--output",
+        s(&out),
+    ]);
+    fails_with(&o, &out, "(3, 1)");
+}
+
+#[test]
+fn tiny_study_writes_its_table_and_figures() {
+    let dir = fixture();
+    let out = dir.join("study");
+    let o = sda(&[
+        "study",
+        "lorenz63",
+        "--output",
+        s(&out),
+        "--data",
+        s(&dir.join("data")),
+        "--orders",
+        "1",
+        "--corrections",
+        "0",
+        "--cases",
+        "lo",
+        "--trajectories",
+        "1",
+        "--length",
+        "17",
+        "--samples",
+        "4",
+        "--steps",
+        "4",
+        "--particles",
+        "256",
+        "--keep",
+        "32",
+        "--epochs",
+        "2",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let rows = std::fs::read_to_string(out.join("rows.csv")).unwrap();
+    // Header + one row: k = 1, lo, trajectory 0, C = 0, with a finite W1 and floor.
+    assert_eq!(rows.lines().count(), 2, "{rows}");
+    let fields: Vec<&str> = rows.lines().nth(1).unwrap().split(',').collect();
+    assert_eq!(&fields[..4], &["1", "lo", "0", "0"]);
+    assert!(
+        fields[4].parse::<f64>().unwrap().is_finite() && fields[5].parse::<f64>().unwrap() > 0.0
+    );
+    for png in ["figure3.png", "trajectories.png"] {
+        let bytes = std::fs::read(out.join(png)).unwrap();
+        assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "{png}");
+    }
+}

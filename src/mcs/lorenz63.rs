@@ -5,7 +5,7 @@ use rand::rngs::StdRng;
 use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
 
-use super::{MarkovChain, add_noise, log_normal, rk4};
+use super::{MarkovChain, add_noise, log_normal, rk4_fixed};
 
 /// The Lorenz-63 system with additive transition noise.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -45,7 +45,9 @@ impl Lorenz63 {
 
     /// The deterministic part of a transition: one RK4 step.
     pub fn step(&self, x: &mut [f64]) {
-        rk4(|x, dx| self.f(x, dx), x, self.dt);
+        let mut s = [x[0], x[1], x[2]];
+        rk4_fixed(|x, dx| self.f(x, dx), &mut s, self.dt);
+        x.copy_from_slice(&s);
     }
 }
 
@@ -93,7 +95,7 @@ mod tests {
         s.step(&mut coarse);
         let mut fine = x0;
         for _ in 0..1000 {
-            rk4(|x, dx| s.f(x, dx), &mut fine, s.dt / 1000.0);
+            crate::mcs::rk4(|x, dx| s.f(x, dx), &mut fine, s.dt / 1000.0);
         }
         for j in 0..3 {
             assert!((coarse[j] - fine[j]).abs() < 1e-3, "{coarse:?} vs {fine:?}");

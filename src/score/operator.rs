@@ -114,6 +114,11 @@ impl Operator {
         })
     }
 
+    /// The terms, in order.
+    pub fn terms(&self) -> &[Term] {
+        &self.terms
+    }
+
     /// The specification text.
     pub fn spec(&self) -> &str {
         &self.spec

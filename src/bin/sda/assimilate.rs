@@ -118,8 +118,24 @@ pub fn observed(
     noise_spec: &str,
     length: usize,
 ) -> Result<Observed> {
+    observed_for(
+        &model.config.data.state_shape,
+        path,
+        operator,
+        noise_spec,
+        length,
+    )
+}
+
+/// Reads observations and noise for `operator` on trajectories of `length` states of `shape`.
+pub fn observed_for(
+    shape: &[usize],
+    path: &Path,
+    operator: &str,
+    noise_spec: &str,
+    length: usize,
+) -> Result<Observed> {
     let operator = Operator::parse(operator).context("--operator")?;
-    let shape = &model.config.data.state_shape;
     let expected = operator.output_shape(length, shape).context("--operator")?;
     let y = read_npy(path).with_context(|| "--observations")?;
     let std = noise(noise_spec, &expected)?;

@@ -7,8 +7,12 @@ mod assimilate;
 mod bench;
 mod common;
 mod demo;
+mod evaluate;
+mod filter;
 mod observe;
+mod plot;
 mod simulate;
+mod study;
 mod train;
 
 use clap::{Parser, Subcommand};
@@ -41,6 +45,14 @@ enum Command {
     Assimilate(assimilate::Args),
     /// Draw trajectories from the trained prior p(x) (no observations).
     Sample(assimilate::SampleArgs),
+    /// Draw reference trajectories from p(x | y) with a bootstrap particle filter (no model).
+    Filter(filter::Args),
+    /// Score samples against a reference (W1, MMD, log-densities) and a truth (RMSE, CRPS, …).
+    Evaluate(evaluate::Args),
+    /// Run the paper's Lorenz-63 study (Figure 3): models, filters, W1 against C and k.
+    Study(study::Args),
+    /// Draw PNG pictures of trajectories.
+    Plot(plot::Args),
     /// Run a small Lorenz-63 assimilation end to end (simulate, train, observe, assimilate).
     Demo(demo::Args),
     /// Measure training and guided-evaluation speed.
@@ -55,6 +67,10 @@ fn main() {
         Command::Observe(a) => observe::run(a),
         Command::Assimilate(a) => assimilate::run(a),
         Command::Sample(a) => assimilate::run_sample(a),
+        Command::Filter(a) => filter::run(a),
+        Command::Evaluate(a) => evaluate::run(a),
+        Command::Study(a) => study::run(a),
+        Command::Plot(a) => plot::run(a),
         Command::Demo(a) => demo::run(a),
         Command::Bench(a) => bench::run(a),
     };

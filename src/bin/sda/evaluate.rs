@@ -1,0 +1,121 @@
+//! `sda evaluate`: metrics of posterior samples against a reference and a truth.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use sda::data::read_info;
+use sda::evaluate::evaluate;
+use sda::io::read_npy;
+use sda::mcs::System;
+
+use crate::assimilate::observed_for;
+
+/// Score samples (e.g. from `sda assimilate`) against a reference set (e.g. from `sda filter`)
+/// and a true trajectory: exact Wasserstein-1, MMD, mean log p(x_2:L | x_1) under the true
+/// transition, mean log p(y | x), RMSE of the posterior mean, spread, CRPS and rank histogram.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Samples, (N, L, D).
+    #[arg(long)]
+    pub samples: PathBuf,
+    /// Reference samples, (M, L, D) (e.g. a particle filter's).
+    #[arg(long)]
+    pub reference: Option<PathBuf>,
+    /// The true trajectory, (1, L, D).
+    #[arg(long)]
+    pub truth: Option<PathBuf>,
+    /// The system (a name, or a data folder with system.json) for log p(x_2:L | x_1).
+    #[arg(long)]
+    pub system: Option<String>,
+    /// Observations y (.npy), for log p(y | x).
+    #[arg(long, requires_all = ["operator", "noise"])]
+    pub observations: Option<PathBuf>,
+    /// Observation operator of --observations.
+    #[arg(long)]
+    pub operator: Option<String>,
+    /// Observation noise std (number or .npy).
+    #[arg(long, allow_hyphen_values = true)]
+    pub noise: Option<String>,
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// A system from a name or a data folder.
+pub fn system(spec: &str) -> Result<System> {
+    let path = std::path::Path::new(spec);
+    if path.is_dir() {
+        Ok(read_info(path)
+            .with_context(|| format!("--system {spec}"))?
+            .system)
+    } else {
+        Ok(System::from_name(spec).context("--system")?)
+    }
+}
+
+pub fn run(a: Args) -> Result<()> {
+    let samples = read_npy(&a.samples).with_context(|| "--samples")?;
+    if samples.shape.len() < 3 || samples.shape[0] == 0 {
+        bail!(
+            "--samples {}: expected a non-empty (N, L, D) array, got {:?}",
+            a.samples.display(),
+            samples.shape
+        );
+    }
+    let reference = a
+        .reference
+        .as_ref()
+        .map(|p| read_npy(p).with_context(|| "--reference"))
+        .transpose()?;
+    let truth = a
+        .truth
+        .as_ref()
+        .map(|p| read_npy(p).with_context(|| "--truth"))
+        .transpose()?;
+    let system = a.system.as_deref().map(system).transpose()?;
+    let shape = samples.shape[2..].to_vec();
+    let observed = match &a.observations {
+        Some(path) => Some(observed_for(
+            &shape,
+            path,
+            a.operator.as_deref().unwrap_or_default(),
+            a.noise.as_deref().unwrap_or_default(),
+            samples.shape[1],
+        )?),
+        None => None,
+    };
+    let e = evaluate(
+        &samples,
+        reference.as_ref(),
+        truth.as_ref(),
+        system.as_ref().map(|s| s.chain()),
+        observed.as_ref().map(|o| (o, shape.as_slice())),
+    )?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&e)?);
+        return Ok(());
+    }
+    let show = |name: &str, v: Option<f64>| {
+        if let Some(v) = v {
+            println!("  {name:<34} {v:.4}");
+        }
+    };
+    println!(
+        "{}: {} samples ({} failed: NaN or inf)",
+        a.samples.display(),
+        e.samples,
+        e.failed
+    );
+    show("W1 to the reference (exact)", e.w1);
+    show("MMD² to the reference", e.mmd);
+    show("mean log p(x_2:L | x_1)", e.log_px);
+    show("mean log p(x_2:L | x_1), reference", e.log_px_reference);
+    show("mean log p(y | x)", e.log_py);
+    show("RMSE of the mean to the truth", e.rmse);
+    show("spread", e.spread);
+    show("CRPS", e.crps);
+    if let Some(h) = &e.rank_histogram {
+        println!("  {:<34} {h:?}", "rank histogram");
+    }
+    Ok(())
+}

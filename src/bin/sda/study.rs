@@ -1,0 +1,547 @@
+//! `sda study lorenz63`: the paper's Lorenz-63 evaluation (Figure 3, METHOD.md §6) in one
+//! command. Every expensive piece (data, models, filters, rows) is cached in the output folder,
+//! so an interrupted study resumes where it stopped and a larger study reuses a smaller one.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use sda::assimilate::{Observed, SampleConfig, observe, sample};
+use sda::data::{Dataset, read_trajectories, simulate};
+use sda::evaluate::{evaluate, finite_samples};
+use sda::filter::{FilterConfig, particle_filter};
+use sda::io::{Array, read_npy, write_atomic, write_npy};
+use sda::mcs::System;
+use sda::metrics::wasserstein1;
+use sda::model::Model;
+use sda::plot::{Panel, Series, panels, trajectories};
+use sda::score::guidance::Likelihood;
+use sda::score::net::{Architecture, ScoreNetConfig};
+use sda::score::operator::Operator;
+use sda::score::sde::VpSde;
+use sda::train::{TrainConfig, train};
+
+use crate::common::bar;
+
+/// Run the paper's Lorenz-63 study: for each Markov order k (training the models if missing,
+/// with the paper's widths), each observation scenario ("lo": every 8th state, first coordinate,
+/// std 0.05 normalised = 0.4; "hi": every state, std 0.25 = 2.0) and each number of Langevin
+/// corrections C, assimilate M test trajectories and compare with a bootstrap particle filter
+/// (W1, log p(x_2:L | x_1), log p(y | x)). Writes DIR/rows.csv (every row), DIR/summary.csv,
+/// a summary table on stdout, DIR/figure3.png and DIR/trajectories.png. Rerunning with the same
+/// DIR reuses everything already computed.
+#[derive(clap::Args)]
+pub struct Args {
+    /// The system (only lorenz63 has a study).
+    pub system: String,
+    /// Study folder.
+    #[arg(long)]
+    pub output: PathBuf,
+    /// Markov orders k of the local models.
+    #[arg(long, value_delimiter = ',', default_value = "1,2,3,4")]
+    pub orders: Vec<usize>,
+    /// Langevin corrections C.
+    #[arg(long, value_delimiter = ',', default_value = "0,1,2,4,8,16")]
+    pub corrections: Vec<usize>,
+    /// Scenarios: lo and/or hi.
+    #[arg(long, value_delimiter = ',', default_value = "lo,hi")]
+    pub cases: Vec<String>,
+    /// Test trajectories M.
+    #[arg(long, default_value_t = 64)]
+    pub trajectories: usize,
+    /// States per trajectory.
+    #[arg(long, default_value_t = 65)]
+    pub length: usize,
+    /// Posterior samples per assimilation.
+    #[arg(long, default_value_t = 64)]
+    pub samples: usize,
+    /// Sampler steps T.
+    #[arg(long, default_value_t = 256)]
+    pub steps: usize,
+    /// Langevin step scale τ.
+    #[arg(long, default_value_t = 0.25)]
+    pub tau: f64,
+    /// γ of the SDA likelihood.
+    #[arg(long, default_value_t = 0.03)]
+    pub gamma: f64,
+    /// Particles of the ground-truth filter.
+    #[arg(long, default_value_t = 16384)]
+    pub particles: usize,
+    /// Filter trajectories kept.
+    #[arg(long, default_value_t = 1024)]
+    pub keep: usize,
+    /// Training epochs of missing models.
+    #[arg(long, default_value_t = 4096)]
+    pub epochs: usize,
+    /// Use this data folder (made by `sda simulate lorenz63`) instead of DIR/data.
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Random seed.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+/// A scenario: operator and noise std in physical units.
+fn scenario(case: &str) -> Result<(&'static str, f32)> {
+    match case {
+        "lo" => Ok(("stride:8|select:0", 0.05 * 8.0)),
+        "hi" => Ok(("stride:1|select:0", 0.25 * 8.0)),
+        other => bail!("--cases: unknown scenario '{other}' (lo, hi)"),
+    }
+}
+
+/// One line of rows.csv.
+struct Row {
+    k: usize,
+    case: String,
+    m: usize,
+    c: usize,
+    w1: f64,
+    floor: f64,
+    log_px: f64,
+    log_px_filter: f64,
+    log_py: f64,
+    failed: usize,
+    seconds: f64,
+}
+
+const HEADER: &str =
+    "k,case,trajectory,corrections,w1,w1_floor,log_px,log_px_filter,log_py,failed,seconds";
+
+impl Row {
+    fn csv(&self) -> String {
+        format!(
+            "{},{},{},{},{:.4},{:.4},{:.2},{:.2},{:.3},{},{:.1}",
+            self.k,
+            self.case,
+            self.m,
+            self.c,
+            self.w1,
+            self.floor,
+            self.log_px,
+            self.log_px_filter,
+            self.log_py,
+            self.failed,
+            self.seconds
+        )
+    }
+
+    fn parse(line: &str) -> Option<Self> {
+        let f: Vec<&str> = line.split(',').collect();
+        let num = |i: usize| f.get(i)?.parse::<f64>().ok();
+        Some(Row {
+            k: f.first()?.parse().ok()?,
+            case: f.get(1)?.to_string(),
+            m: f.get(2)?.parse().ok()?,
+            c: f.get(3)?.parse().ok()?,
+            w1: num(4)?,
+            floor: num(5)?,
+            log_px: num(6)?,
+            log_px_filter: num(7)?,
+            log_py: num(8)?,
+            failed: f.get(9)?.parse().ok()?,
+            seconds: num(10)?,
+        })
+    }
+}
+
+fn width(k: usize) -> usize {
+    if k == 1 { 128 } else { 256 }
+}
+
+/// Loads the model of order k, training (or resuming) it if needed.
+fn model(a: &Args, data: &Dataset, k: usize, dir: &Path) -> Result<Model> {
+    let device = burn::prelude::Device::flex();
+    let done = dir.join("model.safetensors").exists() && !dir.join("checkpoint.json").exists()
+        || sda::io::read_json::<serde_json::Value>(&dir.join("checkpoint.json"))
+            .ok()
+            .and_then(|c| c["epochs_done"].as_u64())
+            == Some(a.epochs as u64);
+    if done {
+        return Model::load(dir, &device).with_context(|| format!("loading {}", dir.display()));
+    }
+    let net = ScoreNetConfig {
+        architecture: Architecture::Local,
+        window: 2 * k + 1,
+        features: 3,
+        width: width(k),
+        depth: 5,
+        embedding: 32,
+    };
+    let config = TrainConfig {
+        epochs: a.epochs,
+        seed: a.seed + k as u64,
+        ..TrainConfig::default()
+    };
+    let pb = bar(a.epochs as u64, &format!("train k={k}"));
+    let resume = dir.join("config.json").exists();
+    let m = train(
+        data,
+        net,
+        VpSde::default(),
+        &config,
+        dir,
+        resume,
+        &device,
+        |s| {
+            pb.set_position(s.epoch as u64);
+            pb.set_message(format!(
+                "loss {:.4} valid {:.4}",
+                s.train_loss, s.valid_loss
+            ));
+        },
+    )
+    .with_context(|| format!("training {}", dir.display()))?;
+    pb.finish_and_clear();
+    println!("trained k = {k} (width {}) → {}", width(k), dir.display());
+    Ok(m)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    match v.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => v[n / 2],
+        n => 0.5 * (v[n / 2 - 1] + v[n / 2]),
+    }
+}
+
+pub fn run(a: Args) -> Result<()> {
+    if a.system != "lorenz63" {
+        bail!(
+            "unknown study system '{}': only lorenz63 has a study",
+            a.system
+        );
+    }
+    for case in &a.cases {
+        scenario(case)?;
+    }
+    let dir = &a.output;
+    let data_dir = a.data.clone().unwrap_or_else(|| dir.join("data"));
+    if !data_dir.join("system.json").exists() {
+        simulate(
+            &data_dir,
+            System::from_name("lorenz63")?,
+            1024,
+            1024,
+            1024,
+            a.seed,
+        )?;
+        println!("simulated 1024 Lorenz-63 chains → {}", data_dir.display());
+    }
+    let data =
+        Dataset::load(&data_dir).with_context(|| format!("--data {}", data_dir.display()))?;
+    let shape = data.info.state_shape.clone();
+    let chain = data.info.system.chain();
+    let test = read_trajectories(&data_dir.join("test.npy"), &shape)?;
+    let (n_test, l_test) = (test.shape[0], test.shape[1]);
+    if a.trajectories > n_test || a.length > l_test {
+        bail!("--trajectories/--length: the test set has {n_test} trajectories of {l_test} states");
+    }
+    let l = a.length;
+
+    // Observations and the two filter runs (reference and floor) of every trajectory.
+    let mut truths = BTreeMap::new();
+    let pb = bar((a.cases.len() * a.trajectories) as u64, "filter");
+    for case in &a.cases {
+        let (spec, std) = scenario(case)?;
+        let op = Operator::parse(spec)?;
+        for m in 0..a.trajectories {
+            let obs_dir = dir.join("obs").join(format!("{case}-{m}"));
+            let truth = test.data[m * l_test * 3..(m * l_test + l) * 3].to_vec();
+            let y_path = obs_dir.join("y.npy");
+            if !y_path.exists() {
+                let m_out = op.output_shape(l, &shape)?.iter().product();
+                let y = observe(
+                    &truth,
+                    l,
+                    &shape,
+                    &op,
+                    &vec![std; m_out],
+                    a.seed ^ (m as u64 * 7919),
+                )?;
+                write_npy(
+                    &obs_dir.join("truth.npy"),
+                    &Array::new(vec![1, l, 3], truth.clone()),
+                )?;
+                write_npy(&y_path, &y)?;
+            }
+            let y = read_npy(&y_path)?;
+            for (run, seed) in [("a", 1u64), ("b", 2u64)] {
+                let path = obs_dir.join(format!("filter-{run}.npy"));
+                if !path.exists() {
+                    let cfg = FilterConfig {
+                        particles: a.particles,
+                        keep: a.keep,
+                        burn_in: 64,
+                        seed: a.seed * 1000 + seed * 100 + m as u64,
+                    };
+                    let noise = vec![std; y.data.len()];
+                    let x = particle_filter(chain, &op, &y, &noise, &shape, l, &cfg)?;
+                    write_npy(&path, &x)?;
+                }
+            }
+            truths.insert((case.clone(), m), Array::new(vec![1, l, 3], truth));
+            pb.inc(1);
+        }
+    }
+    pb.finish_and_clear();
+
+    // Rows already computed.
+    let rows_path = dir.join("rows.csv");
+    let mut rows: Vec<Row> = std::fs::read_to_string(&rows_path)
+        .map(|t| t.lines().skip(1).filter_map(Row::parse).collect())
+        .unwrap_or_default();
+    let have = |rows: &[Row], k, case: &str, m, c| {
+        rows.iter()
+            .any(|r| r.k == k && r.case == case && r.m == m && r.c == c)
+    };
+    let save = |rows: &[Row]| -> Result<()> {
+        let mut text = String::from(HEADER);
+        text.push('\n');
+        for r in rows {
+            text.push_str(&r.csv());
+            text.push('\n');
+        }
+        Ok(write_atomic(&rows_path, text.as_bytes())?)
+    };
+
+    let total = a.orders.len() * a.cases.len() * a.trajectories * a.corrections.len();
+    let mut todo = 0;
+    for &k in &a.orders {
+        for case in &a.cases {
+            for m in 0..a.trajectories {
+                todo += a
+                    .corrections
+                    .iter()
+                    .filter(|&&c| !have(&rows, k, case, m, c))
+                    .count();
+            }
+        }
+    }
+    println!("study: {total} assimilations, {todo} to run");
+    let pb = bar(todo as u64, "assimilate");
+    for &k in &a.orders {
+        let model_dir = dir.join("models").join(format!("k{k}"));
+        let mut loaded = None;
+        for case in &a.cases {
+            let (spec, std) = scenario(case)?;
+            for m in 0..a.trajectories {
+                for &c in &a.corrections {
+                    if have(&rows, k, case, m, c) {
+                        continue;
+                    }
+                    if loaded.is_none() {
+                        pb.suspend(|| model(&a, &data, k, &model_dir))
+                            .map(|mdl| loaded = Some(mdl))?;
+                    }
+                    let mdl = loaded.as_ref().expect("loaded above");
+                    let obs_dir = dir.join("obs").join(format!("{case}-{m}"));
+                    let y = read_npy(&obs_dir.join("y.npy"))?;
+                    let observed = Observed {
+                        operator: Operator::parse(spec)?,
+                        noise: vec![std; y.data.len()],
+                        y,
+                    };
+                    let cfg = SampleConfig {
+                        length: l,
+                        samples: a.samples,
+                        batch: a.samples,
+                        steps: a.steps,
+                        corrections: c,
+                        tau: a.tau,
+                        likelihood: Likelihood::Sda { gamma: a.gamma },
+                        seed: a.seed ^ ((k * 1_000_003 + m * 1009 + c) as u64),
+                    };
+                    let t0 = std::time::Instant::now();
+                    let x = sample(
+                        mdl,
+                        Some(&observed),
+                        &cfg,
+                        &burn::prelude::Device::flex(),
+                        |_| {},
+                    )?;
+                    let seconds = t0.elapsed().as_secs_f64();
+                    write_npy(
+                        &dir.join("samples")
+                            .join(format!("k{k}-{case}-{m}-C{c}.npy")),
+                        &x,
+                    )?;
+                    let fa = read_npy(&obs_dir.join("filter-a.npy"))?;
+                    let fb = read_npy(&obs_dir.join("filter-b.npy"))?;
+                    let e = evaluate(&x, Some(&fa), None, Some(chain), Some((&observed, &shape)))?;
+                    // The floor: as many samples of an independent filter run, against the reference.
+                    let nb = a.samples.min(fb.shape[0]);
+                    let fbv: Vec<f64> = fb.data[..nb * l * 3].iter().map(|&v| v as f64).collect();
+                    let (fav, _) = finite_samples(&fa);
+                    let floor = wasserstein1(&fbv, &fav, l * 3);
+                    rows.push(Row {
+                        k,
+                        case: case.clone(),
+                        m,
+                        c,
+                        w1: e.w1.unwrap_or(f64::NAN),
+                        floor,
+                        log_px: e.log_px.unwrap_or(f64::NAN),
+                        log_px_filter: e.log_px_reference.unwrap_or(f64::NAN),
+                        log_py: e.log_py.unwrap_or(f64::NAN),
+                        failed: e.failed,
+                        seconds,
+                    });
+                    save(&rows)?;
+                    pb.inc(1);
+                    pb.set_message(format!(
+                        "k={k} {case} #{m} C={c}: W1 {:.1} (floor {floor:.1})",
+                        e.w1.unwrap_or(f64::NAN)
+                    ));
+                }
+            }
+        }
+    }
+    pb.finish_and_clear();
+    report(&a, &rows, dir, &truths)
+}
+
+/// Summary table, summary.csv and the figures, from the rows of this study's settings.
+fn report(
+    a: &Args,
+    rows: &[Row],
+    dir: &Path,
+    truths: &BTreeMap<(String, usize), Array>,
+) -> Result<()> {
+    let rows: Vec<&Row> = rows
+        .iter()
+        .filter(|r| {
+            a.orders.contains(&r.k)
+                && a.cases.contains(&r.case)
+                && r.m < a.trajectories
+                && a.corrections.contains(&r.c)
+        })
+        .collect();
+    let mut table = String::new();
+    let mut csv = String::from(
+        "case,k,corrections,median_w1,median_w1_floor,mean_log_px,mean_log_px_filter,mean_log_py,trajectories\n",
+    );
+    writeln!(
+        table,
+        "{:<4} {:>2} {:>3} {:>10} {:>10} {:>12} {:>12} {:>10}",
+        "case", "k", "C", "W1 (med)", "floor", "log p(x)", "filter", "log p(y|x)"
+    )?;
+    let mut figure = Vec::new();
+    for case in &a.cases {
+        let (mut w1_series, mut px_series, mut py_series) = (Vec::new(), Vec::new(), Vec::new());
+        let of_case: Vec<&&Row> = rows.iter().filter(|r| &r.case == case).collect();
+        for (i, &k) in a.orders.iter().enumerate() {
+            let (mut w, mut px, mut py) = (Vec::new(), Vec::new(), Vec::new());
+            for &c in &a.corrections {
+                let sel: Vec<&&&Row> = of_case.iter().filter(|r| r.k == k && r.c == c).collect();
+                if sel.is_empty() {
+                    continue;
+                }
+                let mw = median(sel.iter().map(|r| r.w1).collect());
+                let mf = median(sel.iter().map(|r| r.floor).collect());
+                let mean = |f: &dyn Fn(&Row) -> f64| {
+                    sel.iter().map(|r| f(r)).sum::<f64>() / sel.len() as f64
+                };
+                let (lpx, lpf, lpy) = (
+                    mean(&|r| r.log_px),
+                    mean(&|r| r.log_px_filter),
+                    mean(&|r| r.log_py),
+                );
+                writeln!(
+                    table,
+                    "{case:<4} {k:>2} {c:>3} {mw:>10.2} {mf:>10.2} {lpx:>12.1} {lpf:>12.1} {lpy:>10.2}"
+                )?;
+                writeln!(
+                    csv,
+                    "{case},{k},{c},{mw:.4},{mf:.4},{lpx:.2},{lpf:.2},{lpy:.3},{}",
+                    sel.len()
+                )?;
+                w.push((c as f64, mw));
+                px.push((c as f64, lpx));
+                py.push((c as f64, lpy));
+            }
+            let label = format!("k = {k}");
+            w1_series.push(Series {
+                label: label.clone(),
+                points: w,
+                dashed: false,
+                color: i,
+            });
+            px_series.push(Series {
+                label: label.clone(),
+                points: px,
+                dashed: false,
+                color: i,
+            });
+            py_series.push(Series {
+                label,
+                points: py,
+                dashed: false,
+                color: i,
+            });
+        }
+        let filt = |f: &dyn Fn(&Row) -> f64| -> f64 {
+            let v: Vec<f64> = of_case.iter().map(|r| f(r)).collect();
+            v.iter().sum::<f64>() / v.len().max(1) as f64
+        };
+        let floor = median(of_case.iter().map(|r| r.floor).collect());
+        let dashed = |label: &str, v: f64| Series {
+            label: label.into(),
+            points: vec![(0.0, v)],
+            dashed: true,
+            color: 9,
+        };
+        w1_series.push(dashed("filter vs filter", floor));
+        px_series.push(dashed("filter", filt(&|r| r.log_px_filter)));
+        let panel = |title: &str, y: &str, series| Panel {
+            title: format!("{case}: {title}"),
+            x_label: "corrections C".into(),
+            y_label: y.into(),
+            series,
+            log_x: false,
+            log_y: false,
+        };
+        figure.push(panel("W1 to the filter (median)", "W1", w1_series));
+        figure.push(panel("log p(x_2:L | x_1)", "log p(x)", px_series));
+        figure.push(panel("log p(y | x)", "log p(y|x)", py_series));
+    }
+    print!("{table}");
+    write_atomic(&dir.join("summary.csv"), csv.as_bytes())?;
+    panels(&dir.join("figure3.png"), a.cases.len(), 3, &figure)?;
+    // Samples of the largest k and C against the filter, first trajectory of the first case.
+    if let (Some(&k), Some(&c), Some(case)) = (
+        a.orders.iter().max(),
+        a.corrections.iter().max(),
+        a.cases.first(),
+    ) {
+        let x = read_npy(&dir.join("samples").join(format!("k{k}-{case}-0-C{c}.npy")))?;
+        let f = read_npy(
+            &dir.join("obs")
+                .join(format!("{case}-0"))
+                .join("filter-a.npy"),
+        )?;
+        let y = read_npy(&dir.join("obs").join(format!("{case}-0")).join("y.npy"))?;
+        let (spec, _) = scenario(case)?;
+        let obs = sda::plot::Observations {
+            times: Operator::parse(spec)?.times(a.length)?,
+            channels: vec![Some(0)],
+            values: y,
+        };
+        let labels = ["x", "y", "z"].map(String::from);
+        trajectories(
+            &dir.join("trajectories.png"),
+            &x,
+            Some(&f),
+            truths.get(&(case.clone(), 0)),
+            Some(&obs),
+            &labels,
+        )?;
+    }
+    println!(
+        "→ {}/rows.csv, summary.csv, figure3.png, trajectories.png",
+        dir.display()
+    );
+    Ok(())
+}

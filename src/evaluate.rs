@@ -1,0 +1,149 @@
+//! Scores of posterior samples against a reference (a particle filter's samples) and a truth:
+//! the metrics of the paper's Lorenz study (METHOD.md §6) and those a data-assimilation user
+//! expects (RMSE, spread, CRPS, rank histogram). All in physical units.
+
+use serde::Serialize;
+
+use crate::assimilate::{Observed, log_likelihood};
+use crate::error::{Error, Result};
+use crate::io::Array;
+use crate::mcs::MarkovChain;
+use crate::metrics::{
+    crps, ensemble_mean, ensemble_spread, mmd, rank_histogram, rmse, wasserstein1,
+};
+
+/// Everything `sda evaluate` reports.
+#[derive(Clone, Debug, Serialize)]
+pub struct Evaluation {
+    /// Samples given.
+    pub samples: usize,
+    /// Samples with NaN or inf (left out of every metric).
+    pub failed: usize,
+    /// Exact W1 between samples and reference (flattened trajectories, Euclidean cost).
+    pub w1: Option<f64>,
+    /// Squared MMD (Gaussian kernel, median-heuristic bandwidth) to the reference.
+    pub mmd: Option<f64>,
+    /// Mean `log p(x_2:L | x_1)` under the true transition.
+    pub log_px: Option<f64>,
+    /// The same for the reference.
+    pub log_px_reference: Option<f64>,
+    /// Mean `log p(y | x)` of the samples.
+    pub log_py: Option<f64>,
+    /// RMSE of the posterior mean to the truth.
+    pub rmse: Option<f64>,
+    /// Ensemble spread (√ mean variance).
+    pub spread: Option<f64>,
+    /// Mean CRPS against the truth.
+    pub crps: Option<f64>,
+    /// Rank histogram of the truth among the samples (counts over all values).
+    pub rank_histogram: Option<Vec<usize>>,
+}
+
+/// Splits `(N, L, *shape)` samples into finite ones (as f64) and a failure count.
+pub fn finite_samples(x: &Array) -> (Vec<f64>, usize) {
+    let per = x.data.len() / x.shape[0].max(1);
+    let mut out = Vec::with_capacity(x.data.len());
+    let mut failed = 0;
+    for s in x.data.chunks(per.max(1)) {
+        if s.iter().all(|v| v.is_finite()) {
+            out.extend(s.iter().map(|&v| v as f64));
+        } else {
+            failed += 1;
+        }
+    }
+    (out, failed)
+}
+
+fn mean(v: &[f64]) -> Option<f64> {
+    let f: Vec<f64> = v.iter().copied().filter(|v| v.is_finite()).collect();
+    (!f.is_empty()).then(|| f.iter().sum::<f64>() / f.len() as f64)
+}
+
+/// Evaluates `samples` against an optional reference, truth, chain and observation.
+pub fn evaluate(
+    samples: &Array,
+    reference: Option<&Array>,
+    truth: Option<&Array>,
+    chain: Option<&dyn MarkovChain>,
+    observed: Option<(&Observed, &[usize])>,
+) -> Result<Evaluation> {
+    let same = |what: &str, a: &Array| -> Result<()> {
+        if a.shape[1..] != samples.shape[1..] || a.shape[0] == 0 {
+            return Err(Error::Shape {
+                what: what.into(),
+                expected: format!(
+                    "(N, {}) like the samples",
+                    crate::data::shape_text(&samples.shape[1..])
+                ),
+                got: a.shape.clone(),
+            });
+        }
+        Ok(())
+    };
+    if samples.shape.len() < 3 || samples.shape[0] == 0 {
+        return Err(Error::Shape {
+            what: "--samples".into(),
+            expected: "(N ≥ 1, L, D)".into(),
+            got: samples.shape.clone(),
+        });
+    }
+    let l = samples.shape[1];
+    let dim = samples.data.len() / samples.shape[0];
+    let (x, failed) = finite_samples(samples);
+    let n = x.len() / dim;
+    let reference = match reference {
+        Some(r) => {
+            same("--reference", r)?;
+            r.check_finite("--reference")?;
+            Some(r.data.iter().map(|&v| v as f64).collect::<Vec<_>>())
+        }
+        None => None,
+    };
+    let truth = match truth {
+        Some(t) => {
+            same("--truth", t)?;
+            Some(t.data[..dim].iter().map(|&v| v as f64).collect::<Vec<_>>())
+        }
+        None => None,
+    };
+    let ok = n > 0;
+    let log_px = |v: &[f64]| {
+        chain
+            .and_then(|c| c.log_prob_trajectories(v, l))
+            .and_then(|lp| mean(&lp))
+    };
+    let good: Array = Array::new(
+        std::iter::once(n)
+            .chain(samples.shape[1..].iter().copied())
+            .collect(),
+        x.iter().map(|&v| v as f32).collect(),
+    );
+    Ok(Evaluation {
+        samples: samples.shape[0],
+        failed,
+        w1: reference
+            .as_ref()
+            .filter(|_| ok)
+            .map(|r| wasserstein1(&x, r, dim)),
+        mmd: reference
+            .as_ref()
+            .filter(|_| ok)
+            .map(|r| mmd(&x, r, dim, None)),
+        log_px: if ok { log_px(&x) } else { None },
+        log_px_reference: reference.as_deref().and_then(log_px),
+        log_py: match observed {
+            Some((o, shape)) if ok => mean(&log_likelihood(&good, o, shape)?),
+            _ => None,
+        },
+        rmse: truth
+            .as_ref()
+            .filter(|_| ok)
+            .map(|t| rmse(&ensemble_mean(&x, n), t)),
+        spread: (n > 1).then(|| ensemble_spread(&x, n)),
+        crps: truth.as_ref().filter(|_| ok).map(|t| crps(&x, n, t)),
+        rank_histogram: truth
+            .as_ref()
+            .filter(|_| ok)
+            .map(|t| rank_histogram(&x, n, t)),
+    })
+}
