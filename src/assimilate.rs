@@ -222,16 +222,16 @@ pub fn sample(
     Ok(Array::new(dims, out))
 }
 
+/// `A(x)` of trajectories `(N, L, *shape)` in physical units, flattened per sample.
+fn observe_samples(x: &Array, observed: &Observed, shape: &[usize]) -> Result<Vec<f32>> {
+    let (n, l) = (x.shape[0], x.shape[1]);
+    let x = tensor(x.data.clone(), [n, l, features(shape)], &Device::flex());
+    Ok(to_vec(observed.operator.apply(x, shape)?))
+}
+
 /// Per-sample `log p(y | x) = Σ log N(y; A(x), σ_y²)` of trajectories `(N, L, *shape)`.
 pub fn log_likelihood(x: &Array, observed: &Observed, shape: &[usize]) -> Result<Vec<f64>> {
-    let device = Device::flex();
-    let (n, l) = (x.shape[0], x.shape[1]);
-    let f = features(shape);
-    let ax = to_vec(
-        observed
-            .operator
-            .apply(tensor(x.data.clone(), [n, l, f], &device), shape)?,
-    );
+    let ax = observe_samples(x, observed, shape)?;
     let m = observed.y.data.len();
     let c = 0.5 * (2.0 * std::f64::consts::PI).ln();
     Ok(ax
@@ -251,14 +251,7 @@ pub fn log_likelihood(x: &Array, observed: &Observed, shape: &[usize]) -> Result
 
 /// `std(A(x) − y)` over all samples and observed values, and its ratio to the rms noise std.
 pub fn residual_std(x: &Array, observed: &Observed, shape: &[usize]) -> Result<(f64, f64)> {
-    let device = Device::flex();
-    let (n, l) = (x.shape[0], x.shape[1]);
-    let f = features(shape);
-    let ax = to_vec(
-        observed
-            .operator
-            .apply(tensor(x.data.clone(), [n, l, f], &device), shape)?,
-    );
+    let ax = observe_samples(x, observed, shape)?;
     let m = observed.y.data.len();
     let r: Vec<f64> = ax
         .chunks(m)

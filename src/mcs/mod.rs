@@ -86,47 +86,39 @@ pub fn splitmix64(x: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// [`rk4`] for states of a size known at compile time: no allocation (the inner loop of
-/// simulators and particle filters).
-pub fn rk4_fixed<const N: usize>(f: impl Fn(&[f64; N], &mut [f64; N]), x: &mut [f64; N], dt: f64) {
-    let (mut k1, mut k2, mut k3, mut k4) = ([0.0; N], [0.0; N], [0.0; N], [0.0; N]);
-    let mut tmp = [0.0; N];
-    f(x, &mut k1);
-    for j in 0..N {
-        tmp[j] = x[j] + 0.5 * dt * k1[j];
-    }
-    f(&tmp, &mut k2);
-    for j in 0..N {
-        tmp[j] = x[j] + 0.5 * dt * k2[j];
-    }
-    f(&tmp, &mut k3);
-    for j in 0..N {
-        tmp[j] = x[j] + dt * k3[j];
-    }
-    f(&tmp, &mut k4);
-    for j in 0..N {
-        x[j] += dt / 6.0 * (k1[j] + 2.0 * k2[j] + 2.0 * k3[j] + k4[j]);
-    }
-}
-
 /// One step of the classical fourth-order Runge–Kutta scheme for `dx/dt = f(x)`.
 pub fn rk4(f: impl Fn(&[f64], &mut [f64]), x: &mut [f64], dt: f64) {
+    let mut scratch = vec![0.0; 5 * x.len()];
+    rk4_in(f, x, dt, &mut scratch);
+}
+
+/// [`rk4`] for states of a size known at compile time: scratch on the stack, no allocation
+/// (the inner loop of simulators and particle filters).
+pub fn rk4_fixed<const N: usize>(f: impl Fn(&[f64], &mut [f64]), x: &mut [f64; N], dt: f64) {
+    let mut scratch = [[0.0; N]; 5];
+    rk4_in(f, x, dt, scratch.as_flattened_mut());
+}
+
+/// RK4 with caller-provided scratch space of `5 · x.len()` values.
+fn rk4_in(f: impl Fn(&[f64], &mut [f64]), x: &mut [f64], dt: f64, scratch: &mut [f64]) {
     let n = x.len();
-    let (mut k1, mut k2, mut k3, mut k4) = (vec![0.0; n], vec![0.0; n], vec![0.0; n], vec![0.0; n]);
-    let mut tmp = vec![0.0; n];
-    f(x, &mut k1);
+    let (k1, rest) = scratch.split_at_mut(n);
+    let (k2, rest) = rest.split_at_mut(n);
+    let (k3, rest) = rest.split_at_mut(n);
+    let (k4, tmp) = rest.split_at_mut(n);
+    f(x, k1);
     for j in 0..n {
         tmp[j] = x[j] + 0.5 * dt * k1[j];
     }
-    f(&tmp, &mut k2);
+    f(tmp, k2);
     for j in 0..n {
         tmp[j] = x[j] + 0.5 * dt * k2[j];
     }
-    f(&tmp, &mut k3);
+    f(tmp, k3);
     for j in 0..n {
         tmp[j] = x[j] + dt * k3[j];
     }
-    f(&tmp, &mut k4);
+    f(tmp, k4);
     for j in 0..n {
         x[j] += dt / 6.0 * (k1[j] + 2.0 * k2[j] + 2.0 * k3[j] + k4[j]);
     }

@@ -38,6 +38,18 @@ pub struct ScoreNetConfig {
 }
 
 impl ScoreNetConfig {
+    /// A local network of order `k` with the paper's depth (5) and embedding (32).
+    pub fn local(order: usize, features: usize, width: usize) -> Self {
+        Self {
+            architecture: Architecture::Local,
+            window: 2 * order + 1,
+            features,
+            width,
+            depth: 5,
+            embedding: 32,
+        }
+    }
+
     /// The Markov-blanket order `k` of a local network (`window = 2k + 1`).
     pub fn order(&self) -> usize {
         (self.window - 1) / 2

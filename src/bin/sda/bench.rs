@@ -9,7 +9,7 @@ use burn::prelude::*;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use sda::score::guidance::{Guided, Likelihood, Observation};
-use sda::score::net::{Architecture, CpuWindowScore, ScoreNetConfig, WindowScore};
+use sda::score::net::{CpuWindowScore, ScoreNetConfig, WindowScore};
 use sda::score::operator::Operator;
 use sda::score::sampler::normal;
 use sda::score::sde::VpSde;
@@ -51,14 +51,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 pub fn run(a: Args) -> Result<()> {
     let dev = device(&a.device)?;
-    let cfg = ScoreNetConfig {
-        architecture: Architecture::Local,
-        window: 5,
-        features: 3,
-        width: 256,
-        depth: 5,
-        embedding: 32,
-    };
+    let cfg = ScoreNetConfig::local(2, 3, 256);
     let sde = VpSde::default();
     let mut rng = StdRng::seed_from_u64(0);
 

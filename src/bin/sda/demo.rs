@@ -11,7 +11,7 @@ use sda::mcs::System;
 use sda::metrics::{ensemble_mean, ensemble_spread, rmse, wasserstein1};
 use sda::plot::{self, Observations};
 use sda::score::guidance::Likelihood;
-use sda::score::net::{Architecture, ScoreNetConfig};
+use sda::score::net::ScoreNetConfig;
 use sda::score::sde::VpSde;
 use sda::train::{TrainConfig, train};
 
@@ -59,14 +59,7 @@ pub fn run(a: Args) -> Result<()> {
 
     // 2. Train.
     let data = Dataset::load(&data_dir)?;
-    let net = ScoreNetConfig {
-        architecture: Architecture::Local,
-        window: 5,
-        features: 3,
-        width: 256,
-        depth: 5,
-        embedding: 32,
-    };
+    let net = ScoreNetConfig::local(2, 3, 256);
     let config = TrainConfig {
         epochs: a.epochs,
         seed: a.seed,

@@ -17,7 +17,7 @@ use sda::metrics::wasserstein1;
 use sda::model::Model;
 use sda::plot::{Panel, Series, panels, trajectories};
 use sda::score::guidance::Likelihood;
-use sda::score::net::{Architecture, ScoreNetConfig};
+use sda::score::net::ScoreNetConfig;
 use sda::score::operator::Operator;
 use sda::score::sde::VpSde;
 use sda::train::{TrainConfig, train};
@@ -161,14 +161,7 @@ fn model(a: &Args, data: &Dataset, k: usize, dir: &Path) -> Result<Model> {
     if done {
         return Model::load(dir, &device).with_context(|| format!("loading {}", dir.display()));
     }
-    let net = ScoreNetConfig {
-        architecture: Architecture::Local,
-        window: 2 * k + 1,
-        features: 3,
-        width: width(k),
-        depth: 5,
-        embedding: 32,
-    };
+    let net = ScoreNetConfig::local(k, 3, width(k));
     let config = TrainConfig {
         epochs: a.epochs,
         seed: a.seed + k as u64,
