@@ -137,12 +137,11 @@ impl Observed {
         let f = features(shape);
         let m = self.y.data.len();
         let vec32 = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<_>>();
-        // Scale of each observed value: A applied to a trajectory of per-value scales (A is
-        // linear for the terms it has, so this picks/averages the right channel scales).
+        // Scale of each observed value: the scales of the state values it comes from.
         let scales: Vec<f32> = (0..length).flat_map(|_| vec32(&norm.scale)).collect();
         let s = to_vec(
             self.operator
-                .apply(tensor(scales, [1, length, f], device), shape)?,
+                .apply_scales_trajectories(tensor(scales, [1, length, f], device), shape)?,
         );
         Ok(Observation {
             operator: self.operator.clone(),

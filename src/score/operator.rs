@@ -3,13 +3,19 @@
 //!
 //! An operator is a choice of states in time followed by a map applied to each chosen state, so
 //! the same operator drives the sampler's likelihood (on whole trajectories, differentiably) and
-//! a particle filter (one state at a time).
+//! a particle filter (one state at a time). Every map is differentiable.
 //!
 //! | term | effect |
 //! |---|---|
 //! | `stride:K[@O]` | states `O, O+K, O+2K, …` (O defaults to 0) |
 //! | `last` | the last state only |
 //! | `select:I[,J…]` | components (channels) `I, J, …` of each state |
+//! | `coarsen:R` | block means of `R × R` grid cells (fields `(C, H, W)`) |
+//! | `crop:I0:I1:J0:J1` | grid rows `I0..I1` (first axis) and columns `J0..J1` |
+//! | `space-stride:K[@O]` | grid points `O, O+K, …` along both axes |
+//! | `vorticity` | `ω = ∂u/∂y − ∂v/∂x` of `(u, v)` fields (centred, periodic, grid units) |
+//! | `saturate` | `w / (1 + |w|)`, value by value |
+//! | `mask:FILE.npy` | the grid points where the `(H, W)` array in FILE is non-zero: `(C, M)` |
 
 use burn::prelude::*;
 
@@ -29,9 +35,69 @@ pub enum Term {
     Last,
     /// Components of each state, along its first axis (channels of a field).
     Select(Vec<usize>),
+    /// Block means of `R × R` cells of a field.
+    Coarsen(usize),
+    /// Rows `i0..i1` and columns `j0..j1` of a field.
+    Crop {
+        /// Rows (first grid axis).
+        rows: std::ops::Range<usize>,
+        /// Columns (second grid axis).
+        cols: std::ops::Range<usize>,
+    },
+    /// Every `stride`-th grid point from `offset`, along both grid axes.
+    SpaceStride {
+        /// Step between observed grid points.
+        stride: usize,
+        /// First observed grid point.
+        offset: usize,
+    },
+    /// Vorticity of a `(u, v)` field: `(2, H, W)` → `(1, H, W)`.
+    Vorticity,
+    /// `w / (1 + |w|)`.
+    Saturate,
+    /// The grid points of a mask: `(C, H, W)` → `(C, M)`.
+    Mask(Mask),
 }
 
-/// A parsed observation operator.
+/// A boolean grid mask read from a `.npy` file.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Mask {
+    /// The file it came from.
+    pub path: String,
+    /// Its grid shape `(H, W)`.
+    pub shape: [usize; 2],
+    /// Row-major indices of its non-zero points.
+    pub points: Vec<usize>,
+}
+
+impl Mask {
+    /// Reads a mask: any `(H, W)` array, non-zero where observed.
+    pub fn read(path: &str) -> Result<Self> {
+        let a = crate::io::read_npy(std::path::Path::new(path))?;
+        if a.shape.len() != 2 {
+            return Err(Error::Shape {
+                what: path.into(),
+                expected: "(H, W) for a mask".into(),
+                got: a.shape,
+            });
+        }
+        a.check_finite(path)?;
+        let points: Vec<usize> = (0..a.data.len()).filter(|&i| a.data[i] != 0.0).collect();
+        if points.is_empty() {
+            return Err(Error::Operator {
+                spec: format!("mask:{path}"),
+                reason: "the mask selects no grid point".into(),
+            });
+        }
+        Ok(Self {
+            path: path.into(),
+            shape: [a.shape[0], a.shape[1]],
+            points,
+        })
+    }
+}
+
+/// An operator that the sampler, the filter and `sda observe` share.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Operator {
     spec: String,
@@ -59,8 +125,27 @@ fn number(spec: &str, text: &str) -> Result<usize> {
     })
 }
 
+/// `K[@O]` with `K ≥ 1`.
+fn stride_arg(spec: &str, arg: &str) -> Result<(usize, usize)> {
+    let (k, o) = match arg.split_once('@') {
+        Some((k, o)) => (number(spec, k)?, number(spec, o)?),
+        None => (number(spec, arg)?, 0),
+    };
+    if k == 0 {
+        return Err(Error::Operator {
+            spec: spec.into(),
+            reason: "stride must be at least 1".into(),
+        });
+    }
+    Ok((k, o))
+}
+
+const KNOWN: &str = "stride:K[@O], last, select:I[,J], coarsen:R, crop:I0:I1:J0:J1, \
+                     space-stride:K[@O], vorticity, saturate, mask:FILE.npy";
+
 impl Operator {
-    /// Parses `term|term|…`. The empty string (or `identity`) observes everything.
+    /// Parses `term|term|…`. The empty string (or `identity`) observes everything. A
+    /// `mask:FILE` term reads its file now.
     pub fn parse(spec: &str) -> Result<Self> {
         let err = |reason: String| Error::Operator {
             spec: spec.into(),
@@ -77,22 +162,22 @@ impl Operator {
             };
             let need =
                 || arg.ok_or_else(|| err(format!("'{name}' needs an argument, e.g. {name}:2")));
+            let no_arg = |term: Term| match arg {
+                Some(_) => Err(err(format!("'{name}' takes no argument"))),
+                None => Ok(term),
+            };
             let term = match name {
                 "stride" => {
-                    let arg = need()?;
-                    let (k, o) = match arg.split_once('@') {
-                        Some((k, o)) => (number(spec, k)?, number(spec, o)?),
-                        None => (number(spec, arg)?, 0),
-                    };
-                    if k == 0 {
-                        return Err(err("stride must be at least 1".into()));
-                    }
-                    Term::Stride {
-                        stride: k,
-                        offset: o,
-                    }
+                    let (stride, offset) = stride_arg(spec, need()?)?;
+                    Term::Stride { stride, offset }
                 }
-                "last" => Term::Last,
+                "space-stride" => {
+                    let (stride, offset) = stride_arg(spec, need()?)?;
+                    Term::SpaceStride { stride, offset }
+                }
+                "last" => no_arg(Term::Last)?,
+                "vorticity" => no_arg(Term::Vorticity)?,
+                "saturate" => no_arg(Term::Saturate)?,
                 "select" => {
                     let idx = need()?
                         .split(',')
@@ -100,10 +185,29 @@ impl Operator {
                         .collect::<Result<Vec<_>>>()?;
                     Term::Select(idx)
                 }
+                "coarsen" => match number(spec, need()?)? {
+                    0 => return Err(err("coarsen factor must be at least 1".into())),
+                    r => Term::Coarsen(r),
+                },
+                "crop" => {
+                    let v = need()?
+                        .split(':')
+                        .map(|s| number(spec, s))
+                        .collect::<Result<Vec<_>>>()?;
+                    match v[..] {
+                        [i0, i1, j0, j1] if i0 < i1 && j0 < j1 => Term::Crop {
+                            rows: i0..i1,
+                            cols: j0..j1,
+                        },
+                        [_, _, _, _] => {
+                            return Err(err("crop needs I0 < I1 and J0 < J1".into()));
+                        }
+                        _ => return Err(err("crop takes four numbers: crop:I0:I1:J0:J1".into())),
+                    }
+                }
+                "mask" => Term::Mask(Mask::read(need()?)?),
                 other => {
-                    return Err(err(format!(
-                        "unknown term '{other}' (known: stride:K[@O], last, select:I[,J])"
-                    )));
+                    return Err(err(format!("unknown term '{other}' (known: {KNOWN})")));
                 }
             };
             terms.push(term);
@@ -140,7 +244,7 @@ impl Operator {
                     idx.into_iter().skip(*offset).step_by(*stride).collect()
                 }
                 Term::Last => idx.last().map(|&i| vec![i]).unwrap_or_default(),
-                Term::Select(_) => idx,
+                _ => idx,
             };
         }
         if idx.is_empty() {
@@ -149,18 +253,82 @@ impl Operator {
         Ok(idx)
     }
 
-    /// The shape of one observed state, given the shape of a state.
+    /// The shape of one observed state, given the shape of a state; checks that every term
+    /// fits the shape it receives.
     pub fn state_shape(&self, shape: &[usize]) -> Result<Vec<usize>> {
         let mut shape = shape.to_vec();
         for term in &self.terms {
-            if let Term::Select(idx) = term {
-                if let Some(&bad) = idx.iter().find(|&&i| i >= shape[0]) {
-                    return Err(self.err(format!(
-                        "component {bad} does not exist in states of shape {shape:?}"
-                    )));
+            let field = |name: &str, shape: &[usize]| -> Result<[usize; 3]> {
+                match *shape {
+                    [c, h, w] => Ok([c, h, w]),
+                    _ => Err(self.err(format!(
+                        "'{name}' needs field states (C, H, W), got states of shape ({})",
+                        crate::data::shape_text(shape)
+                    ))),
                 }
-                shape[0] = idx.len();
-            }
+            };
+            shape = match term {
+                Term::Stride { .. } | Term::Last => shape,
+                Term::Select(idx) => {
+                    if let Some(&bad) = idx.iter().find(|&&i| i >= shape[0]) {
+                        return Err(self.err(format!(
+                            "component {bad} does not exist in states of shape ({})",
+                            crate::data::shape_text(&shape)
+                        )));
+                    }
+                    let mut s = shape;
+                    s[0] = idx.len();
+                    s
+                }
+                Term::Coarsen(r) => {
+                    let [c, h, w] = field("coarsen", &shape)?;
+                    if h % r != 0 || w % r != 0 {
+                        return Err(self.err(format!(
+                            "a {h} × {w} grid does not divide into {r} × {r} blocks"
+                        )));
+                    }
+                    vec![c, h / r, w / r]
+                }
+                Term::Crop { rows, cols } => {
+                    let [c, h, w] = field("crop", &shape)?;
+                    if rows.end > h || cols.end > w {
+                        return Err(self.err(format!(
+                            "crop {}:{}:{}:{} lies outside the {h} × {w} grid",
+                            rows.start, rows.end, cols.start, cols.end
+                        )));
+                    }
+                    vec![c, rows.len(), cols.len()]
+                }
+                Term::SpaceStride { stride, offset } => {
+                    let [c, h, w] = field("space-stride", &shape)?;
+                    if *offset >= h.min(w) {
+                        return Err(self.err(format!(
+                            "offset {offset} lies outside the {h} × {w} grid"
+                        )));
+                    }
+                    vec![c, (h - offset).div_ceil(*stride), (w - offset).div_ceil(*stride)]
+                }
+                Term::Vorticity => {
+                    let [c, h, w] = field("vorticity", &shape)?;
+                    if c != 2 {
+                        return Err(self.err(format!(
+                            "vorticity needs (u, v) fields of 2 channels, got {c}"
+                        )));
+                    }
+                    vec![1, h, w]
+                }
+                Term::Saturate => shape,
+                Term::Mask(mask) => {
+                    let [c, h, w] = field("mask", &shape)?;
+                    if mask.shape != [h, w] {
+                        return Err(self.err(format!(
+                            "mask {} is {} × {} but the fields there are {h} × {w}",
+                            mask.path, mask.shape[0], mask.shape[1]
+                        )));
+                    }
+                    vec![c, mask.points.len()]
+                }
+            };
         }
         Ok(shape)
     }
@@ -173,26 +341,102 @@ impl Operator {
         Ok(out)
     }
 
-    /// Applies the per-state map to a batch of states.
+    /// Applies the per-state map to a batch of states. The shape must have passed
+    /// [`Self::state_shape`].
     ///
     /// # Shapes
     /// - x: `[N, prod(shape)]` → `[N, prod(state_shape(shape))]`
     pub fn apply_states(&self, x: Tensor<2>, shape: &[usize]) -> Tensor<2> {
+        self.map_states(x, shape, false)
+    }
+
+    /// The scale of each observed value given the scale of each state value (`[N,
+    /// prod(shape)]`): the map itself for selections and means; non-linear terms pass the scale
+    /// of their input through (vorticity: the mean scale of `u` and `v`).
+    pub fn apply_scales(&self, s: Tensor<2>, shape: &[usize]) -> Tensor<2> {
+        self.map_states(s, shape, true)
+    }
+
+    fn map_states(&self, x: Tensor<2>, shape: &[usize], scales: bool) -> Tensor<2> {
+        let n = x.dims()[0];
+        let device = x.device();
+        let ints = |v: Vec<usize>| {
+            let v: Vec<i64> = v.into_iter().map(|i| i as i64).collect();
+            Tensor::<1, Int>::from_ints(v.as_slice(), &device)
+        };
         let mut x = x;
         let mut shape = shape.to_vec();
         for term in &self.terms {
-            if let Term::Select(idx) = term {
-                let [n, _] = x.dims();
-                let inner: usize = shape[1..].iter().product();
-                let device = x.device();
-                let x3 = x.reshape([n, shape[0], inner]);
-                let ids: Vec<i64> = idx.iter().map(|&i| i as i64).collect();
-                let ids = Tensor::<1, Int>::from_ints(ids.as_slice(), &device);
-                x = x3.select(1, ids).reshape([n, idx.len() * inner]);
-                shape[0] = idx.len();
+            if matches!(term, Term::Stride { .. } | Term::Last) {
+                continue;
             }
+            let next = self
+                .state_shape_after(term, &shape)
+                .expect("operator checked against the state shape");
+            let m: usize = next.iter().product();
+            x = match term {
+                Term::Stride { .. } | Term::Last => unreachable!(),
+                Term::Select(idx) => {
+                    let inner: usize = shape[1..].iter().product();
+                    x.reshape([n, shape[0], inner])
+                        .select(1, ints(idx.clone()))
+                        .reshape([n, m])
+                }
+                Term::Coarsen(r) => {
+                    let r = *r;
+                    let [c, h, w] = [shape[0], shape[1], shape[2]];
+                    let x: Tensor<5> = x.reshape([n * c, h / r, r, w / r, r]);
+                    x.mean_dim(4).mean_dim(2).reshape([n, m])
+                }
+                Term::Crop { rows, cols } => {
+                    let [c, h, w] = [shape[0], shape[1], shape[2]];
+                    x.reshape([n, c, h, w])
+                        .slice([0..n, 0..c, rows.clone(), cols.clone()])
+                        .reshape([n, m])
+                }
+                Term::SpaceStride { stride, offset } => {
+                    let [c, h, w] = [shape[0], shape[1], shape[2]];
+                    let pick = |k: usize| (*offset..k).step_by(*stride).collect::<Vec<_>>();
+                    x.reshape([n, c, h, w])
+                        .select(2, ints(pick(h)))
+                        .select(3, ints(pick(w)))
+                        .reshape([n, m])
+                }
+                Term::Vorticity => {
+                    let [h, w] = [shape[1], shape[2]];
+                    let f = x.reshape([n, 2, h, w]);
+                    let u = f.clone().slice([0..n, 0..1, 0..h, 0..w]);
+                    let v = f.slice([0..n, 1..2, 0..h, 0..w]);
+                    let omega = if scales {
+                        (u + v).mul_scalar(0.5)
+                    } else {
+                        // ω[i, j] = (u[i, j+1] − u[i, j−1]) / 2 − (v[i+1, j] − v[i−1, j]) / 2.
+                        let du = roll(u.clone(), 3, -1) - roll(u, 3, 1);
+                        let dv = roll(v.clone(), 2, -1) - roll(v, 2, 1);
+                        (du - dv).mul_scalar(0.5)
+                    };
+                    omega.reshape([n, m])
+                }
+                Term::Saturate if scales => x,
+                Term::Saturate => x.clone() / (x.abs() + 1.0),
+                Term::Mask(mask) => {
+                    let [c, h, w] = [shape[0], shape[1], shape[2]];
+                    x.reshape([n, c, h * w])
+                        .select(2, ints(mask.points.clone()))
+                        .reshape([n, m])
+                }
+            };
+            shape = next;
         }
         x
+    }
+
+    fn state_shape_after(&self, term: &Term, shape: &[usize]) -> Result<Vec<usize>> {
+        Operator {
+            spec: self.spec.clone(),
+            terms: vec![term.clone()],
+        }
+        .state_shape(shape)
     }
 
     /// Applies the operator to a batch of trajectories.
@@ -200,8 +444,18 @@ impl Operator {
     /// # Shapes
     /// - x: `[B, L, prod(shape)]` → `[B, L', prod(state_shape(shape))]`
     pub fn apply(&self, x: Tensor<3>, shape: &[usize]) -> Result<Tensor<3>> {
+        self.apply_with(x, shape, false)
+    }
+
+    /// [`Self::apply_scales`] over trajectories: `[B, L, prod(shape)]` of scales.
+    pub fn apply_scales_trajectories(&self, s: Tensor<3>, shape: &[usize]) -> Result<Tensor<3>> {
+        self.apply_with(s, shape, true)
+    }
+
+    fn apply_with(&self, x: Tensor<3>, shape: &[usize], scales: bool) -> Result<Tensor<3>> {
         let [b, l, f] = x.dims();
         let times = self.times(l)?;
+        self.state_shape(shape)?;
         let device = x.device();
         let ids: Vec<i64> = times.iter().map(|&i| i as i64).collect();
         let x = if times.len() == l {
@@ -210,14 +464,20 @@ impl Operator {
             x.select(1, Tensor::<1, Int>::from_ints(ids.as_slice(), &device))
         };
         let lo = times.len();
-        let y = self.apply_states(x.reshape([b * lo, f]), shape);
+        let y = self.map_states(x.reshape([b * lo, f]), shape, scales);
         let fo = y.dims()[1];
         Ok(y.reshape([b, lo, fo]))
     }
+}
 
-    /// Whether every term is linear, so that per-channel scales propagate through it.
-    pub fn is_linear(&self) -> bool {
-        true
+/// Rolls a 4-D tensor by one cell along `dim` with periodic wrap: `shift = -1` gives
+/// `y[…, i, …] = x[…, i + 1, …]`, `shift = 1` gives `y[…, i, …] = x[…, i − 1, …]`.
+fn roll(x: Tensor<4>, dim: usize, shift: i32) -> Tensor<4> {
+    let m = x.dims()[dim];
+    if shift < 0 {
+        Tensor::cat(vec![x.clone().narrow(dim, 1, m - 1), x.narrow(dim, 0, 1)], dim)
+    } else {
+        Tensor::cat(vec![x.clone().narrow(dim, m - 1, 1), x.narrow(dim, 0, m - 1)], dim)
     }
 }
 
@@ -269,5 +529,152 @@ mod tests {
         assert_eq!(y.dims(), [2, 2, 2]);
         let y = crate::score::to_vec(y);
         assert_eq!(y, vec![12., 10., 32., 30., 112., 110., 132., 130.]);
+    }
+
+    /// A deterministic, non-trivial `(n, c, h, w)` batch of fields, flattened per state.
+    fn fields(n: usize, c: usize, h: usize, w: usize) -> Vec<f32> {
+        (0..n * c * h * w)
+            .map(|k| ((k as f32 * 0.37).sin() + 0.3 * (k as f32 * 1.3).cos()) * 1.7)
+            .collect()
+    }
+
+    fn apply_flat(op: &Operator, x: &[f32], n: usize, shape: &[usize]) -> Vec<f32> {
+        let f: usize = shape.iter().product();
+        let device = Device::flex();
+        to_vec(op.apply_states(crate::score::tensor(x.to_vec(), [n, f], &device), shape))
+    }
+
+    use crate::score::to_vec;
+
+    #[test]
+    fn field_terms_give_the_documented_shapes() {
+        let s = [2, 16, 16];
+        let shape = |spec: &str| Operator::parse(spec).unwrap().state_shape(&s).unwrap();
+        assert_eq!(shape("coarsen:4"), vec![2, 4, 4]);
+        assert_eq!(shape("coarsen:4|crop:1:3:0:2"), vec![2, 2, 2]);
+        assert_eq!(shape("space-stride:4"), vec![2, 4, 4]);
+        assert_eq!(shape("space-stride:4@1"), vec![2, 4, 4]);
+        assert_eq!(shape("space-stride:5@2"), vec![2, 3, 3]);
+        assert_eq!(shape("vorticity|saturate"), vec![1, 16, 16]);
+        // The paper's scenario 3 on 64²: coarsen 4 → 16², vorticity, central 12 × 12.
+        let op = Operator::parse("stride:3|coarsen:4|vorticity|saturate|crop:2:14:2:14").unwrap();
+        assert_eq!(op.output_shape(10, &[2, 64, 64]).unwrap(), vec![4, 1, 12, 12]);
+    }
+
+    #[test]
+    fn field_terms_reject_what_does_not_fit() {
+        let s = [2, 16, 16];
+        for (spec, shape, needle) in [
+            ("coarsen:3", &s[..], "does not divide"),
+            ("crop:0:17:0:4", &s[..], "outside the 16 × 16 grid"),
+            ("space-stride:2@16", &s[..], "outside"),
+            ("select:0|vorticity", &s[..], "2 channels"),
+            ("coarsen:2", &[3][..], "needs field states"),
+            ("vorticity", &[3][..], "needs field states"),
+        ] {
+            let e = Operator::parse(spec).unwrap().state_shape(shape).unwrap_err();
+            assert!(e.to_string().contains(needle), "{spec}: {e}");
+        }
+        for (spec, needle) in [
+            ("coarsen:0", "at least 1"),
+            ("crop:0:4:0", "four numbers"),
+            ("crop:4:2:0:1", "I0 < I1"),
+            ("vorticity:2", "takes no argument"),
+            ("mask:/nonexistent/mask.npy", "/nonexistent/mask.npy"),
+        ] {
+            let e = Operator::parse(spec).unwrap_err().to_string();
+            assert!(e.contains(needle), "{spec}: {e}");
+        }
+    }
+
+    #[test]
+    fn field_terms_compute_the_right_values() {
+        let (c, h, w) = (2, 4, 6);
+        let x = fields(1, c, h, w);
+        let at = |ch: usize, i: usize, j: usize| x[(ch * h + (i % h)) * w + (j % w)];
+        // Coarsen 2: block means.
+        let y = apply_flat(&"coarsen:2".parse().unwrap(), &x, 1, &[c, h, w]);
+        let want = (at(1, 2, 4) + at(1, 2, 5) + at(1, 3, 4) + at(1, 3, 5)) / 4.0;
+        assert!((y[(1 * 2 + 1) * 3 + 2] - want).abs() < 1e-6);
+        // Crop and space-stride pick grid points.
+        let y = apply_flat(&"crop:1:3:2:5".parse().unwrap(), &x, 1, &[c, h, w]);
+        assert_eq!(y[0], at(0, 1, 2));
+        assert_eq!(y[2 * 3 + 3 + 2], at(1, 2, 4));
+        let y = apply_flat(&"space-stride:3@1".parse().unwrap(), &x, 1, &[c, h, w]);
+        assert_eq!(y, vec![at(0, 1, 1), at(0, 1, 4), at(1, 1, 1), at(1, 1, 4)]);
+        // Vorticity with periodic centred differences, METHOD.md §7's sign convention.
+        let y = apply_flat(&"vorticity".parse().unwrap(), &x, 1, &[c, h, w]);
+        for (i, j) in [(0, 0), (1, 3), (3, 5), (2, 1)] {
+            let want = (at(0, i, j + 1) - at(0, i, j + w - 1)) / 2.0
+                - (at(1, i + 1, j) - at(1, i + h - 1, j)) / 2.0;
+            assert!((y[i * w + j] - want).abs() < 1e-5, "({i}, {j})");
+        }
+        let y = apply_flat(&"saturate".parse().unwrap(), &x, 1, &[c, h, w]);
+        assert!((y[7] - x[7] / (1.0 + x[7].abs())).abs() < 1e-6);
+    }
+
+    #[test]
+    fn masks_pick_their_points_and_check_their_shape() {
+        let dir = std::env::temp_dir().join(format!("sda-mask-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("mask.npy");
+        let mut m = vec![0.0f32; 4 * 6];
+        m[1 * 6 + 2] = 1.0;
+        m[3 * 6 + 5] = 1.0;
+        crate::io::write_npy(&path, &crate::io::Array::new(vec![4, 6], m)).unwrap();
+        let spec = format!("mask:{}", path.display());
+        let op = Operator::parse(&spec).unwrap();
+        assert_eq!(op.state_shape(&[2, 4, 6]).unwrap(), vec![2, 2]);
+        let x = fields(1, 2, 4, 6);
+        let y = apply_flat(&op, &x, 1, &[2, 4, 6]);
+        assert_eq!(y, vec![x[8], x[23], x[24 + 8], x[24 + 23]]);
+        let e = op.state_shape(&[2, 8, 8]).unwrap_err().to_string();
+        assert!(e.contains("4 × 6") && e.contains("8 × 8"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn field_operators_match_finite_differences() {
+        // ∇ of ½‖A(x)‖² · r for a fixed random direction r, by autodiff and central differences.
+        let device = Device::flex().autodiff();
+        let (c, h, w) = (2, 8, 8);
+        let shape = [c, h, w];
+        let f = c * h * w;
+        for spec in [
+            "coarsen:2",
+            "crop:1:5:2:7",
+            "space-stride:3@1",
+            "vorticity",
+            "vorticity|saturate",
+            "coarsen:2|vorticity|saturate|crop:1:3:0:4",
+        ] {
+            let op: Operator = spec.parse().unwrap();
+            let x0 = fields(1, c, h, w);
+            let m: usize = op.state_shape(&shape).unwrap().iter().product();
+            let r: Vec<f32> = (0..m).map(|k| ((k * 7 % 5) as f32 - 2.0) * 0.3).collect();
+            let objective = |x: Tensor<2>| {
+                let y = op.apply_states(x, &shape);
+                let r = crate::score::tensor(r.clone(), [1, m], &y.device());
+                (y * r).sum()
+            };
+            let x = crate::score::tensor(x0.clone(), [1, f], &device).require_grad();
+            let g = to_vec(x.grad(&objective(x.clone()).backward()).unwrap());
+            let value = |x: &[f32]| {
+                let t = crate::score::tensor(x.to_vec(), [1, f], &Device::flex());
+                to_vec(objective(t))[0] as f64
+            };
+            for k in [0, 5, 17, 63, 64, 100, 127] {
+                let eps = 1e-2;
+                let (mut a, mut b) = (x0.clone(), x0.clone());
+                a[k] += eps;
+                b[k] -= eps;
+                let fd = (value(&a) - value(&b)) / (2.0 * eps as f64);
+                assert!(
+                    (fd - g[k] as f64).abs() < 2e-3 * (1.0 + fd.abs()),
+                    "{spec}: ∂/∂x[{k}] autodiff {} vs finite differences {fd}",
+                    g[k]
+                );
+            }
+        }
     }
 }
