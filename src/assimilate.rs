@@ -11,7 +11,7 @@ use crate::io::Array;
 use crate::mcs::splitmix64;
 use crate::model::Model;
 use crate::score::guidance::{Guided, Likelihood, Observation};
-use crate::score::net::{Architecture, CpuWindowScore, WindowScore};
+use crate::score::net::{Architecture, Backbone, CpuWindowScore, WindowScore};
 use crate::score::operator::Operator;
 use crate::score::sampler::PcSampler;
 use crate::score::{NoiseEstimator, tensor, to_vec};
@@ -178,7 +178,8 @@ pub fn sample(
     };
     // On the CPU, the fused twin of the network computes the same function faster.
     let (burn_prior, cpu_prior);
-    let prior: &dyn NoiseEstimator = if *device == Device::flex() {
+    let mlp = matches!(model.config.net.backbone, Backbone::Mlp { .. });
+    let prior: &dyn NoiseEstimator = if *device == Device::flex() && mlp {
         cpu_prior = CpuWindowScore::new(&model.net, &model.config.net);
         &cpu_prior
     } else {

@@ -4,7 +4,7 @@ use burn::prelude::*;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use sda::score::guidance::{Guided, Likelihood, Observation};
-use sda::score::net::{Architecture, ScoreNetConfig, WindowScore, unfold_windows};
+use sda::score::net::{Architecture, Backbone, ScoreNetConfig, WindowScore, unfold_windows};
 use sda::score::operator::Operator;
 use sda::score::sampler::normal;
 use sda::score::sde::VpSde;
@@ -15,8 +15,10 @@ fn config(window: usize) -> ScoreNetConfig {
         architecture: Architecture::Local,
         window,
         features: 3,
-        width: 32,
-        depth: 2,
+        backbone: Backbone::Mlp {
+            width: 32,
+            depth: 2,
+        },
         embedding: 8,
     }
 }
@@ -146,8 +148,10 @@ fn fused_cpu_network_equals_the_burn_network_and_its_gradient() {
     use sda::score::net::CpuWindowScore;
     let device = Device::flex();
     let cfg = ScoreNetConfig {
-        width: 64,
-        depth: 3,
+        backbone: Backbone::Mlp {
+            width: 64,
+            depth: 3,
+        },
         ..config(5)
     };
     let net = cfg.init_seeded(&device, 4);
@@ -171,4 +175,35 @@ fn fused_cpu_network_equals_the_burn_network_and_its_gradient() {
     };
     assert!(close(to_vec(e1), to_vec(e2)) < 1e-5);
     assert!(close(to_vec(vjp1(v.clone())), to_vec(vjp2(v))) < 1e-4);
+}
+
+#[test]
+fn chunked_input_gradient_equals_the_single_graph_one() {
+    // Beyond `max_windows`, the VJP recomputes the network chunk by chunk of windows and folds
+    // the window gradients back onto states: it must give the same product as one graph.
+    let device = Device::flex();
+    device.seed(5);
+    let cfg = config(5);
+    let net = cfg.init(&device);
+    let mut rng = StdRng::seed_from_u64(5);
+    let (b, l) = (3, 11);
+    let x = normal([b, l, 3], &mut rng, &device);
+    let v = normal([b, l, 3], &mut rng, &device);
+    let whole = WindowScore::new(&net, &cfg);
+    let mut chunked = WindowScore::new(&net, &cfg);
+    chunked.max_windows = 4; // 3 × 7 windows in chunks of 4 rows
+    let (e1, vjp1) = whole.eps_vjp(x.clone(), 0.4);
+    let (e2, vjp2) = chunked.eps_vjp(x, 0.4);
+    let (g1, g2) = (to_vec(vjp1(v.clone())), to_vec(vjp2(v)));
+    for (a, c) in to_vec(e1).iter().zip(&to_vec(e2)) {
+        assert!((a - c).abs() < 1e-6);
+    }
+    let scale = g1.iter().map(|g| g.abs()).fold(0.0f32, f32::max);
+    assert!(scale > 1e-3, "the product is not trivially zero");
+    for (i, (a, c)) in g1.iter().zip(&g2).enumerate() {
+        assert!(
+            (a - c).abs() < 1e-5 * (1.0 + scale),
+            "value {i}: {a} vs {c}"
+        );
+    }
 }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use burn::prelude::*;
 use sda::data::{Dataset, simulate};
 use sda::mcs::System;
-use sda::score::net::{Architecture, ScoreNetConfig};
+use sda::score::net::{Architecture, Backbone, ScoreNetConfig};
 use sda::score::sde::VpSde;
 use sda::score::to_vec;
 use sda::train::{EpochStats, TrainConfig, train};
@@ -31,8 +31,10 @@ fn net() -> ScoreNetConfig {
         architecture: Architecture::Local,
         window: 5,
         features: 3,
-        width: 64,
-        depth: 2,
+        backbone: Backbone::Mlp {
+            width: 64,
+            depth: 2,
+        },
         embedding: 16,
     }
 }

@@ -3,6 +3,7 @@
 pub mod cpu;
 mod embedding;
 mod mlp;
+pub mod unet;
 
 pub use embedding::{TimeEmbedding, TimeEmbeddingConfig};
 pub use mlp::{LayerNorm, ResBlock, ResMlp, ResMlpConfig};

@@ -24,15 +24,23 @@ pub trait NoiseEstimator {
     /// The default differentiates [`eps`](Self::eps) with burn's autodiff; estimators with a
     /// faster route override it.
     fn eps_vjp(&self, x: Tensor<3>, t: f64) -> (Tensor<3>, Vjp<'_>) {
-        let x = x.detach().autodiff().require_grad();
-        let eps = self.eps(x.clone(), t);
-        let value = eps.clone().detach().without_autodiff();
-        let vjp = move |v: Tensor<3>| {
-            let grads = (eps * v).sum().backward();
-            x.grad(&grads).expect("x requires grad").without_autodiff()
-        };
-        (value, Box::new(vjp))
+        autodiff_vjp(|x| self.eps(x, t), x)
     }
+}
+
+/// `f(x)` and `v ↦ vᵀ ∂f/∂x` through burn's autodiff (the graph is kept until the product).
+pub fn autodiff_vjp<'a, const D: usize>(
+    f: impl FnOnce(Tensor<D>) -> Tensor<D>,
+    x: Tensor<D>,
+) -> (Tensor<D>, Box<dyn FnOnce(Tensor<D>) -> Tensor<D> + 'a>) {
+    let x = x.detach().autodiff().require_grad();
+    let y = f(x.clone());
+    let value = y.clone().detach().without_autodiff();
+    let vjp = move |v: Tensor<D>| {
+        let grads = (y * v).sum().backward();
+        x.grad(&grads).expect("x requires grad").without_autodiff()
+    };
+    (value, Box::new(vjp))
 }
 
 /// A vector-Jacobian product: `v ↦ vᵀ J`, callable once.

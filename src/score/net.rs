@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{NoiseEstimator, Vjp, tensor, to_vec};
 use crate::nn::cpu::{Activations, CpuResMlp};
+use crate::nn::unet::{UNet, UNetConfig};
 use crate::nn::{ResMlp, ResMlpConfig, TimeEmbedding, TimeEmbeddingConfig};
 
 /// How the network covers a trajectory.
@@ -20,6 +21,42 @@ pub enum Architecture {
     Global,
 }
 
+/// What maps a window to its noise estimate.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "backbone", rename_all = "lowercase")]
+pub enum Backbone {
+    /// A residual MLP on flattened windows (METHOD.md §6, Lorenz).
+    Mlp {
+        /// Hidden width.
+        width: usize,
+        /// Residual blocks at the hidden width.
+        depth: usize,
+    },
+    /// A U-Net on windows of fields stacked along channels (METHOD.md §7, Kolmogorov).
+    Unet {
+        /// The shape `(C, H, W)` of one state.
+        state: [usize; 3],
+        /// Hidden channels per level.
+        hidden: Vec<usize>,
+        /// Residual blocks per level.
+        blocks: usize,
+        /// Convolution kernel size.
+        kernel: usize,
+        /// Wavenumber `k` of the `sin(k y)` forcing given as a constant context channel
+        /// (0: none).
+        forcing: usize,
+    },
+}
+
+/// U-Net sizes: the paper's, and one that trains on a laptop CPU.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum UNetPreset {
+    /// Hidden channels (96, 192, 384), 3 blocks per level, 3×3 kernels (METHOD.md §7).
+    Paper,
+    /// A smaller network for 2-core CPUs (see [`UNetConfig::reduced`]).
+    Reduced,
+}
+
 /// The shape of a score network: what `config.json` records beside the weights.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ScoreNetConfig {
@@ -29,30 +66,57 @@ pub struct ScoreNetConfig {
     pub window: usize,
     /// Values per state.
     pub features: usize,
-    /// Hidden width of the residual MLP.
-    pub width: usize,
-    /// Residual blocks at the hidden width.
-    pub depth: usize,
     /// Size E of the time embedding.
     pub embedding: usize,
+    /// The network body.
+    #[serde(flatten)]
+    pub backbone: Backbone,
 }
 
 impl ScoreNetConfig {
-    /// A local network of order `k` with the paper's depth (5) and embedding (32).
+    /// A local MLP network of order `k` with the paper's depth (5) and embedding (32).
     pub fn local(order: usize, features: usize, width: usize) -> Self {
         Self {
             architecture: Architecture::Local,
             window: 2 * order + 1,
             features,
-            width,
-            depth: 5,
             embedding: 32,
+            backbone: Backbone::Mlp { width, depth: 5 },
+        }
+    }
+
+    /// A local U-Net of order `k` on states of shape `(C, H, W)`, with the forcing `sin(4 y)`
+    /// as context (METHOD.md §7).
+    pub fn unet(order: usize, state: [usize; 3], preset: UNetPreset) -> Self {
+        let c = UNetConfig::for_preset(preset, 1, 1);
+        Self {
+            architecture: Architecture::Local,
+            window: 2 * order + 1,
+            features: state.iter().product(),
+            embedding: c.embedding,
+            backbone: Backbone::Unet {
+                state,
+                hidden: c.hidden,
+                blocks: c.blocks,
+                kernel: c.kernel,
+                forcing: 4,
+            },
         }
     }
 
     /// The Markov-blanket order `k` of a local network (`window = 2k + 1`).
     pub fn order(&self) -> usize {
         (self.window - 1) / 2
+    }
+
+    /// One line for messages: `MLP 256 × 5` or `U-Net (32, 64, 128) × 2`.
+    pub fn describe(&self) -> String {
+        match &self.backbone {
+            Backbone::Mlp { width, depth } => format!("MLP width {width}, depth {depth}"),
+            Backbone::Unet { hidden, blocks, .. } => {
+                format!("U-Net {hidden:?}, {blocks} blocks per level")
+            }
+        }
     }
 
     /// Initialises the network on `device` from `seed`, reproducibly.
@@ -74,24 +138,83 @@ impl ScoreNetConfig {
     /// Initialises the network on `device`.
     pub fn init(&self, device: &Device) -> ScoreNet {
         let n = self.window * self.features;
-        ScoreNet {
-            embedding: TimeEmbeddingConfig::new(self.embedding).init(device),
-            mlp: ResMlpConfig {
-                input: n + self.embedding,
-                output: n,
-                width: self.width,
-                depth: self.depth,
-            }
-            .init(device),
+        let embedding = TimeEmbeddingConfig::new(self.embedding).init(device);
+        match &self.backbone {
+            Backbone::Mlp { width, depth } => ScoreNet {
+                embedding,
+                mlp: Some(
+                    ResMlpConfig {
+                        input: n + self.embedding,
+                        output: n,
+                        width: *width,
+                        depth: *depth,
+                    }
+                    .init(device),
+                ),
+                unet: None,
+                window: self.window,
+                state: [self.features, 1, 1],
+                forcing: 0,
+            },
+            Backbone::Unet {
+                state,
+                hidden,
+                blocks,
+                kernel,
+                forcing,
+            } => ScoreNet {
+                embedding,
+                mlp: None,
+                unet: Some(
+                    UNetConfig {
+                        channels: self.window * state[0],
+                        context: usize::from(*forcing > 0),
+                        hidden: hidden.clone(),
+                        blocks: *blocks,
+                        kernel: *kernel,
+                        embedding: self.embedding,
+                    }
+                    .init(device),
+                ),
+                window: self.window,
+                state: *state,
+                forcing: *forcing,
+            },
         }
     }
 }
 
-/// `ε_φ(x(t), t)` on windows: concat(x, embedding(t)) → ResMLP.
+impl UNetConfig {
+    fn for_preset(preset: UNetPreset, channels: usize, context: usize) -> Self {
+        match preset {
+            UNetPreset::Paper => UNetConfig::paper(channels, context),
+            UNetPreset::Reduced => UNetConfig::reduced(channels, context),
+        }
+    }
+}
+
+/// `ε_φ(x(t), t)` on windows: concat(x, embedding(t)) → ResMLP, or the window's fields stacked
+/// along channels (with the forcing as context) → U-Net modulated by the embedding.
 #[derive(Module, Debug)]
 pub struct ScoreNet {
     embedding: TimeEmbedding,
-    mlp: ResMlp,
+    mlp: Option<ResMlp>,
+    unet: Option<UNet>,
+    window: usize,
+    state: [usize; 3],
+    forcing: usize,
+}
+
+/// The context channel `sin(k y)` at cell centres, `y` along the second grid axis: `[1, 1, H, W]`.
+pub fn forcing_channel(k: usize, h: usize, w: usize, device: &Device) -> Tensor<4> {
+    let row: Vec<f32> = (0..w)
+        .map(|j| {
+            let y = 2.0 * std::f64::consts::PI * (j as f64 + 0.5) / w as f64;
+            (k as f64 * y).sin() as f32
+        })
+        .collect();
+    let data: Vec<f32> = (0..h).flat_map(|_| row.iter().copied()).collect();
+    tensor(data, [1, 1, h, w], device)
 }
 
 impl ScoreNet {
@@ -99,7 +222,21 @@ impl ScoreNet {
     /// - x: `[N, w·F]` flattened windows, t: `[N]` → `[N, w·F]`
     pub fn forward(&self, x: Tensor<2>, t: Tensor<1>) -> Tensor<2> {
         let emb = self.embedding.forward(t);
-        self.mlp.forward(Tensor::cat(vec![x, emb], 1))
+        match (&self.mlp, &self.unet) {
+            (Some(mlp), _) => mlp.forward(Tensor::cat(vec![x, emb], 1)),
+            (None, Some(unet)) => {
+                let [n, wf] = x.dims();
+                let [c, h, w] = self.state;
+                let fields = x.reshape([n, self.window * c, h, w]);
+                let context = if self.forcing > 0 {
+                    forcing_channel(self.forcing, h, w, &fields.device()).expand([n, 1, h, w])
+                } else {
+                    Tensor::zeros([n, 0, h, w], &fields.device())
+                };
+                unet.forward(fields, context, emb).reshape([n, wf])
+            }
+            (None, None) => unreachable!("a score network has a body"),
+        }
     }
 
     /// The time embedding of one `t`, as plain values.
@@ -108,9 +245,9 @@ impl ScoreNet {
         to_vec(self.embedding.forward(Tensor::full([1], t as f32, &device)))
     }
 
-    /// The fused CPU twin of the MLP (see [`crate::nn::cpu`]).
-    pub fn mlp_cpu(&self) -> CpuResMlp {
-        self.mlp.to_cpu()
+    /// The fused CPU twin of the MLP (see [`crate::nn::cpu`]), for MLP networks.
+    pub fn mlp_cpu(&self) -> Option<CpuResMlp> {
+        self.mlp.as_ref().map(ResMlp::to_cpu)
     }
 }
 
@@ -158,6 +295,55 @@ pub fn compose_windows(e: Tensor<4>, k: usize) -> Tensor<3> {
     Tensor::cat(vec![first, centre, last], 1)
 }
 
+/// The transpose of [`compose_windows`]: spreads `v` `[B, L, F]` over the window outputs that
+/// composition took, `[B, n, w, F]` (zeros elsewhere).
+pub fn spread_to_windows(v: Tensor<3>, w: usize) -> Tensor<4> {
+    let [b, l, f] = v.dims();
+    let (k, n) = ((w - 1) / 2, l - w + 1);
+    let device = v.device();
+    let zeros = |m: usize| Tensor::<3>::zeros([b, m, f], &device);
+    let columns = (0..w)
+        .map(|e| {
+            let col = if e == k {
+                v.clone().narrow(1, k, n)
+            } else if n == 1 {
+                v.clone().narrow(1, e, 1)
+            } else if e < k {
+                Tensor::cat(vec![v.clone().narrow(1, e, 1), zeros(n - 1)], 1)
+            } else {
+                Tensor::cat(vec![zeros(n - 1), v.clone().narrow(1, n - 1 + e, 1)], 1)
+            };
+            col.unsqueeze_dim::<4>(2)
+        })
+        .collect();
+    Tensor::cat(columns, 2)
+}
+
+/// The transpose of [`unfold_windows`]: sums per-window values `[B·n, w·F]` back onto the
+/// `L = n + w − 1` states they cover: `[B, L, F]`.
+pub fn fold_windows(g: Tensor<2>, b: usize, w: usize, f: usize) -> Tensor<3> {
+    let n = g.dims()[0] / b;
+    let device = g.device();
+    let g = g.reshape([b, n, w, f]);
+    let mut out = Tensor::<3>::zeros([b, n + w - 1, f], &device);
+    for e in 0..w {
+        let part = g.clone().narrow(2, e, 1).reshape([b, n, f]);
+        let range = [0..b, e..e + n, 0..f];
+        let sum = out.clone().slice(range.clone()) + part;
+        out = out.slice_assign(range, sum);
+    }
+    out
+}
+
+impl WindowScore<'_> {
+    fn windows_and_time(&self, x: Tensor<3>, t: f64) -> (Tensor<2>, Tensor<1>) {
+        let windows = unfold_windows(x, self.config.window);
+        let rows = windows.dims()[0];
+        let tt = Tensor::<1>::full([rows], t as f32, &windows.device());
+        (windows, tt)
+    }
+}
+
 impl NoiseEstimator for WindowScore<'_> {
     fn eps(&self, x: Tensor<3>, t: f64) -> Tensor<3> {
         let [b, l, f] = x.dims();
@@ -167,16 +353,12 @@ impl NoiseEstimator for WindowScore<'_> {
             "trajectory of {l} states is shorter than the window {w}"
         );
         let n = l - w + 1;
-        let device = x.device();
         // All windows of all trajectories as one batch, split only to bound memory.
         let per_call = (self.max_windows / n).max(1);
         let mut outs = Vec::new();
         for start in (0..b).step_by(per_call) {
             let end = (start + per_call).min(b);
-            let xb = x.clone().slice([start..end, 0..l, 0..f]);
-            let windows = unfold_windows(xb, w); // [B'·n, w·F]
-            let rows = windows.dims()[0];
-            let tt = Tensor::<1>::full([rows], t as f32, &device);
+            let (windows, tt) = self.windows_and_time(x.clone().slice([start..end, 0..l, 0..f]), t);
             let e = self
                 .net
                 .forward(windows, tt)
@@ -184,6 +366,42 @@ impl NoiseEstimator for WindowScore<'_> {
             outs.push(compose_windows(e, (w - 1) / 2));
         }
         Tensor::cat(outs, 0)
+    }
+
+    /// Within `max_windows` windows, one autodiff graph kept until the product; beyond, the
+    /// forward pass is recomputed chunk by chunk of windows inside the product, so memory stays
+    /// bounded for any batch and length.
+    fn eps_vjp(&self, x: Tensor<3>, t: f64) -> (Tensor<3>, Vjp<'_>) {
+        let [b, l, f] = x.dims();
+        let w = self.config.window;
+        let n = l - w + 1;
+        if b * n <= self.max_windows {
+            return super::autodiff_vjp(|x| self.eps(x, t), x);
+        }
+        let x = x.without_autodiff();
+        let eps = self.eps(x.clone(), t);
+        let vjp = move |v: Tensor<3>| {
+            let (windows, tt) = self.windows_and_time(x, t);
+            let g = spread_to_windows(v.without_autodiff(), w).reshape([b * n, w * f]);
+            let rows = b * n;
+            let mut grads = Vec::new();
+            for start in (0..rows).step_by(self.max_windows) {
+                let end = (start + self.max_windows).min(rows);
+                let xc = windows
+                    .clone()
+                    .slice([start..end, 0..w * f])
+                    .autodiff()
+                    .require_grad();
+                let out = self
+                    .net
+                    .forward(xc.clone(), tt.clone().slice([start..end]).autodiff());
+                let gc = g.clone().slice([start..end, 0..w * f]).autodiff();
+                let grad = (out * gc).sum().backward();
+                grads.push(xc.grad(&grad).expect("x requires grad").without_autodiff());
+            }
+            fold_windows(Tensor::cat(grads, 0), b, w, f)
+        };
+        (eps, Box::new(vjp))
     }
 }
 
@@ -203,7 +421,9 @@ impl<'a> CpuWindowScore<'a> {
         Self {
             net,
             config,
-            mlp: net.mlp_cpu(),
+            mlp: net
+                .mlp_cpu()
+                .expect("the fused CPU path is for MLP networks"),
         }
     }
 

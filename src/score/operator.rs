@@ -302,11 +302,15 @@ impl Operator {
                 Term::SpaceStride { stride, offset } => {
                     let [c, h, w] = field("space-stride", &shape)?;
                     if *offset >= h.min(w) {
-                        return Err(self.err(format!(
-                            "offset {offset} lies outside the {h} × {w} grid"
-                        )));
+                        return Err(
+                            self.err(format!("offset {offset} lies outside the {h} × {w} grid"))
+                        );
                     }
-                    vec![c, (h - offset).div_ceil(*stride), (w - offset).div_ceil(*stride)]
+                    vec![
+                        c,
+                        (h - offset).div_ceil(*stride),
+                        (w - offset).div_ceil(*stride),
+                    ]
                 }
                 Term::Vorticity => {
                     let [c, h, w] = field("vorticity", &shape)?;
@@ -475,9 +479,15 @@ impl Operator {
 fn roll(x: Tensor<4>, dim: usize, shift: i32) -> Tensor<4> {
     let m = x.dims()[dim];
     if shift < 0 {
-        Tensor::cat(vec![x.clone().narrow(dim, 1, m - 1), x.narrow(dim, 0, 1)], dim)
+        Tensor::cat(
+            vec![x.clone().narrow(dim, 1, m - 1), x.narrow(dim, 0, 1)],
+            dim,
+        )
     } else {
-        Tensor::cat(vec![x.clone().narrow(dim, m - 1, 1), x.narrow(dim, 0, m - 1)], dim)
+        Tensor::cat(
+            vec![x.clone().narrow(dim, m - 1, 1), x.narrow(dim, 0, m - 1)],
+            dim,
+        )
     }
 }
 
@@ -558,7 +568,10 @@ mod tests {
         assert_eq!(shape("vorticity|saturate"), vec![1, 16, 16]);
         // The paper's scenario 3 on 64²: coarsen 4 → 16², vorticity, central 12 × 12.
         let op = Operator::parse("stride:3|coarsen:4|vorticity|saturate|crop:2:14:2:14").unwrap();
-        assert_eq!(op.output_shape(10, &[2, 64, 64]).unwrap(), vec![4, 1, 12, 12]);
+        assert_eq!(
+            op.output_shape(10, &[2, 64, 64]).unwrap(),
+            vec![4, 1, 12, 12]
+        );
     }
 
     #[test]
@@ -572,7 +585,10 @@ mod tests {
             ("coarsen:2", &[3][..], "needs field states"),
             ("vorticity", &[3][..], "needs field states"),
         ] {
-            let e = Operator::parse(spec).unwrap().state_shape(shape).unwrap_err();
+            let e = Operator::parse(spec)
+                .unwrap()
+                .state_shape(shape)
+                .unwrap_err();
             assert!(e.to_string().contains(needle), "{spec}: {e}");
         }
         for (spec, needle) in [

@@ -41,6 +41,8 @@ enum Command {
     Train(train::Args),
     /// Make observations y = A(x) + noise of a trajectory (for experiments with a known truth).
     Observe(observe::Args),
+    /// Write a ring mask for the `mask:FILE.npy` operator term.
+    Mask(observe::MaskArgs),
     /// Draw trajectories from the posterior p(x | y) given observations.
     Assimilate(assimilate::Args),
     /// Draw trajectories from the trained prior p(x) (no observations).
@@ -65,6 +67,7 @@ fn main() {
         Command::Simulate(a) => simulate::run(a),
         Command::Train(a) => train::run(a),
         Command::Observe(a) => observe::run(a),
+        Command::Mask(a) => observe::run_mask(a),
         Command::Assimilate(a) => assimilate::run(a),
         Command::Sample(a) => assimilate::run_sample(a),
         Command::Filter(a) => filter::run(a),

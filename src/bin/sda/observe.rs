@@ -35,6 +35,62 @@ pub struct Args {
     /// Random seed of the noise.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Write y filled with this value instead of A(x) + noise: a constraint rather than a
+    /// measurement (the paper's scenario 5 asks the vorticity on a ring to be 0.6).
+    #[arg(long, allow_hyphen_values = true)]
+    pub fill: Option<f32>,
+}
+
+/// Write a grid mask for the `mask:FILE.npy` operator term: 1 inside a ring
+/// `inner < x² + y² < outer` of the [−1, 1]² square sampled on the grid, 0 elsewhere.
+#[derive(clap::Args)]
+pub struct MaskArgs {
+    /// Grid size H (and W, if given as H,W), e.g. 64.
+    #[arg(long, value_delimiter = ',', default_value = "64")]
+    pub size: Vec<usize>,
+    /// Lower bound of x² + y².
+    #[arg(long, default_value_t = 0.4)]
+    pub inner: f64,
+    /// Upper bound of x² + y².
+    #[arg(long, default_value_t = 0.6)]
+    pub outer: f64,
+    /// Output .npy file (float32, (H, W)).
+    #[arg(long)]
+    pub output: PathBuf,
+}
+
+pub fn run_mask(a: MaskArgs) -> Result<()> {
+    let (h, w) = match a.size[..] {
+        [n] => (n, n),
+        [h, w] => (h, w),
+        _ => bail!("--size: give H or H,W"),
+    };
+    if h < 2 || w < 2 {
+        bail!("--size: the grid needs at least 2 × 2 points");
+    }
+    if !(a.inner < a.outer) {
+        bail!("--inner {} must be below --outer {}", a.inner, a.outer);
+    }
+    let coord = |i: usize, n: usize| -1.0 + 2.0 * i as f64 / (n - 1) as f64;
+    let data: Vec<f32> = (0..h * w)
+        .map(|k| {
+            let r2 = coord(k / w, h).powi(2) + coord(k % w, w).powi(2);
+            f32::from(u8::from(a.inner < r2 && r2 < a.outer))
+        })
+        .collect();
+    let count = data.iter().filter(|v| **v > 0.0).count();
+    if count == 0 {
+        bail!("--inner/--outer: the ring holds no grid point");
+    }
+    write_npy(&a.output, &Array::new(vec![h, w], data))
+        .with_context(|| format!("--output {}", a.output.display()))?;
+    println!(
+        "ring mask {} < r² < {} on a {h} × {w} grid: {count} points → {}",
+        a.inner,
+        a.outer,
+        a.output.display()
+    );
+    Ok(())
 }
 
 pub fn run(a: Args) -> Result<()> {
@@ -70,7 +126,13 @@ pub fn run(a: Args) -> Result<()> {
         .context("--operator")?;
     let std = noise(&a.noise, &shape)?;
     let truth = x.data[a.index * l * f..(a.index * l + length) * f].to_vec();
-    let y = observe(&truth, length, &state_shape, &op, &std, a.seed)?;
+    let mut y = observe(&truth, length, &state_shape, &op, &std, a.seed)?;
+    if let Some(v) = a.fill {
+        if !v.is_finite() {
+            bail!("--fill {v}: must be finite");
+        }
+        y.data.iter_mut().for_each(|y| *y = v);
+    }
     let mut truth_shape = vec![1, length];
     truth_shape.extend(&state_shape);
     write_npy(&a.output.join("y.npy"), &y)?;

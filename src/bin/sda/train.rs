@@ -2,9 +2,9 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use sda::data::{Dataset, features};
-use sda::score::net::{Architecture, ScoreNetConfig};
+use sda::score::net::{Architecture, Backbone, ScoreNetConfig, UNetPreset};
 use sda::score::sde::{Schedule, VpSde};
 use sda::train::{LrSchedule, TrainConfig, train};
 
@@ -31,24 +31,37 @@ pub struct Args {
     /// Trajectory length of a global network.
     #[arg(long, default_value_t = 65)]
     pub global_length: usize,
-    /// Hidden width of the residual MLP.
+    /// Hidden width of the residual MLP (Lorenz-type data).
     #[arg(long, default_value_t = 256)]
     pub width: usize,
-    /// Residual blocks.
+    /// Residual blocks of the MLP.
     #[arg(long, default_value_t = 5)]
     pub depth: usize,
-    /// Size of the time embedding.
-    #[arg(long, default_value_t = 32)]
-    pub embedding: usize,
+    /// U-Net size for field data (Kolmogorov): `paper` (96, 192, 384 channels, 3 blocks) or
+    /// `reduced` (fits a 2-core CPU). --hidden, --blocks and --kernel override it.
+    #[arg(long, value_enum, default_value_t = UNetPreset::Paper)]
+    pub preset: UNetPreset,
+    /// U-Net hidden channels per level, e.g. 32,64,128.
+    #[arg(long, value_delimiter = ',')]
+    pub hidden: Option<Vec<usize>>,
+    /// U-Net residual blocks per level.
+    #[arg(long)]
+    pub blocks: Option<usize>,
+    /// U-Net convolution kernel size (odd).
+    #[arg(long)]
+    pub kernel: Option<usize>,
+    /// Size of the time embedding [default: 32 for the MLP, the preset's for the U-Net].
+    #[arg(long)]
+    pub embedding: Option<usize>,
     /// Epochs; an epoch is one random window per training chain.
     #[arg(long, default_value_t = 4096)]
     pub epochs: usize,
-    /// Windows per optimisation step.
-    #[arg(long, default_value_t = 64)]
-    pub batch_size: usize,
-    /// Initial learning rate (AdamW).
-    #[arg(long, default_value_t = 1e-3)]
-    pub lr: f64,
+    /// Windows per optimisation step [default: 64 for Lorenz-type data, 32 for fields].
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// Initial learning rate (AdamW) [default: 1e-3 for Lorenz-type data, 2e-4 for fields].
+    #[arg(long)]
+    pub lr: Option<f64>,
     /// AdamW weight decay.
     #[arg(long, default_value_t = 1e-3)]
     pub weight_decay: f64,
@@ -79,18 +92,64 @@ pub fn run(a: Args) -> Result<()> {
         Architecture::Local => 2 * a.order + 1,
         Architecture::Global => a.global_length,
     };
-    let net = ScoreNetConfig {
-        architecture: a.architecture,
-        window,
-        features: features(&data.info.state_shape),
-        width: a.width,
-        depth: a.depth,
-        embedding: a.embedding,
+    let shape = &data.info.state_shape;
+    let field = shape.len() == 3;
+    let mut net = match *shape.as_slice() {
+        [c, h, w] => {
+            if a.architecture == Architecture::Global {
+                bail!("--architecture global: only MLP networks (Lorenz-type data) can be global");
+            }
+            ScoreNetConfig::unet(a.order, [c, h, w], a.preset)
+        }
+        _ => {
+            let mut net = ScoreNetConfig::local(a.order, features(shape), a.width);
+            net.backbone = Backbone::Mlp {
+                width: a.width,
+                depth: a.depth,
+            };
+            net
+        }
     };
+    net.architecture = a.architecture;
+    net.window = window;
+    if let Some(e) = a.embedding {
+        net.embedding = e;
+    }
+    if let Backbone::Unet {
+        state,
+        hidden,
+        blocks,
+        kernel,
+        ..
+    } = &mut net.backbone
+    {
+        if let Some(h) = &a.hidden {
+            *hidden = h.clone();
+        }
+        *blocks = a.blocks.unwrap_or(*blocks);
+        *kernel = a.kernel.unwrap_or(*kernel);
+        let levels = hidden.len();
+        if hidden.is_empty() || hidden.contains(&0) {
+            bail!("--hidden: needs at least one level of non-zero channels");
+        }
+        if *kernel % 2 == 0 {
+            bail!("--kernel: must be odd (got {kernel})");
+        }
+        let div = 1 << (levels - 1);
+        if state[1] % div != 0 || state[2] % div != 0 {
+            bail!(
+                "--hidden: {levels} levels halve the grid {} times, but {} × {} does not divide by {div}",
+                levels - 1,
+                state[1],
+                state[2]
+            );
+        }
+    }
+    let (batch, lr) = if field { (32, 2e-4) } else { (64, 1e-3) };
     let config = TrainConfig {
         epochs: a.epochs,
-        batch_size: a.batch_size,
-        lr: a.lr,
+        batch_size: a.batch_size.unwrap_or(batch),
+        lr: a.lr.unwrap_or(lr),
         weight_decay: a.weight_decay,
         lr_schedule: a.schedule,
         seed: a.seed,
@@ -116,11 +175,10 @@ pub fn run(a: Args) -> Result<()> {
     let secs = t0.elapsed().as_secs_f64();
     if let Some(s) = last {
         println!(
-            "trained {} (k = {}, width {}, depth {}) for {} epochs in {:.1} s: train loss {:.4}, valid loss {:.4} → {}",
+            "trained {} (k = {}, {}) for {} epochs in {:.1} s: train loss {:.4}, valid loss {:.4} → {}",
             data.info.system.name(),
             model.config.net.order(),
-            a.width,
-            a.depth,
+            model.config.net.describe(),
             s.epoch,
             secs,
             s.train_loss,
