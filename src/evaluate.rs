@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use crate::assimilate::{Observed, log_likelihood};
+use crate::assimilate::{Observed, log_likelihood, residual_std};
 use crate::error::{Error, Result};
 use crate::io::Array;
 use crate::mcs::MarkovChain;
@@ -29,6 +29,11 @@ pub struct Evaluation {
     pub log_px_reference: Option<f64>,
     /// Mean `log p(y | x)` of the samples.
     pub log_py: Option<f64>,
+    /// `std(A(x) − y)` over samples and observed values: about the noise std when the samples
+    /// explain the observations (METHOD.md §7).
+    pub residual_std: Option<f64>,
+    /// The rms noise std of the observations, to read `residual_std` against.
+    pub noise_std: Option<f64>,
     /// RMSE of the posterior mean to the truth.
     pub rmse: Option<f64>,
     /// Ensemble spread (√ mean variance).
@@ -118,6 +123,10 @@ pub fn evaluate(
             .collect(),
         x.iter().map(|&v| v as f32).collect(),
     );
+    let residual = match observed {
+        Some((o, shape)) if ok => Some(residual_std(&good, o, shape)?),
+        _ => None,
+    };
     Ok(Evaluation {
         samples: samples.shape[0],
         failed,
@@ -135,6 +144,8 @@ pub fn evaluate(
             Some((o, shape)) if ok => mean(&log_likelihood(&good, o, shape)?),
             _ => None,
         },
+        residual_std: residual.map(|r| r.0),
+        noise_std: residual.map(|r| r.1),
         rmse: truth
             .as_ref()
             .filter(|_| ok)

@@ -111,6 +111,9 @@ pub fn run(a: Args) -> Result<()> {
     show("mean log p(x_2:L | x_1)", e.log_px);
     show("mean log p(x_2:L | x_1), reference", e.log_px_reference);
     show("mean log p(y | x)", e.log_py);
+    if let (Some(r), Some(n)) = (e.residual_std, e.noise_std) {
+        println!("  {:<34} {r:.4} (noise std {n:.4})", "std(A(x) − y)");
+    }
     show("RMSE of the mean to the truth", e.rmse);
     show("spread", e.spread);
     show("CRPS", e.crps);
