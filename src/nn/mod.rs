@@ -3,6 +3,8 @@
 pub mod cpu;
 mod embedding;
 mod mlp;
+mod unet;
 
 pub use embedding::{TimeEmbedding, TimeEmbeddingConfig};
 pub use mlp::{LayerNorm, ResBlock, ResMlp, ResMlpConfig};
+pub use unet::{ChannelNorm, CircularConv, ModBlock, UNet, UNetConfig, circular_pad};
