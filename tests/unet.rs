@@ -5,7 +5,7 @@ use burn::tensor::TensorData;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand_distr::{Distribution, StandardNormal};
-use sda::nn::{UNet, UNetConfig, circular_pad};
+use sda::nn::{ChannelNorm, UNet, UNetConfig, circular_pad};
 
 fn tiny(hidden: Vec<usize>) -> UNetConfig {
     UNetConfig {
@@ -87,6 +87,8 @@ fn even_kernel_is_a_config_error() {
     };
     assert!(cfg.check().is_err());
     assert!(tiny(vec![8, 16]).check().is_ok());
+    assert!(UNetConfig::paper(10, 1).check().is_ok());
+    assert!(UNetConfig::reduced(10, 1).check().is_ok());
 }
 
 #[test]
@@ -116,6 +118,20 @@ fn circular_pad_wraps_both_axes() {
             }
         }
     }
+}
+
+#[test]
+fn channel_norm_standardises_each_pixel_over_channels() {
+    // At each (n, i, j): mean_c y = 0 and mean_c y² = var / (var + ε) ≈ 1.
+    let device = Device::flex();
+    let mut rng = StdRng::seed_from_u64(5);
+    let x = normal([2, 6, 4, 5], &mut rng, &device) * 3.0 + 1.5;
+    let y = ChannelNorm::new().forward(x);
+    let mean = values(y.clone().mean_dim(1));
+    let square = values(y.square().mean_dim(1));
+    assert_eq!(mean.len(), 2 * 4 * 5);
+    assert!(mean.iter().all(|m| m.abs() < 1e-5));
+    assert!(square.iter().all(|s| (s - 1.0).abs() < 1e-4));
 }
 
 #[test]

@@ -7,4 +7,4 @@ mod unet;
 
 pub use embedding::{TimeEmbedding, TimeEmbeddingConfig};
 pub use mlp::{LayerNorm, ResBlock, ResMlp, ResMlpConfig};
-pub use unet::{ChannelNorm, CircularConv, ModBlock, UNet, UNetConfig, circular_pad};
+pub use unet::{ChannelNorm, UNet, UNetConfig, circular_pad};
