@@ -3,7 +3,8 @@
 pub mod cpu;
 mod embedding;
 mod mlp;
-pub mod unet;
+mod unet;
 
 pub use embedding::{TimeEmbedding, TimeEmbeddingConfig};
 pub use mlp::{LayerNorm, ResBlock, ResMlp, ResMlpConfig};
+pub use unet::{ChannelNorm, UNet, UNetConfig, circular_pad};
