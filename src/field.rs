@@ -40,7 +40,7 @@ pub fn vorticity(u_v: &[f32], h: usize, w: usize) -> Vec<f32> {
 pub fn vorticities(fields: &[f32], h: usize, w: usize) -> Vec<f32> {
     let size = 2 * h * w;
     assert!(
-        size > 0 && fields.len() % size == 0,
+        size > 0 && fields.len().is_multiple_of(size),
         "vorticities: expected (..., 2, {h}, {w}), got {} values",
         fields.len()
     );
@@ -60,7 +60,7 @@ pub fn vorticities(fields: &[f32], h: usize, w: usize) -> Vec<f32> {
 /// If `field.len() != c·h·w` (a bug in the caller).
 pub fn coarsen(field: &[f32], c: usize, h: usize, w: usize, r: usize) -> Result<Vec<f32>> {
     assert_eq!(field.len(), c * h * w, "coarsen: expected ({c}, {h}, {w})");
-    if r == 0 || h % r != 0 || w % r != 0 {
+    if r == 0 || !h.is_multiple_of(r) || !w.is_multiple_of(r) {
         return Err(Error::config(
             "coarsen",
             format!("factor {r} does not divide the {h}×{w} grid"),

@@ -958,7 +958,7 @@ pub const VORTICITY_VMAX: f32 = 1.25;
 /// Pixels between the cells of a [`vorticity_grid`].
 const CELL_GAP: i32 = 4;
 /// Pixels around a [`vorticity_grid`].
-const FIELD_MARGIN: i32 = 10;
+const FIELD_MARGIN: i32 = 14;
 /// Width in pixels of a [`vorticity_grid`]'s colour bar.
 const BAR_WIDTH: i32 = 12;
 /// Unobserved pixels are mixed this much with [`MASK_GREY`] (the reference paints them grey).
@@ -1008,7 +1008,8 @@ impl Default for FieldStyle {
 }
 
 impl FieldStyle {
-    fn check(&self) -> Result<()> {
+    /// Fails with [`Error::Config`] unless `vmax` is positive and finite and `scale` is 1 to 16.
+    pub fn check(&self) -> Result<()> {
         if !(self.vmax.is_finite() && self.vmax > 0.0) {
             return Err(Error::config(
                 "vmax",
@@ -1778,10 +1779,10 @@ mod tests {
         };
         vorticity_grid(&path, &fields, Some(&masks), &[], &[], &style).unwrap();
         let (width, height) = png_size(&path);
-        // Margins of 10, two rows of 16 pixels with a gap of 4; the colour bar on the right.
-        assert_eq!(height, 10 + 2 * 16 + 4 + 10);
+        // Margins of 14, two rows of 16 pixels with a gap of 4; the colour bar on the right.
+        assert_eq!(height, 14 + 2 * 16 + 4 + 14);
         assert!(
-            width > 10 + 3 * 12 + 2 * 4 + 12 + BAR_WIDTH as u32,
+            width > 14 + 3 * 12 + 2 * 4 + 12 + BAR_WIDTH as u32,
             "width {width}"
         );
         // Labels add room on the left and above.
@@ -1851,13 +1852,28 @@ mod tests {
         // The logical screen: width then height, little-endian, in pixels.
         assert_eq!(u16::from_le_bytes([bytes[6], bytes[7]]), (w * 3) as u16);
         assert_eq!(u16::from_le_bytes([bytes[8], bytes[9]]), (h * 3) as u16);
-        // One image descriptor (0x2C after a graphic control block ending in 0x00) per state,
-        // each with a delay of 20 hundredths.
-        let controls = bytes
-            .windows(8)
-            .filter(|b| b[..3] == [0x21, 0xF9, 0x04] && b[4..6] == [20, 0] && b[7] == 0)
-            .count();
-        assert_eq!(controls, l);
+        // Decoded: one frame per state, 20 hundredths apart, each pixel the colour of its
+        // cell's vorticity quantised to 255 levels (ω ≈ vmax·k/127, k = −127..=127).
+        let mut options = gif::DecodeOptions::new();
+        options.set_color_output(gif::ColorOutput::RGBA);
+        let mut decoder = options.read_info(&bytes[..]).unwrap();
+        let mut count = 0;
+        while let Some(frame) = decoder.read_next_frame().unwrap() {
+            assert_eq!((frame.width, frame.height, frame.delay), (18, 24, 20));
+            for (p, rgba) in frame.buffer.chunks_exact(4).enumerate() {
+                let (y, x) = (p / 18, p % 18);
+                let omega = frames.data[count * h * w + (y / 3) * w + x / 3];
+                let level = 1.25 * ((omega / 1.25).clamp(-1.0, 1.0) * 127.0).round() / 127.0;
+                let expected = vorticity_color(if omega.is_nan() { omega } else { level }, 1.25);
+                assert_eq!(
+                    (rgba[0], rgba[1], rgba[2]),
+                    expected,
+                    "frame {count}, ({x}, {y})"
+                );
+            }
+            count += 1;
+        }
+        assert_eq!(count, l);
         only(&dir, &["w.gif"]);
         let err = vorticity_gif(&path, &Array::new(vec![4, 4], vec![0.0; 16]), &style, 200);
         assert!(matches!(err, Err(Error::Shape { .. })));
