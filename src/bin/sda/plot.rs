@@ -1,11 +1,14 @@
-//! `sda plot`: pictures of trajectories.
+//! `sda plot`: pictures of trajectories and of 2-D flow fields.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;
-use sda::io::read_npy;
-use sda::plot::{Observations, trajectories};
+use sda::field::vorticities;
+use sda::io::{Array, read_npy};
+use sda::plot::{
+    FieldStyle, Observations, VORTICITY_VMAX, trajectories, vorticity_gif, vorticity_grid,
+};
 use sda::score::operator::{Operator, Term};
 
 /// Draw PNG pictures.
@@ -20,6 +23,10 @@ pub enum What {
     /// Each coordinate against time: samples as thin semi-transparent lines, a reference set
     /// (e.g. a particle filter's) in another colour, the truth in black, observations as crosses.
     Trajectories(TrajArgs),
+    /// Vorticity of 2-D velocity fields (e.g. the Kolmogorov flow) in the paper's "icefire"
+    /// colours: a grid of samples (rows, the truth first) by states (columns), optionally with
+    /// the unobserved cells faded, and an animated GIF of the first sample.
+    Vorticity(VortArgs),
 }
 
 #[derive(clap::Args)]
@@ -46,6 +53,7 @@ pub struct TrajArgs {
 pub fn run(a: Args) -> Result<()> {
     match a.what {
         What::Trajectories(t) => run_trajectories(t),
+        What::Vorticity(v) => run_vorticity(v),
     }
 }
 
@@ -109,4 +117,256 @@ fn run_trajectories(a: TrajArgs) -> Result<()> {
     )?;
     println!("→ {}", out.display());
     Ok(())
+}
+
+#[derive(clap::Args)]
+pub struct VortArgs {
+    /// Velocity fields, (N, L, 2, H, W): channels (u, v), first spatial axis x.
+    pub fields: PathBuf,
+    /// Output PNG (default: the fields' path with .png).
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+    /// How many samples (rows) to draw, the first ones of the file.
+    #[arg(long, default_value_t = 4)]
+    pub samples: usize,
+    /// The states (columns) to draw, comma-separated, e.g. 0,8,16 (default: up to 8 evenly
+    /// spaced, the first and the last included).
+    #[arg(long, value_delimiter = ',')]
+    pub states: Option<Vec<usize>>,
+    /// True trajectories, (M, L', 2, H, W), drawn as the first row labelled "truth".
+    #[arg(long)]
+    pub reference: Option<PathBuf>,
+    /// Which trajectory of --reference is the truth.
+    #[arg(long, default_value_t = 0, requires = "reference")]
+    pub reference_index: usize,
+    /// Colour limits ±vmax of the vorticity, in grid units (centred differences, one cell = 1).
+    #[arg(long, default_value_t = VORTICITY_VMAX)]
+    pub vmax: f32,
+    /// Pixels per grid cell.
+    #[arg(long, default_value_t = 3)]
+    pub scale: u32,
+    /// Observed cells, (H, W) for every state or (L, H, W) per state (bool or float, non-zero =
+    /// observed); unobserved cells are faded to grey.
+    #[arg(long)]
+    pub mask: Option<PathBuf>,
+    /// Also write an animated GIF of the first sample, every state.
+    #[arg(long)]
+    pub gif: Option<PathBuf>,
+    /// Milliseconds between GIF frames.
+    #[arg(long, default_value_t = 200)]
+    pub delay: u32,
+}
+
+fn run_vorticity(a: VortArgs) -> Result<()> {
+    let style = FieldStyle {
+        vmax: a.vmax,
+        scale: a.scale,
+    };
+    style.check()?;
+    let x = read_fields(&a.fields, "fields")?;
+    let [n, l, _, h, w] = x.shape[..] else {
+        unreachable!("read_fields checks the rank")
+    };
+    if a.samples == 0 {
+        bail!("--samples: must be at least 1");
+    }
+    let samples = a.samples.min(n);
+    let states = match a.states {
+        Some(states) => {
+            if let Some(&s) = states.iter().find(|&&s| s >= l) {
+                bail!(
+                    "--states: state {s} is out of range for {} with {l} states",
+                    a.fields.display()
+                );
+            }
+            states
+        }
+        None => spread(l, 8),
+    };
+    if states.is_empty() {
+        bail!("--states: no state given");
+    }
+    let size = 2 * h * w;
+    let pick = |data: &[f32], length: usize, trajectory: usize| -> Vec<f32> {
+        states
+            .iter()
+            .flat_map(|&s| &data[(trajectory * length + s) * size..][..size])
+            .copied()
+            .collect()
+    };
+
+    // Rows: the truth, then the samples; each row the chosen states' (u, v).
+    let mut rows = Vec::new();
+    let mut row_labels = Vec::new();
+    if let Some(path) = &a.reference {
+        let r = read_fields(path, "--reference")?;
+        let [m, lr, _, hr, wr] = r.shape[..] else {
+            unreachable!("read_fields checks the rank")
+        };
+        if (hr, wr) != (h, w) {
+            bail!(
+                "--reference {}: fields of {hr} x {wr}, the samples' are {h} x {w}",
+                path.display()
+            );
+        }
+        if a.reference_index >= m {
+            bail!(
+                "--reference-index: {} is out of range for {} with {m} trajectories",
+                a.reference_index,
+                path.display()
+            );
+        }
+        if let Some(&s) = states.iter().find(|&&s| s >= lr) {
+            bail!(
+                "--reference {}: state {s} is out of range for {lr} states",
+                path.display()
+            );
+        }
+        rows.extend(pick(&r.data, lr, a.reference_index));
+        row_labels.push("truth".to_string());
+    }
+    for i in 0..samples {
+        rows.extend(pick(&x.data, l, i));
+        row_labels.push(format!("sample {i}"));
+    }
+    let omega = Array::new(
+        vec![row_labels.len(), states.len(), h, w],
+        vorticities(&rows, h, w),
+    );
+
+    let masks = a
+        .mask
+        .as_ref()
+        .map(|path| columns_of_mask(path, &states, l, h, w))
+        .transpose()?;
+    let wide = w * a.scale as usize >= 64;
+    let column_labels: Vec<String> = states
+        .iter()
+        .map(|s| {
+            if wide {
+                format!("state {s}")
+            } else {
+                s.to_string()
+            }
+        })
+        .collect();
+    let gif_frames = a.gif.as_ref().map(|_| {
+        let first = &x.data[..l * size];
+        Array::new(vec![l, h, w], vorticities(first, h, w))
+    });
+
+    let out = a.output.unwrap_or_else(|| a.fields.with_extension("png"));
+    vorticity_grid(
+        &out,
+        &omega,
+        masks.as_ref(),
+        &row_labels,
+        &column_labels,
+        &style,
+    )
+    .context("--output")?;
+    println!("→ {}", out.display());
+    if let (Some(path), Some(frames)) = (&a.gif, gif_frames) {
+        vorticity_gif(path, &frames, &style, a.delay).context("--gif")?;
+        println!("→ {}", path.display());
+    }
+    Ok(())
+}
+
+/// Reads velocity fields, checking that they are (N, L, 2, H, W) and not empty.
+fn read_fields(path: &Path, what: &str) -> Result<Array> {
+    let x = read_npy(path).with_context(|| what.to_string())?;
+    match x.shape[..] {
+        [n, l, 2, h, w] if n * l * h * w > 0 => Ok(x),
+        _ => bail!(
+            "{what} {}: expected velocity fields (N, L, 2, H, W), got {:?}",
+            path.display(),
+            x.shape
+        ),
+    }
+}
+
+/// Up to `k` of `0..l`, evenly spaced, the first and the last included.
+fn spread(l: usize, k: usize) -> Vec<usize> {
+    if l <= k {
+        return (0..l).collect();
+    }
+    let mut states: Vec<usize> = (0..k).map(|i| i * (l - 1) / (k - 1)).collect();
+    states.dedup();
+    states
+}
+
+/// The mask of each drawn state, (C, H, W), from a mask file of (H, W) or (L, H, W).
+fn columns_of_mask(path: &Path, states: &[usize], l: usize, h: usize, w: usize) -> Result<Array> {
+    let m = read_mask(path).context("--mask")?;
+    let data = match m.shape[..] {
+        [mh, mw] if (mh, mw) == (h, w) => {
+            states.iter().flat_map(|_| m.data.iter()).copied().collect()
+        }
+        [ml, mh, mw] if (ml, mh, mw) == (l, h, w) => states
+            .iter()
+            .flat_map(|&s| &m.data[s * h * w..][..h * w])
+            .copied()
+            .collect(),
+        _ => bail!(
+            "--mask {}: expected ({h}, {w}) or ({l}, {h}, {w}) to match the fields, got {:?}",
+            path.display(),
+            m.shape
+        ),
+    };
+    Ok(Array::new(vec![states.len(), h, w], data))
+}
+
+/// Reads a mask `.npy`: float32/float64 through [`read_npy`], or one byte per value (numpy's
+/// `bool`, `uint8` or `int8`), non-zero = observed.
+fn read_mask(path: &Path) -> Result<Array> {
+    let bytes = std::fs::read(path).with_context(|| path.display().to_string())?;
+    let Some((descr, shape, body)) = npy_header(&bytes) else {
+        return Ok(read_npy(path)?);
+    };
+    if !["|b1", "|u1", "|i1"].contains(&descr.as_str()) {
+        return Ok(read_npy(path)?);
+    }
+    let count: usize = shape.iter().product();
+    if body.len() != count {
+        bail!(
+            "{}: holds {} bytes of data, shape {shape:?} needs {count}",
+            path.display(),
+            body.len()
+        );
+    }
+    let data = body.iter().map(|&b| f32::from(u8::from(b != 0))).collect();
+    Ok(Array::new(shape, data))
+}
+
+/// The dtype, shape and data of a C-ordered `.npy` file, or `None` when it is not one that
+/// this simple reader understands (then [`read_npy`] reports why).
+fn npy_header(bytes: &[u8]) -> Option<(String, Vec<usize>, &[u8])> {
+    if bytes.len() < 10 || &bytes[..6] != b"\x93NUMPY" {
+        return None;
+    }
+    let (len, start) = match bytes[6] {
+        1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
+        _ => (
+            u32::from_le_bytes(bytes.get(8..12)?.try_into().ok()?) as usize,
+            12,
+        ),
+    };
+    let header = std::str::from_utf8(bytes.get(start..start + len)?).ok()?;
+    let value = |key: &str| {
+        let at = header.find(&format!("'{key}'"))? + key.len() + 2;
+        Some(header[at..].trim_start_matches([' ', ':']))
+    };
+    if !value("fortran_order")?.starts_with("False") {
+        return None;
+    }
+    let descr = value("descr")?.strip_prefix('\'')?.split('\'').next()?;
+    let shape = value("shape")?.strip_prefix('(')?.split(')').next()?;
+    let shape = shape
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse().ok())
+        .collect::<Option<Vec<usize>>>()?;
+    Some((descr.to_string(), shape, &bytes[start + len..]))
 }
