@@ -101,6 +101,20 @@ pub fn simulate(
     burn_in: usize,
     seed: u64,
 ) -> Result<SystemInfo> {
+    simulate_with(dir, system, n, length, burn_in, seed, &|_| {})
+}
+
+/// [`simulate`], calling `done` with the time each chain took on its thread (Kolmogorov flow
+/// only; the cheap chains report nothing).
+pub fn simulate_with(
+    dir: &Path,
+    system: System,
+    n: usize,
+    length: usize,
+    burn_in: usize,
+    seed: u64,
+    done: &(dyn Fn(std::time::Duration) + Sync),
+) -> Result<SystemInfo> {
     if n < 3 {
         return Err(Error::config(
             "--trajectories",
@@ -110,18 +124,28 @@ pub fn simulate(
     if length == 0 {
         return Err(Error::config("--length", "must be at least 1"));
     }
-    let chain = system.chain();
-    let d = chain.dim();
-    let x: Vec<f32> = chain
-        .trajectories(n, length, burn_in, seed)
-        .into_iter()
-        .map(|v| v as f32)
-        .collect();
+    let state_shape = system.state_shape();
+    let x: Vec<f32> = match &system {
+        System::Kolmogorov(k) => {
+            k.check()?;
+            k.trajectories_with(n, length, burn_in, seed, done)
+        }
+        other => other
+            .chain()?
+            .trajectories(n, length, burn_in, seed)
+            .into_iter()
+            .map(|v| v as f32)
+            .collect(),
+    };
+    let d = features(&state_shape);
     let n_train = (n * 8 / 10).max(1);
     let n_valid = ((n - n_train) / 2).max(1);
     let per = length * d;
-    let split =
-        |a: usize, b: usize| Array::new(vec![b - a, length, d], x[a * per..b * per].to_vec());
+    let split = |a: usize, b: usize| {
+        let mut shape = vec![b - a, length];
+        shape.extend_from_slice(&state_shape);
+        Array::new(shape, x[a * per..b * per].to_vec())
+    };
     let train = split(0, n_train);
     let normalisation = match system.fixed_normalisation() {
         Some((mean, scale)) => Normalisation { mean, scale },
@@ -129,7 +153,7 @@ pub fn simulate(
     };
     let info = SystemInfo {
         system,
-        state_shape: vec![d],
+        state_shape: state_shape.clone(),
         normalisation,
         trajectories: n,
         length,

@@ -4,10 +4,12 @@
 //! implements [`MarkovChain`]; trajectories are simulated in parallel, one seeded RNG per chain,
 //! so that a seed gives the same data whatever the number of threads.
 
+mod kolmogorov;
 mod linear;
 mod lorenz63;
 mod lorenz96;
 
+pub use kolmogorov::{Flow, Kolmogorov, Solver, Statistics};
 pub use linear::DampedSpring;
 pub use lorenz63::Lorenz63;
 pub use lorenz96::Lorenz96;
@@ -149,6 +151,8 @@ pub enum System {
     Lorenz96(Lorenz96),
     /// A damped spring: linear-Gaussian, with an exact Kalman answer.
     Linear(DampedSpring),
+    /// Kolmogorov flow: 2-D Navier–Stokes, deterministic (METHOD.md §7).
+    Kolmogorov(Kolmogorov),
 }
 
 impl System {
@@ -158,6 +162,7 @@ impl System {
             "lorenz63" => Ok(System::Lorenz63(Lorenz63::default())),
             "lorenz96" => Ok(System::Lorenz96(Lorenz96::default())),
             "linear" => Ok(System::Linear(DampedSpring::default())),
+            "kolmogorov" => Ok(System::Kolmogorov(Kolmogorov::default())),
             other => Err(Error::UnknownSystem(other.into())),
         }
     }
@@ -168,23 +173,39 @@ impl System {
             System::Lorenz63(_) => "lorenz63",
             System::Lorenz96(_) => "lorenz96",
             System::Linear(_) => "linear",
+            System::Kolmogorov(_) => "kolmogorov",
         }
     }
 
-    /// The system as a [`MarkovChain`].
-    pub fn chain(&self) -> &dyn MarkovChain {
+    /// The system as a [`MarkovChain`]; an error for Kolmogorov flow, which is deterministic
+    /// and has no transition density.
+    pub fn chain(&self) -> Result<&dyn MarkovChain> {
         match self {
-            System::Lorenz63(s) => s,
-            System::Lorenz96(s) => s,
-            System::Linear(s) => s,
+            System::Lorenz63(s) => Ok(s),
+            System::Lorenz96(s) => Ok(s),
+            System::Linear(s) => Ok(s),
+            System::Kolmogorov(_) => Err(Error::config(
+                "system",
+                "kolmogorov has no transition density (it is a deterministic simulator)",
+            )),
         }
     }
 
-    /// A fixed normalisation `(mean, scale)` when the system prescribes one (Lorenz-63, METHOD.md
-    /// §6); otherwise `None` and the data's own statistics are used.
+    /// The shape of one state: `[dim]` for the chains, `[2, h, w]` for Kolmogorov flow.
+    pub fn state_shape(&self) -> Vec<usize> {
+        match self {
+            System::Kolmogorov(k) => k.state_shape().to_vec(),
+            other => vec![other.chain().expect("a Markov chain").dim()],
+        }
+    }
+
+    /// A fixed normalisation `(mean, scale)`, one per value of a state, when the system
+    /// prescribes one (Lorenz-63, METHOD.md §6; Kolmogorov flow: none, §7); otherwise `None` and the data's own statistics are used.
     pub fn fixed_normalisation(&self) -> Option<(Vec<f64>, Vec<f64>)> {
         match self {
             System::Lorenz63(_) => Some((vec![0.0, 0.0, 25.0], vec![8.0, 9.0, 8.6])),
+            // The reference trains on the raw velocities.
+            System::Kolmogorov(k) => Some((vec![0.0; k.state_len()], vec![1.0; k.state_len()])),
             _ => None,
         }
     }

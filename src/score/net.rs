@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{NoiseEstimator, Vjp, tensor, to_vec};
 use crate::nn::cpu::{Activations, CpuResMlp};
-use crate::nn::unet::{UNet, UNetConfig};
+use crate::nn::{UNet, UNetConfig};
 use crate::nn::{ResMlp, ResMlpConfig, TimeEmbedding, TimeEmbeddingConfig};
 
 /// How the network covers a trajectory.

@@ -173,9 +173,9 @@ fn report_prior(model: &Model, x: &Array) {
     if failed > 0 {
         println!("  {failed} of {} samples contain NaN or inf", x.shape[0]);
     }
-    let chain = model.config.data.system.chain();
+    let chain = model.config.data.system.chain().ok();
     let xs: Vec<f64> = x.data.iter().map(|&v| v as f64).collect();
-    if let Some(lp) = chain.log_prob_trajectories(&xs, x.shape[1]) {
+    if let Some(lp) = chain.and_then(|c| c.log_prob_trajectories(&xs, x.shape[1])) {
         let finite: Vec<f64> = lp.into_iter().filter(|v| v.is_finite()).collect();
         if !finite.is_empty() {
             println!(

@@ -152,7 +152,7 @@ pub fn run(a: Args) -> Result<()> {
     let mean = ensemble_mean(&xs, a.samples);
     let lp = info
         .system
-        .chain()
+        .chain()?
         .log_prob_trajectories(&xs, length)
         .unwrap_or_default();
     let ll = log_likelihood(&x, &observed, &info.state_shape)?;
@@ -167,7 +167,7 @@ pub fn run(a: Args) -> Result<()> {
         "   mean log p(x_2:L | x_1): {:.1} (truth: {:.1})",
         lp.iter().sum::<f64>() / lp.len() as f64,
         info.system
-            .chain()
+            .chain()?
             .log_prob_trajectories(&truth64, length)
             .unwrap_or_default()[0]
     );
@@ -185,7 +185,7 @@ pub fn run(a: Args) -> Result<()> {
             ..FilterConfig::default()
         };
         particle_filter(
-            info.system.chain(),
+            info.system.chain()?,
             &operator,
             &y,
             &[0.4; 9],

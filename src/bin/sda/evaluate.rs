@@ -88,7 +88,7 @@ pub fn run(a: Args) -> Result<()> {
         &samples,
         reference.as_ref(),
         truth.as_ref(),
-        system.as_ref().map(|s| s.chain()),
+        system.as_ref().and_then(|s| s.chain().ok()),
         observed.as_ref().map(|o| (o, shape.as_slice())),
     )?;
     if a.json {

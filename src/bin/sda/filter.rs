@@ -71,7 +71,7 @@ fn system(spec: &str) -> Result<(System, Vec<usize>)> {
         }
         None => {
             let system = System::from_name(spec).context("--system")?;
-            let dim = system.chain().dim();
+            let dim = system.chain()?.dim();
             (system, vec![dim])
         }
     })
@@ -110,7 +110,7 @@ pub fn run(a: Args) -> Result<()> {
     let pb = bar((a.burn_in + a.length - 1) as u64, "filter");
     let t0 = std::time::Instant::now();
     let out = run_particle_filter(
-        system.chain(),
+        system.chain()?,
         &operator,
         &y,
         &std,

@@ -1,16 +1,21 @@
 //! `sda simulate`: trajectories of a system, split 80/10/10 by chain.
 
 use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::Duration;
 
-use anyhow::{Context, Result};
-use sda::data::simulate;
+use anyhow::{Context, Result, bail};
+use sda::data::simulate_with;
 use sda::mcs::System;
 
+use crate::common::bar;
+
 /// Simulate trajectories of a system and write DIR/{train,valid,test}.npy (float32, shape
-/// (N, L, D), physical units, split 80/10/10 by chain) and DIR/system.json.
+/// (N, L, *state), physical units, split 80/10/10 by chain) and DIR/system.json.
 #[derive(clap::Args)]
 pub struct Args {
-    /// The system: lorenz63, lorenz96 or linear (a damped spring with an exact Kalman answer).
+    /// The system: lorenz63, lorenz96, linear (a damped spring with an exact Kalman answer)
+    /// or kolmogorov (2-D Navier–Stokes, states (u, v) of shape (2, size/coarsen, size/coarsen)).
     pub system: String,
     /// Output folder.
     #[arg(long)]
@@ -18,37 +23,82 @@ pub struct Args {
     /// Number of independent chains.
     #[arg(long, default_value_t = 1024)]
     pub trajectories: usize,
-    /// States kept per chain.
-    #[arg(long, default_value_t = 1024)]
-    pub length: usize,
-    /// Transitions simulated and dropped before the first kept state.
-    #[arg(long, default_value_t = 1024)]
-    pub burn_in: usize,
+    /// States kept per chain [default: 1024; kolmogorov: 64].
+    #[arg(long)]
+    pub length: Option<usize>,
+    /// Transitions simulated and dropped before the first kept state [default: 1024;
+    /// kolmogorov: 64].
+    #[arg(long)]
+    pub burn_in: Option<usize>,
     /// Random seed.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Kolmogorov only: simulation grid points per axis [default: 256].
+    #[arg(long)]
+    pub size: Option<usize>,
+    /// Kolmogorov only: block-averaging factor of the saved states [default: 4].
+    #[arg(long)]
+    pub coarsen: Option<usize>,
 }
 
 pub fn run(a: Args) -> Result<()> {
-    let system = System::from_name(&a.system)?;
+    let mut system = System::from_name(&a.system)?;
+    let (length, burn_in) = match &mut system {
+        System::Kolmogorov(k) => {
+            k.size = a.size.unwrap_or(k.size);
+            k.coarsen = a.coarsen.unwrap_or(k.coarsen);
+            k.check()?;
+            (a.length.unwrap_or(64), a.burn_in.unwrap_or(64))
+        }
+        _ => {
+            if a.size.is_some() || a.coarsen.is_some() {
+                bail!("--size/--coarsen: only for kolmogorov, not {}", a.system);
+            }
+            (a.length.unwrap_or(1024), a.burn_in.unwrap_or(1024))
+        }
+    };
+    let pb = bar(a.trajectories as u64, "simulate");
+    let busy = Mutex::new(Duration::ZERO);
+    let done = |t: Duration| {
+        *busy.lock().expect("no panic while holding the lock") += t;
+        pb.inc(1);
+    };
     let t0 = std::time::Instant::now();
-    let info = simulate(
+    let info = simulate_with(
         &a.output,
         system,
         a.trajectories,
-        a.length,
-        a.burn_in,
+        length,
+        burn_in,
         a.seed,
+        &done,
     )
     .with_context(|| format!("simulating into {}", a.output.display()))?;
+    pb.finish_and_clear();
     println!(
         "{}: {} chains × {} states (burn-in {}) in {:.1} s → {}/{{train,valid,test}}.npy, system.json",
         info.system.name(),
         a.trajectories,
-        a.length,
-        a.burn_in,
+        length,
+        burn_in,
         t0.elapsed().as_secs_f64(),
         a.output.display()
     );
+    if let System::Kolmogorov(k) = &info.system {
+        let busy = busy.into_inner().expect("no panic while holding the lock");
+        let states = a.trajectories * (length + burn_in);
+        println!(
+            "{:.4} s of thread time per simulated state ({}² grid, {} threads)",
+            busy.as_secs_f64() / states as f64,
+            k.size,
+            rayon::current_num_threads()
+        );
+        let train = sda::io::read_npy(&a.output.join("train.npy"))?;
+        let [_, h, w] = k.state_shape();
+        println!(
+            "training set {}",
+            k.statistics(&train.data, train.shape[0], length, h, w)
+        );
+    }
     Ok(())
 }

@@ -226,7 +226,7 @@ pub fn run(a: Args) -> Result<()> {
     let data =
         Dataset::load(&data_dir).with_context(|| format!("--data {}", data_dir.display()))?;
     let shape = data.info.state_shape.clone();
-    let chain = data.info.system.chain();
+    let chain = data.info.system.chain()?;
     let test = read_trajectories(&data_dir.join("test.npy"), &shape)?;
     let (n_test, l_test) = (test.shape[0], test.shape[1]);
     if a.trajectories > n_test || a.length > l_test {

@@ -1,0 +1,1052 @@
+//! Kolmogorov flow: 2-D incompressible Navier–Stokes on the periodic square `[0, 2π]²`
+//! (METHOD.md §7), the reference's jax-cfd set-up solved pseudo-spectrally.
+//!
+//! In vorticity form, with `ω = ∂v/∂x − ∂u/∂y` and density 1,
+//!
+//! `∂ω/∂t + u·∇ω = ν ∇²ω − α ω + ∇×f`,  `f = (A sin(k_f y), 0)`,  `∇×f = −A k_f cos(k_f y)`,
+//!
+//! where `ν = 1 / Re` and `α` is the linear drag (jax-cfd's `simple_turbulence_forcing` with
+//! `forcing_type='kolmogorov'`, `linear_coefficient=−α`). The velocity is `u = ∂ψ/∂y`,
+//! `v = −∂ψ/∂x` with `∇²ψ = −ω`, plus a spatially uniform mean `(U, V)` that only the drag
+//! changes, `dU/dt = −α U`; it is kept so that lifted states with a non-zero mean evolve right.
+//!
+//! - Space: Fourier modes of a `size²` grid, 2/3-rule dealiasing (`|k_x|, |k_y| ≤ (size − 1)/3`),
+//!   grid values at cell centres `((i + ½) dx, (j + ½) dx)`, `x` the first axis.
+//! - Advection: Basdevant's form for 2-D, `u·∇ω = (∂x² − ∂y²)(uv) + ∂x∂y(v² − u²)`
+//!   (Basdevant 1983, *J. Comput. Phys.* 50), four real FFTs per evaluation.
+//! - Time: the integrating-factor RK4 of Kassam & Trefethen (2005, *SIAM J. Sci. Comput.* 26,
+//!   eq. 2.5 with `c = e^{L h/2}`), exact for the viscosity and drag `L = −ν|k|² − α`;
+//!   the sub-steps of each saved interval `dt` follow the Courant condition
+//!   `h (max|u| + max|v|) / dx ≤ courant` at the interval's start.
+//! - Initial state (jax-cfd `filtered_velocity_field`): white noise on each velocity channel
+//!   filtered by the log-normal spectral density peaked at `peak_wavenumber`, projected onto
+//!   divergence-free fields and scaled to a maximum speed `max_velocity`.
+//!
+//! Saved states are block-averaged `coarsen×` to `(u, v)` on an `(h, w)` grid, `h = w =
+//! size / coarsen`, float32, array layout `(2, h, w)` with axis −2 = x and axis −1 = y.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rand::rngs::StdRng;
+use rand_distr::{Distribution, StandardNormal};
+use rayon::prelude::*;
+use realfft::{ComplexToReal, RealFftPlanner, RealToComplex};
+use rustfft::num_complex::Complex32;
+use rustfft::{Fft, FftPlanner};
+use serde::{Deserialize, Serialize};
+
+use super::chain_rng;
+use crate::error::{Error, Result};
+
+/// The largest Courant number `h (max|u| + max|v|) / dx` for which RK4 on dealiased Fourier
+/// modes is stable: `2.83 / (k_max dx)` with `k_max dx = 2π/3`.
+const COURANT_LIMIT: f64 = 1.35;
+
+/// The Kolmogorov-flow simulator and its parameters (defaults: the paper's, METHOD.md §7).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct Kolmogorov {
+    /// Simulation grid points per axis.
+    pub size: usize,
+    /// Block-averaging factor of the saved states (`size / coarsen` points per axis).
+    pub coarsen: usize,
+    /// Reynolds number: the viscosity is `1 / reynolds`.
+    pub reynolds: f64,
+    /// Linear drag coefficient `α` (the forcing includes `−α u`).
+    pub drag: f64,
+    /// Amplitude `A` of the Kolmogorov forcing `A sin(k_f y)` on `u`.
+    pub forcing_amplitude: f64,
+    /// Wavenumber `k_f` of the forcing.
+    pub forcing_wavenumber: usize,
+    /// Physical time between saved states.
+    pub dt: f64,
+    /// Maximum speed of the initial velocity field.
+    pub max_velocity: f64,
+    /// Wavenumber where the initial field's spectral filter peaks.
+    pub peak_wavenumber: f64,
+    /// Courant number `h (max|u| + max|v|) / dx` of the sub-steps.
+    pub courant: f64,
+}
+
+impl Default for Kolmogorov {
+    fn default() -> Self {
+        Self {
+            size: 256,
+            coarsen: 4,
+            reynolds: 1e3,
+            drag: 0.1,
+            forcing_amplitude: 1.0,
+            forcing_wavenumber: 4,
+            dt: 0.2,
+            max_velocity: 3.0,
+            peak_wavenumber: 4.0,
+            courant: 1.0,
+        }
+    }
+}
+
+impl Kolmogorov {
+    /// Checks the parameters: one named error per rule.
+    pub fn check(&self) -> Result<()> {
+        if self.size < 8 || self.size % 2 != 0 {
+            return Err(Error::config(
+                "--size",
+                format!("must be even and at least 8, got {}", self.size),
+            ));
+        }
+        if self.coarsen == 0 || self.size % self.coarsen != 0 {
+            return Err(Error::config(
+                "--coarsen",
+                format!(
+                    "must divide --size {} (got {}): states are block-averaged",
+                    self.size, self.coarsen
+                ),
+            ));
+        }
+        let positive = [
+            ("reynolds", self.reynolds),
+            ("dt", self.dt),
+            ("max_velocity", self.max_velocity),
+            ("peak_wavenumber", self.peak_wavenumber),
+        ];
+        for (name, v) in positive {
+            if !(v > 0.0 && v.is_finite()) {
+                return Err(Error::config(
+                    format!("kolmogorov.{name}"),
+                    format!("must be positive and finite, got {v}"),
+                ));
+            }
+        }
+        if !(self.drag >= 0.0 && self.drag.is_finite()) {
+            return Err(Error::config(
+                "kolmogorov.drag",
+                format!("must be non-negative, got {}", self.drag),
+            ));
+        }
+        if !self.forcing_amplitude.is_finite() {
+            return Err(Error::config(
+                "kolmogorov.forcing_amplitude",
+                "must be finite",
+            ));
+        }
+        if self.forcing_wavenumber > (self.size - 1) / 3 {
+            return Err(Error::config(
+                "kolmogorov.forcing_wavenumber",
+                format!(
+                    "{} is not resolved by a {}² grid",
+                    self.forcing_wavenumber, self.size
+                ),
+            ));
+        }
+        if !(self.courant > 0.0 && self.courant <= COURANT_LIMIT) {
+            return Err(Error::config(
+                "kolmogorov.courant",
+                format!(
+                    "must be in (0, {COURANT_LIMIT}] for stable RK4, got {}",
+                    self.courant
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Grid points per axis of a saved state.
+    pub fn resolution(&self) -> usize {
+        self.size / self.coarsen
+    }
+
+    /// The shape of one saved state: `[2, size / coarsen, size / coarsen]`.
+    pub fn state_shape(&self) -> [usize; 3] {
+        let h = self.resolution();
+        [2, h, h]
+    }
+
+    /// The values of one saved state.
+    pub fn state_len(&self) -> usize {
+        self.state_shape().iter().product()
+    }
+
+    /// A solver with its FFT plans and scratch; panics on invalid parameters (call
+    /// [`Kolmogorov::check`] first).
+    pub fn solver(&self) -> Solver {
+        Solver::new(self)
+    }
+
+    /// One trajectory from the random initial field: `burn_in` saved intervals dropped, then
+    /// `length` saved states.
+    ///
+    /// # Shapes
+    /// - returns: `[length, 2, h, w]`, `h = w = size / coarsen`
+    pub fn trajectory(&self, rng: &mut StdRng, length: usize, burn_in: usize) -> Vec<f32> {
+        self.solver().trajectory(rng, length, burn_in)
+    }
+
+    /// `n` independent trajectories in parallel, trajectory `i` drawn with
+    /// [`chain_rng`]`(seed, i)`, so that a seed gives the same bits whatever the thread count.
+    ///
+    /// # Shapes
+    /// - returns: `[n, length, 2, h, w]`
+    pub fn trajectories(&self, n: usize, length: usize, burn_in: usize, seed: u64) -> Vec<f32> {
+        self.trajectories_with(n, length, burn_in, seed, &|_| {})
+    }
+
+    /// [`Kolmogorov::trajectories`], calling `done` with the time each trajectory took on
+    /// its thread (for progress bars and CPU-time accounting).
+    pub fn trajectories_with(
+        &self,
+        n: usize,
+        length: usize,
+        burn_in: usize,
+        seed: u64,
+        done: &(dyn Fn(Duration) + Sync),
+    ) -> Vec<f32> {
+        let per = length * self.state_len();
+        let mut out = vec![0.0; n * per];
+        if per == 0 {
+            return out;
+        }
+        out.par_chunks_mut(per).enumerate().for_each_init(
+            || self.solver(),
+            |solver, (i, traj)| {
+                let t0 = Instant::now();
+                let mut rng = chain_rng(seed, i as u64);
+                traj.copy_from_slice(&solver.trajectory(&mut rng, length, burn_in));
+                done(t0.elapsed());
+            },
+        );
+        out
+    }
+
+    /// Re-simulates from one saved state: lifts `first` to the simulation grid (spectral
+    /// interpolation that undoes the block average, then projection onto divergence-free
+    /// fields), then simulates `length − 1` further saved intervals. The first returned state
+    /// is the lifted field block-averaged again (equal to `first` up to its divergent part and
+    /// its Nyquist modes).
+    ///
+    /// # Shapes
+    /// - first: `[2, h, w]`
+    /// - returns: `[length, 2, h, w]`
+    pub fn resimulate(&self, first: &[f32], length: usize) -> Vec<f32> {
+        let mut solver = self.solver();
+        let mut flow = solver.lift(first);
+        let d = self.state_len();
+        let mut out = vec![0.0; length * d];
+        for (i, state) in out.chunks_mut(d).enumerate() {
+            if i > 0 {
+                solver.advance(&mut flow, self.dt);
+            }
+            solver.coarse(&flow, state);
+        }
+        out
+    }
+
+    /// Statistics of `(n, l, 2, h, w)` saved states, the profile taken against
+    /// `sin(forcing_wavenumber · y)`.
+    pub fn statistics(&self, data: &[f32], n: usize, l: usize, h: usize, w: usize) -> Statistics {
+        Statistics::of(data, [n, l, h, w], self.forcing_wavenumber)
+    }
+}
+
+/// The state of the simulation: the vorticity's Fourier modes and the mean velocity.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Flow {
+    /// `ω̂(k_x, k_y)` for `0 ≤ k_y ≤ K` (rows) and all `k_x` in FFT order (columns), zero where
+    /// `|k_x| > K`: `[K + 1, size]`, normalised so that `ω(x) = Σ_k ω̂_k e^{i k·x}`.
+    pub omega: Vec<Complex32>,
+    /// The uniform mean velocity `(U, V)`.
+    pub mean: [f64; 2],
+}
+
+/// A pseudo-spectral solver for one grid: FFT plans, wavenumbers, the linear operator and the
+/// scratch of IF-RK4, so that stepping allocates nothing.
+pub struct Solver {
+    config: Kolmogorov,
+    /// Grid points per axis.
+    n: usize,
+    /// Largest kept wavenumber per axis, `(n − 1) / 3`.
+    k_max: usize,
+    r2c: Arc<dyn RealToComplex<f32>>,
+    c2r: Arc<dyn ComplexToReal<f32>>,
+    fft: Arc<dyn Fft<f32>>,
+    ifft: Arc<dyn Fft<f32>>,
+    /// `k_x` of each column (FFT order).
+    kx: Vec<f32>,
+    /// Whether a column is kept by the 2/3 rule.
+    keep: Vec<bool>,
+    /// `∇×f` in Fourier.
+    forcing: Vec<Complex32>,
+    /// `L = −ν|k|² − α` per mode.
+    linear: Vec<f64>,
+    /// The step of the cached integrating factors, and `e^{L h/2}`, `e^{L h}`.
+    factor_step: f64,
+    e_half: Vec<f32>,
+    e_full: Vec<f32>,
+    // Scratch.
+    row_spec: Vec<Complex32>,
+    real_scratch: Vec<Complex32>,
+    fft_scratch: Vec<Complex32>,
+    spec_u: Vec<Complex32>,
+    spec_v: Vec<Complex32>,
+    phys_u: Vec<f32>,
+    phys_v: Vec<f32>,
+    stage: Vec<Complex32>,
+    na: Vec<Complex32>,
+    nb: Vec<Complex32>,
+    nc: Vec<Complex32>,
+    nd: Vec<Complex32>,
+}
+
+impl Solver {
+    /// Plans the FFTs and precomputes wavenumbers and the forcing for `config`'s grid.
+    pub fn new(config: &Kolmogorov) -> Self {
+        config.check().expect("valid Kolmogorov parameters");
+        let n = config.size;
+        let k_max = (n - 1) / 3;
+        let modes = (k_max + 1) * n;
+        let mut real_planner = RealFftPlanner::<f32>::new();
+        let r2c = real_planner.plan_fft_forward(n);
+        let c2r = real_planner.plan_fft_inverse(n);
+        let mut planner = FftPlanner::<f32>::new();
+        let fft = planner.plan_fft_forward(n);
+        let ifft = planner.plan_fft_inverse(n);
+        let kx: Vec<f32> = (0..n).map(|i| signed(i, n) as f32).collect();
+        let keep = (0..n)
+            .map(|i| signed(i, n).unsigned_abs() <= k_max)
+            .collect();
+        let nu = 1.0 / config.reynolds;
+        let mut linear = vec![0.0; modes];
+        for ky in 0..=k_max {
+            for i in 0..n {
+                let k2 = (kx[i] as f64).powi(2) + (ky as f64).powi(2);
+                linear[ky * n + i] = -nu * k2 - config.drag;
+            }
+        }
+        let real_scratch_len = r2c.get_scratch_len().max(c2r.get_scratch_len());
+        let fft_scratch_len = fft
+            .get_inplace_scratch_len()
+            .max(ifft.get_inplace_scratch_len());
+        let mut solver = Self {
+            config: config.clone(),
+            n,
+            k_max,
+            r2c,
+            c2r,
+            fft,
+            ifft,
+            kx,
+            keep,
+            forcing: vec![Complex32::ZERO; modes],
+            linear,
+            factor_step: f64::NAN,
+            e_half: vec![0.0; modes],
+            e_full: vec![0.0; modes],
+            row_spec: vec![Complex32::ZERO; n / 2 + 1],
+            real_scratch: vec![Complex32::ZERO; real_scratch_len],
+            fft_scratch: vec![Complex32::ZERO; fft_scratch_len],
+            spec_u: vec![Complex32::ZERO; modes],
+            spec_v: vec![Complex32::ZERO; modes],
+            phys_u: vec![0.0; n * n],
+            phys_v: vec![0.0; n * n],
+            stage: vec![Complex32::ZERO; modes],
+            na: vec![Complex32::ZERO; modes],
+            nb: vec![Complex32::ZERO; modes],
+            nc: vec![Complex32::ZERO; modes],
+            nd: vec![Complex32::ZERO; modes],
+        };
+        // ∇×f = −A k_f cos(k_f y), sampled at the cell centres and transformed once.
+        let (a, kf, dx) = (
+            config.forcing_amplitude,
+            config.forcing_wavenumber as f64,
+            grid_step(n),
+        );
+        let mut curl = vec![0.0f32; n * n];
+        for row in curl.chunks_mut(n) {
+            for (j, c) in row.iter_mut().enumerate() {
+                *c = (-a * kf * (kf * (j as f64 + 0.5) * dx).cos()) as f32;
+            }
+        }
+        let mut forcing = vec![Complex32::ZERO; modes];
+        solver.forward(&mut curl, &mut forcing);
+        solver.forcing = forcing;
+        solver
+    }
+
+    /// Grid points per axis of the simulation.
+    pub fn size(&self) -> usize {
+        self.n
+    }
+
+    /// A zero flow.
+    pub fn zero(&self) -> Flow {
+        Flow {
+            omega: vec![Complex32::ZERO; (self.k_max + 1) * self.n],
+            mean: [0.0; 2],
+        }
+    }
+
+    /// The random initial field of jax-cfd's `filtered_velocity_field`: white noise `(u, v)`
+    /// (all of `u`'s `size²` draws, then `v`'s) filtered by `p(k) / k`, `p` the log-normal
+    /// density of mode `peak_wavenumber` and log-variance ¼, made divergence-free (the curl
+    /// keeps only the solenoidal part) and scaled to a maximum speed of `max_velocity`.
+    pub fn initial(&mut self, rng: &mut StdRng) -> Flow {
+        let n = self.n;
+        let mut u = std::mem::take(&mut self.phys_u);
+        let mut v = std::mem::take(&mut self.phys_v);
+        for x in u.iter_mut().chain(v.iter_mut()) {
+            *x = StandardNormal.sample(rng);
+        }
+        let mut su = std::mem::take(&mut self.spec_u);
+        let mut sv = std::mem::take(&mut self.spec_v);
+        self.forward(&mut u, &mut su);
+        self.forward(&mut v, &mut sv);
+        let mut flow = self.zero();
+        let peak = self.config.peak_wavenumber;
+        for ky in 0..=self.k_max {
+            for i in 0..n {
+                let (kx, kyf) = (self.kx[i], ky as f32);
+                let k = (kx * kx + kyf * kyf).sqrt() as f64;
+                if k == 0.0 {
+                    continue;
+                }
+                let filter = (log_normal_pdf(k, peak, 0.25) / k) as f32;
+                let m = ky * n + i;
+                // ω̂ = i k_x v̂ − i k_y û
+                flow.omega[m] = Complex32::i() * (kx * sv[m] - kyf * su[m]) * filter;
+            }
+        }
+        self.phys_u = u;
+        self.phys_v = v;
+        self.spec_u = su;
+        self.spec_v = sv;
+        self.velocity_in_place(&flow, 0.0);
+        let speed = self
+            .phys_u
+            .iter()
+            .zip(&self.phys_v)
+            .map(|(u, v)| u * u + v * v)
+            .fold(0.0f32, f32::max)
+            .sqrt();
+        let scale = (self.config.max_velocity / speed as f64) as f32;
+        for w in &mut flow.omega {
+            *w *= scale;
+        }
+        flow
+    }
+
+    /// One trajectory: a random initial field, `burn_in` saved intervals dropped, then
+    /// `length` coarse states `[length, 2, h, w]`.
+    pub fn trajectory(&mut self, rng: &mut StdRng, length: usize, burn_in: usize) -> Vec<f32> {
+        let d = self.config.state_len();
+        let mut out = vec![0.0; length * d];
+        let mut flow = self.initial(rng);
+        for _ in 0..burn_in {
+            self.advance(&mut flow, self.config.dt);
+        }
+        for (i, state) in out.chunks_mut(d).enumerate() {
+            if i > 0 {
+                self.advance(&mut flow, self.config.dt);
+            }
+            self.coarse(&flow, state);
+        }
+        out
+    }
+
+    /// Advances `flow` by `duration` in equal IF-RK4 sub-steps, as many as the Courant
+    /// condition at the start asks for; returns their number.
+    pub fn advance(&mut self, flow: &mut Flow, duration: f64) -> usize {
+        let (umax, vmax) = self.max_speeds(flow);
+        let dx = grid_step(self.n);
+        let steps = (duration * (umax + vmax) / (self.config.courant * dx))
+            .ceil()
+            .max(1.0) as usize;
+        let h = duration / steps as f64;
+        for _ in 0..steps {
+            self.step(flow, h);
+        }
+        steps
+    }
+
+    /// `max|u|` and `max|v|` over the grid.
+    fn max_speeds(&mut self, flow: &Flow) -> (f64, f64) {
+        self.velocity_in_place(flow, 0.0);
+        let max = |x: &[f32]| x.iter().fold(0.0f32, |m, v| m.max(v.abs())) as f64;
+        (max(&self.phys_u), max(&self.phys_v))
+    }
+
+    /// One IF-RK4 step of size `h` (Kassam & Trefethen 2005, with `E = e^{L h/2}`):
+    ///
+    /// `a = N(ω)`, `b = N(E(ω + h/2 a))`, `c = N(Eω + h/2 b)`, `d = N(E²ω + h E c)`,
+    /// `ω ← E²ω + h/6 (E² a + 2E(b + c) + d)`.
+    pub fn step(&mut self, flow: &mut Flow, h: f64) {
+        if self.factor_step != h {
+            for ((l, e1), e2) in self
+                .linear
+                .iter()
+                .zip(&mut self.e_half)
+                .zip(&mut self.e_full)
+            {
+                *e1 = (l * h / 2.0).exp() as f32;
+                *e2 = (l * h).exp() as f32;
+            }
+            self.factor_step = h;
+        }
+        let hf = h as f32;
+        let (drag, mean0) = (self.config.drag, flow.mean);
+        let mean = |tau: f64| mean0.map(|m| m * (-drag * tau).exp());
+        let w = &flow.omega;
+
+        let mut na = std::mem::take(&mut self.na);
+        let mut nb = std::mem::take(&mut self.nb);
+        let mut nc = std::mem::take(&mut self.nc);
+        let mut nd = std::mem::take(&mut self.nd);
+        let mut s = std::mem::take(&mut self.stage);
+
+        self.nonlinear(w, mean(0.0), &mut na);
+        for m in 0..s.len() {
+            s[m] = self.e_half[m] * (w[m] + 0.5 * hf * na[m]);
+        }
+        self.nonlinear(&s, mean(h / 2.0), &mut nb);
+        for m in 0..s.len() {
+            s[m] = self.e_half[m] * w[m] + 0.5 * hf * nb[m];
+        }
+        self.nonlinear(&s, mean(h / 2.0), &mut nc);
+        for m in 0..s.len() {
+            s[m] = self.e_full[m] * w[m] + hf * self.e_half[m] * nc[m];
+        }
+        self.nonlinear(&s, mean(h), &mut nd);
+        let w = &mut flow.omega;
+        for m in 0..w.len() {
+            let (e1, e2) = (self.e_half[m], self.e_full[m]);
+            w[m] = e2 * w[m] + hf / 6.0 * (e2 * na[m] + 2.0 * e1 * (nb[m] + nc[m]) + nd[m]);
+        }
+        flow.mean = mean(h);
+
+        self.na = na;
+        self.nb = nb;
+        self.nc = nc;
+        self.nd = nd;
+        self.stage = s;
+    }
+
+    /// `N(ω) = −u·∇ω + ∇×f` in Fourier, with Basdevant's
+    /// `u·∇ω = (∂x² − ∂y²)(uv) + ∂x∂y(v² − u²)`, i.e. `(k_y² − k_x²) (uv)^ − k_x k_y (v² − u²)^`.
+    fn nonlinear(&mut self, omega: &[Complex32], mean: [f64; 2], out: &mut [Complex32]) {
+        let mut u = std::mem::take(&mut self.phys_u);
+        let mut v = std::mem::take(&mut self.phys_v);
+        self.velocity_into(omega, mean, &mut u, &mut v);
+        for (a, b) in u.iter_mut().zip(v.iter_mut()) {
+            let (p, q) = (*a * *b, *b * *b - *a * *a);
+            *a = p;
+            *b = q;
+        }
+        let mut p = std::mem::take(&mut self.spec_u);
+        let mut q = std::mem::take(&mut self.spec_v);
+        self.forward(&mut u, &mut p);
+        self.forward(&mut v, &mut q);
+        let n = self.n;
+        for ky in 0..=self.k_max {
+            let kyf = ky as f32;
+            for i in 0..n {
+                let m = ky * n + i;
+                let kx = self.kx[i];
+                out[m] = self.forcing[m] - ((kyf * kyf - kx * kx) * p[m] - kx * kyf * q[m]);
+            }
+        }
+        self.phys_u = u;
+        self.phys_v = v;
+        self.spec_u = p;
+        self.spec_v = q;
+    }
+
+    /// The velocity on the simulation grid into `phys_u`, `phys_v`, the mean taken `tau`
+    /// after the flow's time.
+    fn velocity_in_place(&mut self, flow: &Flow, tau: f64) {
+        let mean = flow.mean.map(|m| m * (-self.config.drag * tau).exp());
+        let mut u = std::mem::take(&mut self.phys_u);
+        let mut v = std::mem::take(&mut self.phys_v);
+        self.velocity_into(&flow.omega, mean, &mut u, &mut v);
+        self.phys_u = u;
+        self.phys_v = v;
+    }
+
+    /// `u = ∂ψ/∂y + U`, `v = −∂ψ/∂x + V` with `ψ̂ = ω̂ / |k|²`.
+    fn velocity_into(&mut self, omega: &[Complex32], mean: [f64; 2], u: &mut [f32], v: &mut [f32]) {
+        let n = self.n;
+        let mut su = std::mem::take(&mut self.spec_u);
+        let mut sv = std::mem::take(&mut self.spec_v);
+        for ky in 0..=self.k_max {
+            let kyf = ky as f32;
+            for i in 0..n {
+                let m = ky * n + i;
+                let kx = self.kx[i];
+                let k2 = kx * kx + kyf * kyf;
+                let psi = if k2 > 0.0 {
+                    omega[m] / k2
+                } else {
+                    Complex32::ZERO
+                };
+                su[m] = Complex32::i() * kyf * psi;
+                sv[m] = -Complex32::i() * kx * psi;
+            }
+        }
+        su[0] = Complex32::new(mean[0] as f32, 0.0);
+        sv[0] = Complex32::new(mean[1] as f32, 0.0);
+        self.inverse(&mut su, u);
+        self.inverse(&mut sv, v);
+        self.spec_u = su;
+        self.spec_v = sv;
+    }
+
+    /// The velocity `(u, v)` on the simulation grid.
+    ///
+    /// # Shapes
+    /// - returns: `[2, size, size]`
+    pub fn velocity(&mut self, flow: &Flow) -> Vec<f32> {
+        self.velocity_in_place(flow, 0.0);
+        let mut out = self.phys_u.clone();
+        out.extend_from_slice(&self.phys_v);
+        out
+    }
+
+    /// The flow of a velocity field on the simulation grid, projected onto divergence-free
+    /// fields (only the curl and the mean are kept) and truncated by the 2/3 rule.
+    ///
+    /// # Shapes
+    /// - velocity: `[2, size, size]`
+    pub fn from_velocity(&mut self, velocity: &[f32]) -> Flow {
+        let nn = self.n * self.n;
+        assert_eq!(velocity.len(), 2 * nn, "velocity of shape [2, size, size]");
+        let mut u = velocity[..nn].to_vec();
+        let mut v = velocity[nn..].to_vec();
+        let mut su = std::mem::take(&mut self.spec_u);
+        let mut sv = std::mem::take(&mut self.spec_v);
+        self.forward(&mut u, &mut su);
+        self.forward(&mut v, &mut sv);
+        let flow = self.curl(&su, &sv);
+        self.spec_u = su;
+        self.spec_v = sv;
+        flow
+    }
+
+    /// `ω̂ = i k_x v̂ − i k_y û`, the mean from the zero modes.
+    fn curl(&self, su: &[Complex32], sv: &[Complex32]) -> Flow {
+        let mut flow = self.zero();
+        for ky in 0..=self.k_max {
+            for i in 0..self.n {
+                let m = ky * self.n + i;
+                flow.omega[m] = Complex32::i() * (self.kx[i] * sv[m] - ky as f32 * su[m]);
+            }
+        }
+        flow.mean = [su[0].re as f64, sv[0].re as f64];
+        flow
+    }
+
+    /// Block-averages the velocity `coarsen×` into `out`, `[2, h, w]`.
+    pub fn coarse(&mut self, flow: &Flow, out: &mut [f32]) {
+        self.velocity_in_place(flow, 0.0);
+        let (n, c) = (self.n, self.config.coarsen);
+        let h = n / c;
+        assert_eq!(out.len(), 2 * h * h, "coarse state of shape [2, h, w]");
+        let (ou, ov) = out.split_at_mut(h * h);
+        block_average(&self.phys_u, n, c, ou);
+        block_average(&self.phys_v, n, c, ov);
+    }
+
+    /// Lifts a saved state `[2, h, w]` to the simulation grid: per channel, the coarse Fourier
+    /// modes below the coarse Nyquist are divided by the block average's transfer function
+    /// `H(k) = sin(k c dx/2) / (c sin(k dx/2))` per axis and shifted from the coarse cell
+    /// centres to the fine ones; then the curl keeps the divergence-free part.
+    pub fn lift(&mut self, coarse: &[f32]) -> Flow {
+        let (n, c) = (self.n, self.config.coarsen);
+        let h = n / c;
+        assert_eq!(coarse.len(), 2 * h * h, "coarse state of shape [2, h, w]");
+        let dx = grid_step(n);
+        let transfer = |k: f64| {
+            if k == 0.0 {
+                1.0
+            } else {
+                (k * c as f64 * dx / 2.0).sin() / (c as f64 * (k * dx / 2.0).sin())
+            }
+        };
+        let mut planner = FftPlanner::<f32>::new();
+        let fft = planner.plan_fft_forward(h);
+        let mut channels = [vec![Complex32::ZERO; self.zero().omega.len()], vec![]];
+        channels[1] = channels[0].clone();
+        for (ch, fine) in channels.iter_mut().enumerate() {
+            let g = fft2(&coarse[ch * h * h..(ch + 1) * h * h], h, &fft);
+            for (a, row) in g.chunks(h).enumerate() {
+                let kx = signed(a, h);
+                for (b, val) in row.iter().enumerate() {
+                    let ky = signed(b, h);
+                    // Drop the coarse Nyquist (ambiguous) and the conjugate half k_y < 0.
+                    if kx.unsigned_abs() * 2 >= h || ky < 0 || ky as usize * 2 >= h {
+                        continue;
+                    }
+                    if kx.unsigned_abs() > self.k_max || ky as usize > self.k_max {
+                        continue;
+                    }
+                    let (kxf, kyf) = (kx as f64, ky as f64);
+                    let phase = (kxf + kyf) * (dx - c as f64 * dx) / 2.0;
+                    let scale = 1.0 / (transfer(kxf) * transfer(kyf) * (h * h) as f64);
+                    let shift = Complex32::from_polar(scale as f32, phase as f32);
+                    let i = if kx >= 0 {
+                        kx as usize
+                    } else {
+                        n - kx.unsigned_abs()
+                    };
+                    fine[ky as usize * n + i] = val * shift;
+                }
+            }
+        }
+        self.curl(&channels[0], &channels[1])
+    }
+
+    /// Forward transform of a real `[n, n]` field (destroyed) to kept modes `[K + 1, n]`,
+    /// normalised by `1/n²`.
+    fn forward(&mut self, phys: &mut [f32], out: &mut [Complex32]) {
+        let (n, rows) = (self.n, self.k_max + 1);
+        for (x, row) in phys.chunks_mut(n).enumerate() {
+            self.r2c
+                .process_with_scratch(row, &mut self.row_spec, &mut self.real_scratch)
+                .expect("FFT lengths match the plan");
+            for ky in 0..rows {
+                out[ky * n + x] = self.row_spec[ky];
+            }
+        }
+        self.fft.process_with_scratch(out, &mut self.fft_scratch);
+        let scale = 1.0 / (n * n) as f32;
+        for row in out.chunks_mut(n) {
+            for (w, &keep) in row.iter_mut().zip(&self.keep) {
+                *w = if keep { *w * scale } else { Complex32::ZERO };
+            }
+        }
+    }
+
+    /// Inverse transform of kept modes `[K + 1, n]` (destroyed) to a real `[n, n]` field.
+    fn inverse(&mut self, spec: &mut [Complex32], phys: &mut [f32]) {
+        let (n, rows) = (self.n, self.k_max + 1);
+        self.ifft.process_with_scratch(spec, &mut self.fft_scratch);
+        for (x, row) in phys.chunks_mut(n).enumerate() {
+            // c2r uses its input as scratch: refill all of it.
+            self.row_spec[rows..].fill(Complex32::ZERO);
+            for ky in 0..rows {
+                self.row_spec[ky] = spec[ky * n + x];
+            }
+            // The k_y = 0 line of a real field is real after the x transform.
+            self.row_spec[0].im = 0.0;
+            self.c2r
+                .process_with_scratch(&mut self.row_spec, row, &mut self.real_scratch)
+                .expect("FFT lengths match the plan");
+        }
+    }
+}
+
+/// Grid spacing of an `n`-point periodic axis on `[0, 2π]`.
+fn grid_step(n: usize) -> f64 {
+    2.0 * std::f64::consts::PI / n as f64
+}
+
+/// The signed wavenumber of FFT index `i` of an `n`-point transform.
+fn signed(i: usize, n: usize) -> isize {
+    if i <= n / 2 {
+        i as isize
+    } else {
+        i as isize - n as isize
+    }
+}
+
+/// The unnormalised log-normal density of jax-cfd's filter: mode `mode`, log-variance `var`.
+fn log_normal_pdf(k: f64, mode: f64, var: f64) -> f64 {
+    let mean = mode.ln() + var;
+    let lk = k.ln();
+    (-(mean - lk).powi(2) / 2.0 / var - lk).exp()
+}
+
+/// Block average of an `[n, n]` field by `c` into `[n/c, n/c]`.
+fn block_average(fine: &[f32], n: usize, c: usize, out: &mut [f32]) {
+    let h = n / c;
+    out.fill(0.0);
+    for x in 0..n {
+        let orow = &mut out[(x / c) * h..(x / c + 1) * h];
+        for (y, v) in fine[x * n..(x + 1) * n].iter().enumerate() {
+            orow[y / c] += v;
+        }
+    }
+    let scale = 1.0 / (c * c) as f32;
+    for v in out {
+        *v *= scale;
+    }
+}
+
+/// The unnormalised 2-D DFT of a real `[h, h]` field, `[h, h]` complex.
+fn fft2(x: &[f32], h: usize, fft: &Arc<dyn Fft<f32>>) -> Vec<Complex32> {
+    let mut a: Vec<Complex32> = x.iter().map(|&v| Complex32::new(v, 0.0)).collect();
+    fft.process(&mut a); // along the second axis, row by row
+    let mut t = vec![Complex32::ZERO; h * h];
+    transpose(&a, &mut t, h);
+    fft.process(&mut t); // along the first axis
+    transpose(&t, &mut a, h);
+    a
+}
+
+fn transpose(a: &[Complex32], t: &mut [Complex32], h: usize) {
+    for i in 0..h {
+        for j in 0..h {
+            t[j * h + i] = a[i * h + j];
+        }
+    }
+}
+
+/// One-point and two-point statistics of saved Kolmogorov states, to compare a data set with
+/// the reference (and assimilated samples with the data).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Statistics {
+    /// Number of states.
+    pub states: usize,
+    /// Mean kinetic energy `½⟨u² + v²⟩`.
+    pub energy: f64,
+    /// One-point standard deviations of `u` and `v`.
+    pub std: [f64; 2],
+    /// `a` of the least-squares fit `⟨u⟩(y) ≈ a sin(k_f y)` over the cell centres.
+    pub profile_amplitude: f64,
+    /// Correlation between `⟨u⟩(y)` and `sin(k_f y)`.
+    pub profile_correlation: f64,
+    /// Isotropic energy spectrum `E(k)`, `k = 0, 1, …, h/2`: `½(|û|² + |v̂|²)` summed over the
+    /// modes with `round(|k|) = k` and averaged over states, so that `Σ E(k) ≈ energy`.
+    pub spectrum: Vec<f64>,
+    /// Time autocorrelation of `u − ⟨u⟩(y)` at lags of 1 to 8 saved states.
+    pub autocorrelation: Vec<f64>,
+}
+
+impl Statistics {
+    /// The statistics of `[n, l, 2, h, w]` states, the profile against `sin(k_f y)`.
+    pub fn of(data: &[f32], [n, l, h, w]: [usize; 4], k_f: usize) -> Self {
+        let d = 2 * h * w;
+        assert_eq!(data.len(), n * l * d, "data of shape [n, l, 2, h, w]");
+        let states = n * l;
+        let count = (states * h * w) as f64;
+        let (mut su, mut sv, mut su2, mut sv2) = (0.0, 0.0, 0.0, 0.0);
+        let mut profile = vec![0.0; w];
+        for s in data.chunks(d) {
+            let (u, v) = s.split_at(h * w);
+            for (j, (a, b)) in u.iter().zip(v).enumerate() {
+                let (a, b) = (*a as f64, *b as f64);
+                su += a;
+                sv += b;
+                su2 += a * a;
+                sv2 += b * b;
+                profile[j % w] += a;
+            }
+        }
+        for p in &mut profile {
+            *p /= (states * h) as f64;
+        }
+        let std = [
+            (su2 / count - (su / count).powi(2)).max(0.0).sqrt(),
+            (sv2 / count - (sv / count).powi(2)).max(0.0).sqrt(),
+        ];
+        let energy = 0.5 * (su2 + sv2) / count;
+
+        // Profile against sin(k_f y), y at the cell centres.
+        let basis: Vec<f64> = (0..w)
+            .map(|j| (k_f as f64 * (j as f64 + 0.5) * grid_step(w)).sin())
+            .collect();
+        let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>();
+        let profile_amplitude = dot(&profile, &basis) / dot(&basis, &basis);
+        let pm = profile.iter().sum::<f64>() / w as f64;
+        let bm = basis.iter().sum::<f64>() / w as f64;
+        let pc: Vec<f64> = profile.iter().map(|p| p - pm).collect();
+        let bc: Vec<f64> = basis.iter().map(|b| b - bm).collect();
+        let profile_correlation =
+            dot(&pc, &bc) / (dot(&pc, &pc) * dot(&bc, &bc)).sqrt().max(1e-300);
+
+        // Energy spectrum.
+        let bins = h.min(w) / 2 + 1;
+        let spectrum = if h == w && h > 0 {
+            let fft = FftPlanner::<f32>::new().plan_fft_forward(h);
+            let norm = 1.0 / (h * w) as f64;
+            let sum = data
+                .par_chunks(d)
+                .map(|s| {
+                    let mut e = vec![0.0; bins];
+                    for ch in 0..2 {
+                        let g = fft2(&s[ch * h * w..(ch + 1) * h * w], h, &fft);
+                        for (a, row) in g.chunks(w).enumerate() {
+                            for (b, z) in row.iter().enumerate() {
+                                let (kx, ky) = (signed(a, h) as f64, signed(b, w) as f64);
+                                let k = (kx * kx + ky * ky).sqrt().round() as usize;
+                                if k < bins {
+                                    e[k] += 0.5 * (z.norm_sqr() as f64) * norm * norm;
+                                }
+                            }
+                        }
+                    }
+                    e
+                })
+                .reduce(
+                    || vec![0.0; bins],
+                    |a, b| a.iter().zip(&b).map(|(x, y)| x + y).collect(),
+                );
+            sum.into_iter().map(|e| e / states as f64).collect()
+        } else {
+            vec![]
+        };
+
+        // Autocorrelation of u' = u − ⟨u⟩(y) along each trajectory.
+        let lags = 8.min(l.saturating_sub(1));
+        let mut autocorrelation = Vec::with_capacity(lags);
+        let fluct = |t: &[f32], i: usize, p: usize| t[i * d + p] as f64 - profile[p % w];
+        let var: f64 = data
+            .chunks(l * d)
+            .map(|t| {
+                (0..l)
+                    .map(|i| (0..h * w).map(|p| fluct(t, i, p).powi(2)).sum::<f64>())
+                    .sum::<f64>()
+            })
+            .sum::<f64>()
+            / count;
+        for lag in 1..=lags {
+            let pairs = (n * (l - lag) * h * w) as f64;
+            let cov: f64 = data
+                .chunks(l * d)
+                .map(|t| {
+                    (0..l - lag)
+                        .map(|i| {
+                            (0..h * w)
+                                .map(|p| fluct(t, i, p) * fluct(t, i + lag, p))
+                                .sum::<f64>()
+                        })
+                        .sum::<f64>()
+                })
+                .sum::<f64>()
+                / pairs;
+            autocorrelation.push(cov / var.max(1e-300));
+        }
+        Self {
+            states,
+            energy,
+            std,
+            profile_amplitude,
+            profile_correlation,
+            spectrum,
+            autocorrelation,
+        }
+    }
+}
+
+impl fmt::Display for Statistics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "statistics over {} states:", self.states)?;
+        writeln!(f, "  mean kinetic energy ½⟨u²+v²⟩  {:.4}", self.energy)?;
+        writeln!(
+            f,
+            "  std of u, v                    {:.4}, {:.4}",
+            self.std[0], self.std[1]
+        )?;
+        writeln!(
+            f,
+            "  ⟨u⟩(y) ≈ a sin(k_f y): a       {:.4} (correlation {:.3})",
+            self.profile_amplitude, self.profile_correlation
+        )?;
+        let spectrum: Vec<String> = self.spectrum.iter().map(|e| format!("{e:.2e}")).collect();
+        writeln!(f, "  E(k), k = 0..                  {}", spectrum.join(" "))?;
+        let acf: Vec<String> = self
+            .autocorrelation
+            .iter()
+            .map(|r| format!("{r:.3}"))
+            .collect();
+        write!(f, "  autocorrelation of u, lag 1..  {}", acf.join(" "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn small() -> Kolmogorov {
+        Kolmogorov {
+            size: 32,
+            coarsen: 2,
+            ..Kolmogorov::default()
+        }
+    }
+
+    #[test]
+    fn check_rejects_a_coarsening_that_does_not_divide_the_grid() {
+        let k = Kolmogorov {
+            size: 64,
+            coarsen: 3,
+            ..Kolmogorov::default()
+        };
+        assert!(matches!(k.check(), Err(Error::Config { name, .. }) if name == "--coarsen"));
+        assert!(small().check().is_ok());
+    }
+
+    #[test]
+    fn forward_then_inverse_is_identity_on_resolved_fields() {
+        // A field of modes |k| ≤ K comes back after forward and inverse transforms.
+        let mut s = small().solver();
+        let n = s.size();
+        let dx = grid_step(n);
+        let f: Vec<f32> = (0..n * n)
+            .map(|p| {
+                let (x, y) = ((p / n) as f64 * dx, (p % n) as f64 * dx);
+                ((3.0 * x).sin() * (5.0 * y).cos() + (x - 2.0 * y).cos() + 0.5) as f32
+            })
+            .collect();
+        let mut spec = s.zero().omega;
+        s.forward(&mut f.clone(), &mut spec);
+        let mut back = vec![0.0; n * n];
+        s.inverse(&mut spec, &mut back);
+        let err = f
+            .iter()
+            .zip(&back)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f32::max);
+        assert!(err < 1e-5, "max error {err}");
+    }
+
+    #[test]
+    fn lift_recovers_a_band_limited_field_from_its_block_average() {
+        // u = sin(2y + 1) + 0.3, v = cos(3x − 0.5) is divergence-free with modes below the
+        // coarse Nyquist: block-averaging multiplies each mode by H(k_x) H(k_y) and moves it
+        // to the coarse cell centres, which the lift undoes exactly.
+        let k = small();
+        let n = k.size;
+        let dx = grid_step(n);
+        let mut uv = vec![0.0f32; 2 * n * n];
+        for p in 0..n * n {
+            let (x, y) = (((p / n) as f64 + 0.5) * dx, ((p % n) as f64 + 0.5) * dx);
+            uv[p] = ((2.0 * y + 1.0).sin() + 0.3) as f32;
+            uv[n * n + p] = (3.0 * x - 0.5).cos() as f32;
+        }
+        let mut s = k.solver();
+        let flow = s.from_velocity(&uv);
+        let mut x = vec![0.0; k.state_len()];
+        s.coarse(&flow, &mut x);
+        assert!((x[0] - x[1]).abs() > 0.1, "u varies along y");
+        let lifted = s.lift(&x);
+        let back = s.velocity(&lifted);
+        let err = uv
+            .iter()
+            .zip(&back)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f32::max);
+        assert!(err < 1e-5, "max error {err}");
+    }
+
+    #[test]
+    fn initial_field_has_the_requested_maximum_speed() {
+        let k = small();
+        let mut s = k.solver();
+        let flow = s.initial(&mut chain_rng(0, 0));
+        let uv = s.velocity(&flow);
+        let nn = k.size * k.size;
+        let vmax = (0..nn)
+            .map(|p| (uv[p].powi(2) + uv[nn + p].powi(2)).sqrt())
+            .fold(0.0, f32::max);
+        assert!((vmax - 3.0).abs() < 1e-4, "max speed {vmax}");
+    }
+}
