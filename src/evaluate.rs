@@ -7,7 +7,8 @@ use serde::Serialize;
 use crate::assimilate::{Observed, log_likelihood, residual_std};
 use crate::error::{Error, Result};
 use crate::io::Array;
-use crate::mcs::MarkovChain;
+use crate::mcs::{Kolmogorov, MarkovChain};
+use rayon::prelude::*;
 use crate::metrics::{
     crps, ensemble_mean, ensemble_spread, mmd, rank_histogram, rmse, wasserstein1,
 };
@@ -156,5 +157,82 @@ pub fn evaluate(
             .as_ref()
             .filter(|_| ok)
             .map(|t| rank_histogram(&x, n, t)),
+    })
+}
+
+/// How well the physics keeps a field sample (METHOD.md §7, the paper's Figure 5): the first
+/// state of each sample is re-simulated with the true model over the sample's length, and the
+/// two trajectories compared state by state.
+#[derive(Clone, Debug, Serialize)]
+pub struct Resimulation {
+    /// Samples re-simulated.
+    pub samples: usize,
+    /// Mean over samples of `‖x_i − x̃_i‖ / ‖x_i‖` at each state `i` (`x̃` re-simulated).
+    pub relative_error: Vec<f64>,
+    /// The same between independent states of the samples (sample `s`, state `i` against
+    /// sample `s + 1`, state `i`): what unrelated flows score, for scale (≈ √2).
+    pub unrelated: f64,
+}
+
+/// Re-simulates the first state of up to `max` finite samples `(N, L, 2, h, w)` with `system`.
+pub fn resimulation(system: &Kolmogorov, samples: &Array, max: usize) -> Result<Resimulation> {
+    let shape = system.state_shape();
+    if samples.shape.len() != 5 || samples.shape[2..] != shape {
+        return Err(Error::Shape {
+            what: "--samples".into(),
+            expected: format!(
+                "(N, L, {}) for this system",
+                crate::data::shape_text(&shape)
+            ),
+            got: samples.shape.clone(),
+        });
+    }
+    let l = samples.shape[1];
+    let d: usize = shape.iter().product();
+    let good: Vec<&[f32]> = samples
+        .data
+        .chunks(l * d)
+        .filter(|s| s.iter().all(|v| v.is_finite()))
+        .take(max.max(1))
+        .collect();
+    if good.is_empty() {
+        return Err(Error::config("--samples", "no finite sample to re-simulate"));
+    }
+    let norm = |a: &[f32]| a.iter().map(|&v| (v as f64).powi(2)).sum::<f64>().sqrt();
+    let dist = |a: &[f32], b: &[f32]| {
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| (*x as f64 - *y as f64).powi(2))
+            .sum::<f64>()
+            .sqrt()
+    };
+    let errors: Vec<Vec<f64>> = good
+        .par_iter()
+        .map(|s| {
+            let r = system.resimulate(&s[..d], l);
+            (0..l)
+                .map(|i| {
+                    let (x, y) = (&s[i * d..(i + 1) * d], &r[i * d..(i + 1) * d]);
+                    dist(x, y) / norm(x).max(1e-12)
+                })
+                .collect()
+        })
+        .collect();
+    let relative_error = (0..l)
+        .map(|i| errors.iter().map(|e| e[i]).sum::<f64>() / errors.len() as f64)
+        .collect();
+    let good = &good;
+    let pairs: Vec<f64> = (0..good.len().saturating_sub(1))
+        .flat_map(|s| {
+            (0..l).map(move |i| {
+                let (a, b) = (&good[s][i * d..(i + 1) * d], &good[s + 1][i * d..(i + 1) * d]);
+                dist(a, b) / norm(a).max(1e-12)
+            })
+        })
+        .collect();
+    Ok(Resimulation {
+        samples: good.len(),
+        relative_error,
+        unrelated: mean(&pairs).unwrap_or(f64::NAN),
     })
 }
