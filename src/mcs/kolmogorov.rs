@@ -89,13 +89,13 @@ impl Default for Kolmogorov {
 impl Kolmogorov {
     /// Checks the parameters: one named error per rule.
     pub fn check(&self) -> Result<()> {
-        if self.size < 8 || self.size % 2 != 0 {
+        if self.size < 8 || !self.size.is_multiple_of(2) {
             return Err(Error::config(
                 "--size",
                 format!("must be even and at least 8, got {}", self.size),
             ));
         }
-        if self.coarsen == 0 || self.size % self.coarsen != 0 {
+        if self.coarsen == 0 || !self.size.is_multiple_of(self.coarsen) {
             return Err(Error::config(
                 "--coarsen",
                 format!(
