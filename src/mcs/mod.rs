@@ -9,7 +9,7 @@ mod linear;
 mod lorenz63;
 mod lorenz96;
 
-pub use kolmogorov::{Flow, Kolmogorov, Solver, Statistics};
+pub use kolmogorov::{Flow, Kolmogorov, Solver, Statistics, thread_time};
 pub use linear::DampedSpring;
 pub use lorenz63::Lorenz63;
 pub use lorenz96::Lorenz96;

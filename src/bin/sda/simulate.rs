@@ -88,7 +88,7 @@ pub fn run(a: Args) -> Result<()> {
         let busy = busy.into_inner().expect("no panic while holding the lock");
         let states = a.trajectories * (length + burn_in);
         println!(
-            "{:.4} s of thread time per simulated state ({}² grid, {} threads)",
+            "{:.4} s of CPU time per simulated state ({}² grid, {} threads)",
             busy.as_secs_f64() / states as f64,
             k.size,
             rayon::current_num_threads()
