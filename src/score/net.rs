@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 
 use super::{NoiseEstimator, Vjp, tensor, to_vec};
 use crate::nn::cpu::{Activations, CpuResMlp};
-use crate::nn::unet::{UNet, UNetConfig};
 use crate::nn::{ResMlp, ResMlpConfig, TimeEmbedding, TimeEmbeddingConfig};
+use crate::nn::{UNet, UNetConfig};
 
 /// How the network covers a trajectory.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
