@@ -337,7 +337,7 @@ fn scenario1(l: usize, s: usize, dev: &Device) -> Result<Observation> {
 /// lr 2e-4, one guided evaluation per --states (γ = 1e-2), and a whole assimilation.
 fn unet(a: &Args, dev: &Device) -> Result<Report> {
     let s = a.size;
-    if s == 0 || s % 8 != 0 {
+    if s == 0 || !s.is_multiple_of(8) {
         bail!("--size {s}: needs a positive multiple of 8 (8×8 block means, 3 U-Net levels)");
     }
     if let Some(&l) = a.states.iter().find(|&&l| l < 5) {
