@@ -1,42 +1,106 @@
-//! `sda bench`: speed of the Lorenz score network (training step and guided evaluation).
-//! `benches/pytorch_lorenz.py` measures the same network and loss in PyTorch.
+//! `sda bench`: speed of the score networks on any device: training steps per second and the
+//! time of one guided evaluation (forward + input gradient through the network, the SDA
+//! likelihood, METHOD.md §4), for the Lorenz-63 MLP (§6) and the Kolmogorov U-Net (§7).
+//! `benches/pytorch_lorenz.py` and `benches/pytorch_unet.py` measure the same networks, losses
+//! and guided evaluations in PyTorch.
+//!
+//! The code is the same on every device (the CPU twin of a GPU figure is the same call on
+//! `--device cpu`); only the fused CPU MLP is CPU-only and is reported on the CPU alone.
 
 use std::time::Instant;
 
-use anyhow::Result;
+use anyhow::{Result, bail};
 use burn::optim::{AdamWConfig, GradientsParams};
 use burn::prelude::*;
+use burn::tensor::{Distribution, FloatDType};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use sda::score::guidance::{Guided, Likelihood, Observation};
-use sda::score::net::{CpuWindowScore, ScoreNetConfig, WindowScore};
+use sda::score::net::{CpuWindowScore, ScoreNet, ScoreNetConfig, UNetPreset, WindowScore};
 use sda::score::operator::Operator;
-use sda::score::sampler::normal;
+use sda::score::sampler::{PcSampler, normal};
 use sda::score::sde::VpSde;
 use sda::score::{NoiseEstimator, tensor};
+use serde_json::{Value, json};
 
-use crate::common::device;
+use crate::common::{device, device_name};
 
-/// Measure training steps per second (batch of windows, k = 2, width 256, depth 5) and the
-/// time of one guided evaluation (forward + input gradient) for B trajectories of L states.
+/// Which network to measure.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Network {
+    /// The Lorenz-63 local score: k = 2, MLP width 256, depth 5 (METHOD.md §6).
+    Lorenz,
+    /// The Kolmogorov local score: k = 2, U-Net on 5 states of (u, v) + the forcing (§7).
+    Unet,
+    /// Both, one after the other.
+    All,
+}
+
+/// The device's default float type for every tensor of the run.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Precision {
+    /// 32-bit floats (matrix products may still use TF32 tensor cores where the backend's
+    /// autotuner finds them faster and the device has them).
+    F32,
+    /// Half precision everywhere: weights, optimiser state, activations and the sampler state.
+    /// A speed probe only: not safe for training or sampling.
+    F16,
+    /// bfloat16 everywhere (same caveat; Vulkan devices usually lack bf16 arithmetic).
+    Bf16,
+}
+
+/// Measure training steps per second and the time of one guided evaluation (forward + input
+/// gradient) of the Lorenz-63 MLP (B trajectories of L states) and/or the Kolmogorov U-Net
+/// (one trajectory of each of --states, scenario 1 observations `stride:4|coarsen:8`), and the
+/// wall time of a whole U-Net assimilation (T steps, C corrections). Figures are medians after
+/// warm-up, each reported with the device's name.
 #[derive(clap::Args)]
 pub struct Args {
-    /// Training steps to time (after 20 warm-up steps).
-    #[arg(long, default_value_t = 200)]
-    pub steps: usize,
-    /// Windows per training step.
-    #[arg(long, default_value_t = 64)]
-    pub batch_size: usize,
-    /// Trajectories per guided evaluation.
-    #[arg(long, default_value_t = 64)]
-    pub trajectories: usize,
-    /// States per trajectory.
+    /// Network(s) to measure.
+    #[arg(long, value_enum, default_value_t = Network::Lorenz)]
+    pub network: Network,
+    /// Training steps to time [default: 200 for Lorenz, 50 for the U-Net].
+    #[arg(long)]
+    pub steps: Option<usize>,
+    /// Untimed training steps and evaluations first (kernel compilation on GPUs)
+    /// [default: 20 for Lorenz, 5 for the U-Net].
+    #[arg(long)]
+    pub warmup: Option<usize>,
+    /// Windows per training step [default: 64 for Lorenz, 32 for the U-Net].
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// Lorenz: trajectories per guided evaluation, one figure each [default: 64 on the CPU,
+    /// 64,1024 on GPUs].
+    #[arg(long, value_delimiter = ',')]
+    pub trajectories: Option<Vec<usize>>,
+    /// Lorenz: states per trajectory.
     #[arg(long, default_value_t = 65)]
     pub length: usize,
-    /// Guided evaluations to time (median reported).
-    #[arg(long, default_value_t = 30)]
-    pub repeats: usize,
-    /// Print one JSON object instead of a table.
+    /// Guided evaluations to time (median reported) [default: 30 for Lorenz, 10 for the U-Net].
+    #[arg(long)]
+    pub repeats: Option<usize>,
+    /// U-Net size: `paper` (96, 192, 384 channels, 3 blocks) or `reduced` (CPU-sized).
+    #[arg(long, value_enum, default_value_t = UNetPreset::Paper)]
+    pub preset: UNetPreset,
+    /// U-Net: side of the square grid of (u, v) fields (a multiple of 8).
+    #[arg(long, default_value_t = 64)]
+    pub size: usize,
+    /// U-Net: states of the one trajectory of each guided evaluation, one figure each.
+    #[arg(long, value_delimiter = ',', default_value = "8,64")]
+    pub states: Vec<usize>,
+    /// U-Net: states of the timed assimilation (0: skip it).
+    #[arg(long, default_value_t = 8)]
+    pub assimilation_states: usize,
+    /// U-Net: sampler steps T of the timed assimilation.
+    #[arg(long, default_value_t = 256)]
+    pub sampler_steps: usize,
+    /// U-Net: Langevin corrections C of the timed assimilation.
+    #[arg(long, default_value_t = 1)]
+    pub corrections: usize,
+    /// Float type of every tensor (f16/bf16: speed probes, see `--help`).
+    #[arg(long, value_enum, default_value_t = Precision::F32)]
+    pub precision: Precision,
+    /// Print one JSON object per network (one per line) instead of a table.
     #[arg(long)]
     pub json: bool,
     /// Device: cpu, vulkan[:N] or cuda[:N] (GPU builds only).
@@ -44,109 +108,298 @@ pub struct Args {
     pub device: String,
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
+/// One network's figures: table lines and the JSON object.
+struct Report {
+    title: String,
+    lines: Vec<(String, f64)>,
+    json: Value,
+}
+
+pub fn run(a: Args) -> Result<()> {
+    let mut dev = device(&a.device)?;
+    let precision = match a.precision {
+        Precision::F32 => "f32",
+        Precision::F16 => "f16",
+        Precision::Bf16 => "bf16",
+    };
+    let dtype = match a.precision {
+        Precision::F32 => None,
+        Precision::F16 => Some(FloatDType::F16),
+        Precision::Bf16 => Some(FloatDType::BF16),
+    };
+    if let Some(dtype) = dtype {
+        if !dev.supports_dtype(dtype) {
+            bail!(
+                "--precision {precision}: {} has no {precision} arithmetic",
+                a.device
+            );
+        }
+        dev.configure(dtype)
+            .map_err(|e| anyhow::anyhow!("--precision {precision}: {e:?}"))?;
+    }
+    let name = device_name(&a.device, &dev);
+    let mut reports = Vec::new();
+    if a.network != Network::Unet {
+        reports.push(lorenz(&a, &dev)?);
+    }
+    if a.network != Network::Lorenz {
+        reports.push(unet(&a, &dev)?);
+    }
+    for mut r in reports {
+        if a.json {
+            r.json["device"] = json!(a.device);
+            r.json["device_name"] = json!(name);
+            r.json["precision"] = json!(precision);
+            r.json["threads"] = json!(rayon::current_num_threads());
+            println!("{}", rounded(r.json));
+        } else {
+            println!(
+                "sda bench — {} on {name} ({}, {precision})",
+                r.title, a.device
+            );
+            for (what, value) in &r.lines {
+                println!("  {what:<52} {value:>10.2}");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `v` with every non-integer number rounded to 4 decimals, for reading.
+fn rounded(v: Value) -> Value {
+    match v {
+        Value::Number(n) if n.is_f64() => {
+            let x = n.as_f64().expect("f64");
+            json!((x * 1e4).round() / 1e4)
+        }
+        Value::Array(a) => Value::Array(a.into_iter().map(rounded).collect()),
+        Value::Object(o) => Value::Object(o.into_iter().map(|(k, v)| (k, rounded(v))).collect()),
+        other => other,
+    }
+}
+
+/// The SDA-guided posterior estimate of `prior` (METHOD.md §4) with the default schedule.
+fn guided<'a>(
+    prior: &'a dyn NoiseEstimator,
+    obs: &'a Observation,
+    likelihood: Likelihood,
+) -> Guided<'a> {
+    Guided {
+        prior,
+        sde: VpSde::default(),
+        obs,
+        likelihood,
+    }
+}
+
+/// The median of `repeats` timings in milliseconds of `f` (its output read back, so that the
+/// device has finished), after `warmup` untimed calls.
+fn time_ms(warmup: usize, repeats: usize, f: impl Fn() -> Tensor<3>) -> f64 {
+    for _ in 0..warmup {
+        let _ = f().into_data();
+    }
+    let mut v: Vec<f64> = (0..repeats.max(1))
+        .map(|_| {
+            let t0 = Instant::now();
+            let _ = f().into_data();
+            t0.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
     v.sort_by(|a, b| a.total_cmp(b));
     v[v.len() / 2]
 }
 
-pub fn run(a: Args) -> Result<()> {
-    let dev = device(&a.device)?;
-    let cfg = ScoreNetConfig::local(2, 3, 256);
+/// AdamW steps per second of the denoising loss `mean((ε_φ(μ x + σ ε, t) − ε)²)` on batches of
+/// `b` random windows (noise drawn on the device), after `warmup` steps. Returns the trained
+/// network (for the evaluations) and the rate.
+fn train_rate(
+    cfg: &ScoreNetConfig,
+    b: usize,
+    lr: f64,
+    warmup: usize,
+    steps: usize,
+    dev: &Device,
+) -> (ScoreNet, f64) {
     let sde = VpSde::default();
-    let mut rng = StdRng::seed_from_u64(0);
-
-    // Training steps.
+    let n = cfg.window * cfg.features;
     let ad = dev.clone().autodiff();
-    let mut net = cfg.init(&ad);
+    let mut net = cfg.init_seeded(&ad, 0);
     let mut optim = AdamWConfig::new()
         .with_weight_decay(1e-3)
         .with_epsilon(1e-8)
         .init();
-    let b = a.batch_size;
     let mut step = |net: ScoreNet| {
-        let x = normal([b, 15], &mut rng, &ad);
-        let eps = normal([b, 15], &mut rng, &ad);
-        let t = Tensor::<1>::random([b], burn::tensor::Distribution::Uniform(0.0, 1.0), &ad);
-        let mu = t.clone().mul_scalar(0.0).add_scalar(sde.mu(0.5)); // schedule cost is negligible
-        let xt = x * mu.clone().unsqueeze_dim(1) + eps.clone().mul_scalar(sde.sigma(0.5));
+        let x = Tensor::<2>::random([b, n], Distribution::Normal(0.0, 1.0), &ad);
+        let eps = Tensor::<2>::random([b, n], Distribution::Normal(0.0, 1.0), &ad);
+        let t = Tensor::<1>::random([b], Distribution::Uniform(0.0, 1.0), &ad);
+        // μ and σ at t = 0.5 for every sample: the schedule's cost is negligible.
+        let xt = x.mul_scalar(sde.mu(0.5)) + eps.clone().mul_scalar(sde.sigma(0.5));
         let loss = (net.forward(xt, t) - eps).square().mean();
         let grads = GradientsParams::from_grads(loss.backward(), &net);
-        optim.step(1e-3, net, grads)
+        optim.step(lr, net, grads)
     };
-    for _ in 0..20 {
+    for _ in 0..warmup {
         net = step(net);
     }
     let _ = dev.sync();
     let t0 = Instant::now();
-    for _ in 0..a.steps {
+    for _ in 0..steps {
         net = step(net);
     }
     let _ = dev.sync();
-    let train_sps = a.steps as f64 / t0.elapsed().as_secs_f64();
+    (net.valid(), steps as f64 / t0.elapsed().as_secs_f64())
+}
 
-    // Guided evaluation.
-    let net = net.valid();
+/// The Lorenz-63 local score (k = 2, width 256, depth 5): training, and the guided evaluation
+/// with `stride:8|select:0` observations (std 0.4, γ = 0.03) for each B of --trajectories.
+fn lorenz(a: &Args, dev: &Device) -> Result<Report> {
+    let cfg = ScoreNetConfig::local(2, 3, 256);
+    let (b, warmup) = (a.batch_size.unwrap_or(64), a.warmup.unwrap_or(20));
+    let repeats = a.repeats.unwrap_or(30);
+    let (net, train_sps) = train_rate(&cfg, b, 1e-3, warmup, a.steps.unwrap_or(200), dev);
     let score = WindowScore::new(&net, &cfg);
-    let (n, l) = (a.trajectories, a.length);
+    let cpu = *dev == Device::flex();
+    let fused = cpu.then(|| CpuWindowScore::new(&net, &cfg));
+    let l = a.length;
     let op = Operator::parse("stride:8|select:0")?;
     let m = op.output_shape(l, &[3])?.iter().product::<usize>();
     let obs = Observation {
         operator: op,
         state_shape: vec![3],
-        y: tensor(vec![0.5; m], [1, m], &dev),
-        variance: Tensor::full([1, m], 0.16, &dev),
-        scale2: Tensor::full([1, m], 64.0, &dev),
-        mean: tensor(vec![0.0, 0.0, 25.0], [1, 1, 3], &dev),
-        scale: tensor(vec![8.0, 9.0, 8.6], [1, 1, 3], &dev),
+        y: tensor(vec![0.5; m], [1, m], dev),
+        variance: Tensor::full([1, m], 0.16, dev),
+        scale2: Tensor::full([1, m], 64.0, dev),
+        mean: tensor(vec![0.0, 0.0, 25.0], [1, 1, 3], dev),
+        scale: tensor(vec![8.0, 9.0, 8.6], [1, 1, 3], dev),
     };
-    let guided = Guided {
-        prior: &score,
-        sde,
-        obs: &obs,
-        likelihood: Likelihood::Sda { gamma: 0.03 },
-    };
-    let x = normal([n, l, 3], &mut rng, &dev);
-    let time = |f: &dyn Fn() -> Tensor<3>| -> f64 {
-        for _ in 0..3 {
-            let _ = f().into_data();
+    let lik = Likelihood::Sda { gamma: 0.03 };
+    let mut rng = StdRng::seed_from_u64(0);
+    let mut lines = vec![(format!("training steps/s (batch {b})"), train_sps)];
+    let mut json = json!({"network": "lorenz", "train_steps_per_s": train_sps, "guided": []});
+    let sizes = a
+        .trajectories
+        .clone()
+        .unwrap_or(if cpu { vec![64] } else { vec![64, 1024] });
+    for (i, &n) in sizes.iter().enumerate() {
+        let x = normal([n, l, 3], &mut rng, dev);
+        let g = time_ms(3, repeats, || guided(&score, &obs, lik).eps(x.clone(), 0.5));
+        let f = time_ms(3, repeats, || score.eps(x.clone(), 0.5));
+        lines.push((format!("guided evaluation ({n} × {l} states), ms"), g));
+        lines.push((format!("forward only ({n} × {l} states), ms"), f));
+        let mut row = json!({"trajectories": n, "length": l, "guided_eval_ms": g, "forward_ms": f});
+        if let Some(fused) = &fused {
+            let fg = time_ms(3, repeats, || guided(fused, &obs, lik).eps(x.clone(), 0.5));
+            let ff = time_ms(3, repeats, || fused.eps(x.clone(), 0.5));
+            lines.push((
+                format!("guided evaluation, fused CPU MLP ({n} × {l}), ms"),
+                fg,
+            ));
+            lines.push((format!("forward only, fused CPU MLP ({n} × {l}), ms"), ff));
+            row["fused_guided_eval_ms"] = json!(fg);
+            row["fused_forward_ms"] = json!(ff);
         }
-        median(
-            (0..a.repeats)
-                .map(|_| {
-                    let t0 = Instant::now();
-                    let _ = f().into_data();
-                    t0.elapsed().as_secs_f64() * 1e3
-                })
-                .collect(),
-        )
-    };
-    let guided_ms = time(&|| guided.eps(x.clone(), 0.5));
-    let forward_ms = time(&|| score.eps(x.clone(), 0.5));
-    let cpu_score = CpuWindowScore::new(&net, &cfg);
-    let fused = Guided {
-        prior: &cpu_score,
-        ..guided
-    };
-    let fused_ms = time(&|| fused.eps(x.clone(), 0.5));
-    let fused_forward_ms = time(&|| cpu_score.eps(x.clone(), 0.5));
-    let threads = rayon::current_num_threads();
-    if a.json {
-        println!(
-            "{{\"device\": \"{}\", \"threads\": {threads}, \"train_steps_per_s\": {train_sps:.1}, \"guided_eval_ms\": {guided_ms:.2}, \"forward_ms\": {forward_ms:.2}, \"fused_guided_eval_ms\": {fused_ms:.2}, \"fused_forward_ms\": {fused_forward_ms:.2}}}",
-            a.device
-        );
-    } else {
-        println!(
-            "sda bench — Lorenz-63 local score, k = 2, width 256, depth 5 ({}, {threads} threads)",
-            a.device
-        );
-        println!("  training steps/s (batch {b}):                 {train_sps:.1}");
-        println!("  guided evaluation ({n} × {l} states), ms:    {guided_ms:.2}");
-        println!("  forward only (no gradient), ms:              {forward_ms:.2}");
-        println!("  guided evaluation, fused CPU network, ms:    {fused_ms:.2}");
-        println!("  forward only, fused CPU network, ms:         {fused_forward_ms:.2}");
+        // The first size keeps the flat keys of earlier versions of this output.
+        if i == 0 {
+            for (k, v) in row.as_object().expect("object") {
+                if k.ends_with("_ms") {
+                    json[k] = v.clone();
+                }
+            }
+        }
+        json["guided"].as_array_mut().expect("array").push(row);
     }
-    Ok(())
+    Ok(Report {
+        title: "Lorenz-63 local score, k = 2, MLP width 256, depth 5".into(),
+        lines,
+        json,
+    })
 }
 
-use sda::score::net::ScoreNet;
+/// Scenario 1 of METHOD.md §7 on a trajectory of `l` states of `(2, s, s)` fields: every 4th
+/// state, 8×8 block means, noise std 0.1; unnormalised data (mean 0, scale 1).
+fn scenario1(l: usize, s: usize, dev: &Device) -> Result<Observation> {
+    let shape = vec![2, s, s];
+    let f = 2 * s * s;
+    let op = Operator::parse("stride:4|coarsen:8")?;
+    let m = op.output_shape(l, &shape)?.iter().product::<usize>();
+    Ok(Observation {
+        operator: op,
+        state_shape: shape,
+        y: Tensor::zeros([1, m], dev),
+        variance: Tensor::full([1, m], 0.01, dev),
+        scale2: Tensor::ones([1, m], dev),
+        mean: Tensor::zeros([1, 1, f], dev),
+        scale: Tensor::ones([1, 1, f], dev),
+    })
+}
+
+/// The Kolmogorov local score (k = 2: 10 field channels + 1 forcing channel): training at
+/// lr 2e-4, one guided evaluation per --states (γ = 1e-2), and a whole assimilation.
+fn unet(a: &Args, dev: &Device) -> Result<Report> {
+    let s = a.size;
+    if s == 0 || !s.is_multiple_of(8) {
+        bail!("--size {s}: needs a positive multiple of 8 (8×8 block means, 3 U-Net levels)");
+    }
+    if let Some(&l) = a.states.iter().find(|&&l| l < 5) {
+        bail!("--states {l}: a trajectory needs at least the window's 5 states");
+    }
+    if (1..5).contains(&a.assimilation_states) {
+        bail!("--assimilation-states: a trajectory needs at least the window's 5 states (or 0)");
+    }
+    let cfg = ScoreNetConfig::unet(2, [2, s, s], a.preset);
+    let (b, warmup) = (a.batch_size.unwrap_or(32), a.warmup.unwrap_or(5));
+    let repeats = a.repeats.unwrap_or(10);
+    let (net, train_sps) = train_rate(&cfg, b, 2e-4, warmup, a.steps.unwrap_or(50), dev);
+    let score = WindowScore::new(&net, &cfg);
+    let likelihood = Likelihood::Sda { gamma: 1e-2 };
+    let f = cfg.features;
+    let mut rng = StdRng::seed_from_u64(0);
+    let mut lines = vec![(format!("training steps/s (batch {b})"), train_sps)];
+    let mut json = json!({
+        "network": "unet",
+        "describe": cfg.describe(),
+        "size": s,
+        "train_steps_per_s": train_sps,
+        "guided": [],
+    });
+    for &l in &a.states {
+        let obs = scenario1(l, s, dev)?;
+        let guided = guided(&score, &obs, likelihood);
+        let x = normal([1, l, f], &mut rng, dev);
+        let g = time_ms(warmup.min(3), repeats, || guided.eps(x.clone(), 0.5));
+        let fw = time_ms(warmup.min(3), repeats, || score.eps(x.clone(), 0.5));
+        lines.push((format!("guided evaluation (1 × {l} states), ms"), g));
+        lines.push((format!("forward only (1 × {l} states), ms"), fw));
+        json["guided"]
+            .as_array_mut()
+            .expect("array")
+            .push(json!({"states": l, "guided_eval_ms": g, "forward_ms": fw}));
+    }
+    let l = a.assimilation_states;
+    if l > 0 {
+        let obs = scenario1(l, s, dev)?;
+        let guided = guided(&score, &obs, likelihood);
+        let sampler = PcSampler {
+            sde: VpSde::default(),
+            steps: a.sampler_steps,
+            corrections: a.corrections,
+            tau: 0.5,
+        };
+        let t0 = Instant::now();
+        let x = sampler.sample(&guided, [1, l, f], &mut rng, dev, |_| {});
+        let finite = x.into_data().iter::<f32>().all(f32::is_finite);
+        let secs = t0.elapsed().as_secs_f64();
+        let (t, c) = (a.sampler_steps, a.corrections);
+        lines.push((
+            format!("assimilation of {l} states (T = {t}, C = {c}), s"),
+            secs,
+        ));
+        json["assimilation"] =
+            json!({"states": l, "steps": t, "corrections": c, "seconds": secs, "finite": finite});
+    }
+    Ok(Report {
+        title: format!("Kolmogorov local score, k = 2, {} on {s}²", cfg.describe()),
+        lines,
+        json,
+    })
+}

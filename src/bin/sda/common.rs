@@ -28,14 +28,33 @@ pub fn device(spec: &str) -> Result<Device> {
         })),
         #[cfg(feature = "cuda")]
         "cuda" => Ok(Device::cuda(index.unwrap_or(0))),
-        "vulkan" | "cuda" => {
-            let _ = index;
-            bail!(
-                "--device {spec}: this binary was built without the '{name}' feature (cargo build --release --features {name})"
-            )
-        }
+        #[cfg(not(feature = "vulkan"))]
+        "vulkan" => missing(spec, name, index),
+        #[cfg(not(feature = "cuda"))]
+        "cuda" => missing(spec, name, index),
         other => bail!("--device {other}: unknown device (cpu, vulkan[:N], cuda[:N])"),
     }
+}
+
+/// The error for a GPU device whose cargo feature this binary lacks.
+#[cfg(not(all(feature = "vulkan", feature = "cuda")))]
+fn missing(spec: &str, name: &str, _index: Option<usize>) -> Result<Device> {
+    bail!(
+        "--device {spec}: this binary was built without the '{name}' feature (cargo build --release --features {name})"
+    )
+}
+
+/// The device as reports name it: the part's own name on GPUs (e.g. `NVIDIA H100 80GB HBM3`),
+/// the thread count on the CPU.
+pub fn device_name(spec: &str, device: &Device) -> String {
+    if *device == Device::flex() {
+        return format!("CPU, {} threads", rayon::current_num_threads());
+    }
+    #[cfg(any(feature = "vulkan", feature = "cuda"))]
+    if let Some(identity) = device.identity() {
+        return identity.name;
+    }
+    spec.to_string()
 }
 
 /// A progress bar with a message slot.

@@ -22,7 +22,7 @@ use sda::score::operator::Operator;
 use sda::score::sde::VpSde;
 use sda::train::{TrainConfig, train};
 
-use crate::common::bar;
+use crate::common::{bar, device};
 
 /// Run the paper's Lorenz-63 study: for each Markov order k (training the models if missing,
 /// with the paper's widths), each observation scenario ("lo": every 8th state, first coordinate,
@@ -80,6 +80,9 @@ pub struct Args {
     /// Random seed.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Device for training and sampling: cpu, vulkan[:N] or cuda[:N] (GPU builds only).
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
 }
 
 /// A scenario: operator and noise std in physical units.
@@ -152,7 +155,7 @@ fn width(k: usize) -> usize {
 
 /// Loads the model of order k, training (or resuming) it if needed.
 fn model(a: &Args, data: &Dataset, k: usize, dir: &Path) -> Result<Model> {
-    let device = burn::prelude::Device::flex();
+    let device = device(&a.device)?;
     let done = dir.join("model.safetensors").exists() && !dir.join("checkpoint.json").exists()
         || sda::io::read_json::<serde_json::Value>(&dir.join("checkpoint.json"))
             .ok()
@@ -207,6 +210,7 @@ pub fn run(a: Args) -> Result<()> {
             a.system
         );
     }
+    device(&a.device)?; // a bad --device fails now, not after the filters
     for case in &a.cases {
         scenario(case)?;
     }
@@ -348,13 +352,7 @@ pub fn run(a: Args) -> Result<()> {
                         seed: a.seed ^ ((k * 1_000_003 + m * 1009 + c) as u64),
                     };
                     let t0 = std::time::Instant::now();
-                    let x = sample(
-                        mdl,
-                        Some(&observed),
-                        &cfg,
-                        &burn::prelude::Device::flex(),
-                        |_| {},
-                    )?;
+                    let x = sample(mdl, Some(&observed), &cfg, &device(&a.device)?, |_| {})?;
                     let seconds = t0.elapsed().as_secs_f64();
                     write_npy(
                         &dir.join("samples")
