@@ -8,10 +8,10 @@ use crate::assimilate::{Observed, log_likelihood, residual_std};
 use crate::error::{Error, Result};
 use crate::io::Array;
 use crate::mcs::{Kolmogorov, MarkovChain};
-use rayon::prelude::*;
 use crate::metrics::{
     crps, ensemble_mean, ensemble_spread, mmd, rank_histogram, rmse, wasserstein1,
 };
+use rayon::prelude::*;
 
 /// Everything `sda evaluate` reports.
 #[derive(Clone, Debug, Serialize)]
@@ -196,7 +196,10 @@ pub fn resimulation(system: &Kolmogorov, samples: &Array, max: usize) -> Result<
         .take(max.max(1))
         .collect();
     if good.is_empty() {
-        return Err(Error::config("--samples", "no finite sample to re-simulate"));
+        return Err(Error::config(
+            "--samples",
+            "no finite sample to re-simulate",
+        ));
     }
     let norm = |a: &[f32]| a.iter().map(|&v| (v as f64).powi(2)).sum::<f64>().sqrt();
     let dist = |a: &[f32], b: &[f32]| {
@@ -225,7 +228,10 @@ pub fn resimulation(system: &Kolmogorov, samples: &Array, max: usize) -> Result<
     let pairs: Vec<f64> = (0..good.len().saturating_sub(1))
         .flat_map(|s| {
             (0..l).map(move |i| {
-                let (a, b) = (&good[s][i * d..(i + 1) * d], &good[s + 1][i * d..(i + 1) * d]);
+                let (a, b) = (
+                    &good[s][i * d..(i + 1) * d],
+                    &good[s + 1][i * d..(i + 1) * d],
+                );
                 dist(a, b) / norm(a).max(1e-12)
             })
         })

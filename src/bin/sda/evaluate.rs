@@ -136,11 +136,7 @@ pub fn run(a: Args) -> Result<()> {
         println!("  {:<34} {h:?}", "rank histogram");
     }
     if let Some(r) = &resim {
-        let errs: Vec<String> = r
-            .relative_error
-            .iter()
-            .map(|v| format!("{v:.3}"))
-            .collect();
+        let errs: Vec<String> = r.relative_error.iter().map(|v| format!("{v:.3}")).collect();
         println!(
             "  re-simulated first states of {} samples: ‖x_i − sim_i‖ / ‖x_i‖ per state",
             r.samples
