@@ -48,7 +48,7 @@ pub enum Error {
         reason: String,
     },
     /// An unknown system name.
-    #[error("unknown system '{0}' (known: lorenz63, lorenz96, linear)")]
+    #[error("unknown system '{0}' (known: lorenz63, lorenz96, linear, kolmogorov)")]
     UnknownSystem(String),
     /// A configuration value is invalid.
     #[error("{name}: {reason}")]

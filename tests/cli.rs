@@ -340,3 +340,9 @@ fn tiny_study_writes_its_table_and_figures() {
         assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "{png}");
     }
 }
+
+#[test]
+fn field_observations_given_to_a_lorenz_model_are_refused() {
+    let (o, out) = assimilate(&[("--operator", "stride:8|coarsen:4")]);
+    fails_with(&o, &out, "needs field states");
+}

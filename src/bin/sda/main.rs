@@ -53,7 +53,7 @@ enum Command {
     Evaluate(evaluate::Args),
     /// Run the paper's Lorenz-63 study (Figure 3): models, filters, W1 against C and k.
     Study(study::Args),
-    /// Draw PNG pictures of trajectories.
+    /// Draw PNG pictures of trajectories and of flow fields (vorticity).
     Plot(plot::Args),
     /// Run a small Lorenz-63 assimilation end to end (simulate, train, observe, assimilate).
     Demo(demo::Args),
