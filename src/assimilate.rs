@@ -11,7 +11,7 @@ use crate::io::Array;
 use crate::mcs::splitmix64;
 use crate::model::Model;
 use crate::score::guidance::{Guided, Likelihood, Observation};
-use crate::score::net::{Architecture, Backbone, CpuWindowScore, WindowScore};
+use crate::score::net::{Architecture, Backbone, Composition, CpuWindowScore, WindowScore};
 use crate::score::operator::Operator;
 use crate::score::sampler::PcSampler;
 use crate::score::{NoiseEstimator, tensor, to_vec};
@@ -43,6 +43,8 @@ pub struct SampleConfig {
     pub tau: f64,
     /// The likelihood approximation.
     pub likelihood: Likelihood,
+    /// How window scores compose over the trajectory.
+    pub composition: Composition,
     /// Seed.
     pub seed: u64,
 }
@@ -180,10 +182,17 @@ pub fn sample(
     let (burn_prior, cpu_prior);
     let mlp = matches!(model.config.net.backbone, Backbone::Mlp { .. });
     let prior: &dyn NoiseEstimator = if *device == Device::flex() && mlp {
-        cpu_prior = CpuWindowScore::new(&model.net, &model.config.net);
+        cpu_prior = {
+            let mut s = CpuWindowScore::new(&model.net, &model.config.net);
+            s.composition = config.composition;
+            s
+        };
         &cpu_prior
     } else {
-        burn_prior = WindowScore::new(&model.net, &model.config.net);
+        burn_prior = WindowScore {
+            composition: config.composition,
+            ..WindowScore::new(&model.net, &model.config.net)
+        };
         &burn_prior
     };
     let sampler = PcSampler {

@@ -28,6 +28,19 @@ pub struct RunConfig {
 }
 
 impl RunConfig {
+    /// Reads `config.json`, including those written before networks had a `backbone` (all
+    /// MLPs then).
+    pub fn read(path: &Path) -> Result<Self> {
+        let mut value: serde_json::Value = read_json(path)?;
+        if let Some(net) = value.get_mut("net").and_then(|n| n.as_object_mut()) {
+            net.entry("backbone").or_insert_with(|| "mlp".into());
+        }
+        serde_json::from_value(value).map_err(|source| Error::Json {
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+
     /// The normalisation of the training data.
     pub fn normalisation(&self) -> &Normalisation {
         &self.data.normalisation
@@ -85,7 +98,7 @@ pub struct Model {
 impl Model {
     /// Loads `RUN/config.json` and `RUN/model.safetensors` onto `device`.
     pub fn load(dir: &Path, device: &Device) -> Result<Self> {
-        let config: RunConfig = read_json(&dir.join("config.json"))?;
+        let config = RunConfig::read(&dir.join("config.json"))?;
         let mut net = config.net.init(device);
         load_weights(&mut net, &dir.join("model.safetensors"))?;
         Ok(Self { config, net })

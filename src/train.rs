@@ -229,7 +229,7 @@ pub fn train(
     let mut start = 0;
     let (ckpt_path, optim_path) = (dir.join("checkpoint.json"), dir.join("optimizer.bpk"));
     if resume {
-        let saved: RunConfig = read_json(&dir.join("config.json"))?;
+        let saved = RunConfig::read(&dir.join("config.json"))?;
         if saved != run {
             return Err(Error::config(
                 "--resume",

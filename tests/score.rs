@@ -4,7 +4,9 @@ use burn::prelude::*;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use sda::score::guidance::{Guided, Likelihood, Observation};
-use sda::score::net::{Architecture, Backbone, ScoreNetConfig, WindowScore, unfold_windows};
+use sda::score::net::{
+    Architecture, Backbone, Composition, ScoreNetConfig, WindowScore, unfold_windows,
+};
 use sda::score::operator::Operator;
 use sda::score::sampler::normal;
 use sda::score::sde::VpSde;
@@ -155,26 +157,78 @@ fn fused_cpu_network_equals_the_burn_network_and_its_gradient() {
         ..config(5)
     };
     let net = cfg.init_seeded(&device, 4);
-    let (burn_score, cpu_score) = (
-        WindowScore::new(&net, &cfg),
-        CpuWindowScore::new(&net, &cfg),
-    );
-    let mut rng = StdRng::seed_from_u64(4);
-    // 70 windows per trajectory × 3 trajectories: more rows than one fused chunk.
-    let x = normal([3, 74, 3], &mut rng, &device);
-    let v = normal([3, 74, 3], &mut rng, &device);
-    let (e1, vjp1) = burn_score.eps_vjp(x.clone(), 0.35);
-    let (e2, vjp2) = cpu_score.eps_vjp(x, 0.35);
-    let close = |a: Vec<f32>, b: Vec<f32>| {
-        let scale = a.iter().map(|v| v.abs()).fold(0.0f32, f32::max);
-        a.iter()
-            .zip(&b)
-            .map(|(p, q)| (p - q).abs())
-            .fold(0.0f32, f32::max)
-            / scale
+    for composition in [Composition::Centre, Composition::Mean] {
+        let burn_score = WindowScore {
+            composition,
+            ..WindowScore::new(&net, &cfg)
+        };
+        let mut cpu_score = CpuWindowScore::new(&net, &cfg);
+        cpu_score.composition = composition;
+        let mut rng = StdRng::seed_from_u64(4);
+        // 70 windows per trajectory × 3 trajectories: more rows than one fused chunk.
+        let x = normal([3, 74, 3], &mut rng, &device);
+        let v = normal([3, 74, 3], &mut rng, &device);
+        let (e1, vjp1) = burn_score.eps_vjp(x.clone(), 0.35);
+        let (e2, vjp2) = cpu_score.eps_vjp(x, 0.35);
+        let close = |a: Vec<f32>, b: Vec<f32>| {
+            let scale = a.iter().map(|v| v.abs()).fold(0.0f32, f32::max);
+            a.iter()
+                .zip(&b)
+                .map(|(p, q)| (p - q).abs())
+                .fold(0.0f32, f32::max)
+                / scale
+        };
+        assert!(close(to_vec(e1), to_vec(e2)) < 1e-5, "{composition:?}");
+        assert!(
+            close(to_vec(vjp1(v.clone())), to_vec(vjp2(v))) < 1e-4,
+            "{composition:?}"
+        );
+    }
+}
+
+#[test]
+fn mean_composition_averages_every_covering_window() {
+    // L = 7, w = 5: 3 windows; state 0 is covered by window 0 only, state 2 by windows 0, 1, 2
+    // (elements 2, 1, 0), state 5 by windows 1, 2 (elements 4, 3).
+    let device = Device::flex();
+    device.seed(6);
+    let cfg = config(5);
+    let net = cfg.init(&device);
+    let mut rng = StdRng::seed_from_u64(6);
+    let x = normal([1, 7, 3], &mut rng, &device);
+    let score = WindowScore {
+        composition: Composition::Mean,
+        ..WindowScore::new(&net, &cfg)
     };
-    assert!(close(to_vec(e1), to_vec(e2)) < 1e-5);
-    assert!(close(to_vec(vjp1(v.clone())), to_vec(vjp2(v))) < 1e-4);
+    let composed = to_vec(score.eps(x.clone(), 0.5));
+    let window = |j: usize| {
+        let w = x.clone().slice([0..1, j..j + 5, 0..3]).reshape([1, 15]);
+        to_vec(net.forward(w, Tensor::full([1], 0.5, &device)))
+    };
+    let (w0, w1, w2) = (window(0), window(1), window(2));
+    for c in 0..3 {
+        let at = |i: usize| composed[i * 3 + c];
+        assert!((at(0) - w0[c]).abs() < 1e-6);
+        let mean2 = (w0[2 * 3 + c] + w1[3 + c] + w2[c]) / 3.0;
+        assert!((at(2) - mean2).abs() < 1e-6);
+        let mean5 = (w1[4 * 3 + c] + w2[3 * 3 + c]) / 2.0;
+        assert!((at(5) - mean5).abs() < 1e-6);
+    }
+    // The chunked VJP agrees with the single graph for this composition too.
+    let v = normal([1, 7, 3], &mut rng, &device);
+    let chunked = WindowScore {
+        max_windows: 2,
+        ..score
+    };
+    let score = WindowScore {
+        composition: Composition::Mean,
+        ..WindowScore::new(&net, &cfg)
+    };
+    let g1 = to_vec(score.eps_vjp(x.clone(), 0.5).1(v.clone()));
+    let g2 = to_vec(chunked.eps_vjp(x, 0.5).1(v));
+    for (a, b) in g1.iter().zip(&g2) {
+        assert!((a - b).abs() < 1e-5, "{a} vs {b}");
+    }
 }
 
 #[test]

@@ -251,6 +251,34 @@ impl ScoreNet {
     }
 }
 
+/// How window estimates become the estimate of a trajectory (METHOD.md §3).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Composition {
+    /// State `i` keeps the centre estimate of the window centred on it; the `k` states at each
+    /// end keep those of the first and last window (the paper's).
+    #[default]
+    Centre,
+    /// State `i` averages the estimates of every window that covers it (up to `2k + 1`): the
+    /// windows disagree where each sees only part of the Markov blanket, and their mean has
+    /// less error than any one of them.
+    Mean,
+}
+
+/// The number of windows of `w` states covering each of `l` states.
+fn coverage(l: usize, w: usize) -> Vec<usize> {
+    let n = l - w + 1;
+    (0..l)
+        .map(|i| i.min(n - 1) + 1 - i.saturating_sub(w - 1))
+        .collect()
+}
+
+/// `[1, L, 1]`: one over the number of windows covering each state.
+fn inverse_coverage(l: usize, w: usize, device: &Device) -> Tensor<3> {
+    let c: Vec<f32> = coverage(l, w).iter().map(|&c| 1.0 / c as f32).collect();
+    tensor(c, [1, l, 1], device)
+}
+
 /// A trained network with its configuration, as a [`NoiseEstimator`] over trajectories.
 pub struct WindowScore<'a> {
     /// The network.
@@ -259,6 +287,8 @@ pub struct WindowScore<'a> {
     pub config: &'a ScoreNetConfig,
     /// Upper bound on the number of windows per network call (bounds memory).
     pub max_windows: usize,
+    /// How window estimates compose.
+    pub composition: Composition,
 }
 
 impl<'a> WindowScore<'a> {
@@ -268,6 +298,34 @@ impl<'a> WindowScore<'a> {
             net,
             config,
             max_windows: 1 << 16,
+            composition: Composition::Centre,
+        }
+    }
+
+    /// Composes per-window estimates `[B·n, w·F]` into `[B, L, F]`.
+    fn compose(&self, e: Tensor<2>, b: usize) -> Tensor<3> {
+        let (w, rows) = (self.config.window, e.dims()[0]);
+        let f = e.dims()[1] / w;
+        match self.composition {
+            Composition::Centre => compose_windows(e.reshape([b, rows / b, w, f]), (w - 1) / 2),
+            Composition::Mean => {
+                let l = rows / b + w - 1;
+                let device = e.device();
+                fold_windows(e, b, w, f) * inverse_coverage(l, w, &device)
+            }
+        }
+    }
+
+    /// The transpose of [`Self::compose`]: `[B, L, F]` → `[B·n, w·F]`.
+    fn spread(&self, v: Tensor<3>) -> Tensor<2> {
+        let [b, l, f] = v.dims();
+        let w = self.config.window;
+        match self.composition {
+            Composition::Centre => spread_to_windows(v, w).reshape([b * (l - w + 1), w * f]),
+            Composition::Mean => {
+                let device = v.device();
+                unfold_windows(v * inverse_coverage(l, w, &device), w)
+            }
         }
     }
 }
@@ -359,11 +417,7 @@ impl NoiseEstimator for WindowScore<'_> {
         for start in (0..b).step_by(per_call) {
             let end = (start + per_call).min(b);
             let (windows, tt) = self.windows_and_time(x.clone().slice([start..end, 0..l, 0..f]), t);
-            let e = self
-                .net
-                .forward(windows, tt)
-                .reshape([end - start, n, w, f]);
-            outs.push(compose_windows(e, (w - 1) / 2));
+            outs.push(self.compose(self.net.forward(windows, tt), end - start));
         }
         Tensor::cat(outs, 0)
     }
@@ -382,7 +436,7 @@ impl NoiseEstimator for WindowScore<'_> {
         let eps = self.eps(x.clone(), t);
         let vjp = move |v: Tensor<3>| {
             let (windows, tt) = self.windows_and_time(x, t);
-            let g = spread_to_windows(v.without_autodiff(), w).reshape([b * n, w * f]);
+            let g = self.spread(v.without_autodiff());
             let rows = b * n;
             let mut grads = Vec::new();
             for start in (0..rows).step_by(self.max_windows) {
@@ -412,6 +466,8 @@ pub struct CpuWindowScore<'a> {
     pub net: &'a ScoreNet,
     /// Its configuration.
     pub config: &'a ScoreNetConfig,
+    /// How window estimates compose.
+    pub composition: Composition,
     mlp: CpuResMlp,
 }
 
@@ -421,6 +477,7 @@ impl<'a> CpuWindowScore<'a> {
         Self {
             net,
             config,
+            composition: Composition::Centre,
             mlp: net
                 .mlp_cpu()
                 .expect("the fused CPU path is for MLP networks"),
@@ -438,6 +495,22 @@ impl<'a> CpuWindowScore<'a> {
             (n - 1, i - (n - 1))
         } else {
             (i - k, k)
+        }
+    }
+
+    /// The windows, elements and weights state `i` takes its estimate from.
+    fn sources(&self, i: usize, l: usize) -> Vec<(usize, usize, f32)> {
+        match self.composition {
+            Composition::Centre => {
+                let (j, e) = self.source(i, l);
+                vec![(j, e, 1.0)]
+            }
+            Composition::Mean => {
+                let w = self.config.window;
+                let (lo, hi) = (i.saturating_sub(w - 1), i.min(l - w));
+                let c = 1.0 / (hi - lo + 1) as f32;
+                (lo..=hi).map(|j| (j, i - j, c)).collect()
+            }
         }
     }
 
@@ -464,9 +537,15 @@ impl<'a> CpuWindowScore<'a> {
         let mut eps = vec![0.0; b * l * f];
         for s in 0..b {
             for i in 0..l {
-                let (j, e) = self.source(i, l);
-                let at = ((s * n + j) * w + e) * f;
-                eps[(s * l + i) * f..(s * l + i + 1) * f].copy_from_slice(&y[at..at + f]);
+                for (j, e, c) in self.sources(i, l) {
+                    let at = ((s * n + j) * w + e) * f;
+                    for (d, v) in eps[(s * l + i) * f..(s * l + i + 1) * f]
+                        .iter_mut()
+                        .zip(&y[at..at + f])
+                    {
+                        *d += c * v;
+                    }
+                }
             }
         }
         (tensor(eps, [b, l, f], &device), act)
@@ -482,9 +561,15 @@ impl<'a> CpuWindowScore<'a> {
         let mut g = vec![0.0; b * n * w * f];
         for s in 0..b {
             for i in 0..l {
-                let (j, e) = self.source(i, l);
-                let at = ((s * n + j) * w + e) * f;
-                g[at..at + f].copy_from_slice(&v[(s * l + i) * f..(s * l + i + 1) * f]);
+                for (j, e, c) in self.sources(i, l) {
+                    let at = ((s * n + j) * w + e) * f;
+                    for (d, v) in g[at..at + f]
+                        .iter_mut()
+                        .zip(&v[(s * l + i) * f..(s * l + i + 1) * f])
+                    {
+                        *d += c * v;
+                    }
+                }
             }
         }
         let gx = self.mlp.backward(act, &g);

@@ -7,6 +7,7 @@ use sda::assimilate::{Observed, SampleConfig, log_likelihood, residual_std, samp
 use sda::io::{Array, read_npy, write_npy};
 use sda::model::Model;
 use sda::score::guidance::Likelihood;
+use sda::score::net::Composition;
 use sda::score::operator::Operator;
 
 use crate::common::{bar, device, noise};
@@ -44,6 +45,10 @@ pub struct SamplerArgs {
     /// Langevin step scale τ.
     #[arg(long, default_value_t = 0.25)]
     pub tau: f64,
+    /// How the window scores compose over the trajectory: `mean` averages every window that
+    /// covers a state, `centre` keeps the centre of one window (the paper's).
+    #[arg(long, value_enum, default_value_t = Composition::default())]
+    pub composition: Composition,
     /// Random seed.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -106,6 +111,7 @@ fn config(a: &SamplerArgs, likelihood: Likelihood) -> SampleConfig {
         corrections: a.corrections,
         tau: a.tau,
         likelihood,
+        composition: a.composition,
         seed: a.seed,
     }
 }

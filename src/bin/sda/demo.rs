@@ -11,7 +11,7 @@ use sda::mcs::System;
 use sda::metrics::{ensemble_mean, ensemble_spread, rmse, wasserstein1};
 use sda::plot::{self, Observations};
 use sda::score::guidance::Likelihood;
-use sda::score::net::ScoreNetConfig;
+use sda::score::net::{Composition, ScoreNetConfig};
 use sda::score::sde::VpSde;
 use sda::train::{TrainConfig, train};
 
@@ -129,6 +129,7 @@ pub fn run(a: Args) -> Result<()> {
         corrections: 1,
         tau: 0.25,
         likelihood: Likelihood::Sda { gamma: 0.03 },
+        composition: Composition::default(),
         seed: a.seed,
     };
     let pb = bar((a.samples.div_ceil(64) * 256) as u64, "assimilate");

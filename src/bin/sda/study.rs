@@ -17,7 +17,7 @@ use sda::metrics::wasserstein1;
 use sda::model::Model;
 use sda::plot::{Panel, Series, panels, trajectories};
 use sda::score::guidance::Likelihood;
-use sda::score::net::ScoreNetConfig;
+use sda::score::net::{Composition, ScoreNetConfig};
 use sda::score::operator::Operator;
 use sda::score::sde::VpSde;
 use sda::train::{TrainConfig, train};
@@ -65,6 +65,10 @@ pub struct Args {
     /// γ of the SDA likelihood.
     #[arg(long, default_value_t = 0.03)]
     pub gamma: f64,
+    /// How window scores compose over a trajectory: `mean` (every covering window) or
+    /// `centre` (the paper's). Rows of each are kept apart in rows.csv.
+    #[arg(long, value_enum, default_value_t = Composition::default())]
+    pub composition: Composition,
     /// Particles of the ground-truth filter.
     #[arg(long, default_value_t = 16384)]
     pub particles: usize,
@@ -107,15 +111,15 @@ struct Row {
     log_py: f64,
     failed: usize,
     seconds: f64,
+    composition: String,
 }
 
-const HEADER: &str =
-    "k,case,trajectory,corrections,w1,w1_floor,log_px,log_px_filter,log_py,failed,seconds";
+const HEADER: &str = "k,case,trajectory,corrections,w1,w1_floor,log_px,log_px_filter,log_py,failed,seconds,composition";
 
 impl Row {
     fn csv(&self) -> String {
         format!(
-            "{},{},{},{},{:.4},{:.4},{:.2},{:.2},{:.3},{},{:.1}",
+            "{},{},{},{},{:.4},{:.4},{:.2},{:.2},{:.3},{},{:.1},{}",
             self.k,
             self.case,
             self.m,
@@ -126,7 +130,8 @@ impl Row {
             self.log_px_filter,
             self.log_py,
             self.failed,
-            self.seconds
+            self.seconds,
+            self.composition
         )
     }
 
@@ -145,7 +150,16 @@ impl Row {
             log_py: num(8)?,
             failed: f.get(9)?.parse().ok()?,
             seconds: num(10)?,
+            // Rows written before compositions were offered are the paper's.
+            composition: f.get(11).unwrap_or(&"centre").to_string(),
         })
+    }
+}
+
+fn composition_name(c: Composition) -> &'static str {
+    match c {
+        Composition::Centre => "centre",
+        Composition::Mean => "mean",
     }
 }
 
@@ -290,9 +304,11 @@ pub fn run(a: Args) -> Result<()> {
     let mut rows: Vec<Row> = std::fs::read_to_string(&rows_path)
         .map(|t| t.lines().skip(1).filter_map(Row::parse).collect())
         .unwrap_or_default();
+    let composition = composition_name(a.composition);
     let have = |rows: &[Row], k, case: &str, m, c| {
-        rows.iter()
-            .any(|r| r.k == k && r.case == case && r.m == m && r.c == c)
+        rows.iter().any(|r| {
+            r.k == k && r.case == case && r.m == m && r.c == c && r.composition == composition
+        })
     };
     let save = |rows: &[Row]| -> Result<()> {
         let mut text = String::from(HEADER);
@@ -349,6 +365,7 @@ pub fn run(a: Args) -> Result<()> {
                         corrections: c,
                         tau: a.tau,
                         likelihood: Likelihood::Sda { gamma: a.gamma },
+                        composition: a.composition,
                         seed: a.seed ^ ((k * 1_000_003 + m * 1009 + c) as u64),
                     };
                     let t0 = std::time::Instant::now();
@@ -379,6 +396,7 @@ pub fn run(a: Args) -> Result<()> {
                         log_py: e.log_py.unwrap_or(f64::NAN),
                         failed: e.failed,
                         seconds,
+                        composition: composition.to_string(),
                     });
                     save(&rows)?;
                     pb.inc(1);
@@ -408,6 +426,7 @@ fn report(
                 && a.cases.contains(&r.case)
                 && r.m < a.trajectories
                 && a.corrections.contains(&r.c)
+                && r.composition == composition_name(a.composition)
         })
         .collect();
     let mut table = String::new();
