@@ -169,9 +169,10 @@ pub struct Resimulation {
     pub samples: usize,
     /// Mean over samples of `‖x_i − x̃_i‖ / ‖x_i‖` at each state `i` (`x̃` re-simulated).
     pub relative_error: Vec<f64>,
-    /// The same between independent states of the samples (sample `s`, state `i` against
-    /// sample `s + 1`, state `i`): what unrelated flows score, for scale (≈ √2).
-    pub unrelated: f64,
+    /// The same between two samples at the same state (sample `s + 1` against sample `s`),
+    /// averaged over states: the spread of the posterior, for scale. Independent flows of equal
+    /// energy score about √2.
+    pub between_samples: f64,
 }
 
 /// Re-simulates the first state of up to `max` finite samples `(N, L, 2, h, w)` with `system`.
@@ -239,6 +240,6 @@ pub fn resimulation(system: &Kolmogorov, samples: &Array, max: usize) -> Result<
     Ok(Resimulation {
         samples: good.len(),
         relative_error,
-        unrelated: mean(&pairs).unwrap_or(f64::NAN),
+        between_samples: mean(&pairs).unwrap_or(f64::NAN),
     })
 }

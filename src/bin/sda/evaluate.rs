@@ -143,8 +143,8 @@ pub fn run(a: Args) -> Result<()> {
         );
         println!("    {}", errs.join(" "));
         println!(
-            "    (unrelated flows score {:.3}; 0 is a sample the physics keeps exactly)",
-            r.unrelated
+            "    (two samples differ by {:.3}; independent flows by ≈ 1.41; 0: the physics keeps the sample exactly)",
+            r.between_samples
         );
     }
     Ok(())
