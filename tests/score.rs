@@ -261,3 +261,23 @@ fn chunked_input_gradient_equals_the_single_graph_one() {
         );
     }
 }
+
+#[test]
+fn window_batches_are_sized_to_bound_memory() {
+    // The paper's U-Net at 64² keeps ~30 M activations per window: one graph holds a 64-state
+    // trajectory (60 windows) but not a 512-state one, which the VJP then chunks.
+    use sda::score::net::UNetPreset;
+    let unet = ScoreNetConfig::unet(2, [2, 64, 64], UNetPreset::Paper);
+    let per = unet.activation_floats();
+    assert!((20_000_000..40_000_000).contains(&per), "{per}");
+    let device = Device::flex();
+    let small = ScoreNetConfig::unet(2, [2, 16, 16], UNetPreset::Reduced);
+    let net = small.init(&device);
+    let score = WindowScore::new(&net, &small);
+    assert!(score.max_windows > 1000, "{}", score.max_windows);
+    let mlp = config(5);
+    let net = mlp.init(&device);
+    assert_eq!(WindowScore::new(&net, &mlp).max_windows, 1 << 16);
+    let paper_windows = (2usize << 30) / per;
+    assert!((60..512).contains(&paper_windows), "{paper_windows}");
+}

@@ -104,6 +104,26 @@ impl ScoreNetConfig {
         }
     }
 
+    /// A rough count of the activations one window keeps for its backward pass, to size
+    /// batches of windows: every level of a U-Net holds about `12·blocks + 8` tensors of its
+    /// channels and grid; an MLP about `6·depth + 4` vectors of its width.
+    pub fn activation_floats(&self) -> usize {
+        match &self.backbone {
+            Backbone::Mlp { width, depth } => (6 * depth + 4) * width,
+            Backbone::Unet {
+                state,
+                hidden,
+                blocks,
+                ..
+            } => hidden
+                .iter()
+                .enumerate()
+                .map(|(i, c)| c * (state[1] * state[2] >> (2 * i)) * (12 * blocks + 8))
+                .sum::<usize>()
+                .max(1),
+        }
+    }
+
     /// The Markov-blanket order `k` of a local network (`window = 2k + 1`).
     pub fn order(&self) -> usize {
         (self.window - 1) / 2
@@ -293,12 +313,14 @@ pub struct WindowScore<'a> {
 }
 
 impl<'a> WindowScore<'a> {
-    /// Wraps a network.
+    /// Wraps a network, with `max_windows` sized so that one autodiff graph of windows stays
+    /// within about 8 GB of activations (see [`ScoreNetConfig::activation_floats`]).
     pub fn new(net: &'a ScoreNet, config: &'a ScoreNetConfig) -> Self {
+        const BUDGET_FLOATS: usize = 2 << 30; // 8 GB of f32
         Self {
             net,
             config,
-            max_windows: 1 << 16,
+            max_windows: (BUDGET_FLOATS / config.activation_floats()).clamp(1, 1 << 16),
             composition: Composition::Centre,
         }
     }
