@@ -26,6 +26,13 @@ use clap::{Parser, Subcommand};
 ///   sda train --data data --output run
 ///   sda observe --trajectories data/test.npy --index 0 --operator 'stride:8|select:0' --noise 0.4 --output obs
 ///   sda assimilate --model run --observations obs/y.npy --operator 'stride:8|select:0' --noise 0.4 --length 65 --output x.npy
+///
+/// Fields (Kolmogorov flow, 32² for a CPU; the paper's 64² is the default):
+///   sda simulate kolmogorov --size 128 --coarsen 4 --trajectories 256 --output kdata
+///   sda train --data kdata --output krun --preset reduced
+///   sda observe --trajectories kdata/test.npy --length 8 --operator 'stride:4|coarsen:4' --noise 0.1 --output kobs
+///   sda assimilate --model krun --observations kobs/y.npy --operator 'stride:4|coarsen:4' --noise 0.1 --length 8 --output kx.npy
+///   sda plot vorticity kx.npy --reference kobs/truth.npy --output kx.png
 #[derive(Parser)]
 #[command(name = "sda", version, verbatim_doc_comment)]
 struct Cli {
