@@ -2,19 +2,11 @@
 //! each of which must give a one-line error naming the culprit, a non-zero exit and no output.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::sync::OnceLock;
 
-fn sda(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sda"))
-        .args(args)
-        .output()
-        .expect("sda runs")
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
+mod common;
+use common::{fails_with, s, sda};
 
 /// A tiny data set and model, made once for all tests.
 fn fixture() -> &'static PathBuf {
@@ -111,15 +103,6 @@ fn assimilate(overrides: &[(&str, &str)]) -> (Output, PathBuf) {
 
 fn write_npy(path: &Path, shape: Vec<usize>, data: Vec<f32>) {
     sda::io::write_npy(path, &sda::io::Array::new(shape, data)).unwrap();
-}
-
-/// Asserts a failure with a one-line message containing `needle`, and no output file.
-fn fails_with(o: &Output, out: &Path, needle: &str) {
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(!o.status.success(), "expected failure, got success");
-    assert!(err.contains(needle), "message lacks '{needle}': {err}");
-    assert_eq!(err.trim().lines().count(), 1, "not one line: {err}");
-    assert!(!out.exists(), "{} was written", out.display());
 }
 
 #[test]

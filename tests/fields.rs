@@ -2,34 +2,11 @@
 //! and assimilate with the paper's kinds of operators, evaluate, plot; and the bad inputs of
 //! fields, each a one-line error with nothing written.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::PathBuf;
 use std::sync::OnceLock;
 
-fn sda(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sda"))
-        .args(args)
-        .output()
-        .expect("sda runs")
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-fn ok(o: Output) -> String {
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-/// Asserts a failure with a one-line message containing `needle`, and no output at `out`.
-fn fails_with(o: &Output, out: &Path, needle: &str) {
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(!o.status.success(), "expected failure, got success");
-    assert!(err.contains(needle), "message lacks '{needle}': {err}");
-    assert_eq!(err.trim().lines().count(), 1, "not one line: {err}");
-    assert!(!out.exists(), "{} was written", out.display());
-}
+mod common;
+use common::{fails_with, ok, s, sda};
 
 /// 16 × 16 fields (a 32² simulation block-averaged 2×) and a tiny U-Net, made once.
 fn fixture() -> &'static PathBuf {

@@ -3,20 +3,12 @@
 
 use std::f32::consts::PI;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use sda::io::{Array, write_npy};
 
-fn sda(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sda"))
-        .args(args)
-        .output()
-        .expect("sda runs")
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
+mod common;
+use common::{s, sda};
 
 /// A fresh, empty folder for one test.
 fn folder(name: &str) -> PathBuf {

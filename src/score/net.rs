@@ -288,10 +288,12 @@ pub enum Composition {
 
 /// The number of windows of `w` states covering each of `l` states.
 fn coverage(l: usize, w: usize) -> Vec<usize> {
-    let n = l - w + 1;
-    (0..l)
-        .map(|i| i.min(n - 1) + 1 - i.saturating_sub(w - 1))
-        .collect()
+    (0..l).map(|i| covering(i, l, w).count()).collect()
+}
+
+/// The windows (by first state) of `w` states that cover state `i` of `l`.
+fn covering(i: usize, l: usize, w: usize) -> std::ops::RangeInclusive<usize> {
+    i.saturating_sub(w - 1)..=i.min(l - w)
 }
 
 /// `[1, L, 1]`: one over the number of windows covering each state.
@@ -507,32 +509,25 @@ impl<'a> CpuWindowScore<'a> {
         }
     }
 
-    /// Which window and element each state takes its estimate from (METHOD.md §3).
-    fn source(&self, i: usize, l: usize) -> (usize, usize) {
+    /// The window whose estimate state `i` keeps in the paper's composition (METHOD.md §3):
+    /// the one centred on it, or the first or last at the ends.
+    fn centre_window(&self, i: usize, l: usize) -> usize {
         let w = self.config.window;
-        let k = (w - 1) / 2;
-        let n = l - w + 1;
-        if i < k {
-            (0, i)
-        } else if i >= k + n {
-            (n - 1, i - (n - 1))
-        } else {
-            (i - k, k)
-        }
+        i.saturating_sub((w - 1) / 2).min(l - w)
     }
 
-    /// The windows, elements and weights state `i` takes its estimate from.
-    fn sources(&self, i: usize, l: usize) -> Vec<(usize, usize, f32)> {
+    /// The windows state `i` takes its estimate from, and the weight of each; the element of
+    /// window `j` that is state `i` is `i − j`.
+    fn sources(&self, i: usize, l: usize) -> (std::ops::RangeInclusive<usize>, f32) {
         match self.composition {
             Composition::Centre => {
-                let (j, e) = self.source(i, l);
-                vec![(j, e, 1.0)]
+                let j = self.centre_window(i, l);
+                (j..=j, 1.0)
             }
             Composition::Mean => {
-                let w = self.config.window;
-                let (lo, hi) = (i.saturating_sub(w - 1), i.min(l - w));
-                let c = 1.0 / (hi - lo + 1) as f32;
-                (lo..=hi).map(|j| (j, i - j, c)).collect()
+                let js = covering(i, l, self.config.window);
+                let c = 1.0 / js.clone().count() as f32;
+                (js, c)
             }
         }
     }
@@ -560,8 +555,9 @@ impl<'a> CpuWindowScore<'a> {
         let mut eps = vec![0.0; b * l * f];
         for s in 0..b {
             for i in 0..l {
-                for (j, e, c) in self.sources(i, l) {
-                    let at = ((s * n + j) * w + e) * f;
+                let (js, c) = self.sources(i, l);
+                for j in js {
+                    let at = ((s * n + j) * w + i - j) * f;
                     for (d, v) in eps[(s * l + i) * f..(s * l + i + 1) * f]
                         .iter_mut()
                         .zip(&y[at..at + f])
@@ -584,8 +580,9 @@ impl<'a> CpuWindowScore<'a> {
         let mut g = vec![0.0; b * n * w * f];
         for s in 0..b {
             for i in 0..l {
-                for (j, e, c) in self.sources(i, l) {
-                    let at = ((s * n + j) * w + e) * f;
+                let (js, c) = self.sources(i, l);
+                for j in js {
+                    let at = ((s * n + j) * w + i - j) * f;
                     for (d, v) in g[at..at + f]
                         .iter_mut()
                         .zip(&v[(s * l + i) * f..(s * l + i + 1) * f])

@@ -256,85 +256,88 @@ impl Operator {
     /// The shape of one observed state, given the shape of a state; checks that every term
     /// fits the shape it receives.
     pub fn state_shape(&self, shape: &[usize]) -> Result<Vec<usize>> {
-        let mut shape = shape.to_vec();
-        for term in &self.terms {
-            let field = |name: &str, shape: &[usize]| -> Result<[usize; 3]> {
-                match *shape {
-                    [c, h, w] => Ok([c, h, w]),
-                    _ => Err(self.err(format!(
-                        "'{name}' needs field states (C, H, W), got states of shape ({})",
-                        crate::data::shape_text(shape)
-                    ))),
+        self.terms
+            .iter()
+            .try_fold(shape.to_vec(), |shape, term| self.term_shape(term, shape))
+    }
+
+    /// The shape one term makes of the states it receives, or why it cannot take them.
+    fn term_shape(&self, term: &Term, shape: Vec<usize>) -> Result<Vec<usize>> {
+        let field = |name: &str, shape: &[usize]| -> Result<[usize; 3]> {
+            match *shape {
+                [c, h, w] => Ok([c, h, w]),
+                _ => Err(self.err(format!(
+                    "'{name}' needs field states (C, H, W), got states of shape ({})",
+                    crate::data::shape_text(shape)
+                ))),
+            }
+        };
+        Ok(match term {
+            Term::Stride { .. } | Term::Last => shape,
+            Term::Select(idx) => {
+                if let Some(&bad) = idx.iter().find(|&&i| i >= shape[0]) {
+                    return Err(self.err(format!(
+                        "component {bad} does not exist in states of shape ({})",
+                        crate::data::shape_text(&shape)
+                    )));
                 }
-            };
-            shape = match term {
-                Term::Stride { .. } | Term::Last => shape,
-                Term::Select(idx) => {
-                    if let Some(&bad) = idx.iter().find(|&&i| i >= shape[0]) {
-                        return Err(self.err(format!(
-                            "component {bad} does not exist in states of shape ({})",
-                            crate::data::shape_text(&shape)
-                        )));
-                    }
-                    let mut s = shape;
-                    s[0] = idx.len();
-                    s
+                let mut s = shape;
+                s[0] = idx.len();
+                s
+            }
+            Term::Coarsen(r) => {
+                let [c, h, w] = field("coarsen", &shape)?;
+                if h % r != 0 || w % r != 0 {
+                    return Err(self.err(format!(
+                        "a {h} × {w} grid does not divide into {r} × {r} blocks"
+                    )));
                 }
-                Term::Coarsen(r) => {
-                    let [c, h, w] = field("coarsen", &shape)?;
-                    if h % r != 0 || w % r != 0 {
-                        return Err(self.err(format!(
-                            "a {h} × {w} grid does not divide into {r} × {r} blocks"
-                        )));
-                    }
-                    vec![c, h / r, w / r]
+                vec![c, h / r, w / r]
+            }
+            Term::Crop { rows, cols } => {
+                let [c, h, w] = field("crop", &shape)?;
+                if rows.end > h || cols.end > w {
+                    return Err(self.err(format!(
+                        "crop {}:{}:{}:{} lies outside the {h} × {w} grid",
+                        rows.start, rows.end, cols.start, cols.end
+                    )));
                 }
-                Term::Crop { rows, cols } => {
-                    let [c, h, w] = field("crop", &shape)?;
-                    if rows.end > h || cols.end > w {
-                        return Err(self.err(format!(
-                            "crop {}:{}:{}:{} lies outside the {h} × {w} grid",
-                            rows.start, rows.end, cols.start, cols.end
-                        )));
-                    }
-                    vec![c, rows.len(), cols.len()]
+                vec![c, rows.len(), cols.len()]
+            }
+            Term::SpaceStride { stride, offset } => {
+                let [c, h, w] = field("space-stride", &shape)?;
+                if *offset >= h.min(w) {
+                    return Err(
+                        self.err(format!("offset {offset} lies outside the {h} × {w} grid"))
+                    );
                 }
-                Term::SpaceStride { stride, offset } => {
-                    let [c, h, w] = field("space-stride", &shape)?;
-                    if *offset >= h.min(w) {
-                        return Err(
-                            self.err(format!("offset {offset} lies outside the {h} × {w} grid"))
-                        );
-                    }
-                    vec![
-                        c,
-                        (h - offset).div_ceil(*stride),
-                        (w - offset).div_ceil(*stride),
-                    ]
+                vec![
+                    c,
+                    (h - offset).div_ceil(*stride),
+                    (w - offset).div_ceil(*stride),
+                ]
+            }
+            Term::Vorticity => {
+                let [c, h, w] = field("vorticity", &shape)?;
+                if c != 2 {
+                    return Err(self.err(format!(
+                        "vorticity needs (u, v) fields of 2 channels, got {c}"
+                    )));
                 }
-                Term::Vorticity => {
-                    let [c, h, w] = field("vorticity", &shape)?;
-                    if c != 2 {
-                        return Err(self.err(format!(
-                            "vorticity needs (u, v) fields of 2 channels, got {c}"
-                        )));
-                    }
-                    vec![1, h, w]
+                vec![1, h, w]
+            }
+            Term::Saturate => shape,
+            Term::Mask(mask) => {
+                let [c, h, w] = field("mask", &shape)?;
+                if mask.shape != [h, w] {
+                    return Err(self.err(format!(
+                        "mask {} is {} × {} but the fields there are {h} × {w}",
+                        mask.path, mask.shape[0], mask.shape[1]
+                    )));
                 }
-                Term::Saturate => shape,
-                Term::Mask(mask) => {
-                    let [c, h, w] = field("mask", &shape)?;
-                    if mask.shape != [h, w] {
-                        return Err(self.err(format!(
-                            "mask {} is {} × {} but the fields there are {h} × {w}",
-                            mask.path, mask.shape[0], mask.shape[1]
-                        )));
-                    }
-                    vec![c, mask.points.len()]
-                }
-            };
-        }
-        Ok(shape)
+                vec![c, mask.points.len()]
+            }
+        })
     }
 
     /// The shape of `y` for a trajectory of `length` states of shape `shape`:
@@ -375,7 +378,7 @@ impl Operator {
                 continue;
             }
             let next = self
-                .state_shape_after(term, &shape)
+                .term_shape(term, shape.clone())
                 .expect("operator checked against the state shape");
             let m: usize = next.iter().product();
             x = match term {
@@ -433,14 +436,6 @@ impl Operator {
             shape = next;
         }
         x
-    }
-
-    fn state_shape_after(&self, term: &Term, shape: &[usize]) -> Result<Vec<usize>> {
-        Operator {
-            spec: self.spec.clone(),
-            terms: vec![term.clone()],
-        }
-        .state_shape(shape)
     }
 
     /// Applies the operator to a batch of trajectories.
