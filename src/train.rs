@@ -20,10 +20,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::Dataset;
 use crate::error::{Error, Result};
-use crate::io::{Array, read_json, temp_path, write_atomic, write_json};
+use crate::io::{Array, read_json, read_npy, temp_path, write_atomic, write_json, write_npy};
 use crate::mcs::{chain_rng, splitmix64};
-use crate::model::{Model, RunConfig, save_weights};
-use crate::score::net::{ScoreNet, ScoreNetConfig};
+use crate::model::{Model, RunConfig, load_weights, save_weights};
+use crate::nn::cpu_train::{AdamW, CpuTrainer};
+use crate::score::net::{Backbone, ScoreNet, ScoreNetConfig};
 use crate::score::sde::VpSde;
 use crate::score::tensor;
 use burn::store::{BurnpackStore, ModuleSnapshot};
@@ -123,6 +124,12 @@ pub struct EpochStats {
 #[derive(Serialize, Deserialize)]
 struct Checkpoint {
     epochs_done: usize,
+    /// The engine that wrote it (absent: burn, before the fused trainer existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    engine: Option<Engine>,
+    /// Optimisation steps taken (the fused engine's AdamW counter).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    steps: Option<u64>,
 }
 
 /// Draws one window per chain (in a random order) with its `t` and `ε`, normalised:
@@ -184,9 +191,105 @@ fn normalised(a: &Array, data: &Dataset) -> Vec<f32> {
     x
 }
 
+/// Which implementation runs the optimisation.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Engine {
+    /// The fused trainer for MLP networks on the CPU device, burn's autodiff otherwise.
+    #[default]
+    Auto,
+    /// burn's autodiff and AdamW, on any device and network.
+    Burn,
+    /// The fused CPU trainer ([`crate::nn::cpu_train`]): MLP networks on the CPU only.
+    Fused,
+}
+
+impl Engine {
+    /// The engine `Auto` stands for with `net` on `device`.
+    pub fn resolve(self, net: &ScoreNetConfig, device: &Device) -> Result<Engine> {
+        let mlp = matches!(net.backbone, Backbone::Mlp { .. });
+        let cpu = *device == Device::flex();
+        match self {
+            Engine::Auto if mlp && cpu => Ok(Engine::Fused),
+            Engine::Auto => Ok(Engine::Burn),
+            Engine::Fused if !mlp => Err(Error::config(
+                "--engine fused",
+                "trains MLP networks only; U-Nets train with --engine burn",
+            )),
+            Engine::Fused if !cpu => Err(Error::config(
+                "--engine fused",
+                "runs on the CPU device only",
+            )),
+            e => Ok(e),
+        }
+    }
+}
+
+/// The optimisation state of one of the two engines.
+enum Stepper {
+    Burn {
+        /// Always `Some` between steps (taken by the optimizer during one).
+        model: Option<ScoreNet>,
+        optim: burn::optim::ModuleOptimizer,
+    },
+    Fused {
+        trainer: Box<CpuTrainer>,
+        /// A network of the run's configuration on the plain device, to load weights into.
+        template: ScoreNet,
+    },
+}
+
+impl Stepper {
+    /// One optimisation step on the windows `range` of `w`; returns the batch's mean loss.
+    fn step(&mut self, w: &Windows, range: std::ops::Range<usize>, size: usize, lr: f64) -> f64 {
+        match self {
+            Stepper::Burn { model, optim } => {
+                let m = model.take().expect("a model between steps");
+                let device = m.devices()[0].clone();
+                let l = loss(&m, w, range, size, &device);
+                let value = l.clone().into_scalar::<f32>() as f64;
+                let grads = GradientsParams::from_grads(l.backward(), &m);
+                *model = Some(optim.step(lr, m, grads));
+                value
+            }
+            Stepper::Fused { trainer, .. } => trainer.step(
+                &w.x[range.start * size..range.end * size],
+                &w.t[range.clone()],
+                &w.eps[range.start * size..range.end * size],
+                lr,
+            ),
+        }
+    }
+
+    /// The mean loss of all of `w`'s windows, without gradients.
+    fn loss(&mut self, w: &Windows, size: usize, device: &Device) -> f64 {
+        match self {
+            Stepper::Burn { model, .. } => {
+                let valid = model.as_ref().expect("a model").valid();
+                loss(&valid, w, 0..w.t.len(), size, device).into_scalar::<f32>() as f64
+            }
+            Stepper::Fused { trainer, .. } => trainer.loss(&w.x, &w.t, &w.eps),
+        }
+    }
+
+    /// The network being trained, on the plain device.
+    fn network(&self) -> ScoreNet {
+        match self {
+            Stepper::Burn { model, .. } => model.as_ref().expect("a model").valid(),
+            Stepper::Fused { trainer, template } => {
+                let mut net = template.clone();
+                net.load_score_cpu(&trainer.net);
+                net
+            }
+        }
+    }
+}
+
 /// Trains a score network on `data` and writes the run folder `dir` (`config.json`,
 /// `model.safetensors`, `stats.csv`, and checkpoints). With `resume`, continues from the last
-/// checkpoint in `dir`. `progress` sees every epoch.
+/// checkpoint in `dir`. `progress` sees every epoch. The engine is chosen by
+/// [`Engine::Auto`]; see [`train_with`].
+#[allow(clippy::too_many_arguments)]
 pub fn train(
     data: &Dataset,
     net: ScoreNetConfig,
@@ -195,9 +298,38 @@ pub fn train(
     dir: &Path,
     resume: bool,
     device: &Device,
+    progress: impl FnMut(&EpochStats),
+) -> Result<Model> {
+    train_with(
+        data,
+        net,
+        sde,
+        config,
+        dir,
+        resume,
+        device,
+        Engine::Auto,
+        progress,
+    )
+}
+
+/// [`train`] with the given engine. Both engines draw the same windows and apply the same
+/// AdamW; they differ in floating-point rounding only. A run resumes with the engine that
+/// wrote its checkpoint.
+#[allow(clippy::too_many_arguments)]
+pub fn train_with(
+    data: &Dataset,
+    net: ScoreNetConfig,
+    sde: VpSde,
+    config: &TrainConfig,
+    dir: &Path,
+    resume: bool,
+    device: &Device,
+    engine: Engine,
     mut progress: impl FnMut(&EpochStats),
 ) -> Result<Model> {
     config.check()?;
+    let engine = engine.resolve(&net, device)?;
     let length = data.train.shape[1];
     if net.window > length {
         return Err(Error::config(
@@ -220,14 +352,31 @@ pub fn train(
     };
     std::fs::create_dir_all(dir).map_err(io)?;
     let ad = device.clone().autodiff();
-    let mut optim = AdamWConfig::new()
+    let model = net.init_seeded(&ad, config.seed);
+    let adamw = AdamWConfig::new()
         .with_weight_decay(config.weight_decay as f32)
-        .with_epsilon(1e-8)
-        .init();
-    let mut model = net.init_seeded(&ad, config.seed);
+        .with_epsilon(1e-8);
+    let mut stepper = match engine {
+        Engine::Fused => {
+            let template = model.valid();
+            let cpu = template.score_cpu().expect("an MLP network");
+            Stepper::Fused {
+                trainer: Box::new(CpuTrainer::new(
+                    cpu,
+                    AdamW::new(config.weight_decay as f32),
+                )),
+                template,
+            }
+        }
+        _ => Stepper::Burn {
+            model: Some(model),
+            optim: adamw.init(),
+        },
+    };
     let mut stats = Vec::new();
     let mut start = 0;
-    let (ckpt_path, optim_path) = (dir.join("checkpoint.json"), dir.join("optimizer.bpk"));
+    let ckpt_path = dir.join("checkpoint.json");
+    let (optim_path, moments_path) = (dir.join("optimizer.bpk"), dir.join("optimizer.npy"));
     if resume {
         let saved = RunConfig::read(&dir.join("config.json"))?;
         if saved != run {
@@ -241,17 +390,51 @@ pub fn train(
         }
         if ckpt_path.exists() {
             let ckpt: Checkpoint = read_json(&ckpt_path)?;
-            // The burnpack checkpoint keeps parameter ids, which key the optimizer state.
-            let path = dir.join("checkpoint.bpk");
-            let mut store = BurnpackStore::from_file(&path).auto_extension(false);
-            model.load_from(&mut store).map_err(|e| Error::Weights {
-                path: path.clone(),
-                reason: e.to_string(),
-            })?;
-            optim = optim.load(&optim_path).map_err(|e| Error::Weights {
-                path: optim_path.clone(),
-                reason: e.to_string(),
-            })?;
+            let written = ckpt.engine.unwrap_or(Engine::Burn);
+            if written != engine {
+                return Err(Error::config(
+                    "--resume",
+                    format!(
+                        "{} was written by the {} engine; resume with --engine {}",
+                        ckpt_path.display(),
+                        engine_name(written),
+                        engine_name(written)
+                    ),
+                ));
+            }
+            match &mut stepper {
+                Stepper::Burn { model, optim } => {
+                    // The burnpack checkpoint keeps parameter ids, which key the optimizer state.
+                    let path = dir.join("checkpoint.bpk");
+                    let mut store = BurnpackStore::from_file(&path).auto_extension(false);
+                    let model = model.as_mut().expect("a model");
+                    model.load_from(&mut store).map_err(|e| Error::Weights {
+                        path: path.clone(),
+                        reason: e.to_string(),
+                    })?;
+                    let o = std::mem::replace(optim, adamw.init());
+                    *optim = o.load(&optim_path).map_err(|e| Error::Weights {
+                        path: optim_path.clone(),
+                        reason: e.to_string(),
+                    })?;
+                }
+                Stepper::Fused { trainer, template } => {
+                    let mut net = template.clone();
+                    load_weights(&mut net, &dir.join("model.safetensors"))?;
+                    trainer.net = net.score_cpu().expect("an MLP network");
+                    let m = read_npy(&moments_path)?;
+                    let p = trainer.net.parameters();
+                    if m.shape != [2, p] {
+                        return Err(Error::config(
+                            moments_path.display().to_string(),
+                            format!("expected AdamW moments of shape [2, {p}], found {:?}", m.shape),
+                        ));
+                    }
+                    trainer.moment1 = m.data[..p].to_vec();
+                    trainer.moment2 = m.data[p..].to_vec();
+                    trainer.steps = ckpt.steps.unwrap_or(0);
+                }
+            }
             start = ckpt.epochs_done;
             stats = read_stats(&dir.join("stats.csv"))?;
             stats.truncate(start);
@@ -265,30 +448,43 @@ pub fn train(
     let w = net.window;
     let size = w * data.info.state_shape.iter().product::<usize>();
     let n_train = data.train.shape[0];
-    let checkpoint = |model: &ScoreNet,
-                      optim: &burn::optim::ModuleOptimizer,
-                      stats: &[EpochStats],
-                      done: usize|
-     -> Result<()> {
-        save_weights(model, &dir.join("model.safetensors"))?;
-        let bpk = dir.join("checkpoint.bpk");
-        let tmp = temp_path(&bpk);
-        let mut store = BurnpackStore::from_file(&tmp)
-            .auto_extension(false)
-            .overwrite(true);
-        model.save_into(&mut store).map_err(|e| Error::Weights {
-            path: bpk.clone(),
-            reason: e.to_string(),
-        })?;
-        std::fs::rename(&tmp, &bpk).map_err(io)?;
-        let tmp = temp_path(&optim_path);
-        optim.save(&tmp).map_err(|e| Error::Weights {
-            path: optim_path.clone(),
-            reason: e.to_string(),
-        })?;
-        std::fs::rename(&tmp, &optim_path).map_err(io)?;
+    let checkpoint = |stepper: &Stepper, stats: &[EpochStats], done: usize| -> Result<()> {
+        save_weights(&stepper.network(), &dir.join("model.safetensors"))?;
+        let mut ckpt = Checkpoint {
+            epochs_done: done,
+            engine: Some(engine),
+            steps: None,
+        };
+        match stepper {
+            Stepper::Burn { model, optim } => {
+                let bpk = dir.join("checkpoint.bpk");
+                let tmp = temp_path(&bpk);
+                let mut store = BurnpackStore::from_file(&tmp)
+                    .auto_extension(false)
+                    .overwrite(true);
+                let model = model.as_ref().expect("a model");
+                model.save_into(&mut store).map_err(|e| Error::Weights {
+                    path: bpk.clone(),
+                    reason: e.to_string(),
+                })?;
+                std::fs::rename(&tmp, &bpk).map_err(io)?;
+                let tmp = temp_path(&optim_path);
+                optim.save(&tmp).map_err(|e| Error::Weights {
+                    path: optim_path.clone(),
+                    reason: e.to_string(),
+                })?;
+                std::fs::rename(&tmp, &optim_path).map_err(io)?;
+            }
+            Stepper::Fused { trainer, .. } => {
+                let p = trainer.net.parameters();
+                let mut m = trainer.moment1.clone();
+                m.extend_from_slice(&trainer.moment2);
+                write_npy(&moments_path, &Array::new(vec![2, p], m))?;
+                ckpt.steps = Some(trainer.steps);
+            }
+        }
         write_stats(&dir.join("stats.csv"), stats)?;
-        write_json(&ckpt_path, &Checkpoint { epochs_done: done })
+        write_json(&ckpt_path, &ckpt)
     };
 
     for epoch in start..config.epochs {
@@ -298,17 +494,12 @@ pub fn train(
         let mut total = 0.0;
         for b0 in (0..n_train).step_by(config.batch_size) {
             let range = b0..(b0 + config.batch_size).min(n_train);
-            let l = loss(&model, &windows, range.clone(), size, &ad);
-            total += l.clone().into_scalar::<f32>() as f64 * range.len() as f64;
-            let grads = GradientsParams::from_grads(l.backward(), &model);
-            model = optim.step(lr, model, grads);
+            total += stepper.step(&windows, range.clone(), size, lr) * range.len() as f64;
         }
         // Validation: one window per validation chain, its own stream of draws.
         let mut vrng = chain_rng(splitmix64(config.seed ^ 0x5EED), epoch as u64);
         let vw = draw_windows(&valid_x, &data.valid.shape, w, &sde, &mut vrng);
-        let valid = model.valid();
-        let valid_loss =
-            loss(&valid, &vw, 0..data.valid.shape[0], size, device).into_scalar::<f32>() as f64;
+        let valid_loss = stepper.loss(&vw, size, device);
         let row = EpochStats {
             epoch: epoch + 1,
             train_loss: total / n_train as f64,
@@ -318,13 +509,21 @@ pub fn train(
         stats.push(row);
         progress(&row);
         if (epoch + 1) % config.checkpoint_every == 0 || epoch + 1 == config.epochs {
-            checkpoint(&model, &optim, &stats, epoch + 1)?;
+            checkpoint(&stepper, &stats, epoch + 1)?;
         }
     }
     Ok(Model {
         config: run,
-        net: model.valid(),
+        net: stepper.network(),
     })
+}
+
+fn engine_name(e: Engine) -> &'static str {
+    match e {
+        Engine::Auto => "auto",
+        Engine::Burn => "burn",
+        Engine::Fused => "fused",
+    }
 }
 
 /// Writes `stats.csv`: `epoch,train_loss,valid_loss,lr`.

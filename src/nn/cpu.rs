@@ -25,7 +25,7 @@ pub struct Dense {
 
 /// `c = a · b (+ c if accumulate)`, with `a` `[m, k]` and `b` `[k, n]` given by strides.
 #[allow(clippy::too_many_arguments)]
-fn gemm(
+pub(super) fn gemm(
     m: usize,
     k: usize,
     n: usize,
@@ -67,7 +67,7 @@ fn gemm(
 
 impl Dense {
     /// `y = x W + b` for `rows` rows of `x`.
-    fn forward(&self, x: &[f32], rows: usize, y: &mut [f32]) {
+    pub(super) fn forward(&self, x: &[f32], rows: usize, y: &mut [f32]) {
         for r in 0..rows {
             y[r * self.output..(r + 1) * self.output].copy_from_slice(&self.b);
         }
@@ -86,8 +86,8 @@ impl Dense {
     }
 
     /// `gx = gy Wᵀ` (accumulated into `gx` when `accumulate`).
-    fn backward_input(&self, gy: &[f32], rows: usize, gx: &mut [f32], accumulate: bool) {
-        let (i, o) = (self.input as isize, self.output as isize);
+    pub(super) fn backward_input(&self, gy: &[f32], rows: usize, gx: &mut [f32], accumulate: bool) {
+        let o = self.output as isize;
         // Wᵀ as a [output, input] matrix: element (r, c) = W[c, r] at c·output + r.
         gemm(
             rows,
@@ -100,7 +100,50 @@ impl Dense {
             gx,
             accumulate,
         );
-        let _ = i;
+    }
+
+    /// The weight gradients of `y = x W + b` for `rows` rows: `gw = xᵀ gy`, `gb = Σ_rows gy`
+    /// (added to `gw`, `gb` when `accumulate`).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn weight_gradients(
+        &self,
+        x: &[f32],
+        gy: &[f32],
+        rows: usize,
+        gw: &mut [f32],
+        gb: &mut [f32],
+        accumulate: bool,
+    ) {
+        let (i, o) = (self.input, self.output);
+        gemm(
+            i,
+            rows,
+            o,
+            x,
+            (1, i as isize),
+            gy,
+            (o as isize, 1),
+            gw,
+            accumulate,
+        );
+        if !accumulate {
+            gb.fill(0.0);
+        }
+        for row in gy[..rows * o].chunks_exact(o) {
+            for (gb, g) in gb.iter_mut().zip(row) {
+                *gb += g;
+            }
+        }
+    }
+
+    /// The same layer with every weight and bias zero (a gradient accumulator).
+    pub fn zeros_like(&self) -> Dense {
+        Dense {
+            input: self.input,
+            output: self.output,
+            w: vec![0.0; self.w.len()],
+            b: vec![0.0; self.b.len()],
+        }
     }
 }
 
@@ -117,11 +160,17 @@ pub struct Block {
 
 /// Activations a block keeps for its backward pass.
 #[derive(Default)]
-struct BlockCache {
-    n: Vec<f32>,
+pub(super) struct BlockCache {
+    /// The normalised input (the first layer's input).
+    pub(super) n: Vec<f32>,
     rstd: Vec<f32>,
     a: Vec<f32>,
     sig: Vec<f32>,
+    /// Training only: `SiLU(a)` (the second layer's input), the gradient at the block's
+    /// output (the second layer's output gradient) and at `a` (the first layer's).
+    pub(super) s: Vec<f32>,
+    pub(super) g2: Vec<f32>,
+    pub(super) g1: Vec<f32>,
 }
 
 /// `eˣ` to a relative error below 1e-5 for |x| < 87, branch-free so that loops over it vectorise:
@@ -143,12 +192,12 @@ fn fast_exp(x: f32) -> f32 {
 
 /// The logistic sigmoid `1 / (1 + e⁻ᵃ)`.
 #[inline(always)]
-fn sigmoid(a: f32) -> f32 {
+pub(super) fn sigmoid(a: f32) -> f32 {
     1.0 / (1.0 + fast_exp(-a))
 }
 
 impl Block {
-    fn forward(&self, h: &mut [f32], rows: usize, cache: &mut BlockCache, scratch: &mut Vec<f32>) {
+    pub(super) fn forward(&self, h: &mut [f32], rows: usize, cache: &mut BlockCache, scratch: &mut Vec<f32>) {
         let w = self.l1.input;
         cache.n.resize(rows * w, 0.0);
         cache.rstd.resize(rows, 0.0);
@@ -181,8 +230,9 @@ impl Block {
     }
 
     /// Adds to `g` (the gradient w.r.t. the block's output, in place) the path through the
-    /// residual branch, giving the gradient w.r.t. the block's input.
-    fn backward(
+    /// residual branch, giving the gradient w.r.t. the block's input. Leaves the gradient at
+    /// the first layer's output in `scratch`.
+    pub(super) fn backward(
         &self,
         g: &mut [f32],
         rows: usize,
@@ -209,6 +259,39 @@ impl Block {
             for ((gv, a), b) in g[r * w..(r + 1) * w].iter_mut().zip(gnr).zip(nr) {
                 *gv += rstd * (a - m1 - b * m2);
             }
+        }
+    }
+
+    /// [`forward`](Self::forward) keeping `SiLU(a)` in the cache, for weight gradients.
+    pub(super) fn forward_keep(&self, h: &mut [f32], rows: usize, cache: &mut BlockCache) {
+        let mut s = std::mem::take(&mut cache.s);
+        self.forward(h, rows, cache, &mut s);
+        cache.s = s;
+    }
+
+    /// [`backward`](Self::backward) keeping the gradients at both layers' outputs in the
+    /// cache, for weight gradients.
+    pub(super) fn backward_keep(
+        &self,
+        g: &mut [f32],
+        rows: usize,
+        cache: &mut BlockCache,
+        gn: &mut Vec<f32>,
+    ) {
+        let w = self.l1.input;
+        cache.g2.clear();
+        cache.g2.extend_from_slice(&g[..rows * w]);
+        let mut g1 = std::mem::take(&mut cache.g1);
+        self.backward(g, rows, cache, &mut g1, gn);
+        cache.g1 = g1;
+    }
+
+    /// The same block with every weight and bias zero (a gradient accumulator).
+    pub fn zeros_like(&self) -> Block {
+        Block {
+            l1: self.l1.zeros_like(),
+            l2: self.l2.zeros_like(),
+            epsilon: self.epsilon,
         }
     }
 }

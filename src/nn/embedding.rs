@@ -5,6 +5,9 @@ use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
 use burn::tensor::activation::silu;
 
+use super::cpu::Dense;
+use super::mlp::{dense, set_dense};
+
 /// Configuration of a [`TimeEmbedding`].
 #[derive(Config, Debug)]
 pub struct TimeEmbeddingConfig {
@@ -57,5 +60,18 @@ impl TimeEmbedding {
     pub fn forward(&self, t: Tensor<1>) -> Tensor<2> {
         let h = self.l1.forward(self.features(t));
         self.l2.forward(silu(h))
+    }
+}
+
+impl TimeEmbedding {
+    /// The sinusoidal frequencies K and the two layers, as CPU buffers.
+    pub fn to_cpu(&self) -> (usize, Dense, Dense) {
+        (self.frequencies, dense(&self.l1), dense(&self.l2))
+    }
+
+    /// Sets the two layers' weights (the same shapes).
+    pub fn load_cpu(&mut self, l1: &Dense, l2: &Dense) {
+        set_dense(&mut self.l1, l1);
+        set_dense(&mut self.l2, l2);
     }
 }

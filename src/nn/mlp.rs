@@ -2,6 +2,7 @@
 //! `depth` blocks `h + Lin(SiLU(Lin(LayerNorm(h))))`, Linear to the output, one block at the
 //! output width. LayerNorm has no affine parameters.
 
+use burn::module::Param;
 use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
 use burn::tensor::activation::silu;
@@ -111,7 +112,7 @@ impl ResMlp {
     }
 }
 
-fn dense(l: &Linear) -> Dense {
+pub(super) fn dense(l: &Linear) -> Dense {
     let [input, output] = l.weight.val().dims();
     let w = crate::score::to_vec(l.weight.val());
     let b = match &l.bias {
@@ -126,7 +127,25 @@ fn dense(l: &Linear) -> Dense {
     }
 }
 
+/// Sets `l`'s weights to `d`'s (same shapes), keeping the parameter ids.
+pub(super) fn set_dense(l: &mut Linear, d: &Dense) {
+    let device = l.weight.val().device();
+    assert_eq!(l.weight.val().dims(), [d.input, d.output], "layer shape");
+    let w = crate::score::tensor(d.w.clone(), [d.input, d.output], &device);
+    l.weight = Param::initialized(l.weight.id, w);
+    let b = crate::score::tensor(d.b.clone(), [d.output], &device);
+    l.bias = Some(match &l.bias {
+        Some(p) => Param::initialized(p.id, b),
+        None => Param::from_tensor(b),
+    });
+}
+
 impl ResBlock {
+    fn load_cpu(&mut self, b: &Block) {
+        set_dense(&mut self.l1, &b.l1);
+        set_dense(&mut self.l2, &b.l2);
+    }
+
     fn to_cpu(&self) -> Block {
         Block {
             l1: dense(&self.l1),
@@ -145,5 +164,16 @@ impl ResMlp {
             tail: dense(&self.tail),
             out_block: self.out_block.to_cpu(),
         }
+    }
+
+    /// Sets the weights to those of `cpu` (the same architecture).
+    pub fn load_cpu(&mut self, cpu: &CpuResMlp) {
+        assert_eq!(self.blocks.len(), cpu.blocks.len(), "depth");
+        set_dense(&mut self.head, &cpu.head);
+        for (b, c) in self.blocks.iter_mut().zip(&cpu.blocks) {
+            b.load_cpu(c);
+        }
+        set_dense(&mut self.tail, &cpu.tail);
+        self.out_block.load_cpu(&cpu.out_block);
     }
 }

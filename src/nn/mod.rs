@@ -1,6 +1,7 @@
 //! Network architectures, and nothing else: they know tensors, not diffusion.
 
 pub mod cpu;
+pub mod cpu_train;
 mod embedding;
 mod mlp;
 mod unet;

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{NoiseEstimator, Vjp, tensor, to_vec};
 use crate::nn::cpu::{Activations, CpuResMlp};
+use crate::nn::cpu_train::CpuScoreMlp;
 use crate::nn::{ResMlp, ResMlpConfig, TimeEmbedding, TimeEmbeddingConfig};
 use crate::nn::{UNet, UNetConfig};
 
@@ -268,6 +269,30 @@ impl ScoreNet {
     /// The fused CPU twin of the MLP (see [`crate::nn::cpu`]), for MLP networks.
     pub fn mlp_cpu(&self) -> Option<CpuResMlp> {
         self.mlp.as_ref().map(ResMlp::to_cpu)
+    }
+
+    /// The whole network (embedding and MLP) as CPU buffers for fused training (see
+    /// [`crate::nn::cpu_train`]), for MLP networks.
+    pub fn score_cpu(&self) -> Option<CpuScoreMlp> {
+        let (frequencies, emb1, emb2) = self.embedding.to_cpu();
+        Some(CpuScoreMlp {
+            frequencies,
+            emb1,
+            emb2,
+            mlp: self.mlp.as_ref()?.to_cpu(),
+        })
+    }
+
+    /// Sets the weights to those of `cpu`, a network of the same MLP configuration.
+    ///
+    /// # Panics
+    /// On a U-Net, or on shapes that differ.
+    pub fn load_score_cpu(&mut self, cpu: &CpuScoreMlp) {
+        self.embedding.load_cpu(&cpu.emb1, &cpu.emb2);
+        self.mlp
+            .as_mut()
+            .expect("an MLP network")
+            .load_cpu(&cpu.mlp);
     }
 }
 

@@ -13,8 +13,10 @@ use anyhow::{Result, bail};
 use burn::optim::{AdamWConfig, GradientsParams};
 use burn::prelude::*;
 use burn::tensor::{Distribution, FloatDType};
-use rand::SeedableRng;
 use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use rand_distr::{Distribution as _, StandardNormal};
+use sda::nn::cpu_train::{AdamW, CpuTrainer};
 use sda::score::guidance::{Guided, Likelihood, Observation};
 use sda::score::net::{CpuWindowScore, ScoreNet, ScoreNetConfig, UNetPreset, WindowScore};
 use sda::score::operator::Operator;
@@ -250,6 +252,35 @@ fn train_rate(
     (net.valid(), steps as f64 / t0.elapsed().as_secs_f64())
 }
 
+/// [`train_rate`] with the fused CPU trainer (MLP networks): the same loss, batch and AdamW.
+fn fused_train_rate(net: &ScoreNet, b: usize, lr: f64, warmup: usize, steps: usize) -> f64 {
+    let sde = VpSde::default();
+    let mut trainer = CpuTrainer::new(net.score_cpu().expect("an MLP network"), AdamW::new(1e-3));
+    let n = trainer.net.features();
+    let mut rng = StdRng::seed_from_u64(1);
+    let (mu, sigma) = (sde.mu(0.5) as f32, sde.sigma(0.5) as f32);
+    let mut step = |rng: &mut StdRng| {
+        let eps: Vec<f32> = (0..b * n).map(|_| StandardNormal.sample(rng)).collect();
+        let x: Vec<f32> = eps
+            .iter()
+            .map(|e| {
+                let x: f32 = StandardNormal.sample(rng);
+                mu * x + sigma * e
+            })
+            .collect();
+        let t: Vec<f32> = (0..b).map(|_| rng.random()).collect();
+        trainer.step(&x, &t, &eps, lr);
+    };
+    for _ in 0..warmup {
+        step(&mut rng);
+    }
+    let t0 = Instant::now();
+    for _ in 0..steps {
+        step(&mut rng);
+    }
+    steps as f64 / t0.elapsed().as_secs_f64()
+}
+
 /// The Lorenz-63 local score (k = 2, width 256, depth 5): training, and the guided evaluation
 /// with `stride:8|select:0` observations (std 0.4, γ = 0.03) for each B of --trajectories.
 fn lorenz(a: &Args, dev: &Device) -> Result<Report> {
@@ -276,6 +307,12 @@ fn lorenz(a: &Args, dev: &Device) -> Result<Report> {
     let mut rng = StdRng::seed_from_u64(0);
     let mut lines = vec![(format!("training steps/s (batch {b})"), train_sps)];
     let mut json = json!({"network": "lorenz", "train_steps_per_s": train_sps, "guided": []});
+    if cpu {
+        let init = cfg.init_seeded(dev, 0);
+        let fused = fused_train_rate(&init, b, 1e-3, warmup, a.steps.unwrap_or(200));
+        lines.push((format!("training steps/s, fused CPU trainer (batch {b})"), fused));
+        json["fused_train_steps_per_s"] = json!(fused);
+    }
     let sizes = a
         .trajectories
         .clone()

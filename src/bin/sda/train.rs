@@ -6,7 +6,7 @@ use anyhow::{Context, Result, bail};
 use sda::data::{Dataset, features};
 use sda::score::net::{Architecture, Backbone, ScoreNetConfig, UNetPreset};
 use sda::score::sde::{Schedule, VpSde};
-use sda::train::{LrSchedule, TrainConfig, train};
+use sda::train::{Engine, LrSchedule, TrainConfig, train_with};
 
 use crate::common::{bar, device};
 
@@ -80,6 +80,10 @@ pub struct Args {
     /// Random seed (initialisation and every draw).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Training engine: auto (the fused CPU trainer for MLP networks on the CPU, burn's
+    /// autodiff otherwise), burn, or fused. A resumed run keeps the engine it started with.
+    #[arg(long, value_enum, default_value_t = Engine::Auto)]
+    pub engine: Engine,
     /// Device: cpu, vulkan[:N] or cuda[:N] (GPU builds only).
     #[arg(long, default_value = "cpu")]
     pub device: String,
@@ -162,7 +166,8 @@ pub fn run(a: Args) -> Result<()> {
     let pb = bar(a.epochs as u64, "train");
     let t0 = std::time::Instant::now();
     let mut last = None;
-    let model = train(&data, net, sde, &config, &a.output, a.resume, &dev, |s| {
+    let engine = a.engine;
+    let model = train_with(&data, net, sde, &config, &a.output, a.resume, &dev, engine, |s| {
         pb.set_position(s.epoch as u64);
         pb.set_message(format!(
             "loss {:.4} valid {:.4} lr {:.1e}",
