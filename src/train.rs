@@ -361,10 +361,7 @@ pub fn train_with(
             let template = model.valid();
             let cpu = template.score_cpu().expect("an MLP network");
             Stepper::Fused {
-                trainer: Box::new(CpuTrainer::new(
-                    cpu,
-                    AdamW::new(config.weight_decay as f32),
-                )),
+                trainer: Box::new(CpuTrainer::new(cpu, AdamW::new(config.weight_decay as f32))),
                 template,
             }
         }
@@ -427,7 +424,10 @@ pub fn train_with(
                     if m.shape != [2, p] {
                         return Err(Error::config(
                             moments_path.display().to_string(),
-                            format!("expected AdamW moments of shape [2, {p}], found {:?}", m.shape),
+                            format!(
+                                "expected AdamW moments of shape [2, {p}], found {:?}",
+                                m.shape
+                            ),
                         ));
                     }
                     trainer.moment1 = m.data[..p].to_vec();

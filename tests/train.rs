@@ -8,7 +8,7 @@ use sda::mcs::System;
 use sda::score::net::{Architecture, Backbone, ScoreNetConfig};
 use sda::score::sde::VpSde;
 use sda::score::to_vec;
-use sda::train::{EpochStats, TrainConfig, train};
+use sda::train::{Engine, EpochStats, TrainConfig, train, train_with};
 
 fn data(name: &str) -> (PathBuf, Dataset) {
     let dir = std::env::temp_dir().join(format!("sda-train-{name}-{}", std::process::id()));
@@ -74,9 +74,145 @@ fn short_training_on_lorenz_lowers_the_loss() {
     assert!(dir.join("run/stats.csv").exists() && dir.join("run/model.safetensors").exists());
 }
 
+/// The composed ε of a model on a fixed batch of trajectories.
+fn estimate(m: &sda::model::Model) -> Vec<f32> {
+    let device = Device::flex();
+    let x = sda::score::sampler::normal(
+        [4, 9, 3],
+        &mut <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(0),
+        &device,
+    );
+    let score = sda::score::net::WindowScore::new(&m.net, &m.config.net);
+    to_vec(sda::score::NoiseEstimator::eps(&score, x, 0.5))
+}
+
+#[test]
+fn fused_and_burn_engines_train_the_same_network() {
+    // Same initialisation, windows and AdamW: the two engines differ by rounding only.
+    let (dir, d) = data("engines");
+    let cfg = TrainConfig {
+        epochs: 3,
+        batch_size: 20,
+        ..TrainConfig::default()
+    };
+    let run = |engine: Engine, name: &str| {
+        let mut stats: Vec<EpochStats> = Vec::new();
+        let m = train_with(
+            &d,
+            net(),
+            VpSde::default(),
+            &cfg,
+            &dir.join(name),
+            false,
+            &Device::flex(),
+            engine,
+            |s| stats.push(*s),
+        )
+        .unwrap();
+        (estimate(&m), stats)
+    };
+    let (eb, sb) = run(Engine::Burn, "burn");
+    let (ef, sf) = run(Engine::Fused, "fused");
+    for (b, f) in sb.iter().zip(&sf) {
+        for (x, y) in [(b.train_loss, f.train_loss), (b.valid_loss, f.valid_loss)] {
+            assert!(
+                (x - y).abs() < 1e-3 * x,
+                "epoch {}: losses {x} and {y}",
+                b.epoch
+            );
+        }
+    }
+    let diff = eb
+        .iter()
+        .zip(&ef)
+        .map(|(p, q)| (p - q).abs())
+        .fold(0.0f32, f32::max);
+    let scale = eb.iter().map(|v| v.abs()).fold(0.0f32, f32::max);
+    assert!(diff < 1e-3 * scale, "ε differs by {diff} (scale {scale})");
+    // And training moved the weights well beyond that difference.
+    let init = train_with(
+        &d,
+        net(),
+        VpSde::default(),
+        &TrainConfig {
+            epochs: 1,
+            lr: 1e-12,
+            ..cfg.clone()
+        },
+        &dir.join("init"),
+        false,
+        &Device::flex(),
+        Engine::Burn,
+        |_| {},
+    )
+    .unwrap();
+    let moved = estimate(&init)
+        .iter()
+        .zip(&eb)
+        .map(|(p, q)| (p - q).abs())
+        .fold(0.0f32, f32::max);
+    assert!(
+        moved > 100.0 * diff,
+        "training moved ε by {moved}, engines differ by {diff}"
+    );
+}
+
+#[test]
+fn a_fused_run_resumes_only_with_the_fused_engine() {
+    let (dir, d) = data("mixed");
+    let cfg = TrainConfig {
+        epochs: 4,
+        batch_size: 16,
+        checkpoint_every: 2,
+        ..TrainConfig::default()
+    };
+    let run_dir = dir.join("run");
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        train_with(
+            &d,
+            net(),
+            VpSde::default(),
+            &cfg,
+            &run_dir,
+            false,
+            &Device::flex(),
+            Engine::Fused,
+            |s| {
+                if s.epoch == 3 {
+                    panic!("killed");
+                }
+            },
+        )
+    }));
+    let err = train_with(
+        &d,
+        net(),
+        VpSde::default(),
+        &cfg,
+        &run_dir,
+        true,
+        &Device::flex(),
+        Engine::Burn,
+        |_| {},
+    )
+    .err()
+    .expect("a burn resume of a fused run is refused")
+    .to_string();
+    assert!(err.contains("--engine fused"), "{err}");
+}
+
 #[test]
 fn resumed_training_equals_uninterrupted_training() {
-    let (dir, d) = data("resume");
+    resume_case("resume-fused", Engine::Fused);
+}
+
+#[test]
+fn resumed_burn_training_equals_uninterrupted_training() {
+    resume_case("resume-burn", Engine::Burn);
+}
+
+fn resume_case(name: &str, engine: Engine) {
+    let (dir, d) = data(name);
     let device = Device::flex();
     let sde = VpSde::default();
     let full = TrainConfig {
@@ -85,7 +221,7 @@ fn resumed_training_equals_uninterrupted_training() {
         checkpoint_every: 3,
         ..TrainConfig::default()
     };
-    let a = train(
+    let a = train_with(
         &d,
         net(),
         sde,
@@ -93,6 +229,7 @@ fn resumed_training_equals_uninterrupted_training() {
         &dir.join("a"),
         false,
         &device,
+        engine,
         |_| {},
     )
     .unwrap();
@@ -101,7 +238,7 @@ fn resumed_training_equals_uninterrupted_training() {
     let mut stopped = 0;
     let b_dir = dir.join("b");
     let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        train(&d, net(), sde, &full, &b_dir, false, &device, |s| {
+        train_with(&d, net(), sde, &full, &b_dir, false, &device, engine, |s| {
             stopped = s.epoch;
             if s.epoch == 4 {
                 panic!("killed");
@@ -109,17 +246,8 @@ fn resumed_training_equals_uninterrupted_training() {
         })
     }));
     assert_eq!(stopped, 4);
-    let b = train(&d, net(), sde, &full, &b_dir, true, &device, |_| {}).unwrap();
-    let x = sda::score::sampler::normal(
-        [4, 9, 3],
-        &mut <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(0),
-        &device,
-    );
-    let est = |m: &sda::model::Model| {
-        let score = sda::score::net::WindowScore::new(&m.net, &m.config.net);
-        to_vec(sda::score::NoiseEstimator::eps(&score, x.clone(), 0.5))
-    };
-    let (ea, eb) = (est(&a), est(&b));
+    let b = train_with(&d, net(), sde, &full, &b_dir, true, &device, engine, |_| {}).unwrap();
+    let (ea, eb) = (estimate(&a), estimate(&b));
     let diff = ea
         .iter()
         .zip(&eb)

@@ -190,6 +190,42 @@ fn fast_exp(x: f32) -> f32 {
     f32::from_bits(((n as i32 + 127) << 23) as u32) * p
 }
 
+/// Lanes of the sums below: independent accumulators, so that the loops vectorise.
+const LANES: usize = 16;
+
+/// `Σ f(v)` over `v`, in [`LANES`] interleaved partial sums.
+#[inline(always)]
+fn lanes_sum(v: &[f32], f: impl Fn(f32) -> f32) -> f32 {
+    let mut acc = [0.0f32; LANES];
+    let chunks = v.chunks_exact(LANES);
+    let tail: f32 = chunks.remainder().iter().map(|&x| f(x)).sum();
+    for c in chunks {
+        for (a, &x) in acc.iter_mut().zip(c) {
+            *a += f(x);
+        }
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
+/// `Σ a b` over two slices of one length, in [`LANES`] interleaved partial sums.
+#[inline(always)]
+fn lanes_dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0.0f32; LANES];
+    let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+    let tail: f32 = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in ca.zip(cb) {
+        for ((s, x), y) in acc.iter_mut().zip(x).zip(y) {
+            *s += x * y;
+        }
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
 /// The logistic sigmoid `1 / (1 + e⁻ᵃ)`.
 #[inline(always)]
 pub(super) fn sigmoid(a: f32) -> f32 {
@@ -197,15 +233,21 @@ pub(super) fn sigmoid(a: f32) -> f32 {
 }
 
 impl Block {
-    pub(super) fn forward(&self, h: &mut [f32], rows: usize, cache: &mut BlockCache, scratch: &mut Vec<f32>) {
+    pub(super) fn forward(
+        &self,
+        h: &mut [f32],
+        rows: usize,
+        cache: &mut BlockCache,
+        scratch: &mut Vec<f32>,
+    ) {
         let w = self.l1.input;
         cache.n.resize(rows * w, 0.0);
         cache.rstd.resize(rows, 0.0);
         cache.a.resize(rows * w, 0.0);
         for r in 0..rows {
             let row = &h[r * w..(r + 1) * w];
-            let mean = row.iter().sum::<f32>() / w as f32;
-            let var = row.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / w as f32;
+            let mean = lanes_sum(row, |v| v) / w as f32;
+            let var = lanes_sum(row, |v| (v - mean) * (v - mean)) / w as f32;
             let rstd = 1.0 / (var + self.epsilon).sqrt();
             cache.rstd[r] = rstd;
             for (n, v) in cache.n[r * w..(r + 1) * w].iter_mut().zip(row) {
@@ -253,8 +295,8 @@ impl Block {
         // LayerNorm: g_h += rstd (g_n − mean(g_n) − n · mean(g_n ⊙ n)).
         for r in 0..rows {
             let (gnr, nr) = (&gn[r * w..(r + 1) * w], &cache.n[r * w..(r + 1) * w]);
-            let m1 = gnr.iter().sum::<f32>() / w as f32;
-            let m2 = gnr.iter().zip(nr).map(|(a, b)| a * b).sum::<f32>() / w as f32;
+            let m1 = lanes_sum(gnr, |v| v) / w as f32;
+            let m2 = lanes_dot(gnr, nr) / w as f32;
             let rstd = cache.rstd[r];
             for ((gv, a), b) in g[r * w..(r + 1) * w].iter_mut().zip(gnr).zip(nr) {
                 *gv += rstd * (a - m1 - b * m2);

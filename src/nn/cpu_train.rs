@@ -70,7 +70,10 @@ impl CpuScoreMlp {
 
     /// Every weight and bias, layer by layer (weights, then bias).
     pub fn tensors(&self) -> Vec<&Vec<f32>> {
-        self.layers().into_iter().flat_map(|l| [&l.w, &l.b]).collect()
+        self.layers()
+            .into_iter()
+            .flat_map(|l| [&l.w, &l.b])
+            .collect()
     }
 
     /// [`tensors`](Self::tensors), mutable, in the same order.
@@ -236,7 +239,11 @@ impl Work {
             2 => (&self.inp, &self.gh),
             i if i < 3 + 2 * (n + 1) => {
                 let b = (i - 3) / 2;
-                let c = if b < n { &self.blocks[b] } else { &self.out_cache };
+                let c = if b < n {
+                    &self.blocks[b]
+                } else {
+                    &self.out_cache
+                };
                 if (i - 3) % 2 == 0 {
                     (&c.n, &c.g1)
                 } else {
@@ -524,12 +531,21 @@ mod tests {
                 for _ in 0..3 {
                     tr.step(&x, &t, &eps, 1e-2);
                 }
-                tr.net.tensors().into_iter().flatten().copied().collect::<Vec<f32>>()
+                tr.net
+                    .tensors()
+                    .into_iter()
+                    .flatten()
+                    .copied()
+                    .collect::<Vec<f32>>()
             })
         };
         let (one, three) = (run(1), run(3));
         assert_eq!(one, three);
-        assert!(one.iter().zip(net.tensors().into_iter().flatten()).any(|(a, b)| a != b));
+        assert!(
+            one.iter()
+                .zip(net.tensors().into_iter().flatten())
+                .any(|(a, b)| a != b)
+        );
     }
 
     #[test]

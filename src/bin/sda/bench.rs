@@ -310,7 +310,10 @@ fn lorenz(a: &Args, dev: &Device) -> Result<Report> {
     if cpu {
         let init = cfg.init_seeded(dev, 0);
         let fused = fused_train_rate(&init, b, 1e-3, warmup, a.steps.unwrap_or(200));
-        lines.push((format!("training steps/s, fused CPU trainer (batch {b})"), fused));
+        lines.push((
+            format!("training steps/s, fused CPU trainer (batch {b})"),
+            fused,
+        ));
         json["fused_train_steps_per_s"] = json!(fused);
     }
     let sizes = a

@@ -167,14 +167,24 @@ pub fn run(a: Args) -> Result<()> {
     let t0 = std::time::Instant::now();
     let mut last = None;
     let engine = a.engine;
-    let model = train_with(&data, net, sde, &config, &a.output, a.resume, &dev, engine, |s| {
-        pb.set_position(s.epoch as u64);
-        pb.set_message(format!(
-            "loss {:.4} valid {:.4} lr {:.1e}",
-            s.train_loss, s.valid_loss, s.lr
-        ));
-        last = Some(*s);
-    })
+    let model = train_with(
+        &data,
+        net,
+        sde,
+        &config,
+        &a.output,
+        a.resume,
+        &dev,
+        engine,
+        |s| {
+            pb.set_position(s.epoch as u64);
+            pb.set_message(format!(
+                "loss {:.4} valid {:.4} lr {:.1e}",
+                s.train_loss, s.valid_loss, s.lr
+            ));
+            last = Some(*s);
+        },
+    )
     .with_context(|| format!("training into {}", a.output.display()))?;
     pb.finish();
     let secs = t0.elapsed().as_secs_f64();
