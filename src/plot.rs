@@ -1758,7 +1758,10 @@ mod tests {
                 for j in 0..w {
                     let (x, y) = (i as f32 / h as f32, j as f32 / w as f32);
                     let phase = 0.3 * k as f32;
-                    data.push(1.5 * (6.28 * x + phase).sin() * (6.28 * y).cos());
+                    data.push(
+                        1.5 * (std::f32::consts::TAU * x + phase).sin()
+                            * (std::f32::consts::TAU * y).cos(),
+                    );
                 }
             }
         }
