@@ -11,6 +11,7 @@ use crate::io::Array;
 use crate::mcs::splitmix64;
 use crate::model::Model;
 use crate::score::guidance::{Guided, Likelihood, Observation};
+use crate::nn::cpu::Precision;
 use crate::score::net::{Architecture, Backbone, Composition, CpuWindowScore, WindowScore};
 use crate::score::operator::Operator;
 use crate::score::sampler::PcSampler;
@@ -45,6 +46,8 @@ pub struct SampleConfig {
     pub likelihood: Likelihood,
     /// How window scores compose over the trajectory.
     pub composition: Composition,
+    /// The arithmetic of the fused CPU network's matrix products (MLP models on the CPU).
+    pub precision: Precision,
     /// Seed.
     pub seed: u64,
 }
@@ -181,9 +184,18 @@ pub fn sample(
     // On the CPU, the fused twin of the network computes the same function faster.
     let (burn_prior, cpu_prior);
     let mlp = matches!(model.config.net.backbone, Backbone::Mlp { .. });
-    let prior: &dyn NoiseEstimator = if *device == Device::flex() && mlp {
+    let fused = *device == Device::flex() && mlp;
+    if config.precision != Precision::F32 && !fused {
+        return Err(Error::config(
+            "--precision",
+            "bf16 products are for MLP models on the CPU (the fused network) only",
+        ));
+    }
+    config.precision.check()?;
+    let prior: &dyn NoiseEstimator = if fused {
         cpu_prior = {
-            let mut s = CpuWindowScore::new(&model.net, &model.config.net);
+            let mut s = CpuWindowScore::new(&model.net, &model.config.net)
+                .with_precision(config.precision);
             s.composition = config.composition;
             s
         };

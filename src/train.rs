@@ -23,6 +23,7 @@ use crate::error::{Error, Result};
 use crate::io::{Array, read_json, read_npy, temp_path, write_atomic, write_json, write_npy};
 use crate::mcs::{chain_rng, splitmix64};
 use crate::model::{Model, RunConfig, load_weights, save_weights};
+use crate::nn::cpu::Precision;
 use crate::nn::cpu_train::{AdamW, CpuTrainer};
 use crate::score::net::{Backbone, ScoreNet, ScoreNetConfig};
 use crate::score::sde::VpSde;
@@ -61,6 +62,10 @@ pub struct TrainConfig {
     pub seed: u64,
     /// Epochs between checkpoints.
     pub checkpoint_every: usize,
+    /// Arithmetic of the fused engine's passes through the network (bf16: bfloat16 operands
+    /// and float32 sums in the forward and input-gradient products).
+    #[serde(default)]
+    pub precision: Precision,
 }
 
 impl Default for TrainConfig {
@@ -73,6 +78,7 @@ impl Default for TrainConfig {
             lr_schedule: LrSchedule::Linear,
             seed: 0,
             checkpoint_every: 64,
+            precision: Precision::F32,
         }
     }
 }
@@ -330,6 +336,13 @@ pub fn train_with(
 ) -> Result<Model> {
     config.check()?;
     let engine = engine.resolve(&net, device)?;
+    if config.precision != Precision::F32 && engine != Engine::Fused {
+        return Err(Error::config(
+            "--precision",
+            "bf16 products are for the fused engine only (MLP networks on the CPU)",
+        ));
+    }
+    config.precision.check()?;
     let length = data.train.shape[1];
     if net.window > length {
         return Err(Error::config(
@@ -419,6 +432,7 @@ pub fn train_with(
                     let mut net = template.clone();
                     load_weights(&mut net, &dir.join("model.safetensors"))?;
                     trainer.net = net.score_cpu().expect("an MLP network");
+                    trainer.net.set_precision(config.precision);
                     let m = read_npy(&moments_path)?;
                     let p = trainer.net.parameters();
                     if m.shape != [2, p] {

@@ -187,6 +187,45 @@ fn fused_cpu_network_equals_the_burn_network_and_its_gradient() {
 }
 
 #[test]
+fn bf16_products_keep_the_fused_network_and_its_gradient_to_bfloat16_accuracy() {
+    // bf16 operands carry 8 significant bits (relative 2⁻⁹ each); the composed ε̂ and its
+    // VJP through six layers of width 256 must stay within a few 1e-3 of float32, and must
+    // differ from it (the bf16 path is the one that ran).
+    use sda::nn::bf16;
+    use sda::nn::cpu::Precision;
+    use sda::score::net::CpuWindowScore;
+    if !bf16::available() {
+        eprintln!("skipped: this CPU has no AVX512-BF16");
+        assert!(Precision::Bf16.check().is_err());
+        return;
+    }
+    let device = Device::flex();
+    let cfg = ScoreNetConfig {
+        backbone: Backbone::Mlp {
+            width: 256,
+            depth: 5,
+        },
+        ..config(5)
+    };
+    let net = cfg.init_seeded(&device, 5);
+    let f32_score = CpuWindowScore::new(&net, &cfg);
+    let bf16_score = CpuWindowScore::new(&net, &cfg).with_precision(Precision::Bf16);
+    let mut rng = StdRng::seed_from_u64(5);
+    let x = normal([4, 40, 3], &mut rng, &device);
+    let v = normal([4, 40, 3], &mut rng, &device);
+    let (e1, vjp1) = f32_score.eps_vjp(x.clone(), 0.6);
+    let (e2, vjp2) = bf16_score.eps_vjp(x, 0.6);
+    let rel = |a: Vec<f32>, b: Vec<f32>| {
+        let num: f32 = a.iter().zip(&b).map(|(p, q)| (p - q) * (p - q)).sum();
+        let den: f32 = a.iter().map(|p| p * p).sum();
+        (num / den).sqrt()
+    };
+    let (de, dv) = (rel(to_vec(e1), to_vec(e2)), rel(to_vec(vjp1(v.clone())), to_vec(vjp2(v))));
+    assert!(de < 5e-3 && dv < 1e-2, "relative RMS differences {de}, {dv}");
+    assert!(de > 1e-5 && dv > 1e-5, "bf16 equals float32: {de}, {dv}");
+}
+
+#[test]
 fn mean_composition_averages_every_covering_window() {
     // L = 7, w = 5: 3 windows; state 0 is covered by window 0 only, state 2 by windows 0, 1, 2
     // (elements 2, 1, 0), state 5 by windows 1, 2 (elements 4, 3).

@@ -10,6 +10,8 @@
 
 use rayon::prelude::*;
 
+use super::bf16;
+
 /// A dense layer `y = x W + b`, `W` row-major `[input, output]`.
 #[derive(Clone, Debug)]
 pub struct Dense {
@@ -21,6 +23,49 @@ pub struct Dense {
     pub w: Vec<f32>,
     /// Bias `[output]`.
     pub b: Vec<f32>,
+    /// bf16 copies of `w` for [`Precision::Bf16`] products (kept in step with `w` by
+    /// [`Dense::pack_bf16`]); `None`: float32 products.
+    pub packed: Option<Box<Packed>>,
+}
+
+/// The arithmetic of the fused CPU network's matrix products.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    /// float32 operands (exact to float32 rounding).
+    #[default]
+    F32,
+    /// bfloat16 operands, float32 products and sums (AVX512-BF16 CPUs, twice the multiply
+    /// rate); everything else stays float32.
+    Bf16,
+}
+
+impl Precision {
+    /// `Ok` when this CPU has the arithmetic.
+    pub fn check(self) -> crate::error::Result<()> {
+        if self == Precision::Bf16 && !bf16::available() {
+            return Err(crate::error::Error::config(
+                "--precision bf16",
+                "needs a CPU with AVX512-BF16 (AMD Zen 4 or later, Intel Cooper Lake or later)",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A layer's weights as packed bf16 matrices: `W` for the forward product (when the output
+/// width is a multiple of 16) and `Wᵀ` for the input gradient (when the input width is).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Packed {
+    w: Option<bf16::PackedB>,
+    wt: Option<bf16::PackedB>,
+}
+
+thread_local! {
+    /// The bf16 rows of the left operand of the product being formed on this thread.
+    static ROWS: std::cell::RefCell<Vec<u16>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// `c = a · b (+ c if accumulate)`, with `a` `[m, k]` and `b` `[k, n]` given by strides.
@@ -66,10 +111,49 @@ pub(super) fn gemm(
 }
 
 impl Dense {
+    /// A float32 layer.
+    pub fn new(input: usize, output: usize, w: Vec<f32>, b: Vec<f32>) -> Self {
+        assert_eq!(w.len(), input * output, "weights of shape [input, output]");
+        assert_eq!(b.len(), output, "bias of shape [output]");
+        Self {
+            input,
+            output,
+            w,
+            b,
+            packed: None,
+        }
+    }
+
+    /// Packs (or repacks, after `w` changed) the bf16 copies of the weights.
+    pub fn pack_bf16(&mut self) {
+        let (i, o) = (self.input, self.output);
+        self.packed = Some(Box::new(Packed {
+            w: o.is_multiple_of(16)
+                .then(|| bf16::PackedB::new(&self.w, i, o, (o, 1))),
+            wt: i.is_multiple_of(16)
+                .then(|| bf16::PackedB::new(&self.w, o, i, (1, o))),
+        }));
+    }
+
+    /// The products' arithmetic with `precision`.
+    pub fn set_precision(&mut self, precision: Precision) {
+        match precision {
+            Precision::F32 => self.packed = None,
+            Precision::Bf16 => self.pack_bf16(),
+        }
+    }
+
     /// `y = x W + b` for `rows` rows of `x`.
     pub(super) fn forward(&self, x: &[f32], rows: usize, y: &mut [f32]) {
         for r in 0..rows {
             y[r * self.output..(r + 1) * self.output].copy_from_slice(&self.b);
+        }
+        if let Some(w) = self.packed.as_ref().and_then(|p| p.w.as_ref()) {
+            ROWS.with_borrow_mut(|a| {
+                bf16::round_rows(x, rows, self.input, a);
+                bf16::matmul(a, rows, w, y, self.output, true);
+            });
+            return;
         }
         let (i, o) = (self.input as isize, self.output as isize);
         gemm(
@@ -87,6 +171,13 @@ impl Dense {
 
     /// `gx = gy Wᵀ` (accumulated into `gx` when `accumulate`).
     pub(super) fn backward_input(&self, gy: &[f32], rows: usize, gx: &mut [f32], accumulate: bool) {
+        if let Some(wt) = self.packed.as_ref().and_then(|p| p.wt.as_ref()) {
+            ROWS.with_borrow_mut(|a| {
+                bf16::round_rows(gy, rows, self.output, a);
+                bf16::matmul(a, rows, wt, gx, self.input, accumulate);
+            });
+            return;
+        }
         let o = self.output as isize;
         // Wᵀ as a [output, input] matrix: element (r, c) = W[c, r] at c·output + r.
         gemm(
@@ -138,12 +229,12 @@ impl Dense {
 
     /// The same layer with every weight and bias zero (a gradient accumulator).
     pub fn zeros_like(&self) -> Dense {
-        Dense {
-            input: self.input,
-            output: self.output,
-            w: vec![0.0; self.w.len()],
-            b: vec![0.0; self.b.len()],
-        }
+        Dense::new(
+            self.input,
+            self.output,
+            vec![0.0; self.w.len()],
+            vec![0.0; self.b.len()],
+        )
     }
 }
 
@@ -368,12 +459,21 @@ impl CpuResMlp {
                 *bv += e * w;
             }
         }
-        Dense {
-            input: nx,
-            output: o,
-            w: self.head.w[..nx * o].to_vec(),
-            b,
+        let mut head = Dense::new(nx, o, self.head.w[..nx * o].to_vec(), b);
+        if self.head.packed.is_some() {
+            head.pack_bf16();
         }
+        head
+    }
+
+    /// The products' arithmetic of every layer.
+    pub fn set_precision(&mut self, precision: Precision) {
+        self.head.set_precision(precision);
+        for b in self.blocks.iter_mut().chain([&mut self.out_block]) {
+            b.l1.set_precision(precision);
+            b.l2.set_precision(precision);
+        }
+        self.tail.set_precision(precision);
     }
 
     /// Forward of `x` (`[rows, nx]`) with the constant input suffix `suffix` (the time

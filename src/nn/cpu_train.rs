@@ -17,7 +17,7 @@
 
 use rayon::prelude::*;
 
-use super::cpu::{Block, BlockCache, CpuResMlp, Dense, gemm, sigmoid};
+use super::cpu::{Block, BlockCache, CpuResMlp, Dense, Precision, gemm, sigmoid};
 
 /// The whole MLP score network `ε_φ(x, t)` on CPU buffers: the time embedding
 /// `[cos(π k t), sin(π k t)]` → Linear → SiLU → Linear, concatenated after `x`, into the
@@ -82,6 +82,13 @@ impl CpuScoreMlp {
             .into_iter()
             .flat_map(|l| [&mut l.w, &mut l.b])
             .collect()
+    }
+
+    /// The products' arithmetic of every layer.
+    pub fn set_precision(&mut self, precision: Precision) {
+        self.emb1.set_precision(precision);
+        self.emb2.set_precision(precision);
+        self.mlp.set_precision(precision);
     }
 
     /// The number of trainable values.
@@ -317,6 +324,14 @@ impl CpuTrainer {
         }
     }
 
+    /// The arithmetic of the matrix products of the passes through the network (the weight
+    /// gradients and AdamW stay float32; float32 master weights are rounded to bf16 after
+    /// every update).
+    pub fn with_precision(mut self, precision: Precision) -> Self {
+        self.net.set_precision(precision);
+        self
+    }
+
     /// The mean over rows and features of `(ε_φ(x, t) − ε)²`, without gradients.
     ///
     /// # Shapes
@@ -412,8 +427,13 @@ impl CpuTrainer {
         jobs.into_par_iter()
             .with_max_len(1)
             .for_each(|(i, layer, m1, m2)| {
-                let (mut gw, mut gb) = (vec![0.0; layer.w.len()], vec![0.0; layer.b.len()]);
-                layer_gradient(layer, i, parts, &mut gw, &mut gb);
+                thread_local! {
+                    static GRAD: std::cell::RefCell<Vec<f32>> = Default::default();
+                }
+                let mut g = GRAD.take();
+                g.resize(layer.w.len() + layer.b.len(), 0.0);
+                let (gw, gb) = g.split_at_mut(layer.w.len());
+                layer_gradient(layer, i, parts, gw, gb);
                 let (m1w, m1b) = m1.split_at_mut(gw.len());
                 let (m2w, m2b) = m2.split_at_mut(gw.len());
                 let update = |p: &mut [f32], g: &[f32], m1: &mut [f32], m2: &mut [f32]| {
@@ -424,18 +444,39 @@ impl CpuTrainer {
                         *p = *p * decay - step * lr;
                     }
                 };
-                update(&mut layer.w, &gw, m1w, m2w);
-                update(&mut layer.b, &gb, m1b, m2b);
+                update(&mut layer.w, gw, m1w, m2w);
+                update(&mut layer.b, gb, m1b, m2b);
+                if layer.packed.is_some() {
+                    layer.pack_bf16();
+                }
+                GRAD.set(g);
             });
     }
 }
 
-/// Layer `i`'s gradients `gw = Σ_parts Xᵀ G`, `gb = Σ_parts Σ_rows G`, summed in part order.
+/// Layer `i`'s gradients `gw = Xᵀ G`, `gb = Σ_rows G`, with the parts' rows gathered into one
+/// product (one pass over `gw` instead of one per part).
 fn layer_gradient(layer: &Dense, i: usize, parts: &[Work], gw: &mut [f32], gb: &mut [f32]) {
-    for (p, work) in parts.iter().enumerate() {
+    if let [work] = parts {
         let (x, g) = work.layer(i);
-        layer.weight_gradients(x, g, work.rows, gw, gb, p > 0);
+        layer.weight_gradients(x, g, work.rows, gw, gb, false);
+        return;
     }
+    thread_local! {
+        static GATHER: std::cell::RefCell<(Vec<f32>, Vec<f32>)> = Default::default();
+    }
+    GATHER.with_borrow_mut(|(xs, gs)| {
+        xs.clear();
+        gs.clear();
+        let mut rows = 0;
+        for work in parts {
+            let (x, g) = work.layer(i);
+            xs.extend_from_slice(&x[..work.rows * layer.input]);
+            gs.extend_from_slice(&g[..work.rows * layer.output]);
+            rows += work.rows;
+        }
+        layer.weight_gradients(xs, gs, rows, gw, gb, false);
+    });
 }
 
 #[cfg(test)]
@@ -446,12 +487,12 @@ mod tests {
 
     fn dense(i: usize, o: usize, rng: &mut StdRng) -> Dense {
         let s = 1.0 / (i as f32).sqrt();
-        Dense {
-            input: i,
-            output: o,
-            w: (0..i * o).map(|_| rng.random_range(-s..s)).collect(),
-            b: (0..o).map(|_| rng.random_range(-s..s)).collect(),
-        }
+        Dense::new(
+            i,
+            o,
+            (0..i * o).map(|_| rng.random_range(-s..s)).collect(),
+            (0..o).map(|_| rng.random_range(-s..s)).collect(),
+        )
     }
 
     fn block(n: usize, rng: &mut StdRng) -> Block {
@@ -546,6 +587,40 @@ mod tests {
                 .zip(net.tensors().into_iter().flatten())
                 .any(|(a, b)| a != b)
         );
+    }
+
+    #[test]
+    fn bf16_products_keep_the_weight_gradients_to_bfloat16_accuracy() {
+        if !crate::nn::bf16::available() {
+            return;
+        }
+        let mut rng = StdRng::seed_from_u64(4);
+        // Widths that are multiples of 16, so that the bf16 products run.
+        let mut net = small(&mut rng);
+        net.mlp = CpuResMlp {
+            head: dense(6 + 4, 32, &mut rng),
+            blocks: (0..2).map(|_| block(32, &mut rng)).collect(),
+            tail: dense(32, 6, &mut rng),
+            out_block: block(6, &mut rng),
+        };
+        let b = 48;
+        let x: Vec<f32> = (0..b * 6).map(|_| rng.random_range(-1.5..1.5)).collect();
+        let eps: Vec<f32> = (0..b * 6).map(|_| rng.random_range(-1.5..1.5)).collect();
+        let t: Vec<f32> = (0..b).map(|_| rng.random()).collect();
+        let exact = CpuTrainer::new(net.clone(), AdamW::new(0.0)).gradients(&x, &t, &eps);
+        let rounded = CpuTrainer::new(net, AdamW::new(0.0))
+            .with_precision(Precision::Bf16)
+            .gradients(&x, &t, &eps);
+        let (e, r) = (exact.tensors(), rounded.tensors());
+        let (mut num, mut den) = (0.0f64, 0.0f64);
+        for (e, r) in e.iter().zip(&r) {
+            for (a, b) in e.iter().zip(r.iter()) {
+                num += ((a - b) as f64).powi(2);
+                den += (*a as f64).powi(2);
+            }
+        }
+        let rel = (num / den).sqrt();
+        assert!(rel < 2e-2 && rel > 1e-6, "relative RMS difference {rel}");
     }
 
     #[test]

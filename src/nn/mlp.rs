@@ -119,12 +119,7 @@ pub(super) fn dense(l: &Linear) -> Dense {
         Some(b) => crate::score::to_vec(b.val()),
         None => vec![0.0; output],
     };
-    Dense {
-        input,
-        output,
-        w,
-        b,
-    }
+    Dense::new(input, output, w, b)
 }
 
 /// Sets `l`'s weights to `d`'s (same shapes), keeping the parameter ids.

@@ -1,5 +1,6 @@
 //! Network architectures, and nothing else: they know tensors, not diffusion.
 
+pub mod bf16;
 pub mod cpu;
 pub mod cpu_train;
 mod embedding;

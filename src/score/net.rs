@@ -7,7 +7,7 @@ use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::{NoiseEstimator, Vjp, tensor, to_vec};
-use crate::nn::cpu::{Activations, CpuResMlp};
+use crate::nn::cpu::{Activations, CpuResMlp, Precision};
 use crate::nn::cpu_train::CpuScoreMlp;
 use crate::nn::{ResMlp, ResMlpConfig, TimeEmbedding, TimeEmbeddingConfig};
 use crate::nn::{UNet, UNetConfig};
@@ -522,6 +522,12 @@ pub struct CpuWindowScore<'a> {
 }
 
 impl<'a> CpuWindowScore<'a> {
+    /// The arithmetic of the network's matrix products (float32 by default).
+    pub fn with_precision(mut self, precision: Precision) -> Self {
+        self.mlp.set_precision(precision);
+        self
+    }
+
     /// Copies the weights of `net` into the fused CPU form.
     pub fn new(net: &'a ScoreNet, config: &'a ScoreNetConfig) -> Self {
         Self {

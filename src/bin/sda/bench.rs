@@ -16,6 +16,7 @@ use burn::tensor::{Distribution, FloatDType};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution as _, StandardNormal};
+use sda::nn::cpu::Precision as CpuPrecision;
 use sda::nn::cpu_train::{AdamW, CpuTrainer};
 use sda::score::guidance::{Guided, Likelihood, Observation};
 use sda::score::net::{CpuWindowScore, ScoreNet, ScoreNetConfig, UNetPreset, WindowScore};
@@ -253,9 +254,17 @@ fn train_rate(
 }
 
 /// [`train_rate`] with the fused CPU trainer (MLP networks): the same loss, batch and AdamW.
-fn fused_train_rate(net: &ScoreNet, b: usize, lr: f64, warmup: usize, steps: usize) -> f64 {
+fn fused_train_rate(
+    net: &ScoreNet,
+    b: usize,
+    lr: f64,
+    warmup: usize,
+    steps: usize,
+    precision: CpuPrecision,
+) -> f64 {
     let sde = VpSde::default();
-    let mut trainer = CpuTrainer::new(net.score_cpu().expect("an MLP network"), AdamW::new(1e-3));
+    let mut trainer = CpuTrainer::new(net.score_cpu().expect("an MLP network"), AdamW::new(1e-3))
+        .with_precision(precision);
     let n = trainer.net.features();
     let mut rng = StdRng::seed_from_u64(1);
     let (mu, sigma) = (sde.mu(0.5) as f32, sde.sigma(0.5) as f32);
@@ -307,15 +316,24 @@ fn lorenz(a: &Args, dev: &Device) -> Result<Report> {
     let mut rng = StdRng::seed_from_u64(0);
     let mut lines = vec![(format!("training steps/s (batch {b})"), train_sps)];
     let mut json = json!({"network": "lorenz", "train_steps_per_s": train_sps, "guided": []});
+    let bf16 = cpu && CpuPrecision::Bf16.check().is_ok();
     if cpu {
         let init = cfg.init_seeded(dev, 0);
-        let fused = fused_train_rate(&init, b, 1e-3, warmup, a.steps.unwrap_or(200));
-        lines.push((
-            format!("training steps/s, fused CPU trainer (batch {b})"),
-            fused,
-        ));
+        let steps = a.steps.unwrap_or(200);
+        let fused = fused_train_rate(&init, b, 1e-3, warmup, steps, CpuPrecision::F32);
+        lines.push((format!("training steps/s, fused CPU trainer (batch {b})"), fused));
         json["fused_train_steps_per_s"] = json!(fused);
+        if bf16 {
+            let r = fused_train_rate(&init, b, 1e-3, warmup, steps, CpuPrecision::Bf16);
+            lines.push((
+                format!("training steps/s, fused CPU trainer, bf16 products (batch {b})"),
+                r,
+            ));
+            json["fused_bf16_train_steps_per_s"] = json!(r);
+        }
     }
+    let fused_bf16 =
+        bf16.then(|| CpuWindowScore::new(&net, &cfg).with_precision(CpuPrecision::Bf16));
     let sizes = a
         .trajectories
         .clone()
@@ -337,6 +355,17 @@ fn lorenz(a: &Args, dev: &Device) -> Result<Report> {
             lines.push((format!("forward only, fused CPU MLP ({n} × {l}), ms"), ff));
             row["fused_guided_eval_ms"] = json!(fg);
             row["fused_forward_ms"] = json!(ff);
+        }
+        if let Some(fused) = &fused_bf16 {
+            let fg = time_ms(3, repeats, || guided(fused, &obs, lik).eps(x.clone(), 0.5));
+            let ff = time_ms(3, repeats, || fused.eps(x.clone(), 0.5));
+            lines.push((
+                format!("guided evaluation, fused CPU MLP, bf16 ({n} × {l}), ms"),
+                fg,
+            ));
+            lines.push((format!("forward only, fused CPU MLP, bf16 ({n} × {l}), ms"), ff));
+            row["fused_bf16_guided_eval_ms"] = json!(fg);
+            row["fused_bf16_forward_ms"] = json!(ff);
         }
         // The first size keeps the flat keys of earlier versions of this output.
         if i == 0 {

@@ -130,6 +130,7 @@ pub fn run(a: Args) -> Result<()> {
         tau: 0.25,
         likelihood: Likelihood::Sda { gamma: 0.03 },
         composition: Composition::default(),
+        precision: Default::default(),
         seed: a.seed,
     };
     let pb = bar((a.samples.div_ceil(64) * 256) as u64, "assimilate");

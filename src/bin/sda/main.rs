@@ -68,7 +68,20 @@ enum Command {
     Bench(bench::Args),
 }
 
+/// Keeps freed memory in the process for reuse: the samplers and trainers allocate and free
+/// the same multi-megabyte activation buffers at every step, and glibc's defaults return them
+/// to the kernel, so that every step pays page faults to get them back zeroed.
+fn keep_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets allocator parameters; called before any thread starts.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 256 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
+    }
+}
+
 fn main() {
+    keep_freed_memory();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Simulate(a) => simulate::run(a),

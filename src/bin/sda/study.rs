@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
+use sda::nn::cpu::Precision;
 use sda::assimilate::{Observed, SampleConfig, observe, sample};
 use sda::data::{Dataset, read_trajectories, simulate};
 use sda::evaluate::{evaluate, finite_samples};
@@ -69,6 +70,11 @@ pub struct Args {
     /// `centre` (the paper's). Rows of each are kept apart in rows.csv.
     #[arg(long, value_enum, default_value_t = Composition::default())]
     pub composition: Composition,
+    /// Arithmetic of the network's matrix products in the assimilations: f32, or bf16
+    /// (bfloat16 operands, float32 sums; CPUs with AVX512-BF16). rows.csv does not record it:
+    /// use one output folder per precision.
+    #[arg(long, value_enum, default_value_t = Precision::F32)]
+    pub precision: Precision,
     /// Particles of the ground-truth filter.
     #[arg(long, default_value_t = 16384)]
     pub particles: usize,
@@ -366,6 +372,7 @@ pub fn run(a: Args) -> Result<()> {
                         tau: a.tau,
                         likelihood: Likelihood::Sda { gamma: a.gamma },
                         composition: a.composition,
+                        precision: a.precision,
                         seed: a.seed ^ ((k * 1_000_003 + m * 1009 + c) as u64),
                     };
                     let t0 = std::time::Instant::now();

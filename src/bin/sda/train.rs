@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
+use sda::nn::cpu::Precision;
 use sda::data::{Dataset, features};
 use sda::score::net::{Architecture, Backbone, ScoreNetConfig, UNetPreset};
 use sda::score::sde::{Schedule, VpSde};
@@ -84,6 +85,10 @@ pub struct Args {
     /// autodiff otherwise), burn, or fused. A resumed run keeps the engine it started with.
     #[arg(long, value_enum, default_value_t = Engine::Auto)]
     pub engine: Engine,
+    /// Arithmetic of the fused engine's matrix products: f32, or bf16 (bfloat16 operands,
+    /// float32 sums, float32 weights and optimizer; CPUs with AVX512-BF16).
+    #[arg(long, value_enum, default_value_t = Precision::F32)]
+    pub precision: Precision,
     /// Device: cpu, vulkan[:N] or cuda[:N] (GPU builds only).
     #[arg(long, default_value = "cpu")]
     pub device: String,
@@ -158,6 +163,7 @@ pub fn run(a: Args) -> Result<()> {
         lr_schedule: a.schedule,
         seed: a.seed,
         checkpoint_every: a.checkpoint_every,
+        precision: a.precision,
     };
     let sde = VpSde {
         schedule: a.noise_schedule,
