@@ -10,8 +10,8 @@ use crate::error::{Error, Result};
 use crate::io::Array;
 use crate::mcs::splitmix64;
 use crate::model::Model;
-use crate::score::guidance::{Guided, Likelihood, Observation};
 use crate::nn::cpu::Precision;
+use crate::score::guidance::{Guided, Likelihood, Observation};
 use crate::score::net::{Architecture, Backbone, Composition, CpuWindowScore, WindowScore};
 use crate::score::operator::Operator;
 use crate::score::sampler::PcSampler;
@@ -194,8 +194,8 @@ pub fn sample(
     config.precision.check()?;
     let prior: &dyn NoiseEstimator = if fused {
         cpu_prior = {
-            let mut s = CpuWindowScore::new(&model.net, &model.config.net)
-                .with_precision(config.precision);
+            let mut s =
+                CpuWindowScore::new(&model.net, &model.config.net).with_precision(config.precision);
             s.composition = config.composition;
             s
         };

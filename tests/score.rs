@@ -220,8 +220,14 @@ fn bf16_products_keep_the_fused_network_and_its_gradient_to_bfloat16_accuracy() 
         let den: f32 = a.iter().map(|p| p * p).sum();
         (num / den).sqrt()
     };
-    let (de, dv) = (rel(to_vec(e1), to_vec(e2)), rel(to_vec(vjp1(v.clone())), to_vec(vjp2(v))));
-    assert!(de < 5e-3 && dv < 1e-2, "relative RMS differences {de}, {dv}");
+    let (de, dv) = (
+        rel(to_vec(e1), to_vec(e2)),
+        rel(to_vec(vjp1(v.clone())), to_vec(vjp2(v))),
+    );
+    assert!(
+        de < 5e-3 && dv < 1e-2,
+        "relative RMS differences {de}, {dv}"
+    );
     assert!(de > 1e-5 && dv > 1e-5, "bf16 equals float32: {de}, {dv}");
 }
 

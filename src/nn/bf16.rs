@@ -50,12 +50,31 @@ impl PackedB {
     ///
     /// # Panics
     /// If `n` is not a multiple of 16.
+    #[inline(always)]
     pub fn new(b: &[f32], k: usize, n: usize, (rs, cs): (usize, usize)) -> Self {
-        assert!(n.is_multiple_of(16), "PackedB: n = {n} is not a multiple of 16");
+        assert!(
+            n.is_multiple_of(16),
+            "PackedB: n = {n} is not a multiple of 16"
+        );
         let kp = k.div_ceil(2);
         let mut data = vec![0u32; n / 16 * kp * 16];
         for (jb, block) in data.chunks_exact_mut(kp * 16).enumerate() {
             for (p, lanes) in block.chunks_exact_mut(16).enumerate() {
+                if cs == 1 {
+                    // Rows of B are contiguous: two 16-wide rows per pair (vectorises).
+                    let r0 = &b[2 * p * rs + 16 * jb..][..16];
+                    if 2 * p + 1 < k {
+                        let r1 = &b[(2 * p + 1) * rs + 16 * jb..][..16];
+                        for ((v, &lo), &hi) in lanes.iter_mut().zip(r0).zip(r1) {
+                            *v = to_bf16(lo) as u32 | (to_bf16(hi) as u32) << 16;
+                        }
+                    } else {
+                        for (v, &lo) in lanes.iter_mut().zip(r0) {
+                            *v = to_bf16(lo) as u32;
+                        }
+                    }
+                    continue;
+                }
                 for (l, v) in lanes.iter_mut().enumerate() {
                     let c = 16 * jb + l;
                     let lo = to_bf16(b[2 * p * rs + c * cs]);
@@ -92,8 +111,16 @@ pub fn round_rows(a: &[f32], m: usize, k: usize, out: &mut Vec<u16>) {
 /// Without AVX512-BF16 (see [`available`]), or on sizes that do not match.
 pub fn matmul(a: &[u16], m: usize, b: &PackedB, c: &mut [f32], ldc: usize, accumulate: bool) {
     let kp = b.k.div_ceil(2);
-    assert!(a.len() >= m * 2 * kp, "A has {} values, not {m} rows of {}", a.len(), 2 * kp);
-    assert!(ldc >= b.n && (m == 0 || c.len() >= (m - 1) * ldc + b.n), "C too small");
+    assert!(
+        a.len() >= m * 2 * kp,
+        "A has {} values, not {m} rows of {}",
+        a.len(),
+        2 * kp
+    );
+    assert!(
+        ldc >= b.n && (m == 0 || c.len() >= (m - 1) * ldc + b.n),
+        "C too small"
+    );
     assert!(available(), "bf16 products need AVX512-BF16");
     #[cfg(target_arch = "x86_64")]
     // SAFETY: the CPU has AVX512-F and AVX512-BF16 (checked above); the kernels read `MR`
@@ -175,11 +202,14 @@ mod x86 {
                     *v = _mm512_loadu_si512(b.add(j * kp * 16 + p * 16) as *const _);
                 }
                 for (r, acc) in acc.iter_mut().enumerate() {
-                    let av: __m512bh = std::mem::transmute(_mm512_set1_epi32(
-                        *a.add(r * kp + p) as i32,
-                    ));
+                    let av: __m512bh =
+                        std::mem::transmute(_mm512_set1_epi32(*a.add(r * kp + p) as i32));
                     for (acc, bv) in acc.iter_mut().zip(&bv) {
-                        *acc = _mm512_dpbf16_ps(*acc, av, std::mem::transmute::<__m512i, __m512bh>(*bv));
+                        *acc = _mm512_dpbf16_ps(
+                            *acc,
+                            av,
+                            std::mem::transmute::<__m512i, __m512bh>(*bv),
+                        );
                     }
                 }
             }
@@ -244,11 +274,18 @@ mod tests {
                             rounded += xr as f64 * yr as f64;
                             size += (x as f64 * y as f64).abs();
                         }
-                        let base = if accumulate { c0[i * n + j] as f64 } else { 0.0 };
+                        let base = if accumulate {
+                            c0[i * n + j] as f64
+                        } else {
+                            0.0
+                        };
                         let got = c[i * n + j] as f64 - base;
                         // The operands' rounding only: float32 sums of exact products.
                         assert!((got - rounded).abs() <= 1e-5 * size + 1e-6, "({i},{j})");
-                        assert!((got - exact).abs() <= 2f64.powi(-8) * size + 1e-6, "({i},{j})");
+                        assert!(
+                            (got - exact).abs() <= 2f64.powi(-8) * size + 1e-6,
+                            "({i},{j})"
+                        );
                     }
                 }
             }
@@ -281,24 +318,49 @@ mod speed {
             matmul(&rows, m, &packed, &mut c, n, true);
         }
         let e = t.elapsed().as_secs_f64();
-        println!("bf16: {:.1} GFLOP/s", (2 * m * k * n * reps) as f64 / e / 1e9);
+        println!(
+            "bf16: {:.1} GFLOP/s",
+            (2 * m * k * n * reps) as f64 / e / 1e9
+        );
         let t = std::time::Instant::now();
         for _ in 0..reps {
             matmul(&rows, m, &packed, &mut c, n, true);
         }
         let e = t.elapsed().as_secs_f64();
-        println!("bf16 without rounding A: {:.1} GFLOP/s", (2 * m * k * n * reps) as f64 / e / 1e9);
+        println!(
+            "bf16 without rounding A: {:.1} GFLOP/s",
+            (2 * m * k * n * reps) as f64 / e / 1e9
+        );
         let t = std::time::Instant::now();
         for _ in 0..reps {
             unsafe {
                 gemm::gemm(
-                    m, n, k, c.as_mut_ptr(), 1, n as isize, true, a.as_ptr(), 1, k as isize,
-                    b.as_ptr(), 1, n as isize, 1.0, 1.0, false, false, false,
+                    m,
+                    n,
+                    k,
+                    c.as_mut_ptr(),
+                    1,
+                    n as isize,
+                    true,
+                    a.as_ptr(),
+                    1,
+                    k as isize,
+                    b.as_ptr(),
+                    1,
+                    n as isize,
+                    1.0,
+                    1.0,
+                    false,
+                    false,
+                    false,
                     gemm::Parallelism::None,
                 );
             }
         }
         let e = t.elapsed().as_secs_f64();
-        println!("f32 gemm: {:.1} GFLOP/s", (2 * m * k * n * reps) as f64 / e / 1e9);
+        println!(
+            "f32 gemm: {:.1} GFLOP/s",
+            (2 * m * k * n * reps) as f64 / e / 1e9
+        );
     }
 }

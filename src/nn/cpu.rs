@@ -30,7 +30,15 @@ pub struct Dense {
 
 /// The arithmetic of the fused CPU network's matrix products.
 #[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum,
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    serde::Serialize,
+    serde::Deserialize,
+    clap::ValueEnum,
 )]
 #[serde(rename_all = "lowercase")]
 pub enum Precision {
@@ -125,13 +133,19 @@ impl Dense {
     }
 
     /// Packs (or repacks, after `w` changed) the bf16 copies of the weights.
+    #[inline(always)]
     pub fn pack_bf16(&mut self) {
         let (i, o) = (self.input, self.output);
+        let wt = i.is_multiple_of(16).then(|| {
+            // Wᵀ made contiguous first, so that packing reads whole rows.
+            let mut t = vec![0.0; i * o];
+            transpose::transpose(&self.w, &mut t, o, i);
+            bf16::PackedB::new(&t, o, i, (i, 1))
+        });
         self.packed = Some(Box::new(Packed {
             w: o.is_multiple_of(16)
                 .then(|| bf16::PackedB::new(&self.w, i, o, (o, 1))),
-            wt: i.is_multiple_of(16)
-                .then(|| bf16::PackedB::new(&self.w, o, i, (1, o))),
+            wt,
         }));
     }
 
@@ -144,6 +158,7 @@ impl Dense {
     }
 
     /// `y = x W + b` for `rows` rows of `x`.
+    #[inline(always)]
     pub(super) fn forward(&self, x: &[f32], rows: usize, y: &mut [f32]) {
         for r in 0..rows {
             y[r * self.output..(r + 1) * self.output].copy_from_slice(&self.b);
@@ -170,6 +185,7 @@ impl Dense {
     }
 
     /// `gx = gy Wᵀ` (accumulated into `gx` when `accumulate`).
+    #[inline(always)]
     pub(super) fn backward_input(&self, gy: &[f32], rows: usize, gx: &mut [f32], accumulate: bool) {
         if let Some(wt) = self.packed.as_ref().and_then(|p| p.wt.as_ref()) {
             ROWS.with_borrow_mut(|a| {
@@ -196,6 +212,7 @@ impl Dense {
     /// The weight gradients of `y = x W + b` for `rows` rows: `gw = xᵀ gy`, `gb = Σ_rows gy`
     /// (added to `gw`, `gb` when `accumulate`).
     #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
     pub(super) fn weight_gradients(
         &self,
         x: &[f32],
@@ -225,6 +242,39 @@ impl Dense {
                 *gb += g;
             }
         }
+    }
+
+    /// [`weight_gradients`](Self::weight_gradients) (not accumulating) with bf16 operands,
+    /// for a layer packed for bf16 whose output width is a multiple of 16; returns `false`
+    /// (and does nothing) otherwise.
+    #[inline(always)]
+    pub(super) fn weight_gradients_bf16(
+        &self,
+        x: &[f32],
+        gy: &[f32],
+        rows: usize,
+        gw: &mut [f32],
+        gb: &mut [f32],
+    ) -> bool {
+        let (i, o) = (self.input, self.output);
+        if self.packed.is_none() || !o.is_multiple_of(16) {
+            return false;
+        }
+        // gW = Xᵀ G: Xᵀ [i, rows] as the rounded left operand, G [rows, o] packed.
+        let mut xt = vec![0.0; i * rows];
+        transpose::transpose(&x[..rows * i], &mut xt, i, rows);
+        let g = bf16::PackedB::new(gy, rows, o, (o, 1));
+        ROWS.with_borrow_mut(|a| {
+            bf16::round_rows(&xt, i, rows, a);
+            bf16::matmul(a, i, &g, gw, o, false);
+        });
+        gb.fill(0.0);
+        for row in gy[..rows * o].chunks_exact(o) {
+            for (gb, g) in gb.iter_mut().zip(row) {
+                *gb += g;
+            }
+        }
+        true
     }
 
     /// The same layer with every weight and bias zero (a gradient accumulator).
@@ -270,7 +320,7 @@ pub(super) struct BlockCache {
 fn fast_exp(x: f32) -> f32 {
     let x = x.clamp(-87.0, 87.0);
     let t = x * std::f32::consts::LOG2_E;
-    let n = t.round();
+    let n = t.round_ties_even();
     let f = t - n;
     // Taylor coefficients of 2ᶠ = e^(f ln 2).
     let p = 1.0
@@ -324,6 +374,7 @@ pub(super) fn sigmoid(a: f32) -> f32 {
 }
 
 impl Block {
+    #[inline(always)]
     pub(super) fn forward(
         &self,
         h: &mut [f32],
@@ -365,6 +416,7 @@ impl Block {
     /// Adds to `g` (the gradient w.r.t. the block's output, in place) the path through the
     /// residual branch, giving the gradient w.r.t. the block's input. Leaves the gradient at
     /// the first layer's output in `scratch`.
+    #[inline(always)]
     pub(super) fn backward(
         &self,
         g: &mut [f32],
@@ -396,6 +448,7 @@ impl Block {
     }
 
     /// [`forward`](Self::forward) keeping `SiLU(a)` in the cache, for weight gradients.
+    #[inline(always)]
     pub(super) fn forward_keep(&self, h: &mut [f32], rows: usize, cache: &mut BlockCache) {
         let mut s = std::mem::take(&mut cache.s);
         self.forward(h, rows, cache, &mut s);
@@ -404,6 +457,7 @@ impl Block {
 
     /// [`backward`](Self::backward) keeping the gradients at both layers' outputs in the
     /// cache, for weight gradients.
+    #[inline(always)]
     pub(super) fn backward_keep(
         &self,
         g: &mut [f32],
@@ -480,7 +534,7 @@ impl CpuResMlp {
     /// embedding): returns `[rows, out]` and the activations a backward pass needs.
     pub fn forward(&self, x: &[f32], suffix: &[f32]) -> (Vec<f32>, Activations) {
         let head = self.head_for(suffix);
-        let (nx, out, width) = (head.input, self.tail.output, head.output);
+        let (nx, out) = (head.input, self.tail.output);
         let rows = x.len() / nx;
         let mut y = vec![0.0; rows * out];
         let chunks = y
@@ -489,20 +543,7 @@ impl CpuResMlp {
             .map(|(c, yc)| {
                 let rows = yc.len() / out;
                 let xc = &x[c * CHUNK * nx..(c * CHUNK + rows) * nx];
-                let mut h = vec![0.0; rows * width];
-                head.forward(xc, rows, &mut h);
-                let mut blocks: Vec<BlockCache> = (0..self.blocks.len())
-                    .map(|_| BlockCache::default())
-                    .collect();
-                let mut scratch = Vec::new();
-                for (block, cache) in self.blocks.iter().zip(blocks.iter_mut()) {
-                    block.forward(&mut h, rows, cache, &mut scratch);
-                }
-                self.tail.forward(&h, rows, yc);
-                let mut out_block = BlockCache::default();
-                self.out_block
-                    .forward(yc, rows, &mut out_block, &mut scratch);
-                ChunkCache { blocks, out_block }
+                simd!(self.forward_chunk(&head, xc, rows, yc))
             })
             .collect();
         (y, Activations { head, chunks })
@@ -511,7 +552,7 @@ impl CpuResMlp {
     /// The input gradient `gᵀ ∂y/∂x` (`[rows, nx]`) of the forward pass that gave `act`, for
     /// `g` of the output's shape.
     pub fn backward(&self, act: &Activations, g: &[f32]) -> Vec<f32> {
-        let (nx, out, width) = (act.head.input, self.tail.output, act.head.output);
+        let (nx, out) = (act.head.input, self.tail.output);
         let rows = g.len() / out;
         let mut gx = vec![0.0; rows * nx];
         gx.par_chunks_mut(CHUNK * nx)
@@ -519,20 +560,114 @@ impl CpuResMlp {
             .enumerate()
             .for_each(|(c, (gxc, cache))| {
                 let rows = gxc.len() / nx;
-                let mut g_o = g[c * CHUNK * out..(c * CHUNK + rows) * out].to_vec();
-                let (mut scratch, mut gn) = (Vec::new(), Vec::new());
-                self.out_block
-                    .backward(&mut g_o, rows, &cache.out_block, &mut scratch, &mut gn);
-                let mut g_h = vec![0.0; rows * width];
-                self.tail.backward_input(&g_o, rows, &mut g_h, false);
-                for (block, bc) in self.blocks.iter().zip(&cache.blocks).rev() {
-                    block.backward(&mut g_h, rows, bc, &mut scratch, &mut gn);
-                }
-                act.head.backward_input(&g_h, rows, gxc, false);
+                let gc = &g[c * CHUNK * out..(c * CHUNK + rows) * out];
+                simd!(self.backward_chunk(&act.head, cache, gc, rows, gxc))
             });
         gx
     }
 }
+
+impl CpuResMlp {
+    /// The forward pass of one chunk of `rows` rows `xc` into `yc`.
+    #[inline(always)]
+    fn forward_chunk(&self, head: &Dense, xc: &[f32], rows: usize, yc: &mut [f32]) -> ChunkCache {
+        let width = head.output;
+        let mut h = vec![0.0; rows * width];
+        head.forward(xc, rows, &mut h);
+        let mut blocks: Vec<BlockCache> = (0..self.blocks.len())
+            .map(|_| BlockCache::default())
+            .collect();
+        let mut scratch = Vec::new();
+        for (block, cache) in self.blocks.iter().zip(blocks.iter_mut()) {
+            block.forward(&mut h, rows, cache, &mut scratch);
+        }
+        self.tail.forward(&h, rows, yc);
+        let mut out_block = BlockCache::default();
+        self.out_block
+            .forward(yc, rows, &mut out_block, &mut scratch);
+        ChunkCache { blocks, out_block }
+    }
+
+    /// The input gradient of one chunk: `gc` at the output → `gxc` at the input.
+    #[inline(always)]
+    fn backward_chunk(
+        &self,
+        head: &Dense,
+        cache: &ChunkCache,
+        gc: &[f32],
+        rows: usize,
+        gxc: &mut [f32],
+    ) {
+        let mut g_o = gc.to_vec();
+        let (mut scratch, mut gn) = (Vec::new(), Vec::new());
+        self.out_block
+            .backward(&mut g_o, rows, &cache.out_block, &mut scratch, &mut gn);
+        let mut g_h = vec![0.0; rows * head.output];
+        self.tail.backward_input(&g_o, rows, &mut g_h, false);
+        for (block, bc) in self.blocks.iter().zip(&cache.blocks).rev() {
+            block.backward(&mut g_h, rows, bc, &mut scratch, &mut gn);
+        }
+        head.backward_input(&g_h, rows, gxc, false);
+    }
+}
+
+/// Whether this CPU runs the fused loops' AVX-512 build (checked once).
+pub(super) fn avx512() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        static HAS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        *HAS.get_or_init(|| {
+            ["avx512f", "avx512vl", "avx512bw", "avx512dq", "avx2", "fma"]
+                .iter()
+                .all(|f| match *f {
+                    "avx512f" => std::arch::is_x86_feature_detected!("avx512f"),
+                    "avx512vl" => std::arch::is_x86_feature_detected!("avx512vl"),
+                    "avx512bw" => std::arch::is_x86_feature_detected!("avx512bw"),
+                    "avx512dq" => std::arch::is_x86_feature_detected!("avx512dq"),
+                    "avx2" => std::arch::is_x86_feature_detected!("avx2"),
+                    _ => std::arch::is_x86_feature_detected!("fma"),
+                })
+        })
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// Runs `f` (whose body and `#[inline(always)]` callees are then compiled for AVX-512) on
+/// CPUs that have it; the package is built for the baseline x86-64, whose SSE2 loops are four
+/// lanes wide and call libm for rounding.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512vl,avx512bw,avx512dq,avx2,fma")]
+pub(super) fn run_avx512<R>(f: impl FnOnce() -> R) -> R {
+    f()
+}
+
+/// `simd!(expr)`: `expr` compiled for AVX-512 where the CPU has it, for the baseline elsewhere.
+macro_rules! simd {
+    ($e:expr) => {{
+        #[cfg(target_arch = "x86_64")]
+        {
+            if $crate::nn::cpu::avx512() {
+                // SAFETY: the CPU has every feature `run_avx512` is compiled for.
+                unsafe {
+                    $crate::nn::cpu::run_avx512(
+                        #[inline(always)]
+                        || $e,
+                    )
+                }
+            } else {
+                $e
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            $e
+        }
+    }};
+}
+pub(super) use simd;
 
 /// What one chunk of rows keeps from the forward pass.
 struct ChunkCache {

@@ -17,7 +17,7 @@
 
 use rayon::prelude::*;
 
-use super::cpu::{Block, BlockCache, CpuResMlp, Dense, Precision, gemm, sigmoid};
+use super::cpu::{Block, BlockCache, CpuResMlp, Dense, Precision, gemm, sigmoid, simd};
 
 /// The whole MLP score network `ε_φ(x, t)` on CPU buffers: the time embedding
 /// `[cos(π k t), sin(π k t)]` → Linear → SiLU → Linear, concatenated after `x`, into the
@@ -107,6 +107,7 @@ impl CpuScoreMlp {
     ///
     /// # Shapes
     /// - x, eps: `[rows, F]`; t: `[rows]`
+    #[inline(always)]
     fn part(&self, x: &[f32], t: &[f32], eps: &[f32], scale: f32, keep: bool, w: &mut Work) -> f64 {
         let rows = t.len();
         w.rows = rows;
@@ -383,14 +384,8 @@ impl CpuTrainer {
                 let mut sum = 0.0;
                 for r0 in rows.clone().step_by(pass) {
                     let r = r0..(r0 + pass).min(rows.end);
-                    sum += net.part(
-                        &x[r.start * f..r.end * f],
-                        &t[r.clone()],
-                        &eps[r.start * f..r.end * f],
-                        scale,
-                        keep,
-                        work,
-                    );
+                    let (xr, er) = (&x[r.start * f..r.end * f], &eps[r.start * f..r.end * f]);
+                    sum += simd!(net.part(xr, &t[r.clone()], er, scale, keep, work));
                 }
                 sum
             })
@@ -433,7 +428,7 @@ impl CpuTrainer {
                 let mut g = GRAD.take();
                 g.resize(layer.w.len() + layer.b.len(), 0.0);
                 let (gw, gb) = g.split_at_mut(layer.w.len());
-                layer_gradient(layer, i, parts, gw, gb);
+                simd!(layer_gradient(layer, i, parts, gw, gb));
                 let (m1w, m1b) = m1.split_at_mut(gw.len());
                 let (m2w, m2b) = m2.split_at_mut(gw.len());
                 let update = |p: &mut [f32], g: &[f32], m1: &mut [f32], m2: &mut [f32]| {
@@ -444,22 +439,27 @@ impl CpuTrainer {
                         *p = *p * decay - step * lr;
                     }
                 };
-                update(&mut layer.w, gw, m1w, m2w);
-                update(&mut layer.b, gb, m1b, m2b);
-                if layer.packed.is_some() {
-                    layer.pack_bf16();
-                }
+                simd!({
+                    update(&mut layer.w, gw, m1w, m2w);
+                    update(&mut layer.b, gb, m1b, m2b);
+                    if layer.packed.is_some() {
+                        layer.pack_bf16();
+                    }
+                });
                 GRAD.set(g);
             });
     }
 }
 
+#[inline(always)]
 /// Layer `i`'s gradients `gw = Xᵀ G`, `gb = Σ_rows G`, with the parts' rows gathered into one
 /// product (one pass over `gw` instead of one per part).
 fn layer_gradient(layer: &Dense, i: usize, parts: &[Work], gw: &mut [f32], gb: &mut [f32]) {
     if let [work] = parts {
         let (x, g) = work.layer(i);
-        layer.weight_gradients(x, g, work.rows, gw, gb, false);
+        if !layer.weight_gradients_bf16(x, g, work.rows, gw, gb) {
+            layer.weight_gradients(x, g, work.rows, gw, gb, false);
+        }
         return;
     }
     thread_local! {
@@ -475,7 +475,9 @@ fn layer_gradient(layer: &Dense, i: usize, parts: &[Work], gw: &mut [f32], gb: &
             gs.extend_from_slice(&g[..work.rows * layer.output]);
             rows += work.rows;
         }
-        layer.weight_gradients(xs, gs, rows, gw, gb, false);
+        if !layer.weight_gradients_bf16(xs, gs, rows, gw, gb) {
+            layer.weight_gradients(xs, gs, rows, gw, gb, false);
+        }
     });
 }
 

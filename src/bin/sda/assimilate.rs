@@ -3,10 +3,10 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use sda::nn::cpu::Precision;
 use sda::assimilate::{Observed, SampleConfig, log_likelihood, residual_std, sample};
 use sda::io::{Array, read_npy, write_npy};
 use sda::model::Model;
+use sda::nn::cpu::Precision;
 use sda::score::guidance::Likelihood;
 use sda::score::net::Composition;
 use sda::score::operator::Operator;

@@ -321,7 +321,10 @@ fn lorenz(a: &Args, dev: &Device) -> Result<Report> {
         let init = cfg.init_seeded(dev, 0);
         let steps = a.steps.unwrap_or(200);
         let fused = fused_train_rate(&init, b, 1e-3, warmup, steps, CpuPrecision::F32);
-        lines.push((format!("training steps/s, fused CPU trainer (batch {b})"), fused));
+        lines.push((
+            format!("training steps/s, fused CPU trainer (batch {b})"),
+            fused,
+        ));
         json["fused_train_steps_per_s"] = json!(fused);
         if bf16 {
             let r = fused_train_rate(&init, b, 1e-3, warmup, steps, CpuPrecision::Bf16);
@@ -363,7 +366,10 @@ fn lorenz(a: &Args, dev: &Device) -> Result<Report> {
                 format!("guided evaluation, fused CPU MLP, bf16 ({n} × {l}), ms"),
                 fg,
             ));
-            lines.push((format!("forward only, fused CPU MLP, bf16 ({n} × {l}), ms"), ff));
+            lines.push((
+                format!("forward only, fused CPU MLP, bf16 ({n} × {l}), ms"),
+                ff,
+            ));
             row["fused_bf16_guided_eval_ms"] = json!(fg);
             row["fused_bf16_forward_ms"] = json!(ff);
         }

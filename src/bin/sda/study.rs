@@ -7,7 +7,6 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use sda::nn::cpu::Precision;
 use sda::assimilate::{Observed, SampleConfig, observe, sample};
 use sda::data::{Dataset, read_trajectories, simulate};
 use sda::evaluate::{evaluate, finite_samples};
@@ -16,6 +15,7 @@ use sda::io::{Array, read_npy, write_atomic, write_npy};
 use sda::mcs::System;
 use sda::metrics::wasserstein1;
 use sda::model::Model;
+use sda::nn::cpu::Precision;
 use sda::plot::{Panel, Series, panels, trajectories};
 use sda::score::guidance::Likelihood;
 use sda::score::net::{Composition, ScoreNetConfig};

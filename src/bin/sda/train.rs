@@ -3,8 +3,8 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
-use sda::nn::cpu::Precision;
 use sda::data::{Dataset, features};
+use sda::nn::cpu::Precision;
 use sda::score::net::{Architecture, Backbone, ScoreNetConfig, UNetPreset};
 use sda::score::sde::{Schedule, VpSde};
 use sda::train::{Engine, LrSchedule, TrainConfig, train_with};
