@@ -91,6 +91,43 @@ impl PackedB {
     }
 }
 
+impl PackedB {
+    /// Sets rows `2p` and `2p + 1` of `B` (`hi` absent when `k` is odd and `2p + 1 = k`).
+    #[inline(always)]
+    pub fn set_k_pair(&mut self, p: usize, lo: &[f32], hi: Option<&[f32]>) {
+        let kp = self.k.div_ceil(2);
+        for (jb, block) in self.data.chunks_exact_mut(kp * 16).enumerate() {
+            let lanes = &mut block[p * 16..(p + 1) * 16];
+            let r0 = &lo[16 * jb..16 * (jb + 1)];
+            match hi {
+                Some(hi) => {
+                    let r1 = &hi[16 * jb..16 * (jb + 1)];
+                    for ((v, &a), &b) in lanes.iter_mut().zip(r0).zip(r1) {
+                        *v = to_bf16(a) as u32 | (to_bf16(b) as u32) << 16;
+                    }
+                }
+                None => {
+                    for (v, &a) in lanes.iter_mut().zip(r0) {
+                        *v = to_bf16(a) as u32;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Sets column `c` of `B` (`k` values).
+    #[inline(always)]
+    pub fn set_column(&mut self, c: usize, col: &[f32]) {
+        let kp = self.k.div_ceil(2);
+        let (jb, l) = (c / 16, c % 16);
+        let block = &mut self.data[jb * kp * 16..(jb + 1) * kp * 16];
+        for (p, pair) in col[..self.k].chunks(2).enumerate() {
+            let hi = pair.get(1).map_or(0, |&b| to_bf16(b) as u32);
+            block[p * 16 + l] = to_bf16(pair[0]) as u32 | hi << 16;
+        }
+    }
+}
+
 /// Rounds the `m` rows of `a` (`[m, k]`, row-major) to bf16 rows of even length `2 ⌈k/2⌉`
 /// (zero-padded) in `out`.
 pub fn round_rows(a: &[f32], m: usize, k: usize, out: &mut Vec<u16>) {
@@ -261,6 +298,14 @@ mod tests {
             round_rows(&a, m, k, &mut rows);
             // B given transposed through its strides: element (r, c) at b[c·k + r].
             let packed = PackedB::new(&b, k, n, (1, k));
+            // The contiguous-row path packs the same matrix given row-major.
+            let mut rm = vec![0.0; k * n];
+            for r in 0..k {
+                for c in 0..n {
+                    rm[r * n + c] = b[c * k + r];
+                }
+            }
+            assert_eq!(PackedB::new(&rm, k, n, (n, 1)), packed);
             for accumulate in [false, true] {
                 let mut c = c0.clone();
                 matmul(&rows, m, &packed, &mut c, n, accumulate);

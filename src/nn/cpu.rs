@@ -149,6 +149,36 @@ impl Dense {
         }));
     }
 
+    /// Applies `f(r, row)` to every row `r` of `w`, in order, keeping the bf16 copies (if
+    /// any) in step as it goes, without a second pass over the weights.
+    #[inline(always)]
+    pub(super) fn update_rows(&mut self, mut f: impl FnMut(usize, &mut [f32])) {
+        let o = self.output;
+        let Some(packed) = self.packed.as_deref_mut() else {
+            for (r, row) in self.w.chunks_exact_mut(o).enumerate() {
+                f(r, row);
+            }
+            return;
+        };
+        for (p, pair) in self.w.chunks_mut(2 * o).enumerate() {
+            let (r0, r1) = pair.split_at_mut(o);
+            f(2 * p, r0);
+            let hi = (!r1.is_empty()).then(|| {
+                f(2 * p + 1, r1);
+                &*r1
+            });
+            if let Some(pw) = &mut packed.w {
+                pw.set_k_pair(p, r0, hi);
+            }
+            if let Some(pt) = &mut packed.wt {
+                pt.set_column(2 * p, r0);
+                if let Some(hi) = hi {
+                    pt.set_column(2 * p + 1, hi);
+                }
+            }
+        }
+    }
+
     /// The products' arithmetic with `precision`.
     pub fn set_precision(&mut self, precision: Precision) {
         match precision {

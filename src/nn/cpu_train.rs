@@ -439,12 +439,13 @@ impl CpuTrainer {
                         *p = *p * decay - step * lr;
                     }
                 };
+                let o = layer.output;
                 simd!({
-                    update(&mut layer.w, gw, m1w, m2w);
+                    layer.update_rows(|r, row| {
+                        let at = r * o..(r + 1) * o;
+                        update(row, &gw[at.clone()], &mut m1w[at.clone()], &mut m2w[at]);
+                    });
                     update(&mut layer.b, gb, m1b, m2b);
-                    if layer.packed.is_some() {
-                        layer.pack_bf16();
-                    }
                 });
                 GRAD.set(g);
             });
@@ -623,6 +624,35 @@ mod tests {
         }
         let rel = (num / den).sqrt();
         assert!(rel < 2e-2 && rel > 1e-6, "relative RMS difference {rel}");
+    }
+
+    #[test]
+    fn bf16_copies_follow_every_update() {
+        if !crate::nn::bf16::available() {
+            return;
+        }
+        let mut rng = StdRng::seed_from_u64(5);
+        let mut net = small(&mut rng);
+        // An odd input width (a lone last row) and widths that pack both ways.
+        net.mlp.head = dense(6 + 4 + 1, 32, &mut rng);
+        net.emb2 = dense(12, 5, &mut rng);
+        net.mlp.head = dense(6 + 5, 32, &mut rng);
+        net.mlp.blocks = (0..2).map(|_| block(32, &mut rng)).collect();
+        net.mlp.tail = dense(32, 6, &mut rng);
+        let b = 40;
+        let x: Vec<f32> = (0..b * 6).map(|_| rng.random_range(-1.5..1.5)).collect();
+        let eps: Vec<f32> = (0..b * 6).map(|_| rng.random_range(-1.5..1.5)).collect();
+        let t: Vec<f32> = (0..b).map(|_| rng.random()).collect();
+        let mut tr = CpuTrainer::new(net, AdamW::new(1e-3)).with_precision(Precision::Bf16);
+        for _ in 0..3 {
+            tr.step(&x, &t, &eps, 1e-2);
+        }
+        let mut fresh = tr.net.clone();
+        fresh.set_precision(Precision::Bf16);
+        for (a, b) in tr.net.layers().into_iter().zip(fresh.layers()) {
+            assert!(a.packed.is_some());
+            assert_eq!(a.packed, b.packed, "layer {}×{}", a.input, a.output);
+        }
     }
 
     #[test]
