@@ -193,6 +193,12 @@ impl Dense {
         for r in 0..rows {
             y[r * self.output..(r + 1) * self.output].copy_from_slice(&self.b);
         }
+        self.accumulate(x, rows, y);
+    }
+
+    /// `y += x W` for `rows` rows of `x` (no bias).
+    #[inline(always)]
+    pub(super) fn accumulate(&self, x: &[f32], rows: usize, y: &mut [f32]) {
         if let Some(w) = self.packed.as_ref().and_then(|p| p.w.as_ref()) {
             ROWS.with_borrow_mut(|a| {
                 bf16::round_rows(x, rows, self.input, a);
@@ -439,8 +445,7 @@ impl Block {
                 *hv += b;
             }
         }
-        let wi = w as isize;
-        gemm(rows, w, w, scratch, (wi, 1), &self.l2.w, (wi, 1), h, true);
+        self.l2.accumulate(scratch, rows, h);
     }
 
     /// Adds to `g` (the gradient w.r.t. the block's output, in place) the path through the
