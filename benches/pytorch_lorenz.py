@@ -32,8 +32,11 @@ process (e.g. a cargo build) competes for the cores; the table shows the
 1-minute load average so that a contended run can be spotted
 (OMP_WAIT_POLICY=PASSIVE softens this if the machine cannot be kept idle).
 
+--autocast bf16 runs the network's layers under torch.autocast (bfloat16 matrix products,
+float32 weights and optimiser), PyTorch's counterpart of `sda ... --precision bf16`.
+
 Usage: python3 benches/pytorch_lorenz.py [--threads 2] [--steps 500] [--json]
-       [--device cpu|cuda] [--evals 50]
+       [--device cpu|cuda] [--evals 50] [--autocast none|bf16]
 """
 import argparse
 import json
@@ -86,12 +89,23 @@ class LocalScoreNet(nn.Module):
         return self.tail(self.out(h))
 
 
+AUTOCAST = None  # set by --autocast: a dtype for torch.autocast, or None
+
+
+def run_net(net, x, t):
+    """net(x, t), under autocast when --autocast asks for it (output back to float32)."""
+    if AUTOCAST is None:
+        return net(x, t)
+    with torch.autocast(device_type=x.device.type, dtype=AUTOCAST):
+        return net(x, t).float()
+
+
 def composed_eps(net, x, t):
     """x: [B, L, 3] -> eps: [B, L, 3] from the L-2k overlapping windows."""
     b, l, d = x.shape
     w = x.unfold(1, 2 * K + 1, 1).permute(0, 1, 3, 2)  # [B, L-2k, 5, 3]
     n = w.shape[1]
-    e = net(w.reshape(b * n, -1), t.expand(b * n)).reshape(b, n, 2 * K + 1, d)
+    e = run_net(net, w.reshape(b * n, -1), t.expand(b * n)).reshape(b, n, 2 * K + 1, d)
     return torch.cat([e[:, 0, :K], e[:, :, K], e[:, -1, K + 1:]], dim=1)
 
 
@@ -115,7 +129,10 @@ def main():
     p.add_argument("--evals", type=int, default=50)
     p.add_argument("--device", default="cpu")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--autocast", choices=["none", "bf16"], default="none")
     a = p.parse_args()
+    global AUTOCAST
+    AUTOCAST = torch.bfloat16 if a.autocast == "bf16" else None
 
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
@@ -131,7 +148,7 @@ def main():
         t = torch.rand(x.shape[0], device=dev)
         mu, sigma = mu_sigma(t[:, None])
         eps = torch.randn_like(x)
-        loss = (net(mu * x + sigma * eps, t) - eps).square().mean()
+        loss = (run_net(net, mu * x + sigma * eps, t) - eps).square().mean()
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -175,6 +192,7 @@ def main():
         "train_steps_per_s": round(steps_per_s, 2),
         "guided_eval_ms": round(guided_ms, 3),
         "forward_ms": round(forward_ms, 3),
+        "autocast": a.autocast,
     }
     if a.json:
         print(json.dumps(res))
@@ -184,6 +202,7 @@ def main():
     rows = [
         ("torch version", res["torch"]),
         ("threads", res["threads"]),
+        ("autocast", a.autocast),
         (f"train steps/s (batch {B})", f"{steps_per_s:.1f}"),
         (f"guided eval ms (B={B}, L={L})", f"{guided_ms:.2f}"),
         (f"forward ms (B={B}, L={L})", f"{forward_ms:.2f}"),

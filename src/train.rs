@@ -374,7 +374,10 @@ pub fn train_with(
             let template = model.valid();
             let cpu = template.score_cpu().expect("an MLP network");
             Stepper::Fused {
-                trainer: Box::new(CpuTrainer::new(cpu, AdamW::new(config.weight_decay as f32))),
+                trainer: Box::new(
+                    CpuTrainer::new(cpu, AdamW::new(config.weight_decay as f32))
+                        .with_precision(config.precision),
+                ),
                 template,
             }
         }

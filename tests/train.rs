@@ -158,6 +158,58 @@ fn fused_and_burn_engines_train_the_same_network() {
 }
 
 #[test]
+fn bf16_training_follows_float32_training_and_differs_from_it() {
+    // The --precision of the run must reach the trainer: its losses differ from float32's
+    // by bf16 rounding, small against the loss, and not at all is a bug.
+    if sda::nn::cpu::Precision::Bf16.check().is_err() {
+        eprintln!("skipped: this CPU has no AVX512-BF16");
+        return;
+    }
+    let (dir, d) = data("bf16");
+    let wide = ScoreNetConfig {
+        backbone: Backbone::Mlp {
+            width: 64,
+            depth: 2,
+        },
+        embedding: 16,
+        ..net()
+    };
+    let run = |precision, name: &str| {
+        let cfg = TrainConfig {
+            epochs: 3,
+            batch_size: 20,
+            precision,
+            ..TrainConfig::default()
+        };
+        let mut stats: Vec<EpochStats> = Vec::new();
+        train(
+            &d,
+            wide.clone(),
+            VpSde::default(),
+            &cfg,
+            &dir.join(name),
+            false,
+            &Device::flex(),
+            |s| stats.push(*s),
+        )
+        .unwrap();
+        stats
+    };
+    let a = run(sda::nn::cpu::Precision::F32, "f32");
+    let b = run(sda::nn::cpu::Precision::Bf16, "bf16");
+    for (a, b) in a.iter().zip(&b) {
+        let d = (a.train_loss - b.train_loss).abs();
+        assert!(
+            d > 0.0 && d < 2e-2 * a.train_loss,
+            "epoch {}: {} and {}",
+            a.epoch,
+            a.train_loss,
+            b.train_loss
+        );
+    }
+}
+
+#[test]
 fn a_fused_run_resumes_only_with_the_fused_engine() {
     let (dir, d) = data("mixed");
     let cfg = TrainConfig {
