@@ -210,6 +210,33 @@ fn bf16_training_follows_float32_training_and_differs_from_it() {
 }
 
 #[test]
+fn bf16_is_refused_where_it_cannot_run() {
+    // The burn engine has no bf16 products; a CPU without AVX512-BF16 neither.
+    let (dir, d) = data("bf16-refused");
+    let cfg = TrainConfig {
+        epochs: 1,
+        precision: sda::nn::cpu::Precision::Bf16,
+        ..TrainConfig::default()
+    };
+    let err = train_with(
+        &d,
+        net(),
+        VpSde::default(),
+        &cfg,
+        &dir.join("run"),
+        false,
+        &Device::flex(),
+        Engine::Burn,
+        |_| {},
+    )
+    .err()
+    .expect("bf16 with the burn engine is refused")
+    .to_string();
+    assert!(err.contains("--precision"), "{err}");
+    assert!(!dir.join("run/model.safetensors").exists());
+}
+
+#[test]
 fn a_fused_run_resumes_only_with_the_fused_engine() {
     let (dir, d) = data("mixed");
     let cfg = TrainConfig {
