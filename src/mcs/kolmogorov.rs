@@ -477,6 +477,13 @@ impl Solver {
     /// `a = N(ω)`, `b = N(E(ω + h/2 a))`, `c = N(Eω + h/2 b)`, `d = N(E²ω + h E c)`,
     /// `ω ← E²ω + h/6 (E² a + 2E(b + c) + d)`.
     pub fn step(&mut self, flow: &mut Flow, h: f64) {
+        // The pointwise loops run compiled for AVX-512 where the CPU has it (the FFTs pick
+        // their own instructions at run time).
+        crate::nn::cpu::simd!(self.step_impl(flow, h))
+    }
+
+    #[inline(always)]
+    fn step_impl(&mut self, flow: &mut Flow, h: f64) {
         if self.factor_step != h {
             for ((l, e1), e2) in self
                 .linear
@@ -529,6 +536,7 @@ impl Solver {
 
     /// `N(ω) = −u·∇ω + ∇×f` in Fourier, with Basdevant's
     /// `u·∇ω = (∂x² − ∂y²)(uv) + ∂x∂y(v² − u²)`, i.e. `(k_y² − k_x²) (uv)^ − k_x k_y (v² − u²)^`.
+    #[inline(always)]
     fn nonlinear(&mut self, omega: &[Complex32], mean: [f64; 2], out: &mut [Complex32]) {
         self.pack_velocity(omega, mean);
         self.columns_to_rows();
@@ -569,6 +577,7 @@ impl Solver {
 
     /// Fills `zc` with `û + i v̂ = (k_x + i k_y) ψ̂` on the kept rows `k_y ∈ [−K, K]`, where
     /// `ψ̂ = ω̂ / |k|²` and `ω̂(−k) = conj ω̂(k)`, and the mean `U + i V` at `k = 0`.
+    #[inline(always)]
     fn pack_velocity(&mut self, omega: &[Complex32], mean: [f64; 2]) {
         let (n, k) = (self.n, self.k_max);
         let rows = 2 * k + 1;
@@ -594,6 +603,7 @@ impl Solver {
     }
 
     /// `zc` → inverse transforms along `x` → `zt` (`[n, 2K + 1]`, transposed).
+    #[inline(always)]
     fn columns_to_rows(&mut self) {
         let rows = 2 * self.k_max + 1;
         self.ifft
@@ -602,6 +612,7 @@ impl Solver {
     }
 
     /// `zt` → transposed → forward transforms along `x` → `zc` (unnormalised).
+    #[inline(always)]
     fn rows_to_columns(&mut self) {
         let rows = 2 * self.k_max + 1;
         transpose::transpose(&self.zt, &mut self.zc, rows, self.n);
@@ -774,6 +785,7 @@ impl Solver {
 
 /// Spreads the kept `k_y ∈ [−K, K]` of one grid row (`t`, `2K + 1` values: `0..=K` then
 /// `−K..−1`) over an `n`-point FFT buffer, zeros between.
+#[inline(always)]
 fn expand(t: &[Complex32], row: &mut [Complex32], k: usize) {
     let n = row.len();
     row[..=k].copy_from_slice(&t[..=k]);
@@ -782,6 +794,7 @@ fn expand(t: &[Complex32], row: &mut [Complex32], k: usize) {
 }
 
 /// The inverse of [`expand`]: keeps the `2K + 1` kept `k_y` of an `n`-point spectrum.
+#[inline(always)]
 fn compact(row: &[Complex32], t: &mut [Complex32], k: usize) {
     let n = row.len();
     t[..=k].copy_from_slice(&row[..=k]);

@@ -647,7 +647,7 @@ impl CpuResMlp {
 }
 
 /// Whether this CPU runs the fused loops' AVX-512 build (checked once).
-pub(super) fn avx512() -> bool {
+pub(crate) fn avx512() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
         static HAS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
@@ -675,7 +675,7 @@ pub(super) fn avx512() -> bool {
 /// lanes wide and call libm for rounding.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512vl,avx512bw,avx512dq,avx2,fma")]
-pub(super) fn run_avx512<R>(f: impl FnOnce() -> R) -> R {
+pub(crate) fn run_avx512<R>(f: impl FnOnce() -> R) -> R {
     f()
 }
 
@@ -702,7 +702,7 @@ macro_rules! simd {
         }
     }};
 }
-pub(super) use simd;
+pub(crate) use simd;
 
 /// What one chunk of rows keeps from the forward pass.
 struct ChunkCache {
