@@ -507,26 +507,41 @@ impl Solver {
         let mut nd = std::mem::take(&mut self.nd);
         let mut s = std::mem::take(&mut self.stage);
 
+        // Zipped slices (no index bounds checks), so that the combinations vectorise.
+        let (e_half, e_full) = (
+            std::mem::take(&mut self.e_half),
+            std::mem::take(&mut self.e_full),
+        );
+        let (e1s, e2s) = (&e_half[..], &e_full[..]);
         self.nonlinear(w, mean(0.0), &mut na);
-        for m in 0..s.len() {
-            s[m] = self.e_half[m] * (w[m] + 0.5 * hf * na[m]);
+        for (((s, &e1), w), a) in s.iter_mut().zip(e1s).zip(w).zip(&na) {
+            *s = e1 * (w + 0.5 * hf * a);
         }
         self.nonlinear(&s, mean(h / 2.0), &mut nb);
-        for m in 0..s.len() {
-            s[m] = self.e_half[m] * w[m] + 0.5 * hf * nb[m];
+        for (((s, &e1), w), b) in s.iter_mut().zip(e1s).zip(w).zip(&nb) {
+            *s = e1 * w + 0.5 * hf * b;
         }
         self.nonlinear(&s, mean(h / 2.0), &mut nc);
-        for m in 0..s.len() {
-            s[m] = self.e_full[m] * w[m] + hf * self.e_half[m] * nc[m];
+        for ((((s, &e1), &e2), w), c) in s.iter_mut().zip(e1s).zip(e2s).zip(w).zip(&nc) {
+            *s = e2 * w + hf * e1 * c;
         }
         self.nonlinear(&s, mean(h), &mut nd);
         let w = &mut flow.omega;
-        for m in 0..w.len() {
-            let (e1, e2) = (self.e_half[m], self.e_full[m]);
-            w[m] = e2 * w[m] + hf / 6.0 * (e2 * na[m] + 2.0 * e1 * (nb[m] + nc[m]) + nd[m]);
+        for ((((((w, &e1), &e2), a), b), c), d) in w
+            .iter_mut()
+            .zip(e1s)
+            .zip(e2s)
+            .zip(&na)
+            .zip(&nb)
+            .zip(&nc)
+            .zip(&nd)
+        {
+            *w = e2 * *w + hf / 6.0 * (e2 * a + 2.0 * e1 * (b + c) + d);
         }
         flow.mean = mean(h);
 
+        self.e_half = e_half;
+        self.e_full = e_full;
         self.na = na;
         self.nb = nb;
         self.nc = nc;
