@@ -282,7 +282,10 @@ pub struct Solver {
     /// The column of `−k_x`: `(n − i) mod n`.
     mirror: Vec<usize>,
     /// `1 / |k|²` per mode (0 at `k = 0`).
-    inv_k2: Vec<f32>,
+    /// `(k_x + i k_y) / |k|²` on the `2K + 1` kept rows `k_y ∈ [0, K] ∪ [−K, −1]`, `[2K + 1, n]`.
+    velocity_factor: Vec<Complex32>,
+    /// `(k_y² − k_x²) / (2 n²)` and `k_x k_y / (2 n²)` on the rows `k_y ∈ [0, K]`, `[K + 1, n]`.
+    advection_factor: Vec<[f32; 2]>,
     /// `∇×f` in Fourier.
     forcing: Vec<Complex32>,
     /// `L = −ν|k|² − α` per mode.
@@ -322,12 +325,10 @@ impl Solver {
             .collect();
         let nu = 1.0 / config.reynolds;
         let mut linear = vec![0.0; modes];
-        let mut inv_k2 = vec![0.0; modes];
         for ky in 0..=k_max {
             for i in 0..n {
                 let k2 = (kx[i] as f64).powi(2) + (ky as f64).powi(2);
                 linear[ky * n + i] = -nu * k2 - config.drag;
-                inv_k2[ky * n + i] = if k2 > 0.0 { (1.0 / k2) as f32 } else { 0.0 };
             }
         }
         let mirror = (0..n).map(|i| (n - i) % n).collect();
@@ -343,7 +344,8 @@ impl Solver {
             kx,
             keep,
             mirror,
-            inv_k2,
+            velocity_factor: Vec::new(),
+            advection_factor: Vec::new(),
             forcing: vec![Complex32::ZERO; modes],
             linear,
             factor_step: f64::NAN,
@@ -371,6 +373,27 @@ impl Solver {
         for row in curl.chunks_mut(n) {
             for (j, c) in row.iter_mut().enumerate() {
                 *c = (-a * kf * (kf * (j as f64 + 0.5) * dx).cos()) as f32;
+            }
+        }
+        let rows = 2 * k_max + 1;
+        let scale = 0.5 / (n * n) as f32;
+        for r in 0..rows {
+            let ky = if r <= k_max {
+                r as f32
+            } else {
+                r as f32 - rows as f32
+            };
+            for i in 0..n {
+                let kx = solver.kx[i];
+                let k2 = kx * kx + ky * ky;
+                let kept = solver.keep[i] && k2 > 0.0;
+                let f = if kept { 1.0 / k2 } else { 0.0 };
+                solver.velocity_factor.push(Complex32::new(kx * f, ky * f));
+                if r <= k_max {
+                    solver
+                        .advection_factor
+                        .push([(ky * ky - kx * kx) * scale, kx * ky * scale]);
+                }
             }
         }
         let mut forcing = vec![Complex32::ZERO; modes];
@@ -571,21 +594,42 @@ impl Solver {
             compact(&self.row, t, k);
         }
         self.rows_to_columns();
-        let scale = 1.0 / (n * n) as f32;
         let rows = 2 * k + 1;
         for ky in 0..=k {
-            let kyf = ky as f32;
-            let (a_row, b_row) = (ky * n, ((rows - ky) % rows) * n);
-            out[ky * n + k + 1..ky * n + n - k].fill(Complex32::ZERO);
-            for i in (0..=k).chain(n - k..n) {
-                let m = ky * n + i;
-                // (uv)^ = (z_k + conj z_−k) / 2, (v² − u²)^ = −i (z_k − conj z_−k) / 2
-                let a = self.zc[a_row + i];
-                let b = self.zc[b_row + self.mirror[i]].conj();
-                let p = 0.5 * scale * (a + b);
-                let q = Complex32::new(0.0, -0.5 * scale) * (a - b);
-                let kx = self.kx[i];
-                out[m] = self.forcing[m] - ((kyf * kyf - kx * kx) * p - kx * kyf * q);
+            // (uv)^ ∝ a + b, (v² − u²)^ ∝ −i (a − b), with a = z_k and b = conj z_−k.
+            let (za, zb) = (
+                &self.zc[ky * n..(ky + 1) * n],
+                &self.zc[((rows - ky) % rows) * n..((rows - ky) % rows + 1) * n],
+            );
+            let (f, c) = (
+                &self.forcing[ky * n..(ky + 1) * n],
+                &self.advection_factor[ky * n..(ky + 1) * n],
+            );
+            let o = &mut out[ky * n..(ky + 1) * n];
+            o[k + 1..n - k].fill(Complex32::ZERO);
+            let term = |a: Complex32, b: Complex32, c: [f32; 2], f: Complex32| {
+                let (s, d) = (a + b, a - b);
+                // f − (c₀ (a + b) − c₁ (−i)(a − b)) = f − c₀ s − i c₁ d
+                f - s * c[0] - Complex32::new(-d.im, d.re) * c[1]
+            };
+            o[0] = term(za[0], zb[0].conj(), c[0], f[0]);
+            for ((((o, &a), b), &c), &f) in o[1..k + 1]
+                .iter_mut()
+                .zip(&za[1..k + 1])
+                .zip(zb[n - k..].iter().rev())
+                .zip(&c[1..k + 1])
+                .zip(&f[1..k + 1])
+            {
+                *o = term(a, b.conj(), c, f);
+            }
+            for ((((o, &a), b), &c), &f) in o[n - k..]
+                .iter_mut()
+                .zip(&za[n - k..])
+                .zip(zb[1..k + 1].iter().rev())
+                .zip(&c[n - k..])
+                .zip(&f[n - k..])
+            {
+                *o = term(a, b.conj(), c, f);
             }
         }
     }
@@ -598,19 +642,37 @@ impl Solver {
         let rows = 2 * k + 1;
         for r in 0..rows {
             let dst = &mut self.zc[r * n..(r + 1) * n];
+            let f = &self.velocity_factor[r * n..(r + 1) * n];
             dst[k + 1..n - k].fill(Complex32::ZERO);
             if r <= k {
-                let ky = r as f32;
-                for i in (0..=k).chain(n - k..n) {
-                    let m = r * n + i;
-                    dst[i] = Complex32::new(self.kx[i], ky) * (omega[m] * self.inv_k2[m]);
+                let src = &omega[r * n..(r + 1) * n];
+                for range in [0..k + 1, n - k..n] {
+                    for ((d, f), w) in dst[range.clone()]
+                        .iter_mut()
+                        .zip(&f[range.clone()])
+                        .zip(&src[range])
+                    {
+                        *d = f * w;
+                    }
                 }
             } else {
-                // ω̂(k_x, k_y < 0) = conj ω̂(−k_x, −k_y)
-                let ky = r as f32 - rows as f32;
-                for i in (0..=k).chain(n - k..n) {
-                    let m = (rows - r) * n + self.mirror[i];
-                    dst[i] = Complex32::new(self.kx[i], ky) * (omega[m].conj() * self.inv_k2[m]);
+                // ω̂(k_x, k_y < 0) = conj ω̂(−k_x, −k_y): row rows − r, columns mirrored
+                // (0 → 0, i → n − i), read backwards.
+                let src = &omega[(rows - r) * n..(rows - r + 1) * n];
+                dst[0] = f[0] * src[0].conj();
+                for ((d, f), w) in dst[1..k + 1]
+                    .iter_mut()
+                    .zip(&f[1..k + 1])
+                    .zip(src[n - k..].iter().rev())
+                {
+                    *d = f * w.conj();
+                }
+                for ((d, f), w) in dst[n - k..]
+                    .iter_mut()
+                    .zip(&f[n - k..])
+                    .zip(src[1..k + 1].iter().rev())
+                {
+                    *d = f * w.conj();
                 }
             }
         }
