@@ -115,6 +115,19 @@ fn assimilate_runs_and_writes_samples_of_the_right_shape() {
 }
 
 #[test]
+fn bf16_assimilation_runs_where_the_cpu_has_it_and_is_refused_elsewhere() {
+    let (o, out) = assimilate(&[("--precision", "bf16")]);
+    if sda::nn::bf16::available() {
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let x = sda::io::read_npy(&out).unwrap();
+        assert_eq!(x.shape, vec![3, 17, 3]);
+        assert_eq!(x.non_finite(), 0);
+    } else {
+        fails_with(&o, &out, "AVX512-BF16");
+    }
+}
+
+#[test]
 fn missing_observation_file_is_named() {
     let (o, out) = assimilate(&[("--observations", "/nonexistent/y.npy")]);
     fails_with(&o, &out, "/nonexistent/y.npy");
