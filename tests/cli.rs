@@ -335,6 +335,48 @@ fn tiny_study_writes_its_table_and_figures() {
         let bytes = std::fs::read(out.join(png)).unwrap();
         assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "{png}");
     }
+    // The same study with bf16 products adds its own row and samples beside float32's.
+    if sda::nn::bf16::available() {
+        let data = dir.join("data");
+        let mut args = vec![
+            "study",
+            "lorenz63",
+            "--output",
+            s(&out),
+            "--data",
+            s(&data),
+            "--orders",
+            "1",
+            "--corrections",
+            "0",
+            "--cases",
+            "lo",
+            "--trajectories",
+            "1",
+            "--length",
+            "17",
+            "--samples",
+            "4",
+            "--steps",
+            "4",
+            "--particles",
+            "256",
+            "--keep",
+            "32",
+            "--epochs",
+            "2",
+        ];
+        args.extend(["--precision", "bf16"]);
+        let o = sda(&args);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let rows = std::fs::read_to_string(out.join("rows.csv")).unwrap();
+        assert_eq!(rows.lines().count(), 3, "{rows}");
+        assert!(rows.lines().nth(1).unwrap().ends_with(",f32"), "{rows}");
+        assert!(rows.lines().nth(2).unwrap().ends_with(",bf16"), "{rows}");
+        for f in ["k1-lo-0-C0.npy", "k1-lo-0-C0-bf16.npy"] {
+            assert!(out.join("samples").join(f).exists(), "{f}");
+        }
+    }
 }
 
 #[test]

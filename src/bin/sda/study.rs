@@ -71,8 +71,8 @@ pub struct Args {
     #[arg(long, value_enum, default_value_t = Composition::default())]
     pub composition: Composition,
     /// Arithmetic of the network's matrix products in the assimilations: f32, or bf16
-    /// (bfloat16 operands, float32 sums; CPUs with AVX512-BF16). rows.csv does not record it:
-    /// use one output folder per precision.
+    /// (bfloat16 operands, float32 sums; CPUs with AVX512-BF16). rows.csv records it, so rows
+    /// of both can share a folder.
     #[arg(long, value_enum, default_value_t = Precision::F32)]
     pub precision: Precision,
     /// Particles of the ground-truth filter.
@@ -118,14 +118,15 @@ struct Row {
     failed: usize,
     seconds: f64,
     composition: String,
+    precision: String,
 }
 
-const HEADER: &str = "k,case,trajectory,corrections,w1,w1_floor,log_px,log_px_filter,log_py,failed,seconds,composition";
+const HEADER: &str = "k,case,trajectory,corrections,w1,w1_floor,log_px,log_px_filter,log_py,failed,seconds,composition,precision";
 
 impl Row {
     fn csv(&self) -> String {
         format!(
-            "{},{},{},{},{:.4},{:.4},{:.2},{:.2},{:.3},{},{:.1},{}",
+            "{},{},{},{},{:.4},{:.4},{:.2},{:.2},{:.3},{},{:.1},{},{}",
             self.k,
             self.case,
             self.m,
@@ -137,7 +138,8 @@ impl Row {
             self.log_py,
             self.failed,
             self.seconds,
-            self.composition
+            self.composition,
+            self.precision
         )
     }
 
@@ -158,7 +160,24 @@ impl Row {
             seconds: num(10)?,
             // Rows written before compositions were offered are the paper's.
             composition: f.get(11).unwrap_or(&"centre").to_string(),
+            // Rows written before bf16 products were offered are float32.
+            precision: f.get(12).unwrap_or(&"f32").to_string(),
         })
+    }
+}
+
+/// The samples file of one assimilation (bf16 runs apart from float32 ones).
+fn sample_name(k: usize, case: &str, m: usize, c: usize, precision: Precision) -> String {
+    match precision {
+        Precision::F32 => format!("k{k}-{case}-{m}-C{c}.npy"),
+        p => format!("k{k}-{case}-{m}-C{c}-{}.npy", precision_name(p)),
+    }
+}
+
+fn precision_name(p: Precision) -> &'static str {
+    match p {
+        Precision::F32 => "f32",
+        Precision::Bf16 => "bf16",
     }
 }
 
@@ -311,9 +330,15 @@ pub fn run(a: Args) -> Result<()> {
         .map(|t| t.lines().skip(1).filter_map(Row::parse).collect())
         .unwrap_or_default();
     let composition = composition_name(a.composition);
+    let precision = precision_name(a.precision);
     let have = |rows: &[Row], k, case: &str, m, c| {
         rows.iter().any(|r| {
-            r.k == k && r.case == case && r.m == m && r.c == c && r.composition == composition
+            r.k == k
+                && r.case == case
+                && r.m == m
+                && r.c == c
+                && r.composition == composition
+                && r.precision == precision
         })
     };
     let save = |rows: &[Row]| -> Result<()> {
@@ -380,7 +405,7 @@ pub fn run(a: Args) -> Result<()> {
                     let seconds = t0.elapsed().as_secs_f64();
                     write_npy(
                         &dir.join("samples")
-                            .join(format!("k{k}-{case}-{m}-C{c}.npy")),
+                            .join(sample_name(k, case, m, c, a.precision)),
                         &x,
                     )?;
                     let fa = read_npy(&obs_dir.join("filter-a.npy"))?;
@@ -404,6 +429,7 @@ pub fn run(a: Args) -> Result<()> {
                         failed: e.failed,
                         seconds,
                         composition: composition.to_string(),
+                        precision: precision.to_string(),
                     });
                     save(&rows)?;
                     pb.inc(1);
@@ -434,6 +460,7 @@ fn report(
                 && r.m < a.trajectories
                 && a.corrections.contains(&r.c)
                 && r.composition == composition_name(a.composition)
+                && r.precision == precision_name(a.precision)
         })
         .collect();
     let mut table = String::new();
@@ -533,7 +560,10 @@ fn report(
         a.corrections.iter().max(),
         a.cases.first(),
     ) {
-        let x = read_npy(&dir.join("samples").join(format!("k{k}-{case}-0-C{c}.npy")))?;
+        let x = read_npy(
+            &dir.join("samples")
+                .join(sample_name(k, case, 0, c, a.precision)),
+        )?;
         let f = read_npy(
             &dir.join("obs")
                 .join(format!("{case}-0"))
