@@ -210,6 +210,15 @@ pub enum Engine {
     Fused,
 }
 
+impl std::fmt::Display for Engine {
+    /// The engine's name on the command line.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use clap::ValueEnum;
+        let v = self.to_possible_value().expect("every engine is named");
+        f.write_str(v.get_name())
+    }
+}
+
 impl Engine {
     /// The engine `Auto` stands for with `net` on `device`.
     pub fn resolve(self, net: &ScoreNetConfig, device: &Device) -> Result<Engine> {
@@ -410,8 +419,8 @@ pub fn train_with(
                     format!(
                         "{} was written by the {} engine; resume with --engine {}",
                         ckpt_path.display(),
-                        engine_name(written),
-                        engine_name(written)
+                        written,
+                        written
                     ),
                 ));
             }
@@ -533,14 +542,6 @@ pub fn train_with(
         config: run,
         net: stepper.network(),
     })
-}
-
-fn engine_name(e: Engine) -> &'static str {
-    match e {
-        Engine::Auto => "auto",
-        Engine::Burn => "burn",
-        Engine::Fused => "fused",
-    }
 }
 
 /// Writes `stats.csv`: `epoch,train_loss,valid_loss,lr`.

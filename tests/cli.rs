@@ -294,13 +294,14 @@ fn filter_refuses_bad_observations_and_writes_nothing() {
 fn tiny_study_writes_its_table_and_figures() {
     let dir = fixture();
     let out = dir.join("study");
-    let o = sda(&[
+    let data = dir.join("data");
+    let args = vec![
         "study",
         "lorenz63",
         "--output",
         s(&out),
         "--data",
-        s(&dir.join("data")),
+        s(&data),
         "--orders",
         "1",
         "--corrections",
@@ -321,7 +322,8 @@ fn tiny_study_writes_its_table_and_figures() {
         "32",
         "--epochs",
         "2",
-    ]);
+    ];
+    let o = sda(&args);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let rows = std::fs::read_to_string(out.join("rows.csv")).unwrap();
     // Header + one row: k = 1, lo, trajectory 0, C = 0, with a finite W1 and floor.
@@ -337,35 +339,7 @@ fn tiny_study_writes_its_table_and_figures() {
     }
     // The same study with bf16 products adds its own row and samples beside float32's.
     if sda::nn::bf16::available() {
-        let data = dir.join("data");
-        let mut args = vec![
-            "study",
-            "lorenz63",
-            "--output",
-            s(&out),
-            "--data",
-            s(&data),
-            "--orders",
-            "1",
-            "--corrections",
-            "0",
-            "--cases",
-            "lo",
-            "--trajectories",
-            "1",
-            "--length",
-            "17",
-            "--samples",
-            "4",
-            "--steps",
-            "4",
-            "--particles",
-            "256",
-            "--keep",
-            "32",
-            "--epochs",
-            "2",
-        ];
+        let mut args = args.clone();
         args.extend(["--precision", "bf16"]);
         let o = sda(&args);
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));

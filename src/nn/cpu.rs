@@ -245,9 +245,8 @@ impl Dense {
         );
     }
 
-    /// The weight gradients of `y = x W + b` for `rows` rows: `gw = xᵀ gy`, `gb = Σ_rows gy`
-    /// (added to `gw`, `gb` when `accumulate`).
-    #[allow(clippy::too_many_arguments)]
+    /// The weight gradients of `y = x W + b` for `rows` rows: `gw = xᵀ gy`, `gb = Σ_rows gy`,
+    /// with bf16 operands when the layer is packed for them and its output width allows.
     #[inline(always)]
     pub(super) fn weight_gradients(
         &self,
@@ -256,61 +255,36 @@ impl Dense {
         rows: usize,
         gw: &mut [f32],
         gb: &mut [f32],
-        accumulate: bool,
     ) {
         let (i, o) = (self.input, self.output);
-        gemm(
-            i,
-            rows,
-            o,
-            x,
-            (1, i as isize),
-            gy,
-            (o as isize, 1),
-            gw,
-            accumulate,
-        );
-        if !accumulate {
-            gb.fill(0.0);
+        if self.packed.is_some() && o.is_multiple_of(16) {
+            // Xᵀ [i, rows] as the rounded left operand, G [rows, o] packed.
+            let mut xt = vec![0.0; i * rows];
+            transpose::transpose(&x[..rows * i], &mut xt, i, rows);
+            let g = bf16::PackedB::new(gy, rows, o, (o, 1));
+            ROWS.with_borrow_mut(|a| {
+                bf16::round_rows(&xt, i, rows, a);
+                bf16::matmul(a, i, &g, gw, o, false);
+            });
+        } else {
+            gemm(
+                i,
+                rows,
+                o,
+                x,
+                (1, i as isize),
+                gy,
+                (o as isize, 1),
+                gw,
+                false,
+            );
         }
-        for row in gy[..rows * o].chunks_exact(o) {
-            for (gb, g) in gb.iter_mut().zip(row) {
-                *gb += g;
-            }
-        }
-    }
-
-    /// [`weight_gradients`](Self::weight_gradients) (not accumulating) with bf16 operands,
-    /// for a layer packed for bf16 whose output width is a multiple of 16; returns `false`
-    /// (and does nothing) otherwise.
-    #[inline(always)]
-    pub(super) fn weight_gradients_bf16(
-        &self,
-        x: &[f32],
-        gy: &[f32],
-        rows: usize,
-        gw: &mut [f32],
-        gb: &mut [f32],
-    ) -> bool {
-        let (i, o) = (self.input, self.output);
-        if self.packed.is_none() || !o.is_multiple_of(16) {
-            return false;
-        }
-        // gW = Xᵀ G: Xᵀ [i, rows] as the rounded left operand, G [rows, o] packed.
-        let mut xt = vec![0.0; i * rows];
-        transpose::transpose(&x[..rows * i], &mut xt, i, rows);
-        let g = bf16::PackedB::new(gy, rows, o, (o, 1));
-        ROWS.with_borrow_mut(|a| {
-            bf16::round_rows(&xt, i, rows, a);
-            bf16::matmul(a, i, &g, gw, o, false);
-        });
         gb.fill(0.0);
         for row in gy[..rows * o].chunks_exact(o) {
             for (gb, g) in gb.iter_mut().zip(row) {
                 *gb += g;
             }
         }
-        true
     }
 
     /// The same layer with every weight and bias zero (a gradient accumulator).
@@ -652,16 +626,12 @@ pub(crate) fn avx512() -> bool {
     {
         static HAS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
         *HAS.get_or_init(|| {
-            ["avx512f", "avx512vl", "avx512bw", "avx512dq", "avx2", "fma"]
-                .iter()
-                .all(|f| match *f {
-                    "avx512f" => std::arch::is_x86_feature_detected!("avx512f"),
-                    "avx512vl" => std::arch::is_x86_feature_detected!("avx512vl"),
-                    "avx512bw" => std::arch::is_x86_feature_detected!("avx512bw"),
-                    "avx512dq" => std::arch::is_x86_feature_detected!("avx512dq"),
-                    "avx2" => std::arch::is_x86_feature_detected!("avx2"),
-                    _ => std::arch::is_x86_feature_detected!("fma"),
-                })
+            std::arch::is_x86_feature_detected!("avx512f")
+                && std::arch::is_x86_feature_detected!("avx512vl")
+                && std::arch::is_x86_feature_detected!("avx512bw")
+                && std::arch::is_x86_feature_detected!("avx512dq")
+                && std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma")
         })
     }
     #[cfg(not(target_arch = "x86_64"))]

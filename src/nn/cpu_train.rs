@@ -86,9 +86,9 @@ impl CpuScoreMlp {
 
     /// The products' arithmetic of every layer.
     pub fn set_precision(&mut self, precision: Precision) {
-        self.emb1.set_precision(precision);
-        self.emb2.set_precision(precision);
-        self.mlp.set_precision(precision);
+        for layer in self.layers_mut() {
+            layer.set_precision(precision);
+        }
     }
 
     /// The number of trainable values.
@@ -452,15 +452,13 @@ impl CpuTrainer {
     }
 }
 
-#[inline(always)]
 /// Layer `i`'s gradients `gw = Xᵀ G`, `gb = Σ_rows G`, with the parts' rows gathered into one
 /// product (one pass over `gw` instead of one per part).
+#[inline(always)]
 fn layer_gradient(layer: &Dense, i: usize, parts: &[Work], gw: &mut [f32], gb: &mut [f32]) {
     if let [work] = parts {
         let (x, g) = work.layer(i);
-        if !layer.weight_gradients_bf16(x, g, work.rows, gw, gb) {
-            layer.weight_gradients(x, g, work.rows, gw, gb, false);
-        }
+        layer.weight_gradients(x, g, work.rows, gw, gb);
         return;
     }
     thread_local! {
@@ -476,9 +474,7 @@ fn layer_gradient(layer: &Dense, i: usize, parts: &[Work], gw: &mut [f32], gb: &
             gs.extend_from_slice(&g[..work.rows * layer.output]);
             rows += work.rows;
         }
-        if !layer.weight_gradients_bf16(xs, gs, rows, gw, gb) {
-            layer.weight_gradients(xs, gs, rows, gw, gb, false);
-        }
+        layer.weight_gradients(xs, gs, rows, gw, gb);
     });
 }
 
@@ -506,6 +502,15 @@ mod tests {
         }
     }
 
+    /// `b` windows of 6 values `x`, noise `ε` in ±1.5 and times `t` in [0, 1).
+    fn batch(b: usize, rng: &mut StdRng) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+        let mut values =
+            |n: usize| -> Vec<f32> { (0..n).map(|_| rng.random_range(-1.5..1.5)).collect() };
+        let (x, eps) = (values(b * 6), values(b * 6));
+        let t = (0..b).map(|_| rng.random()).collect();
+        (x, eps, t)
+    }
+
     fn small(rng: &mut StdRng) -> CpuScoreMlp {
         let (f, e, width) = (6, 4, 16);
         CpuScoreMlp {
@@ -526,9 +531,7 @@ mod tests {
         let mut rng = StdRng::seed_from_u64(1);
         let net = small(&mut rng);
         let b = 40;
-        let x: Vec<f32> = (0..b * 6).map(|_| rng.random_range(-1.5..1.5)).collect();
-        let eps: Vec<f32> = (0..b * 6).map(|_| rng.random_range(-1.5..1.5)).collect();
-        let t: Vec<f32> = (0..b).map(|_| rng.random()).collect();
+        let (x, eps, t) = batch(b, &mut rng);
         let grad = CpuTrainer::new(net.clone(), AdamW::new(0.0)).gradients(&x, &t, &eps);
         let loss = |n: &CpuScoreMlp| CpuTrainer::new(n.clone(), AdamW::new(0.0)).loss(&x, &t, &eps);
         // Every tensor, a few entries each, central differences in f32 (tolerance to match).
@@ -562,9 +565,7 @@ mod tests {
         let mut rng = StdRng::seed_from_u64(2);
         let net = small(&mut rng);
         let b = 100;
-        let x: Vec<f32> = (0..b * 6).map(|_| rng.random_range(-1.5..1.5)).collect();
-        let eps: Vec<f32> = (0..b * 6).map(|_| rng.random_range(-1.5..1.5)).collect();
-        let t: Vec<f32> = (0..b).map(|_| rng.random()).collect();
+        let (x, eps, t) = batch(b, &mut rng);
         let run = |threads: usize| {
             let pool = rayon::ThreadPoolBuilder::new()
                 .num_threads(threads)
@@ -607,9 +608,7 @@ mod tests {
             out_block: block(6, &mut rng),
         };
         let b = 48;
-        let x: Vec<f32> = (0..b * 6).map(|_| rng.random_range(-1.5..1.5)).collect();
-        let eps: Vec<f32> = (0..b * 6).map(|_| rng.random_range(-1.5..1.5)).collect();
-        let t: Vec<f32> = (0..b).map(|_| rng.random()).collect();
+        let (x, eps, t) = batch(b, &mut rng);
         let exact = CpuTrainer::new(net.clone(), AdamW::new(0.0)).gradients(&x, &t, &eps);
         let rounded = CpuTrainer::new(net, AdamW::new(0.0))
             .with_precision(Precision::Bf16)
@@ -640,9 +639,7 @@ mod tests {
         net.mlp.blocks = (0..2).map(|_| block(32, &mut rng)).collect();
         net.mlp.tail = dense(32, 6, &mut rng);
         let b = 40;
-        let x: Vec<f32> = (0..b * 6).map(|_| rng.random_range(-1.5..1.5)).collect();
-        let eps: Vec<f32> = (0..b * 6).map(|_| rng.random_range(-1.5..1.5)).collect();
-        let t: Vec<f32> = (0..b).map(|_| rng.random()).collect();
+        let (x, eps, t) = batch(b, &mut rng);
         let mut tr = CpuTrainer::new(net, AdamW::new(1e-3)).with_precision(Precision::Bf16);
         for _ in 0..3 {
             tr.step(&x, &t, &eps, 1e-2);

@@ -170,22 +170,14 @@ impl Row {
 fn sample_name(k: usize, case: &str, m: usize, c: usize, precision: Precision) -> String {
     match precision {
         Precision::F32 => format!("k{k}-{case}-{m}-C{c}.npy"),
-        p => format!("k{k}-{case}-{m}-C{c}-{}.npy", precision_name(p)),
+        p => format!("k{k}-{case}-{m}-C{c}-{}.npy", name(p)),
     }
 }
 
-fn precision_name(p: Precision) -> &'static str {
-    match p {
-        Precision::F32 => "f32",
-        Precision::Bf16 => "bf16",
-    }
-}
-
-fn composition_name(c: Composition) -> &'static str {
-    match c {
-        Composition::Centre => "centre",
-        Composition::Mean => "mean",
-    }
+/// The name a flag's value has on the command line (and in rows.csv).
+fn name(value: impl clap::ValueEnum) -> String {
+    let v = value.to_possible_value().expect("every value is named");
+    v.get_name().to_string()
 }
 
 fn width(k: usize) -> usize {
@@ -329,8 +321,7 @@ pub fn run(a: Args) -> Result<()> {
     let mut rows: Vec<Row> = std::fs::read_to_string(&rows_path)
         .map(|t| t.lines().skip(1).filter_map(Row::parse).collect())
         .unwrap_or_default();
-    let composition = composition_name(a.composition);
-    let precision = precision_name(a.precision);
+    let (composition, precision) = (name(a.composition), name(a.precision));
     let have = |rows: &[Row], k, case: &str, m, c| {
         rows.iter().any(|r| {
             r.k == k
@@ -428,8 +419,8 @@ pub fn run(a: Args) -> Result<()> {
                         log_py: e.log_py.unwrap_or(f64::NAN),
                         failed: e.failed,
                         seconds,
-                        composition: composition.to_string(),
-                        precision: precision.to_string(),
+                        composition: composition.clone(),
+                        precision: precision.clone(),
                     });
                     save(&rows)?;
                     pb.inc(1);
@@ -452,6 +443,7 @@ fn report(
     dir: &Path,
     truths: &BTreeMap<(String, usize), Array>,
 ) -> Result<()> {
+    let (composition, precision) = (name(a.composition), name(a.precision));
     let rows: Vec<&Row> = rows
         .iter()
         .filter(|r| {
@@ -459,8 +451,8 @@ fn report(
                 && a.cases.contains(&r.case)
                 && r.m < a.trajectories
                 && a.corrections.contains(&r.c)
-                && r.composition == composition_name(a.composition)
-                && r.precision == precision_name(a.precision)
+                && r.composition == composition
+                && r.precision == precision
         })
         .collect();
     let mut table = String::new();
