@@ -263,3 +263,57 @@ fn statistics_of_a_short_run_are_finite_and_plausible() {
         "autocorrelation {r:?}"
     );
 }
+
+#[test]
+fn sub_steps_are_planned_again_when_the_flow_speeds_up() {
+    let k = small(64, 1);
+    let dx = 2.0 * std::f64::consts::PI / 64.0;
+    let plan = |speed: f64, duration: f64| (duration * speed / (k.courant * dx)).ceil() as usize;
+    let speed = |uv: &[f32]| {
+        let (u, v) = uv.split_at(uv.len() / 2);
+        u.iter()
+            .zip(v)
+            .map(|(u, v)| u.abs() + v.abs())
+            .fold(0.0f32, f32::max) as f64
+    };
+    let mut s = k.solver();
+
+    // Unforced, a uniform flow only slows down (drag): the plan made at the start holds.
+    let mut still = Kolmogorov {
+        forcing_amplitude: 0.0,
+        ..k.clone()
+    }
+    .solver();
+    let mut uv = vec![0.0; 2 * 64 * 64];
+    uv[..64 * 64].fill(1.0);
+    let mut flow = still.from_velocity(&uv);
+    assert_eq!(still.advance(&mut flow, 3.0), plan(1.0, 3.0));
+
+    // The random initial field (max speed 3) is accelerated by the forcing: over a long
+    // interval the sub-steps must outnumber the plan made from the starting speed.
+    let start = s.initial(&mut StdRng::seed_from_u64(3));
+    let s0 = speed(&s.velocity(&start));
+    let mut long = start.clone();
+    let taken = s.advance(&mut long, 4.0);
+    let end = speed(&s.velocity(&long));
+    assert!(end > 1.2 * s0, "the flow did not speed up: {s0} → {end}");
+    assert!(
+        taken > plan(s0, 4.0),
+        "{taken} sub-steps, planned {}",
+        plan(s0, 4.0)
+    );
+    assert!(taken <= plan(end.max(s0) * 1.5, 4.0), "{taken} sub-steps");
+    // And the result is the one of twenty short intervals, up to time-stepping error.
+    let mut short = start;
+    for _ in 0..20 {
+        s.advance(&mut short, 0.2);
+    }
+    let (a, b) = (s.velocity(&long), s.velocity(&short));
+    let num: f32 = a.iter().zip(&b).map(|(p, q)| (p - q).powi(2)).sum();
+    let den: f32 = b.iter().map(|q| q * q).sum();
+    assert!(
+        (num / den).sqrt() < 1e-3,
+        "relative difference {}",
+        (num / den).sqrt()
+    );
+}

@@ -16,8 +16,9 @@
 //!   (Basdevant 1983, *J. Comput. Phys.* 50), four real FFTs per evaluation.
 //! - Time: the integrating-factor RK4 of Kassam & Trefethen (2005, *SIAM J. Sci. Comput.* 26,
 //!   eq. 2.5 with `c = e^{L h/2}`), exact for the viscosity and drag `L = −ν|k|² − α`;
-//!   the sub-steps of each saved interval `dt` follow the Courant condition
-//!   `h (max|u| + max|v|) / dx ≤ courant` at the interval's start.
+//!   the sub-steps of each saved interval `dt` are planned from the Courant condition
+//!   `h (max|u| + max|v|) / dx ≤ courant` at the interval's start, and planned again if the
+//!   speed grows past it during the interval (the speed comes free with each sub-step).
 //! - Initial state (jax-cfd `filtered_velocity_field`): white noise on each velocity channel
 //!   filtered by the log-normal spectral density peaked at `peak_wavenumber`, projected onto
 //!   divergence-free fields and scaled to a maximum speed `max_velocity`.
@@ -42,6 +43,10 @@ use crate::error::{Error, Result};
 /// The largest Courant number `h (max|u| + max|v|) / dx` for which RK4 on dealiased Fourier
 /// modes is stable: `2.83 / (k_max dx)` with `k_max dx = 2π/3`.
 const COURANT_LIMIT: f64 = 1.35;
+
+/// How far above `courant` a sub-step may start before the rest of its interval is planned
+/// again (relative).
+const REPLAN_SLACK: f64 = 0.05;
 
 /// The Kolmogorov-flow simulator and its parameters (defaults: the paper's, METHOD.md §7).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -81,7 +86,7 @@ impl Default for Kolmogorov {
             dt: 0.2,
             max_velocity: 3.0,
             peak_wavenumber: 4.0,
-            courant: 1.0,
+            courant: 1.3,
         }
     }
 }
@@ -482,17 +487,30 @@ impl Solver {
 
     /// Advances `flow` by `duration` in equal IF-RK4 sub-steps, as many as the Courant
     /// condition `h max(|u| + |v|) / dx ≤ courant` at the start asks for; returns their number.
+    ///
+    /// The speed is measured again at the start of every sub-step (it comes free with the
+    /// step's first evaluation of `N`): where it has grown so that the sub-step's Courant number
+    /// would pass `courant` by more than [`REPLAN_SLACK`] (or pass [`COURANT_LIMIT`]), the rest
+    /// of the interval is planned again from that speed.
     pub fn advance(&mut self, flow: &mut Flow, duration: f64) -> usize {
-        let speed = self.velocity_in_place(flow);
         let dx = grid_step(self.n);
-        let steps = (duration * speed / (self.config.courant * dx))
-            .ceil()
-            .max(1.0) as usize;
-        let h = duration / steps as f64;
-        for _ in 0..steps {
-            self.step(flow, h);
+        let courant = self.config.courant;
+        let ceiling = (courant * (1.0 + REPLAN_SLACK)).min(COURANT_LIMIT);
+        let (mut left, mut planned, mut h, mut taken) = (duration, 0usize, 0.0, 0usize);
+        loop {
+            let speed = crate::nn::cpu::simd!(self.first_stage(flow));
+            if planned == 0 || speed * h / dx > ceiling {
+                planned = (left * speed / (courant * dx)).ceil().max(1.0) as usize;
+                h = left / planned as f64;
+            }
+            crate::nn::cpu::simd!(self.rest_of_step(flow, h));
+            taken += 1;
+            planned -= 1;
+            left -= h;
+            if planned == 0 {
+                return taken;
+            }
         }
-        steps
     }
 
     /// One IF-RK4 step of size `h` (Kassam & Trefethen 2005, with `E = e^{L h/2}`):
@@ -502,11 +520,22 @@ impl Solver {
     pub fn step(&mut self, flow: &mut Flow, h: f64) {
         // The pointwise loops run compiled for AVX-512 where the CPU has it (the FFTs pick
         // their own instructions at run time).
-        crate::nn::cpu::simd!(self.step_impl(flow, h))
+        crate::nn::cpu::simd!(self.first_stage(flow));
+        crate::nn::cpu::simd!(self.rest_of_step(flow, h))
     }
 
+    /// `a = N(ω)` of the next step into `na`; returns `max(|u| + |v|)` of the flow.
     #[inline(always)]
-    fn step_impl(&mut self, flow: &mut Flow, h: f64) {
+    fn first_stage(&mut self, flow: &Flow) -> f64 {
+        let mut na = std::mem::take(&mut self.na);
+        let speed = self.nonlinear(&flow.omega, flow.mean, &mut na, true);
+        self.na = na;
+        speed as f64
+    }
+
+    /// The step of size `h` after [`Self::first_stage`].
+    #[inline(always)]
+    fn rest_of_step(&mut self, flow: &mut Flow, h: f64) {
         if self.factor_step != h {
             for ((l, e1), e2) in self
                 .linear
@@ -524,7 +553,7 @@ impl Solver {
         let mean = |tau: f64| mean0.map(|m| m * (-drag * tau).exp());
         let w = &flow.omega;
 
-        let mut na = std::mem::take(&mut self.na);
+        let na = std::mem::take(&mut self.na);
         let mut nb = std::mem::take(&mut self.nb);
         let mut nc = std::mem::take(&mut self.nc);
         let mut nd = std::mem::take(&mut self.nd);
@@ -536,19 +565,18 @@ impl Solver {
             std::mem::take(&mut self.e_full),
         );
         let (e1s, e2s) = (&e_half[..], &e_full[..]);
-        self.nonlinear(w, mean(0.0), &mut na);
         for (((s, &e1), w), a) in s.iter_mut().zip(e1s).zip(w).zip(&na) {
             *s = e1 * (w + 0.5 * hf * a);
         }
-        self.nonlinear(&s, mean(h / 2.0), &mut nb);
+        self.nonlinear(&s, mean(h / 2.0), &mut nb, false);
         for (((s, &e1), w), b) in s.iter_mut().zip(e1s).zip(w).zip(&nb) {
             *s = e1 * w + 0.5 * hf * b;
         }
-        self.nonlinear(&s, mean(h / 2.0), &mut nc);
+        self.nonlinear(&s, mean(h / 2.0), &mut nc, false);
         for ((((s, &e1), &e2), w), c) in s.iter_mut().zip(e1s).zip(e2s).zip(w).zip(&nc) {
             *s = e2 * w + hf * e1 * c;
         }
-        self.nonlinear(&s, mean(h), &mut nd);
+        self.nonlinear(&s, mean(h), &mut nd, false);
         let w = &mut flow.omega;
         for ((((((w, &e1), &e2), a), b), c), d) in w
             .iter_mut()
@@ -574,16 +602,27 @@ impl Solver {
 
     /// `N(ω) = −u·∇ω + ∇×f` in Fourier, with Basdevant's
     /// `u·∇ω = (∂x² − ∂y²)(uv) + ∂x∂y(v² − u²)`, i.e. `(k_y² − k_x²) (uv)^ − k_x k_y (v² − u²)^`.
+    /// Returns `max(|u| + |v|)` on the grid if `measure`, else 0.
     #[inline(always)]
-    fn nonlinear(&mut self, omega: &[Complex32], mean: [f64; 2], out: &mut [Complex32]) {
+    fn nonlinear(
+        &mut self,
+        omega: &[Complex32],
+        mean: [f64; 2],
+        out: &mut [Complex32],
+        measure: bool,
+    ) -> f32 {
         self.pack_velocity(omega, mean);
         self.columns_to_rows();
         let (n, k) = (self.n, self.k_max);
+        let mut speed = 0.0f32;
         for x in 0..n {
             let t = &mut self.zt[x * (2 * k + 1)..(x + 1) * (2 * k + 1)];
             expand(t, &mut self.row, k);
             self.ifft
                 .process_with_scratch(&mut self.row, &mut self.fft_scratch);
+            if measure {
+                speed = speed.max(max_speed(&self.row));
+            }
             // z = u + i v  →  uv + i (v² − u²)
             for z in self.row.iter_mut() {
                 let (u, v) = (z.re, z.im);
@@ -632,6 +671,7 @@ impl Solver {
                 *o = term(a, b.conj(), c, f);
             }
         }
+        speed
     }
 
     /// Fills `zc` with `û + i v̂ = (k_x + i k_y) ψ̂` on the kept rows `k_y ∈ [−K, K]`, where
@@ -715,10 +755,10 @@ impl Solver {
                 &mut self.phys_u[x * n..(x + 1) * n],
                 &mut self.phys_v[x * n..(x + 1) * n],
             );
+            speed = speed.max(max_speed(&self.row));
             for ((z, u), v) in self.row.iter().zip(u).zip(v) {
                 *u = z.re;
                 *v = z.im;
-                speed = speed.max(z.re.abs() + z.im.abs());
             }
         }
         speed as f64
@@ -858,6 +898,20 @@ impl Solver {
         }
         self.curl(&channels[0], &channels[1])
     }
+}
+
+/// `max(|re| + |im|)` of a row of `u + i v`, in 16 lanes so that it vectorises.
+#[inline(always)]
+fn max_speed(row: &[Complex32]) -> f32 {
+    let mut lanes = [0.0f32; 16];
+    let chunks = row.chunks_exact(16);
+    let tail = chunks.remainder().iter().map(|z| z.re.abs() + z.im.abs());
+    for chunk in chunks {
+        for (l, z) in lanes.iter_mut().zip(chunk) {
+            *l = l.max(z.re.abs() + z.im.abs());
+        }
+    }
+    lanes.into_iter().chain(tail).fold(0.0, f32::max)
 }
 
 /// Spreads the kept `k_y ∈ [−K, K]` of one grid row (`t`, `2K + 1` values: `0..=K` then
