@@ -268,10 +268,15 @@ pub struct Flow {
 ///
 /// Transforms pack two real fields `a`, `b` into one complex `z = a + i b` and use complex
 /// FFTs, pruned by the 2/3 rule: of the spectrum only the `2K + 1` kept rows `k_y ∈ [−K, K]`
-/// are stored (`zc`, `[2K + 1, n]`, columns `k_x` in FFT order) and transformed along `x`;
-/// after a transpose (`zt`, `[n, 2K + 1]`), each grid row `x` is expanded to `n` values and
-/// transformed along `y` in a buffer that stays in L1. Inside a stage the products `uv`,
-/// `v² − u²` are formed row by row between the inverse and the forward transforms.
+/// are stored (`zc`, `[2K + 2, n]`, columns `k_x` in FFT order) and transformed along `x`;
+/// one transpose spreads them over the columns of the grid (`grid`, `[n, n]`, zeros between),
+/// whose rows are transformed along `y` while they stay in L1. Inside a stage the products
+/// `uv`, `v² − u²` are formed row by row between the inverse and the forward transforms.
+///
+/// No loop reads a row backwards: the rows `k_y < 0` are kept conjugated and mirrored in `x`
+/// (row `2K + 1 − k_y` holds `conj ẑ(−k_x, −k_y)`, what the symmetry of real fields needs),
+/// because conjugating a row on the grid mirrors its transform:
+/// `FFT(conj q)(k_x) = conj FFT(q)(−k_x)`. The transposes conjugate those rows on the way.
 pub struct Solver {
     config: Kolmogorov,
     /// Grid points per axis.
@@ -284,10 +289,8 @@ pub struct Solver {
     kx: Vec<f32>,
     /// Whether a column is kept by the 2/3 rule.
     keep: Vec<bool>,
-    /// The column of `−k_x`: `(n − i) mod n`.
-    mirror: Vec<usize>,
-    /// `1 / |k|²` per mode (0 at `k = 0`).
-    /// `(k_x + i k_y) / |k|²` on the `2K + 1` kept rows `k_y ∈ [0, K] ∪ [−K, −1]`, `[2K + 1, n]`.
+    /// `(k_x + i k_y) / |k|²` on the rows `k_y ∈ [0, K]`, then `(−k_x + i k_y) / |k|²` on the
+    /// mirrored rows of `−k_y`, `k_y = K, …, 1` (the layout of `zc`), `[2K + 1, n]`.
     velocity_factor: Vec<Complex32>,
     /// `(k_y² − k_x²) / (2 n²)` and `k_x k_y / (2 n²)` on the rows `k_y ∈ [0, K]`, `[K + 1, n]`.
     advection_factor: Vec<[f32; 2]>,
@@ -301,8 +304,7 @@ pub struct Solver {
     e_full: Vec<f32>,
     // Scratch.
     zc: Vec<Complex32>,
-    zt: Vec<Complex32>,
-    row: Vec<Complex32>,
+    grid: Vec<Complex32>,
     fft_scratch: Vec<Complex32>,
     phys_u: Vec<f32>,
     phys_v: Vec<f32>,
@@ -336,7 +338,6 @@ impl Solver {
                 linear[ky * n + i] = -nu * k2 - config.drag;
             }
         }
-        let mirror = (0..n).map(|i| (n - i) % n).collect();
         let fft_scratch_len = fft
             .get_inplace_scratch_len()
             .max(ifft.get_inplace_scratch_len());
@@ -348,7 +349,6 @@ impl Solver {
             ifft,
             kx,
             keep,
-            mirror,
             velocity_factor: Vec::new(),
             advection_factor: Vec::new(),
             forcing: vec![Complex32::ZERO; modes],
@@ -356,9 +356,8 @@ impl Solver {
             factor_step: f64::NAN,
             e_half: vec![0.0; modes],
             e_full: vec![0.0; modes],
-            zc: vec![Complex32::ZERO; rows * n],
-            zt: vec![Complex32::ZERO; rows * n],
-            row: vec![Complex32::ZERO; n],
+            zc: vec![Complex32::ZERO; (rows + 1) * n],
+            grid: vec![Complex32::ZERO; n * (n + GRID_PAD)],
             fft_scratch: vec![Complex32::ZERO; fft_scratch_len],
             phys_u: vec![0.0; n * n],
             phys_v: vec![0.0; n * n],
@@ -383,17 +382,20 @@ impl Solver {
         let rows = 2 * k_max + 1;
         let scale = 0.5 / (n * n) as f32;
         for r in 0..rows {
-            let ky = if r <= k_max {
-                r as f32
+            // Rows past K hold the mirrored conjugates of k_y = rows − r: their factor takes −k_x.
+            let (ky, sign) = if r <= k_max {
+                (r as f32, 1.0)
             } else {
-                r as f32 - rows as f32
+                ((rows - r) as f32, -1.0)
             };
             for i in 0..n {
                 let kx = solver.kx[i];
                 let k2 = kx * kx + ky * ky;
                 let kept = solver.keep[i] && k2 > 0.0;
                 let f = if kept { 1.0 / k2 } else { 0.0 };
-                solver.velocity_factor.push(Complex32::new(kx * f, ky * f));
+                solver
+                    .velocity_factor
+                    .push(Complex32::new(sign * kx * f, ky * f));
                 if r <= k_max {
                     solver
                         .advection_factor
@@ -612,33 +614,29 @@ impl Solver {
         measure: bool,
     ) -> f32 {
         self.pack_velocity(omega, mean);
-        self.columns_to_rows();
+        self.spectral_to_grid();
         let (n, k) = (self.n, self.k_max);
         let mut speed = 0.0f32;
-        for x in 0..n {
-            let t = &mut self.zt[x * (2 * k + 1)..(x + 1) * (2 * k + 1)];
-            expand(t, &mut self.row, k);
-            self.ifft
-                .process_with_scratch(&mut self.row, &mut self.fft_scratch);
+        for row in self.grid.chunks_exact_mut(n + GRID_PAD) {
+            let row = &mut row[..n];
+            self.ifft.process_with_scratch(row, &mut self.fft_scratch);
             if measure {
-                speed = speed.max(max_speed(&self.row));
+                speed = speed.max(max_speed(row));
             }
             // z = u + i v  →  uv + i (v² − u²)
-            for z in self.row.iter_mut() {
+            for z in row.iter_mut() {
                 let (u, v) = (z.re, z.im);
                 *z = Complex32::new(u * v, v * v - u * u);
             }
-            self.fft
-                .process_with_scratch(&mut self.row, &mut self.fft_scratch);
-            compact(&self.row, t, k);
+            self.fft.process_with_scratch(row, &mut self.fft_scratch);
         }
-        self.rows_to_columns();
-        let rows = 2 * k + 1;
+        self.grid_to_spectral();
         for ky in 0..=k {
             // (uv)^ ∝ a + b, (v² − u²)^ ∝ −i (a − b), with a = z_k and b = conj z_−k.
+            let b_row = self.mirrored_row(ky);
             let (za, zb) = (
                 &self.zc[ky * n..(ky + 1) * n],
-                &self.zc[((rows - ky) % rows) * n..((rows - ky) % rows + 1) * n],
+                &self.zc[b_row * n..(b_row + 1) * n],
             );
             let (f, c) = (
                 &self.forcing[ky * n..(ky + 1) * n],
@@ -651,31 +649,24 @@ impl Solver {
                 // f − (c₀ (a + b) − c₁ (−i)(a − b)) = f − c₀ s − i c₁ d
                 f - s * c[0] - Complex32::new(-d.im, d.re) * c[1]
             };
-            o[0] = term(za[0], zb[0].conj(), c[0], f[0]);
-            for ((((o, &a), b), &c), &f) in o[1..k + 1]
-                .iter_mut()
-                .zip(&za[1..k + 1])
-                .zip(zb[n - k..].iter().rev())
-                .zip(&c[1..k + 1])
-                .zip(&f[1..k + 1])
-            {
-                *o = term(a, b.conj(), c, f);
-            }
-            for ((((o, &a), b), &c), &f) in o[n - k..]
-                .iter_mut()
-                .zip(&za[n - k..])
-                .zip(zb[1..k + 1].iter().rev())
-                .zip(&c[n - k..])
-                .zip(&f[n - k..])
-            {
-                *o = term(a, b.conj(), c, f);
+            for range in [0..k + 1, n - k..n] {
+                for ((((o, &a), &b), &c), &f) in o[range.clone()]
+                    .iter_mut()
+                    .zip(&za[range.clone()])
+                    .zip(&zb[range.clone()])
+                    .zip(&c[range.clone()])
+                    .zip(&f[range])
+                {
+                    *o = term(a, b, c, f);
+                }
             }
         }
         speed
     }
 
-    /// Fills `zc` with `û + i v̂ = (k_x + i k_y) ψ̂` on the kept rows `k_y ∈ [−K, K]`, where
-    /// `ψ̂ = ω̂ / |k|²` and `ω̂(−k) = conj ω̂(k)`, and the mean `U + i V` at `k = 0`.
+    /// Fills `zc` with `ẑ = û + i v̂ = (k_x + i k_y) ψ̂` on the rows `k_y ∈ [0, K]`, where
+    /// `ψ̂ = ω̂ / |k|²`, and with `conj ẑ(−k_x, −k_y) = (−k_x + i k_y) ψ̂(k_x, k_y)` on the mirrored
+    /// rows of `−k_y` (as `ω̂(−k) = conj ω̂(k)`); the mean `U + i V` at `k = 0`.
     #[inline(always)]
     fn pack_velocity(&mut self, omega: &[Complex32], mean: [f64; 2]) {
         let (n, k) = (self.n, self.k_max);
@@ -684,55 +675,54 @@ impl Solver {
             let dst = &mut self.zc[r * n..(r + 1) * n];
             let f = &self.velocity_factor[r * n..(r + 1) * n];
             dst[k + 1..n - k].fill(Complex32::ZERO);
-            if r <= k {
-                let src = &omega[r * n..(r + 1) * n];
-                for range in [0..k + 1, n - k..n] {
-                    for ((d, f), w) in dst[range.clone()]
-                        .iter_mut()
-                        .zip(&f[range.clone()])
-                        .zip(&src[range])
-                    {
-                        *d = f * w;
-                    }
-                }
-            } else {
-                // ω̂(k_x, k_y < 0) = conj ω̂(−k_x, −k_y): row rows − r, columns mirrored
-                // (0 → 0, i → n − i), read backwards.
-                let src = &omega[(rows - r) * n..(rows - r + 1) * n];
-                dst[0] = f[0] * src[0].conj();
-                for ((d, f), w) in dst[1..k + 1]
+            let ky = if r <= k { r } else { rows - r };
+            let src = &omega[ky * n..(ky + 1) * n];
+            for range in [0..k + 1, n - k..n] {
+                for ((d, f), w) in dst[range.clone()]
                     .iter_mut()
-                    .zip(&f[1..k + 1])
-                    .zip(src[n - k..].iter().rev())
+                    .zip(&f[range.clone()])
+                    .zip(&src[range])
                 {
-                    *d = f * w.conj();
-                }
-                for ((d, f), w) in dst[n - k..]
-                    .iter_mut()
-                    .zip(&f[n - k..])
-                    .zip(src[1..k + 1].iter().rev())
-                {
-                    *d = f * w.conj();
+                    *d = f * w;
                 }
             }
         }
         self.zc[0] = Complex32::new(mean[0] as f32, mean[1] as f32);
     }
 
-    /// `zc` → inverse transforms along `x` → `zt` (`[n, 2K + 1]`, transposed).
+    /// The row of `zc` that holds `conj ẑ(−k_x, −k_y)` for `k_y ∈ [0, K]` (for `k_y = 0` the
+    /// extra last row, which only [`Self::grid_to_spectral`] fills).
     #[inline(always)]
-    fn columns_to_rows(&mut self) {
+    fn mirrored_row(&self, ky: usize) -> usize {
         let rows = 2 * self.k_max + 1;
-        self.ifft
-            .process_with_scratch(&mut self.zc, &mut self.fft_scratch);
-        transpose::transpose(&self.zc, &mut self.zt, self.n, rows);
+        if ky == 0 { rows } else { rows - ky }
     }
 
-    /// `zt` → transposed → forward transforms along `x` → `zc` (unnormalised).
+    /// `zc`'s `2K + 1` rows → inverse transforms along `x` → the columns `k_y ∈ [0, K]` and
+    /// `[n − K, n)` of `grid` (the mirrored rows conjugated back), zeros between.
     #[inline(always)]
-    fn rows_to_columns(&mut self) {
-        let rows = 2 * self.k_max + 1;
-        transpose::transpose(&self.zt, &mut self.zc, rows, self.n);
+    fn spectral_to_grid(&mut self) {
+        let (n, k) = (self.n, self.k_max);
+        let rows = 2 * k + 1;
+        self.ifft
+            .process_with_scratch(&mut self.zc[..rows * n], &mut self.fft_scratch);
+        for row in self.grid.chunks_exact_mut(n + GRID_PAD) {
+            row[k + 1..n - k].fill(Complex32::ZERO);
+        }
+        transpose_into::<false>(&self.zc[..(k + 1) * n], n, &mut self.grid, 0);
+        transpose_into::<true>(&self.zc[(k + 1) * n..rows * n], n, &mut self.grid, n - k);
+    }
+
+    /// The columns `k_y ∈ [0, K]` and `[n − K, n)` of `grid` (conjugated for `k_y < 0`, and
+    /// column 0 once more, conjugated, as the extra row) → `zc` → forward transforms along `x`
+    /// (unnormalised): rows `k_y ∈ [0, K]` hold `ẑ`, the others `conj ẑ(−k_x, −k_y)`.
+    #[inline(always)]
+    fn grid_to_spectral(&mut self) {
+        let (n, k) = (self.n, self.k_max);
+        let rows = 2 * k + 1;
+        transpose_from::<false>(&self.grid, n, 0, &mut self.zc[..(k + 1) * n]);
+        transpose_from::<true>(&self.grid, n, n - k, &mut self.zc[(k + 1) * n..rows * n]);
+        transpose_from::<true>(&self.grid, n, 0, &mut self.zc[rows * n..]);
         self.fft
             .process_with_scratch(&mut self.zc, &mut self.fft_scratch);
     }
@@ -740,23 +730,18 @@ impl Solver {
     /// The velocity on the simulation grid into `phys_u`, `phys_v`; returns `max(|u| + |v|)`.
     fn velocity_in_place(&mut self, flow: &Flow) -> f64 {
         self.pack_velocity(&flow.omega, flow.mean);
-        self.columns_to_rows();
-        let (n, k) = (self.n, self.k_max);
+        self.spectral_to_grid();
+        let n = self.n;
         let mut speed = 0.0f32;
-        for x in 0..n {
-            expand(
-                &self.zt[x * (2 * k + 1)..(x + 1) * (2 * k + 1)],
-                &mut self.row,
-                k,
-            );
-            self.ifft
-                .process_with_scratch(&mut self.row, &mut self.fft_scratch);
+        for (x, row) in self.grid.chunks_exact_mut(n + GRID_PAD).enumerate() {
+            let row = &mut row[..n];
+            self.ifft.process_with_scratch(row, &mut self.fft_scratch);
             let (u, v) = (
                 &mut self.phys_u[x * n..(x + 1) * n],
                 &mut self.phys_v[x * n..(x + 1) * n],
             );
-            speed = speed.max(max_speed(&self.row));
-            for ((z, u), v) in self.row.iter().zip(u).zip(v) {
+            speed = speed.max(max_speed(row));
+            for ((z, u), v) in row.iter().zip(u).zip(v) {
                 *u = z.re;
                 *v = z.im;
             }
@@ -768,24 +753,21 @@ impl Solver {
     /// normalised so that `a(x) = Σ_k â_k e^{i k·x}`.
     fn forward_pair(&mut self, a: &[f32], b: &[f32], sa: &mut [Complex32], sb: &mut [Complex32]) {
         let (n, k) = (self.n, self.k_max);
-        let rows = 2 * k + 1;
-        for x in 0..n {
-            for ((z, a), b) in self
-                .row
+        for (x, row) in self.grid.chunks_exact_mut(n + GRID_PAD).enumerate() {
+            let row = &mut row[..n];
+            for ((z, a), b) in row
                 .iter_mut()
                 .zip(&a[x * n..(x + 1) * n])
                 .zip(&b[x * n..(x + 1) * n])
             {
                 *z = Complex32::new(*a, *b);
             }
-            self.fft
-                .process_with_scratch(&mut self.row, &mut self.fft_scratch);
-            compact(&self.row, &mut self.zt[x * rows..(x + 1) * rows], k);
+            self.fft.process_with_scratch(row, &mut self.fft_scratch);
         }
-        self.rows_to_columns();
+        self.grid_to_spectral();
         let scale = 1.0 / (n * n) as f32;
         for ky in 0..=k {
-            let (a_row, b_row) = (ky * n, ((rows - ky) % rows) * n);
+            let (a_row, b_row) = (ky * n, self.mirrored_row(ky) * n);
             for i in 0..n {
                 let m = ky * n + i;
                 if !self.keep[i] {
@@ -794,7 +776,7 @@ impl Solver {
                     continue;
                 }
                 let p = self.zc[a_row + i];
-                let q = self.zc[b_row + self.mirror[i]].conj();
+                let q = self.zc[b_row + i];
                 sa[m] = 0.5 * scale * (p + q);
                 sb[m] = Complex32::new(0.0, -0.5 * scale) * (p - q);
             }
@@ -908,28 +890,187 @@ fn max_speed(row: &[Complex32]) -> f32 {
     let tail = chunks.remainder().iter().map(|z| z.re.abs() + z.im.abs());
     for chunk in chunks {
         for (l, z) in lanes.iter_mut().zip(chunk) {
-            *l = l.max(z.re.abs() + z.im.abs());
+            // A plain comparison (one `vmaxps`), not `f32::max`'s NaN rule.
+            let v = z.re.abs() + z.im.abs();
+            *l = if v > *l { v } else { *l };
         }
     }
     lanes.into_iter().chain(tail).fold(0.0, f32::max)
 }
 
-/// Spreads the kept `k_y ∈ [−K, K]` of one grid row (`t`, `2K + 1` values: `0..=K` then
-/// `−K..−1`) over an `n`-point FFT buffer, zeros between.
+/// Padding of the grid's rows (in complex numbers), so that the 8 rows of a transpose tile,
+/// `n + GRID_PAD` apart, do not fall in the same cache sets when `n` is a power of two.
+const GRID_PAD: usize = 8;
+
+/// `grid[x][c0 + r] = src[r][x]` (conjugated if `CONJ`) for the `rows × n` block `src`; grid
+/// rows are `n + GRID_PAD` apart.
 #[inline(always)]
-fn expand(t: &[Complex32], row: &mut [Complex32], k: usize) {
-    let n = row.len();
-    row[..=k].copy_from_slice(&t[..=k]);
-    row[k + 1..n - k].fill(Complex32::ZERO);
-    row[n - k..].copy_from_slice(&t[k + 1..]);
+fn transpose_into<const CONJ: bool>(
+    src: &[Complex32],
+    n: usize,
+    grid: &mut [Complex32],
+    c0: usize,
+) {
+    let rows = src.len() / n;
+    let gs = n + GRID_PAD;
+    assert!(src.len() == rows * n && grid.len() == n * gs && c0 + rows <= n);
+    // SAFETY: tile (r0, x0) reads src[r0..r0 + 8][x0..x0 + 8] and writes
+    // grid[x0..x0 + 8][c0 + r0..c0 + r0 + 8], in bounds by the assertion.
+    transpose_tiles::<CONJ>(rows, n, |r0, x0, tile| unsafe {
+        tile(
+            src.as_ptr().add(r0 * n + x0),
+            n,
+            grid.as_mut_ptr().add(x0 * gs + c0 + r0),
+            gs,
+        )
+    });
+    for r in 0..rows {
+        let s = &src[r * n..(r + 1) * n];
+        let (from_x, to_x) = if r < rows / 8 * 8 {
+            (n / 8 * 8, n)
+        } else {
+            (0, n)
+        };
+        for x in from_x..to_x {
+            grid[x * gs + c0 + r] = if CONJ { s[x].conj() } else { s[x] };
+        }
+    }
 }
 
-/// The inverse of [`expand`]: keeps the `2K + 1` kept `k_y` of an `n`-point spectrum.
+/// `dst[r][x] = grid[x][c0 + r]` (conjugated if `CONJ`) for the `rows × n` block `dst`.
 #[inline(always)]
-fn compact(row: &[Complex32], t: &mut [Complex32], k: usize) {
-    let n = row.len();
-    t[..=k].copy_from_slice(&row[..=k]);
-    t[k + 1..].copy_from_slice(&row[n - k..]);
+fn transpose_from<const CONJ: bool>(
+    grid: &[Complex32],
+    n: usize,
+    c0: usize,
+    dst: &mut [Complex32],
+) {
+    let rows = dst.len() / n;
+    let gs = n + GRID_PAD;
+    assert!(dst.len() == rows * n && grid.len() == n * gs && c0 + rows <= n);
+    // SAFETY: tile (r0, x0) reads grid[x0..x0 + 8][c0 + r0..c0 + r0 + 8] and writes
+    // dst[r0..r0 + 8][x0..x0 + 8], in bounds by the assertion.
+    transpose_tiles::<CONJ>(rows, n, |r0, x0, tile| unsafe {
+        tile(
+            grid.as_ptr().add(x0 * gs + c0 + r0),
+            gs,
+            dst.as_mut_ptr().add(r0 * n + x0),
+            n,
+        )
+    });
+    for r in 0..rows {
+        let d = &mut dst[r * n..(r + 1) * n];
+        let (from_x, to_x) = if r < rows / 8 * 8 {
+            (n / 8 * 8, n)
+        } else {
+            (0, n)
+        };
+        for x in from_x..to_x {
+            let z = grid[x * gs + c0 + r];
+            d[x] = if CONJ { z.conj() } else { z };
+        }
+    }
+}
+
+/// An 8 × 8 tile transpose from an array of row stride `ss` to one of row stride `ds`.
+type Tile = unsafe fn(*const Complex32, usize, *mut Complex32, usize);
+
+/// Calls `visit(r0, x0, tile)` for every whole 8 × 8 tile of a `rows × n` block, `tile` the
+/// AVX-512 kernel where the CPU has it; the caller does the ragged edges.
+#[inline(always)]
+fn transpose_tiles<const CONJ: bool>(
+    rows: usize,
+    n: usize,
+    mut visit: impl FnMut(usize, usize, Tile),
+) {
+    #[cfg(target_arch = "x86_64")]
+    let tile: Tile = if crate::nn::cpu::avx512() {
+        |s, ss, d, ds| unsafe { tile8_avx512::<CONJ>(s, ss, d, ds) }
+    } else {
+        tile8_scalar::<CONJ>
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let tile: Tile = tile8_scalar::<CONJ>;
+    for r0 in (0..rows / 8 * 8).step_by(8) {
+        for x0 in (0..n / 8 * 8).step_by(8) {
+            visit(r0, x0, tile);
+        }
+    }
+}
+
+/// `d[j][i] = s[i][j]` (conjugated if `CONJ`) for `i, j < 8`.
+///
+/// # Safety
+/// Both 8 × 8 tiles (row strides `ss` and `ds`) must be in bounds.
+unsafe fn tile8_scalar<const CONJ: bool>(
+    s: *const Complex32,
+    ss: usize,
+    d: *mut Complex32,
+    ds: usize,
+) {
+    for i in 0..8 {
+        for j in 0..8 {
+            // SAFETY: in the tiles, by the contract.
+            unsafe {
+                let z = *s.add(i * ss + j);
+                *d.add(j * ds + i) = if CONJ { z.conj() } else { z };
+            }
+        }
+    }
+}
+
+/// [`tile8_scalar`] with each complex number a 64-bit lane: three rounds of shuffles.
+///
+/// # Safety
+/// As [`tile8_scalar`], and the CPU must have AVX-512F and DQ.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512dq")]
+unsafe fn tile8_avx512<const CONJ: bool>(
+    s: *const Complex32,
+    ss: usize,
+    d: *mut Complex32,
+    ds: usize,
+) {
+    use std::arch::x86_64::*;
+    // SAFETY: in the tiles, by the contract; unaligned loads and stores.
+    unsafe {
+        let r: [__m512d; 8] = std::array::from_fn(|i| _mm512_loadu_pd(s.add(i * ss) as *const f64));
+        // t: pairs of rows interleaved per 128-bit lane; u: 4 rows per column pair; c: columns.
+        let t: [__m512d; 8] = std::array::from_fn(|i| {
+            let (a, b) = (r[i / 2 * 2], r[i / 2 * 2 + 1]);
+            if i % 2 == 0 {
+                _mm512_unpacklo_pd(a, b)
+            } else {
+                _mm512_unpackhi_pd(a, b)
+            }
+        });
+        let u = [
+            _mm512_shuffle_f64x2::<0x88>(t[0], t[2]),
+            _mm512_shuffle_f64x2::<0xDD>(t[0], t[2]),
+            _mm512_shuffle_f64x2::<0x88>(t[1], t[3]),
+            _mm512_shuffle_f64x2::<0xDD>(t[1], t[3]),
+            _mm512_shuffle_f64x2::<0x88>(t[4], t[6]),
+            _mm512_shuffle_f64x2::<0xDD>(t[4], t[6]),
+            _mm512_shuffle_f64x2::<0x88>(t[5], t[7]),
+            _mm512_shuffle_f64x2::<0xDD>(t[5], t[7]),
+        ];
+        let c = [
+            _mm512_shuffle_f64x2::<0x88>(u[0], u[4]),
+            _mm512_shuffle_f64x2::<0x88>(u[2], u[6]),
+            _mm512_shuffle_f64x2::<0x88>(u[1], u[5]),
+            _mm512_shuffle_f64x2::<0x88>(u[3], u[7]),
+            _mm512_shuffle_f64x2::<0xDD>(u[0], u[4]),
+            _mm512_shuffle_f64x2::<0xDD>(u[2], u[6]),
+            _mm512_shuffle_f64x2::<0xDD>(u[1], u[5]),
+            _mm512_shuffle_f64x2::<0xDD>(u[3], u[7]),
+        ];
+        // The sign of the imaginary part is bit 63 of each lane.
+        let sign = _mm512_castsi512_pd(_mm512_set1_epi64(i64::MIN));
+        for (j, c) in c.into_iter().enumerate() {
+            let c = if CONJ { _mm512_xor_pd(c, sign) } else { c };
+            _mm512_storeu_pd(d.add(j * ds) as *mut f64, c);
+        }
+    }
 }
 
 /// Time this thread has spent on a CPU, from Linux's `/proc/thread-self/schedstat` (so that
@@ -1170,6 +1311,52 @@ mod tests {
             size: 32,
             coarsen: 2,
             ..Kolmogorov::default()
+        }
+    }
+
+    #[test]
+    fn transposes_move_and_conjugate_every_element_on_ragged_blocks() {
+        // n = 36: 4 whole tiles and 4 left over per row; 13 rows: 1 whole tile row and 5 left.
+        let (n, rows, c0) = (36, 13, 20);
+        let z = |r: usize, x: usize| Complex32::new(r as f32 + 0.5, x as f32 - 100.0);
+        let src: Vec<Complex32> = (0..rows * n).map(|m| z(m / n, m % n)).collect();
+        for conj in [false, true] {
+            let mut grid = vec![Complex32::ZERO; n * (n + GRID_PAD)];
+            let mut back = vec![Complex32::ZERO; rows * n];
+            if conj {
+                transpose_into::<true>(&src, n, &mut grid, c0);
+                transpose_from::<true>(&grid, n, c0, &mut back);
+            } else {
+                transpose_into::<false>(&src, n, &mut grid, c0);
+                transpose_from::<false>(&grid, n, c0, &mut back);
+            }
+            for x in 0..n {
+                for c in 0..n + GRID_PAD {
+                    let want = match c.checked_sub(c0) {
+                        Some(r) if r < rows && conj => z(r, x).conj(),
+                        Some(r) if r < rows => z(r, x),
+                        _ => Complex32::ZERO,
+                    };
+                    assert_eq!(
+                        grid[x * (n + GRID_PAD) + c],
+                        want,
+                        "grid[{x}][{c}], conj {conj}"
+                    );
+                }
+            }
+            assert_eq!(back, src, "round trip, conj {conj}");
+        }
+        // The scalar tile (CPUs without AVX-512) and the AVX-512 tile agree.
+        #[cfg(target_arch = "x86_64")]
+        if crate::nn::cpu::avx512() {
+            let (mut a, mut b) = (vec![Complex32::ZERO; 8 * n], vec![Complex32::ZERO; 8 * n]);
+            // SAFETY: 8 rows of stride n ≥ 8 on both sides; the CPU has AVX-512.
+            unsafe {
+                tile8_scalar::<true>(src.as_ptr().add(3), n, a.as_mut_ptr().add(1), n);
+                tile8_avx512::<true>(src.as_ptr().add(3), n, b.as_mut_ptr().add(1), n);
+            }
+            assert_eq!(a, b);
+            assert_eq!(a[n * 2 + 1 + 5], z(5, 5).conj());
         }
     }
 
