@@ -1,14 +1,39 @@
 //! Training: the loss falls, and a resumed run ends exactly where an uninterrupted one does.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use burn::prelude::*;
 use sda::data::{Dataset, simulate};
 use sda::mcs::System;
+use sda::model::Model;
 use sda::score::net::{Architecture, Backbone, ScoreNetConfig};
 use sda::score::sde::VpSde;
 use sda::score::to_vec;
-use sda::train::{Engine, EpochStats, TrainConfig, train, train_with};
+use sda::train::{Engine, EpochStats, TrainConfig, train_with};
+
+/// [`train_with`] on the default SDE and the CPU.
+fn fit(
+    d: &Dataset,
+    net: ScoreNetConfig,
+    cfg: &TrainConfig,
+    dir: &Path,
+    resume: bool,
+    engine: Engine,
+    progress: impl FnMut(&EpochStats),
+) -> sda::error::Result<Model> {
+    let device = Device::flex();
+    train_with(
+        d,
+        net,
+        VpSde::default(),
+        cfg,
+        dir,
+        resume,
+        &device,
+        engine,
+        progress,
+    )
+}
 
 fn data(name: &str) -> (PathBuf, Dataset) {
     let dir = std::env::temp_dir().join(format!("sda-train-{name}-{}", std::process::id()));
@@ -51,14 +76,13 @@ fn short_training_on_lorenz_lowers_the_loss() {
         ..TrainConfig::default()
     };
     let mut stats: Vec<EpochStats> = Vec::new();
-    train(
+    fit(
         &d,
         net(),
-        VpSde::default(),
         &cfg,
         &dir.join("run"),
         false,
-        &Device::flex(),
+        Engine::Auto,
         |s| stats.push(*s),
     )
     .unwrap();
@@ -72,6 +96,14 @@ fn short_training_on_lorenz_lowers_the_loss() {
         / 5.0;
     assert!(last < 0.5 * first, "valid loss {first:.3} → {last:.3}");
     assert!(dir.join("run/stats.csv").exists() && dir.join("run/model.safetensors").exists());
+}
+
+/// `max |a − b|` over matching elements.
+fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    a.iter()
+        .zip(b)
+        .map(|(p, q)| (p - q).abs())
+        .fold(0.0f32, f32::max)
 }
 
 /// The composed ε of a model on a fixed batch of trajectories.
@@ -97,17 +129,9 @@ fn fused_and_burn_engines_train_the_same_network() {
     };
     let run = |engine: Engine, name: &str| {
         let mut stats: Vec<EpochStats> = Vec::new();
-        let m = train_with(
-            &d,
-            net(),
-            VpSde::default(),
-            &cfg,
-            &dir.join(name),
-            false,
-            &Device::flex(),
-            engine,
-            |s| stats.push(*s),
-        )
+        let m = fit(&d, net(), &cfg, &dir.join(name), false, engine, |s| {
+            stats.push(*s)
+        })
         .unwrap();
         (estimate(&m), stats)
     };
@@ -122,18 +146,13 @@ fn fused_and_burn_engines_train_the_same_network() {
             );
         }
     }
-    let diff = eb
-        .iter()
-        .zip(&ef)
-        .map(|(p, q)| (p - q).abs())
-        .fold(0.0f32, f32::max);
+    let diff = max_abs_diff(&eb, &ef);
     let scale = eb.iter().map(|v| v.abs()).fold(0.0f32, f32::max);
     assert!(diff < 1e-3 * scale, "ε differs by {diff} (scale {scale})");
     // And training moved the weights well beyond that difference.
-    let init = train_with(
+    let init = fit(
         &d,
         net(),
-        VpSde::default(),
         &TrainConfig {
             epochs: 1,
             lr: 1e-12,
@@ -141,16 +160,11 @@ fn fused_and_burn_engines_train_the_same_network() {
         },
         &dir.join("init"),
         false,
-        &Device::flex(),
         Engine::Burn,
         |_| {},
     )
     .unwrap();
-    let moved = estimate(&init)
-        .iter()
-        .zip(&eb)
-        .map(|(p, q)| (p - q).abs())
-        .fold(0.0f32, f32::max);
+    let moved = max_abs_diff(&estimate(&init), &eb);
     assert!(
         moved > 100.0 * diff,
         "training moved ε by {moved}, engines differ by {diff}"
@@ -182,14 +196,13 @@ fn bf16_training_follows_float32_training_and_differs_from_it() {
             ..TrainConfig::default()
         };
         let mut stats: Vec<EpochStats> = Vec::new();
-        train(
+        fit(
             &d,
             wide.clone(),
-            VpSde::default(),
             &cfg,
             &dir.join(name),
             false,
-            &Device::flex(),
+            Engine::Auto,
             |s| stats.push(*s),
         )
         .unwrap();
@@ -218,14 +231,12 @@ fn bf16_is_refused_where_it_cannot_run() {
         precision: sda::nn::cpu::Precision::Bf16,
         ..TrainConfig::default()
     };
-    let err = train_with(
+    let err = fit(
         &d,
         net(),
-        VpSde::default(),
         &cfg,
         &dir.join("run"),
         false,
-        &Device::flex(),
         Engine::Burn,
         |_| {},
     )
@@ -247,36 +258,16 @@ fn a_fused_run_resumes_only_with_the_fused_engine() {
     };
     let run_dir = dir.join("run");
     let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        train_with(
-            &d,
-            net(),
-            VpSde::default(),
-            &cfg,
-            &run_dir,
-            false,
-            &Device::flex(),
-            Engine::Fused,
-            |s| {
-                if s.epoch == 3 {
-                    panic!("killed");
-                }
-            },
-        )
+        fit(&d, net(), &cfg, &run_dir, false, Engine::Fused, |s| {
+            if s.epoch == 3 {
+                panic!("killed");
+            }
+        })
     }));
-    let err = train_with(
-        &d,
-        net(),
-        VpSde::default(),
-        &cfg,
-        &run_dir,
-        true,
-        &Device::flex(),
-        Engine::Burn,
-        |_| {},
-    )
-    .err()
-    .expect("a burn resume of a fused run is refused")
-    .to_string();
+    let err = fit(&d, net(), &cfg, &run_dir, true, Engine::Burn, |_| {})
+        .err()
+        .expect("a burn resume of a fused run is refused")
+        .to_string();
     assert!(err.contains("--engine fused"), "{err}");
 }
 
@@ -292,32 +283,19 @@ fn resumed_burn_training_equals_uninterrupted_training() {
 
 fn resume_case(name: &str, engine: Engine) {
     let (dir, d) = data(name);
-    let device = Device::flex();
-    let sde = VpSde::default();
     let full = TrainConfig {
         epochs: 6,
         batch_size: 16,
         checkpoint_every: 3,
         ..TrainConfig::default()
     };
-    let a = train_with(
-        &d,
-        net(),
-        sde,
-        &full,
-        &dir.join("a"),
-        false,
-        &device,
-        engine,
-        |_| {},
-    )
-    .unwrap();
+    let a = fit(&d, net(), &full, &dir.join("a"), false, engine, |_| {}).unwrap();
     // Interrupt after the checkpoint at epoch 3: run 3 epochs, then put the full config back
     // and resume (this is what a killed run leaves behind, a checkpoint at epoch 3).
     let mut stopped = 0;
     let b_dir = dir.join("b");
     let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        train_with(&d, net(), sde, &full, &b_dir, false, &device, engine, |s| {
+        fit(&d, net(), &full, &b_dir, false, engine, |s| {
             stopped = s.epoch;
             if s.epoch == 4 {
                 panic!("killed");
@@ -325,13 +303,9 @@ fn resume_case(name: &str, engine: Engine) {
         })
     }));
     assert_eq!(stopped, 4);
-    let b = train_with(&d, net(), sde, &full, &b_dir, true, &device, engine, |_| {}).unwrap();
+    let b = fit(&d, net(), &full, &b_dir, true, engine, |_| {}).unwrap();
     let (ea, eb) = (estimate(&a), estimate(&b));
-    let diff = ea
-        .iter()
-        .zip(&eb)
-        .map(|(p, q)| (p - q).abs())
-        .fold(0.0f32, f32::max);
+    let diff = max_abs_diff(&ea, &eb);
     assert!(diff < 1e-5, "resumed model differs by {diff}");
     let csv = std::fs::read_to_string(b_dir.join("stats.csv")).unwrap();
     assert_eq!(

@@ -633,7 +633,6 @@ mod tests {
         let mut rng = StdRng::seed_from_u64(5);
         let mut net = small(&mut rng);
         // An odd input width (a lone last row) and widths that pack both ways.
-        net.mlp.head = dense(6 + 4 + 1, 32, &mut rng);
         net.emb2 = dense(12, 5, &mut rng);
         net.mlp.head = dense(6 + 5, 32, &mut rng);
         net.mlp.blocks = (0..2).map(|_| block(32, &mut rng)).collect();

@@ -320,19 +320,20 @@ fn lorenz(a: &Args, dev: &Device) -> Result<Report> {
     if cpu {
         let init = cfg.init_seeded(dev, 0);
         let steps = a.steps.unwrap_or(200);
-        let fused = fused_train_rate(&init, b, 1e-3, warmup, steps, CpuPrecision::F32);
-        lines.push((
-            format!("training steps/s, fused CPU trainer (batch {b})"),
-            fused,
-        ));
-        json["fused_train_steps_per_s"] = json!(fused);
-        if bf16 {
-            let r = fused_train_rate(&init, b, 1e-3, warmup, steps, CpuPrecision::Bf16);
+        let variants = [
+            (CpuPrecision::F32, "", "fused"),
+            (CpuPrecision::Bf16, ", bf16 products", "fused_bf16"),
+        ];
+        for (precision, label, key) in variants {
+            if precision == CpuPrecision::Bf16 && !bf16 {
+                continue;
+            }
+            let r = fused_train_rate(&init, b, 1e-3, warmup, steps, precision);
             lines.push((
-                format!("training steps/s, fused CPU trainer, bf16 products (batch {b})"),
+                format!("training steps/s, fused CPU trainer{label} (batch {b})"),
                 r,
             ));
-            json["fused_bf16_train_steps_per_s"] = json!(r);
+            json[format!("{key}_train_steps_per_s")] = json!(r);
         }
     }
     let fused_bf16 =
@@ -348,30 +349,21 @@ fn lorenz(a: &Args, dev: &Device) -> Result<Report> {
         lines.push((format!("guided evaluation ({n} × {l} states), ms"), g));
         lines.push((format!("forward only ({n} × {l} states), ms"), f));
         let mut row = json!({"trajectories": n, "length": l, "guided_eval_ms": g, "forward_ms": f});
-        if let Some(fused) = &fused {
+        let variants = [(&fused, "", "fused"), (&fused_bf16, ", bf16", "fused_bf16")];
+        for (score, label, key) in variants {
+            let Some(fused) = score else { continue };
             let fg = time_ms(3, repeats, || guided(fused, &obs, lik).eps(x.clone(), 0.5));
             let ff = time_ms(3, repeats, || fused.eps(x.clone(), 0.5));
             lines.push((
-                format!("guided evaluation, fused CPU MLP ({n} × {l}), ms"),
-                fg,
-            ));
-            lines.push((format!("forward only, fused CPU MLP ({n} × {l}), ms"), ff));
-            row["fused_guided_eval_ms"] = json!(fg);
-            row["fused_forward_ms"] = json!(ff);
-        }
-        if let Some(fused) = &fused_bf16 {
-            let fg = time_ms(3, repeats, || guided(fused, &obs, lik).eps(x.clone(), 0.5));
-            let ff = time_ms(3, repeats, || fused.eps(x.clone(), 0.5));
-            lines.push((
-                format!("guided evaluation, fused CPU MLP, bf16 ({n} × {l}), ms"),
+                format!("guided evaluation, fused CPU MLP{label} ({n} × {l}), ms"),
                 fg,
             ));
             lines.push((
-                format!("forward only, fused CPU MLP, bf16 ({n} × {l}), ms"),
+                format!("forward only, fused CPU MLP{label} ({n} × {l}), ms"),
                 ff,
             ));
-            row["fused_bf16_guided_eval_ms"] = json!(fg);
-            row["fused_bf16_forward_ms"] = json!(ff);
+            row[format!("{key}_guided_eval_ms")] = json!(fg);
+            row[format!("{key}_forward_ms")] = json!(ff);
         }
         // The first size keeps the flat keys of earlier versions of this output.
         if i == 0 {
