@@ -38,6 +38,7 @@ use rustfft::{Fft, FftPlanner};
 use serde::{Deserialize, Serialize};
 
 use super::chain_rng;
+use super::column_fft::ColumnFft;
 use crate::error::{Error, Result};
 
 /// The largest Courant number `h (max|u| + max|v|) / dx` for which RK4 on dealiased Fourier
@@ -267,16 +268,13 @@ pub struct Flow {
 /// scratch of IF-RK4, so that stepping allocates nothing.
 ///
 /// Transforms pack two real fields `a`, `b` into one complex `z = a + i b` and use complex
-/// FFTs, pruned by the 2/3 rule: of the spectrum only the `2K + 1` kept rows `k_y ∈ [−K, K]`
-/// are stored (`zc`, `[2K + 2, n]`, columns `k_x` in FFT order) and transformed along `x`;
-/// one transpose spreads them over the columns of the grid (`grid`, `[n, n]`, zeros between),
-/// whose rows are transformed along `y` while they stay in L1. Inside a stage the products
-/// `uv`, `v² − u²` are formed row by row between the inverse and the forward transforms.
-///
-/// No loop reads a row backwards: the rows `k_y < 0` are kept conjugated and mirrored in `x`
-/// (row `2K + 1 − k_y` holds `conj ẑ(−k_x, −k_y)`, what the symmetry of real fields needs),
-/// because conjugating a row on the grid mirrors its transform:
-/// `FFT(conj q)(k_x) = conj FFT(q)(−k_x)`. The transposes conjugate those rows on the way.
+/// FFTs, pruned by the 2/3 rule. The grid (`grid`, `[n, n + GRID_PAD]`) has rows `y` (or
+/// `k_y`) and columns `x` (or `k_x`), both in FFT order. The spectrum is written into the rows
+/// `k_y ∈ [−K, K]` and transformed down the columns `k_x ∈ [−K, K]` only ([`ColumnFft`],
+/// eight columns per SIMD register, no transposes; the other rows are read as zeros); then
+/// each grid row is transformed along `x` while it stays in L1, the products `uv`, `v² − u²`
+/// are formed, and the row goes back; the forward column transforms bring the kept modes back.
+/// The rows `k_y < 0` of `ẑ` come from `ω̂(−k) = conj ω̂(k)`.
 pub struct Solver {
     config: Kolmogorov,
     /// Grid points per axis.
@@ -285,34 +283,42 @@ pub struct Solver {
     k_max: usize,
     fft: Arc<dyn Fft<f32>>,
     ifft: Arc<dyn Fft<f32>>,
+    /// The same transforms down the columns.
+    column_fft: ColumnFft,
+    column_ifft: ColumnFft,
+    /// First columns of the 8-column blocks that hold a kept `k_x`.
+    column_blocks: Vec<usize>,
     /// `k_x` of each column (FFT order).
     kx: Vec<f32>,
     /// Whether a column is kept by the 2/3 rule.
     keep: Vec<bool>,
-    /// `(k_x + i k_y) / |k|²` on the rows `k_y ∈ [0, K]`, then `(−k_x + i k_y) / |k|²` on the
-    /// mirrored rows of `−k_y`, `k_y = K, …, 1` (the layout of `zc`), `[2K + 1, n]`.
-    velocity_factor: Vec<Complex32>,
+    /// `(k_x + i k_y) / |k|²` on the rows `k_y ∈ [0, K]`, then `(k_x − i k) / |k|²` for
+    /// `k_y = −k`, `k = 1, …, K`, `[2K + 1, n]` (zero outside the 2/3 rule and at `k = 0`).
+    velocity_factor: Aligned<Complex32>,
     /// `(k_y² − k_x²) / (2 n²)` and `k_x k_y / (2 n²)` on the rows `k_y ∈ [0, K]`, `[K + 1, n]`.
-    advection_factor: Vec<[f32; 2]>,
+    advection_factor: Aligned<[f32; 2]>,
     /// `∇×f` in Fourier.
-    forcing: Vec<Complex32>,
+    forcing: Aligned<Complex32>,
     /// `L = −ν|k|² − α` per mode.
     linear: Vec<f64>,
     /// The step of the cached integrating factors, and `e^{L h/2}`, `e^{L h}`.
     factor_step: f64,
-    e_half: Vec<f32>,
-    e_full: Vec<f32>,
+    e_half: Aligned<f32>,
+    e_full: Aligned<f32>,
     // Scratch.
-    zc: Vec<Complex32>,
     grid: Vec<Complex32>,
+    /// Where the grid starts in `grid`: at a 64-byte boundary, so that the column transforms'
+    /// loads and stores are whole cache lines.
+    grid_at: usize,
     fft_scratch: Vec<Complex32>,
+    column_scratch: Vec<f32>,
     phys_u: Vec<f32>,
     phys_v: Vec<f32>,
-    stage: Vec<Complex32>,
-    na: Vec<Complex32>,
-    nb: Vec<Complex32>,
-    nc: Vec<Complex32>,
-    nd: Vec<Complex32>,
+    stage: Aligned<Complex32>,
+    na: Aligned<Complex32>,
+    nb: Aligned<Complex32>,
+    nc: Aligned<Complex32>,
+    nd: Aligned<Complex32>,
 }
 
 impl Solver {
@@ -322,7 +328,6 @@ impl Solver {
         let n = config.size;
         let k_max = (n - 1) / 3;
         let modes = (k_max + 1) * n;
-        let rows = 2 * k_max + 1;
         let mut planner = FftPlanner::<f32>::new();
         let fft = planner.plan_fft_forward(n);
         let ifft = planner.plan_fft_inverse(n);
@@ -347,25 +352,32 @@ impl Solver {
             k_max,
             fft,
             ifft,
+            column_fft: ColumnFft::new(n, false),
+            column_ifft: ColumnFft::new(n, true),
+            column_blocks: (0..n.div_ceil(8))
+                .map(|b| 8 * b)
+                .filter(|&c| (c..c + 8).any(|i| signed(i, n).unsigned_abs() <= k_max))
+                .collect(),
             kx,
             keep,
-            velocity_factor: Vec::new(),
-            advection_factor: Vec::new(),
-            forcing: vec![Complex32::ZERO; modes],
+            velocity_factor: Aligned::new((2 * k_max + 1) * n),
+            advection_factor: Aligned::new(modes),
+            forcing: Aligned::new(modes),
             linear,
             factor_step: f64::NAN,
-            e_half: vec![0.0; modes],
-            e_full: vec![0.0; modes],
-            zc: vec![Complex32::ZERO; (rows + 1) * n],
-            grid: vec![Complex32::ZERO; n * (n + GRID_PAD)],
+            e_half: Aligned::new(modes),
+            e_full: Aligned::new(modes),
+            grid: vec![Complex32::ZERO; n * (n + GRID_PAD) + 8],
+            grid_at: 0,
             fft_scratch: vec![Complex32::ZERO; fft_scratch_len],
+            column_scratch: vec![0.0; ColumnFft::new(n, false).scratch_len()],
             phys_u: vec![0.0; n * n],
             phys_v: vec![0.0; n * n],
-            stage: vec![Complex32::ZERO; modes],
-            na: vec![Complex32::ZERO; modes],
-            nb: vec![Complex32::ZERO; modes],
-            nc: vec![Complex32::ZERO; modes],
-            nd: vec![Complex32::ZERO; modes],
+            stage: Aligned::new(modes),
+            na: Aligned::new(modes),
+            nb: Aligned::new(modes),
+            nc: Aligned::new(modes),
+            nd: Aligned::new(modes),
         };
         // ∇×f = −A k_f cos(k_f y), sampled at the cell centres and transformed once.
         let (a, kf, dx) = (
@@ -382,31 +394,29 @@ impl Solver {
         let rows = 2 * k_max + 1;
         let scale = 0.5 / (n * n) as f32;
         for r in 0..rows {
-            // Rows past K hold the mirrored conjugates of k_y = rows − r: their factor takes −k_x.
-            let (ky, sign) = if r <= k_max {
-                (r as f32, 1.0)
+            // Rows past K are those of k_y = −(r − K).
+            let ky = if r <= k_max {
+                r as f32
             } else {
-                ((rows - r) as f32, -1.0)
+                -((r - k_max) as f32)
             };
             for i in 0..n {
                 let kx = solver.kx[i];
                 let k2 = kx * kx + ky * ky;
                 let kept = solver.keep[i] && k2 > 0.0;
                 let f = if kept { 1.0 / k2 } else { 0.0 };
-                solver
-                    .velocity_factor
-                    .push(Complex32::new(sign * kx * f, ky * f));
+                solver.velocity_factor[r * n + i] = Complex32::new(kx * f, ky * f);
                 if r <= k_max {
-                    solver
-                        .advection_factor
-                        .push([(ky * ky - kx * kx) * scale, kx * ky * scale]);
+                    solver.advection_factor[r * n + i] =
+                        [(ky * ky - kx * kx) * scale, kx * ky * scale];
                 }
             }
         }
+        solver.grid_at = solver.grid.as_ptr().align_offset(64).min(8);
         let mut forcing = vec![Complex32::ZERO; modes];
         let mut unused = vec![Complex32::ZERO; modes];
         solver.forward_pair(&curl, &vec![0.0; n * n], &mut forcing, &mut unused);
-        solver.forcing = forcing;
+        solver.forcing.copy_from_slice(&forcing);
         solver
     }
 
@@ -613,12 +623,12 @@ impl Solver {
         out: &mut [Complex32],
         measure: bool,
     ) -> f32 {
-        self.pack_velocity(omega, mean);
-        self.spectral_to_grid();
+        self.spectral_to_grid(omega, mean);
         let (n, k) = (self.n, self.k_max);
         let mut speed = 0.0f32;
-        for row in self.grid.chunks_exact_mut(n + GRID_PAD) {
+        for row in self.grid[self.grid_at..].chunks_exact_mut(n + GRID_PAD) {
             let row = &mut row[..n];
+            row[k + 1..n - k].fill(Complex32::ZERO);
             self.ifft.process_with_scratch(row, &mut self.fft_scratch);
             if measure {
                 speed = speed.max(max_speed(row));
@@ -630,13 +640,20 @@ impl Solver {
             }
             self.fft.process_with_scratch(row, &mut self.fft_scratch);
         }
-        self.grid_to_spectral();
+        self.column_fft.process(
+            &mut self.grid[self.grid_at..],
+            n + GRID_PAD,
+            &self.column_blocks,
+            0..0,
+            &mut self.column_scratch,
+        );
+        let gs = n + GRID_PAD;
         for ky in 0..=k {
             // (uv)^ ∝ a + b, (v² − u²)^ ∝ −i (a − b), with a = z_k and b = conj z_−k.
-            let b_row = self.mirrored_row(ky);
+            let neg = (n - ky) % n;
             let (za, zb) = (
-                &self.zc[ky * n..(ky + 1) * n],
-                &self.zc[b_row * n..(b_row + 1) * n],
+                &self.grid[self.grid_at + ky * gs..][..n],
+                &self.grid[self.grid_at + neg * gs..][..n],
             );
             let (f, c) = (
                 &self.forcing[ky * n..(ky + 1) * n],
@@ -645,15 +662,18 @@ impl Solver {
             let o = &mut out[ky * n..(ky + 1) * n];
             o[k + 1..n - k].fill(Complex32::ZERO);
             let term = |a: Complex32, b: Complex32, c: [f32; 2], f: Complex32| {
+                let b = b.conj();
                 let (s, d) = (a + b, a - b);
                 // f − (c₀ (a + b) − c₁ (−i)(a − b)) = f − c₀ s − i c₁ d
                 f - s * c[0] - Complex32::new(-d.im, d.re) * c[1]
             };
-            for range in [0..k + 1, n - k..n] {
+            o[0] = term(za[0], zb[0], c[0], f[0]);
+            // z_−k at column −k_x: columns 1..=K pair with n − 1, …, n − K and back.
+            for (range, mirror) in [(1..k + 1, n - k..n), (n - k..n, 1..k + 1)] {
                 for ((((o, &a), &b), &c), &f) in o[range.clone()]
                     .iter_mut()
                     .zip(&za[range.clone()])
-                    .zip(&zb[range.clone()])
+                    .zip(zb[mirror].iter().rev())
                     .zip(&c[range.clone()])
                     .zip(&f[range])
                 {
@@ -664,86 +684,70 @@ impl Solver {
         speed
     }
 
-    /// Fills `zc` with `ẑ = û + i v̂ = (k_x + i k_y) ψ̂` on the rows `k_y ∈ [0, K]`, where
-    /// `ψ̂ = ω̂ / |k|²`, and with `conj ẑ(−k_x, −k_y) = (−k_x + i k_y) ψ̂(k_x, k_y)` on the mirrored
-    /// rows of `−k_y` (as `ω̂(−k) = conj ω̂(k)`); the mean `U + i V` at `k = 0`.
+    /// Writes `ẑ = û + i v̂ = (k_x + i k_y) ψ̂`, `ψ̂ = ω̂ / |k|²`, into the grid rows
+    /// `k_y ∈ [0, K]` and, from `ω̂(−k) = conj ω̂(k)`, the rows `k_y ∈ [−K, −1]` (zeros in the
+    /// columns `|k_x| > K`; the mean `U + i V` at `k = 0`), then transforms down the kept columns
+    /// (the rows `K < |k_y|` read as zeros): the grid holds `z` along `y`, `ẑ` along `x`.
     #[inline(always)]
-    fn pack_velocity(&mut self, omega: &[Complex32], mean: [f64; 2]) {
+    fn spectral_to_grid(&mut self, omega: &[Complex32], mean: [f64; 2]) {
         let (n, k) = (self.n, self.k_max);
-        let rows = 2 * k + 1;
-        for r in 0..rows {
-            let dst = &mut self.zc[r * n..(r + 1) * n];
+        let gs = n + GRID_PAD;
+        for r in 0..2 * k + 1 {
+            let (dst, src) = if r <= k { (r, r) } else { (n - (r - k), r - k) };
+            let dst = &mut self.grid[self.grid_at + dst * gs..][..n];
             let f = &self.velocity_factor[r * n..(r + 1) * n];
+            let w = &omega[src * n..(src + 1) * n];
             dst[k + 1..n - k].fill(Complex32::ZERO);
-            let ky = if r <= k { r } else { rows - r };
-            let src = &omega[ky * n..(ky + 1) * n];
-            for range in [0..k + 1, n - k..n] {
-                for ((d, f), w) in dst[range.clone()]
-                    .iter_mut()
-                    .zip(&f[range.clone()])
-                    .zip(&src[range])
-                {
-                    *d = f * w;
+            if r <= k {
+                for range in [0..k + 1, n - k..n] {
+                    for ((d, f), w) in dst[range.clone()]
+                        .iter_mut()
+                        .zip(&f[range.clone()])
+                        .zip(&w[range])
+                    {
+                        *d = f * w;
+                    }
+                }
+            } else {
+                // ω̂(k_x, −k) = conj ω̂(−k_x, k): column −k_x of the row, read backwards.
+                dst[0] = f[0] * w[0].conj();
+                for (range, mirror) in [(1..k + 1, n - k..n), (n - k..n, 1..k + 1)] {
+                    for ((d, f), w) in dst[range.clone()]
+                        .iter_mut()
+                        .zip(&f[range])
+                        .zip(w[mirror].iter().rev())
+                    {
+                        *d = f * w.conj();
+                    }
                 }
             }
         }
-        self.zc[0] = Complex32::new(mean[0] as f32, mean[1] as f32);
-    }
-
-    /// The row of `zc` that holds `conj ẑ(−k_x, −k_y)` for `k_y ∈ [0, K]` (for `k_y = 0` the
-    /// extra last row, which only [`Self::grid_to_spectral`] fills).
-    #[inline(always)]
-    fn mirrored_row(&self, ky: usize) -> usize {
-        let rows = 2 * self.k_max + 1;
-        if ky == 0 { rows } else { rows - ky }
-    }
-
-    /// `zc`'s `2K + 1` rows → inverse transforms along `x` → the columns `k_y ∈ [0, K]` and
-    /// `[n − K, n)` of `grid` (the mirrored rows conjugated back), zeros between.
-    #[inline(always)]
-    fn spectral_to_grid(&mut self) {
-        let (n, k) = (self.n, self.k_max);
-        let rows = 2 * k + 1;
-        self.ifft
-            .process_with_scratch(&mut self.zc[..rows * n], &mut self.fft_scratch);
-        for row in self.grid.chunks_exact_mut(n + GRID_PAD) {
-            row[k + 1..n - k].fill(Complex32::ZERO);
-        }
-        transpose_into::<false>(&self.zc[..(k + 1) * n], n, &mut self.grid, 0);
-        transpose_into::<true>(&self.zc[(k + 1) * n..rows * n], n, &mut self.grid, n - k);
-    }
-
-    /// The columns `k_y ∈ [0, K]` and `[n − K, n)` of `grid` (conjugated for `k_y < 0`, and
-    /// column 0 once more, conjugated, as the extra row) → `zc` → forward transforms along `x`
-    /// (unnormalised): rows `k_y ∈ [0, K]` hold `ẑ`, the others `conj ẑ(−k_x, −k_y)`.
-    #[inline(always)]
-    fn grid_to_spectral(&mut self) {
-        let (n, k) = (self.n, self.k_max);
-        let rows = 2 * k + 1;
-        transpose_from::<false>(&self.grid, n, 0, &mut self.zc[..(k + 1) * n]);
-        transpose_from::<true>(&self.grid, n, n - k, &mut self.zc[(k + 1) * n..rows * n]);
-        transpose_from::<true>(&self.grid, n, 0, &mut self.zc[rows * n..]);
-        self.fft
-            .process_with_scratch(&mut self.zc, &mut self.fft_scratch);
+        self.grid[self.grid_at] = Complex32::new(mean[0] as f32, mean[1] as f32);
+        self.column_ifft.process(
+            &mut self.grid[self.grid_at..],
+            gs,
+            &self.column_blocks,
+            k + 1..n - k,
+            &mut self.column_scratch,
+        );
     }
 
     /// The velocity on the simulation grid into `phys_u`, `phys_v`; returns `max(|u| + |v|)`.
     fn velocity_in_place(&mut self, flow: &Flow) -> f64 {
-        self.pack_velocity(&flow.omega, flow.mean);
-        self.spectral_to_grid();
-        let n = self.n;
+        crate::nn::cpu::simd!(self.spectral_to_grid(&flow.omega, flow.mean));
+        let (n, k) = (self.n, self.k_max);
         let mut speed = 0.0f32;
-        for (x, row) in self.grid.chunks_exact_mut(n + GRID_PAD).enumerate() {
+        for (y, row) in self.grid[self.grid_at..]
+            .chunks_exact_mut(n + GRID_PAD)
+            .enumerate()
+        {
             let row = &mut row[..n];
+            row[k + 1..n - k].fill(Complex32::ZERO);
             self.ifft.process_with_scratch(row, &mut self.fft_scratch);
-            let (u, v) = (
-                &mut self.phys_u[x * n..(x + 1) * n],
-                &mut self.phys_v[x * n..(x + 1) * n],
-            );
             speed = speed.max(max_speed(row));
-            for ((z, u), v) in row.iter().zip(u).zip(v) {
-                *u = z.re;
-                *v = z.im;
+            for (x, z) in row.iter().enumerate() {
+                self.phys_u[x * n + y] = z.re;
+                self.phys_v[x * n + y] = z.im;
             }
         }
         speed as f64
@@ -753,21 +757,24 @@ impl Solver {
     /// normalised so that `a(x) = Σ_k â_k e^{i k·x}`.
     fn forward_pair(&mut self, a: &[f32], b: &[f32], sa: &mut [Complex32], sb: &mut [Complex32]) {
         let (n, k) = (self.n, self.k_max);
-        for (x, row) in self.grid.chunks_exact_mut(n + GRID_PAD).enumerate() {
+        let gs = n + GRID_PAD;
+        for (y, row) in self.grid[self.grid_at..].chunks_exact_mut(gs).enumerate() {
             let row = &mut row[..n];
-            for ((z, a), b) in row
-                .iter_mut()
-                .zip(&a[x * n..(x + 1) * n])
-                .zip(&b[x * n..(x + 1) * n])
-            {
-                *z = Complex32::new(*a, *b);
+            for (x, z) in row.iter_mut().enumerate() {
+                *z = Complex32::new(a[x * n + y], b[x * n + y]);
             }
             self.fft.process_with_scratch(row, &mut self.fft_scratch);
         }
-        self.grid_to_spectral();
+        crate::nn::cpu::simd!(self.column_fft.process(
+            &mut self.grid[self.grid_at..],
+            gs,
+            &self.column_blocks,
+            0..0,
+            &mut self.column_scratch,
+        ));
         let scale = 1.0 / (n * n) as f32;
         for ky in 0..=k {
-            let (a_row, b_row) = (ky * n, self.mirrored_row(ky) * n);
+            let (a_row, b_row) = (self.grid_at + ky * gs, self.grid_at + (n - ky) % n * gs);
             for i in 0..n {
                 let m = ky * n + i;
                 if !self.keep[i] {
@@ -775,8 +782,9 @@ impl Solver {
                     sb[m] = Complex32::ZERO;
                     continue;
                 }
-                let p = self.zc[a_row + i];
-                let q = self.zc[b_row + i];
+                // p = ẑ(k), q = conj ẑ(−k)
+                let p = self.grid[a_row + i];
+                let q = self.grid[b_row + (n - i) % n].conj();
                 sa[m] = 0.5 * scale * (p + q);
                 sb[m] = Complex32::new(0.0, -0.5 * scale) * (p - q);
             }
@@ -898,180 +906,58 @@ fn max_speed(row: &[Complex32]) -> f32 {
     lanes.into_iter().chain(tail).fold(0.0, f32::max)
 }
 
-/// Padding of the grid's rows (in complex numbers), so that the 8 rows of a transpose tile,
-/// `n + GRID_PAD` apart, do not fall in the same cache sets when `n` is a power of two.
+/// A buffer whose values start at a 64-byte boundary (a cache line, an AVX-512 register), so
+/// that the loops over the spectra load and store whole lines.
+#[derive(Default)]
+struct Aligned<T> {
+    buf: Vec<T>,
+    at: usize,
+    len: usize,
+}
+
+impl<T: Copy + Default> Aligned<T> {
+    /// `len` default values.
+    fn new(len: usize) -> Self {
+        let spare = 64 / size_of::<T>().max(1);
+        let buf = vec![T::default(); len + spare];
+        let at = buf.as_ptr().align_offset(64).min(spare);
+        Self { buf, at, len }
+    }
+}
+
+impl<T> std::ops::Deref for Aligned<T> {
+    type Target = [T];
+    fn deref(&self) -> &[T] {
+        &self.buf[self.at..self.at + self.len]
+    }
+}
+
+impl<T> std::ops::DerefMut for Aligned<T> {
+    fn deref_mut(&mut self) -> &mut [T] {
+        &mut self.buf[self.at..self.at + self.len]
+    }
+}
+
+impl<'a, T> IntoIterator for &'a Aligned<T> {
+    type Item = &'a T;
+    type IntoIter = std::slice::Iter<'a, T>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
+}
+
+impl<'a, T> IntoIterator for &'a mut Aligned<T> {
+    type Item = &'a mut T;
+    type IntoIter = std::slice::IterMut<'a, T>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter_mut()
+    }
+}
+
+/// Padding of the grid's rows (in complex numbers): the rows of a column transform, `n +
+/// GRID_PAD` apart, do not all fall in the same cache sets when `n` is a power of two, and the
+/// last 8-column block may reach past column `n` when 8 does not divide it.
 const GRID_PAD: usize = 8;
-
-/// `grid[x][c0 + r] = src[r][x]` (conjugated if `CONJ`) for the `rows × n` block `src`; grid
-/// rows are `n + GRID_PAD` apart.
-#[inline(always)]
-fn transpose_into<const CONJ: bool>(
-    src: &[Complex32],
-    n: usize,
-    grid: &mut [Complex32],
-    c0: usize,
-) {
-    let rows = src.len() / n;
-    let gs = n + GRID_PAD;
-    assert!(src.len() == rows * n && grid.len() == n * gs && c0 + rows <= n);
-    // SAFETY: tile (r0, x0) reads src[r0..r0 + 8][x0..x0 + 8] and writes
-    // grid[x0..x0 + 8][c0 + r0..c0 + r0 + 8], in bounds by the assertion.
-    transpose_tiles::<CONJ>(rows, n, |r0, x0, tile| unsafe {
-        tile(
-            src.as_ptr().add(r0 * n + x0),
-            n,
-            grid.as_mut_ptr().add(x0 * gs + c0 + r0),
-            gs,
-        )
-    });
-    for r in 0..rows {
-        let s = &src[r * n..(r + 1) * n];
-        let (from_x, to_x) = if r < rows / 8 * 8 {
-            (n / 8 * 8, n)
-        } else {
-            (0, n)
-        };
-        for x in from_x..to_x {
-            grid[x * gs + c0 + r] = if CONJ { s[x].conj() } else { s[x] };
-        }
-    }
-}
-
-/// `dst[r][x] = grid[x][c0 + r]` (conjugated if `CONJ`) for the `rows × n` block `dst`.
-#[inline(always)]
-fn transpose_from<const CONJ: bool>(
-    grid: &[Complex32],
-    n: usize,
-    c0: usize,
-    dst: &mut [Complex32],
-) {
-    let rows = dst.len() / n;
-    let gs = n + GRID_PAD;
-    assert!(dst.len() == rows * n && grid.len() == n * gs && c0 + rows <= n);
-    // SAFETY: tile (r0, x0) reads grid[x0..x0 + 8][c0 + r0..c0 + r0 + 8] and writes
-    // dst[r0..r0 + 8][x0..x0 + 8], in bounds by the assertion.
-    transpose_tiles::<CONJ>(rows, n, |r0, x0, tile| unsafe {
-        tile(
-            grid.as_ptr().add(x0 * gs + c0 + r0),
-            gs,
-            dst.as_mut_ptr().add(r0 * n + x0),
-            n,
-        )
-    });
-    for r in 0..rows {
-        let d = &mut dst[r * n..(r + 1) * n];
-        let (from_x, to_x) = if r < rows / 8 * 8 {
-            (n / 8 * 8, n)
-        } else {
-            (0, n)
-        };
-        for x in from_x..to_x {
-            let z = grid[x * gs + c0 + r];
-            d[x] = if CONJ { z.conj() } else { z };
-        }
-    }
-}
-
-/// An 8 × 8 tile transpose from an array of row stride `ss` to one of row stride `ds`.
-type Tile = unsafe fn(*const Complex32, usize, *mut Complex32, usize);
-
-/// Calls `visit(r0, x0, tile)` for every whole 8 × 8 tile of a `rows × n` block, `tile` the
-/// AVX-512 kernel where the CPU has it; the caller does the ragged edges.
-#[inline(always)]
-fn transpose_tiles<const CONJ: bool>(
-    rows: usize,
-    n: usize,
-    mut visit: impl FnMut(usize, usize, Tile),
-) {
-    #[cfg(target_arch = "x86_64")]
-    let tile: Tile = if crate::nn::cpu::avx512() {
-        |s, ss, d, ds| unsafe { tile8_avx512::<CONJ>(s, ss, d, ds) }
-    } else {
-        tile8_scalar::<CONJ>
-    };
-    #[cfg(not(target_arch = "x86_64"))]
-    let tile: Tile = tile8_scalar::<CONJ>;
-    for r0 in (0..rows / 8 * 8).step_by(8) {
-        for x0 in (0..n / 8 * 8).step_by(8) {
-            visit(r0, x0, tile);
-        }
-    }
-}
-
-/// `d[j][i] = s[i][j]` (conjugated if `CONJ`) for `i, j < 8`.
-///
-/// # Safety
-/// Both 8 × 8 tiles (row strides `ss` and `ds`) must be in bounds.
-unsafe fn tile8_scalar<const CONJ: bool>(
-    s: *const Complex32,
-    ss: usize,
-    d: *mut Complex32,
-    ds: usize,
-) {
-    for i in 0..8 {
-        for j in 0..8 {
-            // SAFETY: in the tiles, by the contract.
-            unsafe {
-                let z = *s.add(i * ss + j);
-                *d.add(j * ds + i) = if CONJ { z.conj() } else { z };
-            }
-        }
-    }
-}
-
-/// [`tile8_scalar`] with each complex number a 64-bit lane: three rounds of shuffles.
-///
-/// # Safety
-/// As [`tile8_scalar`], and the CPU must have AVX-512F and DQ.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512dq")]
-unsafe fn tile8_avx512<const CONJ: bool>(
-    s: *const Complex32,
-    ss: usize,
-    d: *mut Complex32,
-    ds: usize,
-) {
-    use std::arch::x86_64::*;
-    // SAFETY: in the tiles, by the contract; unaligned loads and stores.
-    unsafe {
-        let r: [__m512d; 8] = std::array::from_fn(|i| _mm512_loadu_pd(s.add(i * ss) as *const f64));
-        // t: pairs of rows interleaved per 128-bit lane; u: 4 rows per column pair; c: columns.
-        let t: [__m512d; 8] = std::array::from_fn(|i| {
-            let (a, b) = (r[i / 2 * 2], r[i / 2 * 2 + 1]);
-            if i % 2 == 0 {
-                _mm512_unpacklo_pd(a, b)
-            } else {
-                _mm512_unpackhi_pd(a, b)
-            }
-        });
-        let u = [
-            _mm512_shuffle_f64x2::<0x88>(t[0], t[2]),
-            _mm512_shuffle_f64x2::<0xDD>(t[0], t[2]),
-            _mm512_shuffle_f64x2::<0x88>(t[1], t[3]),
-            _mm512_shuffle_f64x2::<0xDD>(t[1], t[3]),
-            _mm512_shuffle_f64x2::<0x88>(t[4], t[6]),
-            _mm512_shuffle_f64x2::<0xDD>(t[4], t[6]),
-            _mm512_shuffle_f64x2::<0x88>(t[5], t[7]),
-            _mm512_shuffle_f64x2::<0xDD>(t[5], t[7]),
-        ];
-        let c = [
-            _mm512_shuffle_f64x2::<0x88>(u[0], u[4]),
-            _mm512_shuffle_f64x2::<0x88>(u[2], u[6]),
-            _mm512_shuffle_f64x2::<0x88>(u[1], u[5]),
-            _mm512_shuffle_f64x2::<0x88>(u[3], u[7]),
-            _mm512_shuffle_f64x2::<0xDD>(u[0], u[4]),
-            _mm512_shuffle_f64x2::<0xDD>(u[2], u[6]),
-            _mm512_shuffle_f64x2::<0xDD>(u[1], u[5]),
-            _mm512_shuffle_f64x2::<0xDD>(u[3], u[7]),
-        ];
-        // The sign of the imaginary part is bit 63 of each lane.
-        let sign = _mm512_castsi512_pd(_mm512_set1_epi64(i64::MIN));
-        for (j, c) in c.into_iter().enumerate() {
-            let c = if CONJ { _mm512_xor_pd(c, sign) } else { c };
-            _mm512_storeu_pd(d.add(j * ds) as *mut f64, c);
-        }
-    }
-}
 
 /// Time this thread has spent on a CPU, from Linux's `/proc/thread-self/schedstat` (so that
 /// timings stay honest on a loaded machine); elsewhere, wall-clock time since a fixed instant.
@@ -1311,52 +1197,6 @@ mod tests {
             size: 32,
             coarsen: 2,
             ..Kolmogorov::default()
-        }
-    }
-
-    #[test]
-    fn transposes_move_and_conjugate_every_element_on_ragged_blocks() {
-        // n = 36: 4 whole tiles and 4 left over per row; 13 rows: 1 whole tile row and 5 left.
-        let (n, rows, c0) = (36, 13, 20);
-        let z = |r: usize, x: usize| Complex32::new(r as f32 + 0.5, x as f32 - 100.0);
-        let src: Vec<Complex32> = (0..rows * n).map(|m| z(m / n, m % n)).collect();
-        for conj in [false, true] {
-            let mut grid = vec![Complex32::ZERO; n * (n + GRID_PAD)];
-            let mut back = vec![Complex32::ZERO; rows * n];
-            if conj {
-                transpose_into::<true>(&src, n, &mut grid, c0);
-                transpose_from::<true>(&grid, n, c0, &mut back);
-            } else {
-                transpose_into::<false>(&src, n, &mut grid, c0);
-                transpose_from::<false>(&grid, n, c0, &mut back);
-            }
-            for x in 0..n {
-                for c in 0..n + GRID_PAD {
-                    let want = match c.checked_sub(c0) {
-                        Some(r) if r < rows && conj => z(r, x).conj(),
-                        Some(r) if r < rows => z(r, x),
-                        _ => Complex32::ZERO,
-                    };
-                    assert_eq!(
-                        grid[x * (n + GRID_PAD) + c],
-                        want,
-                        "grid[{x}][{c}], conj {conj}"
-                    );
-                }
-            }
-            assert_eq!(back, src, "round trip, conj {conj}");
-        }
-        // The scalar tile (CPUs without AVX-512) and the AVX-512 tile agree.
-        #[cfg(target_arch = "x86_64")]
-        if crate::nn::cpu::avx512() {
-            let (mut a, mut b) = (vec![Complex32::ZERO; 8 * n], vec![Complex32::ZERO; 8 * n]);
-            // SAFETY: 8 rows of stride n ≥ 8 on both sides; the CPU has AVX-512.
-            unsafe {
-                tile8_scalar::<true>(src.as_ptr().add(3), n, a.as_mut_ptr().add(1), n);
-                tile8_avx512::<true>(src.as_ptr().add(3), n, b.as_mut_ptr().add(1), n);
-            }
-            assert_eq!(a, b);
-            assert_eq!(a[n * 2 + 1 + 5], z(5, 5).conj());
         }
     }
 

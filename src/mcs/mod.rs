@@ -4,6 +4,7 @@
 //! implements [`MarkovChain`]; trajectories are simulated in parallel, one seeded RNG per chain,
 //! so that a seed gives the same data whatever the number of threads.
 
+mod column_fft;
 mod kolmogorov;
 mod linear;
 mod lorenz63;
