@@ -511,6 +511,11 @@ impl Solver {
         let (mut left, mut planned, mut h, mut taken) = (duration, 0usize, 0.0, 0usize);
         loop {
             let speed = crate::nn::cpu::simd!(self.first_stage(flow));
+            // A blown-up flow would otherwise plan an endless interval.
+            assert!(
+                speed.is_finite(),
+                "the Kolmogorov flow blew up (non-finite velocity): lower kolmogorov.courant"
+            );
             if planned == 0 || speed * h / dx > ceiling {
                 planned = (left * speed / (courant * dx)).ceil().max(1.0) as usize;
                 h = left / planned as f64;
