@@ -312,6 +312,8 @@ pub struct Solver {
     grid_at: usize,
     fft_scratch: Vec<Complex32>,
     column_scratch: Vec<f32>,
+    /// One grid row reversed in `x` (`k_x → −k_x`).
+    mirror: Vec<Complex32>,
     phys_u: Vec<f32>,
     phys_v: Vec<f32>,
     stage: Aligned<Complex32>,
@@ -371,6 +373,7 @@ impl Solver {
             grid_at: 0,
             fft_scratch: vec![Complex32::ZERO; fft_scratch_len],
             column_scratch: vec![0.0; ColumnFft::new(n, false).scratch_len()],
+            mirror: vec![Complex32::ZERO; n],
             phys_u: vec![0.0; n * n],
             phys_v: vec![0.0; n * n],
             stage: Aligned::new(modes),
@@ -630,13 +633,13 @@ impl Solver {
     ) -> f32 {
         self.spectral_to_grid(omega, mean);
         let (n, k) = (self.n, self.k_max);
-        let mut speed = 0.0f32;
+        let mut lanes = [0.0; SPEED_LANES];
         for row in self.grid[self.grid_at..].chunks_exact_mut(n + GRID_PAD) {
             let row = &mut row[..n];
             row[k + 1..n - k].fill(Complex32::ZERO);
             self.ifft.process_with_scratch(row, &mut self.fft_scratch);
             if measure {
-                speed = speed.max(max_speed(row));
+                fold_speed(row, &mut lanes);
             }
             // z = u + i v  →  uv + i (v² − u²)
             for z in row.iter_mut() {
@@ -660,6 +663,15 @@ impl Solver {
                 &self.grid[self.grid_at + ky * gs..][..n],
                 &self.grid[self.grid_at + neg * gs..][..n],
             );
+            // z_−k at column −k_x: columns 1..=K pair with n − 1, …, n − K and back; one
+            // reversed copy, so that the loop below runs forwards.
+            let zm = &mut self.mirror;
+            zm[0] = zb[0];
+            for (to, from) in [(1..k + 1, n - k..n), (n - k..n, 1..k + 1)] {
+                for (d, s) in zm[to].iter_mut().zip(zb[from].iter().rev()) {
+                    *d = *s;
+                }
+            }
             let (f, c) = (
                 &self.forcing[ky * n..(ky + 1) * n],
                 &self.advection_factor[ky * n..(ky + 1) * n],
@@ -672,13 +684,11 @@ impl Solver {
                 // f − (c₀ (a + b) − c₁ (−i)(a − b)) = f − c₀ s − i c₁ d
                 f - s * c[0] - Complex32::new(-d.im, d.re) * c[1]
             };
-            o[0] = term(za[0], zb[0], c[0], f[0]);
-            // z_−k at column −k_x: columns 1..=K pair with n − 1, …, n − K and back.
-            for (range, mirror) in [(1..k + 1, n - k..n), (n - k..n, 1..k + 1)] {
+            for range in [0..k + 1, n - k..n] {
                 for ((((o, &a), &b), &c), &f) in o[range.clone()]
                     .iter_mut()
                     .zip(&za[range.clone()])
-                    .zip(zb[mirror].iter().rev())
+                    .zip(&zm[range.clone()])
                     .zip(&c[range.clone()])
                     .zip(&f[range])
                 {
@@ -686,7 +696,7 @@ impl Solver {
                 }
             }
         }
-        speed
+        if measure { max_speed(&lanes) } else { 0.0 }
     }
 
     /// Writes `ẑ = û + i v̂ = (k_x + i k_y) ψ̂`, `ψ̂ = ω̂ / |k|²`, into the grid rows
@@ -741,7 +751,7 @@ impl Solver {
     fn velocity_in_place(&mut self, flow: &Flow) -> f64 {
         crate::nn::cpu::simd!(self.spectral_to_grid(&flow.omega, flow.mean));
         let (n, k) = (self.n, self.k_max);
-        let mut speed = 0.0f32;
+        let mut lanes = [0.0; SPEED_LANES];
         for (y, row) in self.grid[self.grid_at..]
             .chunks_exact_mut(n + GRID_PAD)
             .enumerate()
@@ -749,13 +759,13 @@ impl Solver {
             let row = &mut row[..n];
             row[k + 1..n - k].fill(Complex32::ZERO);
             self.ifft.process_with_scratch(row, &mut self.fft_scratch);
-            speed = speed.max(max_speed(row));
+            fold_speed(row, &mut lanes);
             for (x, z) in row.iter().enumerate() {
                 self.phys_u[x * n + y] = z.re;
                 self.phys_v[x * n + y] = z.im;
             }
         }
-        speed as f64
+        max_speed(&lanes) as f64
     }
 
     /// Forward transforms of two real `[n, n]` fields to their kept modes `[K + 1, n]`,
@@ -895,20 +905,40 @@ impl Solver {
     }
 }
 
-/// `max(|re| + |im|)` of a row of `u + i v`, in 16 lanes so that it vectorises.
+/// Running maxima of `|u| + |v|` in [`SPEED_LANES`] lanes, so that the fold vectorises
+/// (reduced once, by [`max_speed`], after the last row).
+const SPEED_LANES: usize = 32;
+
+/// Folds `|re| + |im|` of a row of `u + i v` into `lanes`.
 #[inline(always)]
-fn max_speed(row: &[Complex32]) -> f32 {
-    let mut lanes = [0.0f32; 16];
-    let chunks = row.chunks_exact(16);
-    let tail = chunks.remainder().iter().map(|z| z.re.abs() + z.im.abs());
+fn fold_speed(row: &[Complex32], lanes: &mut [f32; SPEED_LANES]) {
+    let chunks = row.chunks_exact(SPEED_LANES);
+    for z in chunks.remainder() {
+        let v = z.re.abs() + z.im.abs();
+        lanes[0] = if v > lanes[0] || v.is_nan() {
+            v
+        } else {
+            lanes[0]
+        };
+    }
     for chunk in chunks {
         for (l, z) in lanes.iter_mut().zip(chunk) {
-            // A plain comparison (one `vmaxps`), not `f32::max`'s NaN rule.
+            // NaN sticks (so that a blown-up flow shows), unlike `f32::max`.
             let v = z.re.abs() + z.im.abs();
-            *l = if v > *l { v } else { *l };
+            *l = if v > *l || v.is_nan() { v } else { *l };
         }
     }
-    lanes.into_iter().chain(tail).fold(0.0, f32::max)
+}
+
+/// `max(|u| + |v|)` from the lanes of [`fold_speed`]; NaN if any value was NaN.
+fn max_speed(lanes: &[f32; SPEED_LANES]) -> f32 {
+    lanes.iter().fold(0.0f32, |m, &l| {
+        if l.is_nan() || m.is_nan() {
+            f32::NAN
+        } else {
+            m.max(l)
+        }
+    })
 }
 
 /// A buffer whose values start at a 64-byte boundary (a cache line, an AVX-512 register), so
@@ -1281,5 +1311,16 @@ mod tests {
             .map(|p| (uv[p].powi(2) + uv[nn + p].powi(2)).sqrt())
             .fold(0.0, f32::max);
         assert!((vmax - 3.0).abs() < 1e-4, "max speed {vmax}");
+    }
+
+    #[test]
+    #[should_panic(expected = "blew up")]
+    fn a_blown_up_flow_stops_with_a_message() {
+        let k = small();
+        let mut s = k.solver();
+        let mut flow = s.initial(&mut chain_rng(0, 0));
+        // One NaN mode spreads over the whole grid in the first evaluation.
+        flow.omega[k.size + 1] = Complex32::new(f32::NAN, 0.0);
+        s.advance(&mut flow, k.dt);
     }
 }
