@@ -59,8 +59,8 @@ struct Pass {
 #[derive(Clone, Debug)]
 pub struct ColumnFft {
     n: usize,
-    /// `+1` for the inverse, `−1` for the forward transform.
-    sign: f32,
+    /// `e^{+2πi jk/n}` rather than `e^{−2πi jk/n}`.
+    inverse: bool,
     passes: Vec<Pass>,
 }
 
@@ -108,7 +108,11 @@ impl ColumnFft {
                 pass
             })
             .collect();
-        Self { n, sign, passes }
+        Self {
+            n,
+            inverse,
+            passes,
+        }
     }
 
     /// Floats of scratch that [`Self::process`] needs.
@@ -152,9 +156,15 @@ impl ColumnFft {
         unsafe {
             #[cfg(target_arch = "x86_64")]
             if crate::nn::cpu::avx512() {
-                return self.process_avx512(base, fs, blocks, &zero, scratch);
+                return match self.inverse {
+                    true => self.process_avx512::<true>(base, fs, blocks, &zero, scratch),
+                    false => self.process_avx512::<false>(base, fs, blocks, &zero, scratch),
+                };
             }
-            self.blocks::<Portable>(base, fs, blocks, &zero, scratch)
+            match self.inverse {
+                true => self.blocks::<Portable, true>(base, fs, blocks, &zero, scratch),
+                false => self.blocks::<Portable, false>(base, fs, blocks, &zero, scratch),
+            }
         }
     }
 
@@ -164,7 +174,7 @@ impl ColumnFft {
     /// As [`Self::blocks`], and the CPU must have AVX-512F.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f,avx2,fma")]
-    unsafe fn process_avx512(
+    unsafe fn process_avx512<const INVERSE: bool>(
         &self,
         base: *mut f32,
         fs: usize,
@@ -173,7 +183,7 @@ impl ColumnFft {
         scratch: *mut f32,
     ) {
         // SAFETY: by the contract.
-        unsafe { self.blocks::<Avx512>(base, fs, blocks, zero, scratch) }
+        unsafe { self.blocks::<Avx512, INVERSE>(base, fs, blocks, zero, scratch) }
     }
 
     /// The passes on every block, ping-ponging between the two scratch buffers; the first pass
@@ -183,8 +193,9 @@ impl ColumnFft {
     /// Rows `0..n` of every block (`fs` floats apart from `base`) and `2 n` lane groups of
     /// `scratch` must be in bounds. A pass reads all of its source before writing to it only
     /// where it has one group (`len = R`: the single-pass case, in place on the block).
+    /// `INVERSE` is `self.inverse`, as a constant that the butterflies fold.
     #[inline(always)]
-    unsafe fn blocks<L: Lanes>(
+    unsafe fn blocks<L: Lanes, const INVERSE: bool>(
         &self,
         base: *mut f32,
         fs: usize,
@@ -211,7 +222,7 @@ impl ColumnFft {
                         (scratch.add((i % 2) * n * LANES), LANES)
                     };
                     let zero = if i == 0 { zero } else { &none };
-                    let sign = self.sign;
+                    let sign = if INVERSE { 1.0 } else { -1.0 };
                     match pass.radix {
                         16 => run_pass::<L, 16>(pass, sign, src, ss, dst, ds, zero),
                         8 => run_pass::<L, 8>(pass, sign, src, ss, dst, ds, zero),
@@ -242,6 +253,12 @@ trait Lanes: Copy {
     fn cmul(self, c: f32, s: f32) -> Self;
     /// `self × (sign i)`, `sign = ±1`.
     fn mul_i(self, sign: f32) -> Self;
+    /// `(self + i o, self − i o)`.
+    #[inline(always)]
+    fn add_sub_i(self, o: Self) -> (Self, Self) {
+        let t = o.mul_i(1.0);
+        (self.add(t), self.sub(t))
+    }
 }
 
 /// [`Lanes`] in plain Rust (any CPU).
@@ -365,6 +382,20 @@ impl Lanes for Avx512 {
             Self(_mm512_mul_ps(swapped, pattern))
         }
     }
+    #[inline(always)]
+    fn add_sub_i(self, o: Self) -> (Self, Self) {
+        use std::arch::x86_64::*;
+        // self ± i o = (re ∓ o.im, im ± o.re): with t = (o.im, o.re), fmaddsub(self, 1, t)
+        // and fmsubadd(self, 1, t).
+        unsafe {
+            let t = _mm512_permute_ps::<0xB1>(o.0);
+            let one = _mm512_set1_ps(1.0);
+            (
+                Self(_mm512_fmaddsub_ps(self.0, one, t)),
+                Self(_mm512_fmsubadd_ps(self.0, one, t)),
+            )
+        }
+    }
 }
 
 /// `v e^{sign 2πi e / 16}` (`e` a constant after inlining: the trivial cases cost nothing).
@@ -383,8 +414,11 @@ fn rot16<L: Lanes>(v: L, e: usize, sign: f32) -> L {
 #[inline(always)]
 fn dft4<L: Lanes>(x: [L; 4], sign: f32) -> [L; 4] {
     let (s02, d02) = (x[0].add(x[2]), x[0].sub(x[2]));
-    let (s13, d13) = (x[1].add(x[3]), x[1].sub(x[3]).mul_i(sign));
-    [s02.add(s13), d02.add(d13), s02.sub(s13), d02.sub(d13)]
+    let (s13, d13) = (x[1].add(x[3]), x[1].sub(x[3]));
+    // d02 ± sign i d13
+    let (plus, minus) = d02.add_sub_i(d13);
+    let (b1, b3) = if sign > 0.0 { (plus, minus) } else { (minus, plus) };
+    [s02.add(s13), b1, s02.sub(s13), b3]
 }
 
 /// The DFT of `R` lane groups in place, `R ∈ {2, 4, 8, 16}`: radix-4 (or 2) steps of the same
