@@ -12,7 +12,9 @@ use crate::mcs::splitmix64;
 use crate::model::Model;
 use crate::nn::cpu::Precision;
 use crate::score::guidance::{Guided, Likelihood, Observation};
-use crate::score::net::{Architecture, Backbone, Composition, CpuWindowScore, WindowScore};
+use crate::score::net::{
+    Architecture, Backbone, Composition, CpuWindowScore, ScoreNetConfig, WindowScore,
+};
 use crate::score::operator::Operator;
 use crate::score::sampler::PcSampler;
 use crate::score::{NoiseEstimator, tensor, to_vec};
@@ -46,7 +48,8 @@ pub struct SampleConfig {
     pub likelihood: Likelihood,
     /// How window scores compose over the trajectory.
     pub composition: Composition,
-    /// The arithmetic of the fused CPU network's matrix products (MLP models on the CPU).
+    /// The arithmetic of the fused CPU network's matrix products (MLP models on the CPU);
+    /// [`sample`] resolves `Auto` (see [`Precision::resolve`]).
     pub precision: Precision,
     /// Seed.
     pub seed: u64,
@@ -160,6 +163,11 @@ impl Observed {
     }
 }
 
+/// Whether `net` samples on `device` as the fused CPU network (MLP networks on the CPU).
+pub fn fused(net: &ScoreNetConfig, device: &Device) -> bool {
+    *device == Device::flex() && matches!(net.backbone, Backbone::Mlp { .. })
+}
+
 /// Draws `config.samples` trajectories from the posterior given `observed` (or from the prior
 /// when `None`). Returns `(N, L, *state_shape)` in physical units. `progress` sees each sampler
 /// step of each batch.
@@ -183,19 +191,12 @@ pub fn sample(
     };
     // On the CPU, the fused twin of the network computes the same function faster.
     let (burn_prior, cpu_prior);
-    let mlp = matches!(model.config.net.backbone, Backbone::Mlp { .. });
-    let fused = *device == Device::flex() && mlp;
-    if config.precision != Precision::F32 && !fused {
-        return Err(Error::config(
-            "--precision",
-            "bf16 products are for MLP models on the CPU (the fused network) only",
-        ));
-    }
-    config.precision.check()?;
+    let fused = fused(&model.config.net, device);
+    let precision = config.precision.resolve(&model.config.net, fused)?;
     let prior: &dyn NoiseEstimator = if fused {
         cpu_prior = {
             let mut s =
-                CpuWindowScore::new(&model.net, &model.config.net).with_precision(config.precision);
+                CpuWindowScore::new(&model.net, &model.config.net).with_precision(precision);
             s.composition = config.composition;
             s
         };

@@ -62,9 +62,11 @@ pub struct TrainConfig {
     pub seed: u64,
     /// Epochs between checkpoints.
     pub checkpoint_every: usize,
-    /// Arithmetic of the fused engine's passes through the network (bf16: bfloat16 operands
-    /// and float32 sums in the forward and input-gradient products).
-    #[serde(default)]
+    /// Arithmetic of the fused engine's matrix products (bf16: bfloat16 operands and float32
+    /// sums in the forward, input-gradient and weight-gradient products). [`train_with`]
+    /// resolves `Auto` (see [`Precision::resolve`]) and `config.json` records what ran; runs
+    /// written before precisions were offered are float32.
+    #[serde(default = "float32")]
     pub precision: Precision,
 }
 
@@ -78,9 +80,14 @@ impl Default for TrainConfig {
             lr_schedule: LrSchedule::Linear,
             seed: 0,
             checkpoint_every: 64,
-            precision: Precision::F32,
+            precision: Precision::Auto,
         }
     }
+}
+
+/// The precision of runs whose `config.json` names none.
+fn float32() -> Precision {
+    Precision::F32
 }
 
 impl TrainConfig {
@@ -330,7 +337,8 @@ pub fn train(
 
 /// [`train`] with the given engine. Both engines draw the same windows and apply the same
 /// AdamW; they differ in floating-point rounding only. A run resumes with the engine that
-/// wrote its checkpoint.
+/// wrote its checkpoint, and with the precision it started with when `config.precision` is
+/// `Auto`.
 #[allow(clippy::too_many_arguments)]
 pub fn train_with(
     data: &Dataset,
@@ -345,13 +353,37 @@ pub fn train_with(
 ) -> Result<Model> {
     config.check()?;
     let engine = engine.resolve(&net, device)?;
-    if config.precision != Precision::F32 && engine != Engine::Fused {
+    let ckpt_path = dir.join("checkpoint.json");
+    // What a resumed run started with: its settings, and its checkpoint once it has one.
+    let (saved, ckpt) = if resume {
+        let saved = RunConfig::read(&dir.join("config.json"))?;
+        let ckpt: Option<Checkpoint> = ckpt_path
+            .exists()
+            .then(|| read_json(&ckpt_path))
+            .transpose()?;
+        (Some(saved), ckpt)
+    } else {
+        (None, None)
+    };
+    if let Some(written) = ckpt.as_ref().map(|c| c.engine.unwrap_or(Engine::Burn))
+        && written != engine
+    {
         return Err(Error::config(
-            "--precision",
-            "bf16 products are for the fused engine only (MLP networks on the CPU)",
+            "--resume",
+            format!(
+                "{} was written by the {} engine; resume with --engine {}",
+                ckpt_path.display(),
+                written,
+                written
+            ),
         ));
     }
-    config.precision.check()?;
+    // A resumed run keeps the precision it started with unless another is asked for.
+    let precision = match (&saved, config.precision) {
+        (Some(saved), Precision::Auto) => saved.train.precision,
+        (_, requested) => requested,
+    }
+    .resolve(&net, engine == Engine::Fused)?;
     let length = data.train.shape[1];
     if net.window > length {
         return Err(Error::config(
@@ -366,7 +398,10 @@ pub fn train_with(
         data: data.info.clone(),
         net: net.clone(),
         sde,
-        train: config.clone(),
+        train: TrainConfig {
+            precision,
+            ..config.clone()
+        },
     };
     let io = |source| Error::Io {
         path: dir.to_path_buf(),
@@ -385,7 +420,7 @@ pub fn train_with(
             Stepper::Fused {
                 trainer: Box::new(
                     CpuTrainer::new(cpu, AdamW::new(config.weight_decay as f32))
-                        .with_precision(config.precision),
+                        .with_precision(precision),
                 ),
                 template,
             }
@@ -397,10 +432,8 @@ pub fn train_with(
     };
     let mut stats = Vec::new();
     let mut start = 0;
-    let ckpt_path = dir.join("checkpoint.json");
     let (optim_path, moments_path) = (dir.join("optimizer.bpk"), dir.join("optimizer.npy"));
-    if resume {
-        let saved = RunConfig::read(&dir.join("config.json"))?;
+    if let Some(saved) = saved {
         if saved != run {
             return Err(Error::config(
                 "--resume",
@@ -410,20 +443,7 @@ pub fn train_with(
                 ),
             ));
         }
-        if ckpt_path.exists() {
-            let ckpt: Checkpoint = read_json(&ckpt_path)?;
-            let written = ckpt.engine.unwrap_or(Engine::Burn);
-            if written != engine {
-                return Err(Error::config(
-                    "--resume",
-                    format!(
-                        "{} was written by the {} engine; resume with --engine {}",
-                        ckpt_path.display(),
-                        written,
-                        written
-                    ),
-                ));
-            }
+        if let Some(ckpt) = ckpt {
             match &mut stepper {
                 Stepper::Burn { model, optim } => {
                     // The burnpack checkpoint keeps parameter ids, which key the optimizer state.
@@ -444,7 +464,7 @@ pub fn train_with(
                     let mut net = template.clone();
                     load_weights(&mut net, &dir.join("model.safetensors"))?;
                     trainer.net = net.score_cpu().expect("an MLP network");
-                    trainer.net.set_precision(config.precision);
+                    trainer.net.set_precision(precision);
                     let m = read_npy(&moments_path)?;
                     let p = trainer.net.parameters();
                     if m.shape != [2, p] {

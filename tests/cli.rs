@@ -105,6 +105,15 @@ fn write_npy(path: &Path, shape: Vec<usize>, data: Vec<f32>) {
     sda::io::write_npy(path, &sda::io::Array::new(shape, data)).unwrap();
 }
 
+/// What `--precision auto` runs the fixture's MLP (width 16) with on the CPU.
+fn auto_precision() -> &'static str {
+    if sda::nn::bf16::available() {
+        "bf16"
+    } else {
+        "f32"
+    }
+}
+
 #[test]
 fn assimilate_runs_and_writes_samples_of_the_right_shape() {
     let (o, out) = assimilate(&[]);
@@ -112,6 +121,13 @@ fn assimilate_runs_and_writes_samples_of_the_right_shape() {
     let x = sda::io::read_npy(&out).unwrap();
     assert_eq!(x.shape, vec![3, 17, 3]);
     assert_eq!(x.non_finite(), 0);
+    // The default precision is auto; the summary and config.json name what it resolved to.
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    let line = format!("precision {})", auto_precision());
+    assert!(stdout.contains(&line), "{stdout}");
+    let config = std::fs::read_to_string(fixture().join("run/config.json")).unwrap();
+    let line = format!("\"precision\": \"{}\"", auto_precision());
+    assert!(config.contains(&line), "{config}");
 }
 
 #[test]
@@ -323,7 +339,7 @@ fn tiny_study_writes_its_table_and_figures() {
         "--epochs",
         "2",
     ];
-    let o = sda(&args);
+    let o = sda(&[&args[..], &["--precision", "f32"]].concat());
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let rows = std::fs::read_to_string(out.join("rows.csv")).unwrap();
     // Header + one row: k = 1, lo, trajectory 0, C = 0, with a finite W1 and floor.
@@ -351,6 +367,15 @@ fn tiny_study_writes_its_table_and_figures() {
             assert!(out.join("samples").join(f).exists(), "{f}");
         }
     }
+    // The default, auto, is one of the two: its row is there already.
+    let o = sda(&args);
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let line = format!(
+        "0 to run (composition mean, precision k = 1: {})",
+        auto_precision()
+    );
+    assert!(stdout.contains(&line), "{stdout}");
 }
 
 #[test]

@@ -3,10 +3,13 @@
 use std::path::{Path, PathBuf};
 
 use burn::prelude::*;
+use sda::assimilate::fused;
 use sda::data::{Dataset, simulate};
 use sda::mcs::System;
-use sda::model::Model;
-use sda::score::net::{Architecture, Backbone, ScoreNetConfig};
+use sda::model::{Model, RunConfig};
+use sda::nn::bf16;
+use sda::nn::cpu::Precision;
+use sda::score::net::{Architecture, Backbone, ScoreNetConfig, UNetPreset};
 use sda::score::sde::VpSde;
 use sda::score::to_vec;
 use sda::train::{Engine, EpochStats, TrainConfig, train_with};
@@ -120,11 +123,13 @@ fn estimate(m: &sda::model::Model) -> Vec<f32> {
 
 #[test]
 fn fused_and_burn_engines_train_the_same_network() {
-    // Same initialisation, windows and AdamW: the two engines differ by rounding only.
+    // Same initialisation, windows and AdamW: the two engines differ by rounding only (in
+    // float32: burn's engine has no bf16 products).
     let (dir, d) = data("engines");
     let cfg = TrainConfig {
         epochs: 3,
         batch_size: 20,
+        precision: Precision::F32,
         ..TrainConfig::default()
     };
     let run = |engine: Engine, name: &str| {
@@ -175,7 +180,7 @@ fn fused_and_burn_engines_train_the_same_network() {
 fn bf16_training_follows_float32_training_and_differs_from_it() {
     // The --precision of the run must reach the trainer: its losses differ from float32's
     // by bf16 rounding, small against the loss, and not at all is a bug.
-    if sda::nn::cpu::Precision::Bf16.check().is_err() {
+    if !bf16::available() {
         eprintln!("skipped: this CPU has no AVX512-BF16");
         return;
     }
@@ -208,8 +213,8 @@ fn bf16_training_follows_float32_training_and_differs_from_it() {
         .unwrap();
         stats
     };
-    let a = run(sda::nn::cpu::Precision::F32, "f32");
-    let b = run(sda::nn::cpu::Precision::Bf16, "bf16");
+    let a = run(Precision::F32, "f32");
+    let b = run(Precision::Bf16, "bf16");
     for (a, b) in a.iter().zip(&b) {
         let d = (a.train_loss - b.train_loss).abs();
         assert!(
@@ -228,7 +233,7 @@ fn bf16_is_refused_where_it_cannot_run() {
     let (dir, d) = data("bf16-refused");
     let cfg = TrainConfig {
         epochs: 1,
-        precision: sda::nn::cpu::Precision::Bf16,
+        precision: Precision::Bf16,
         ..TrainConfig::default()
     };
     let err = fit(
@@ -245,6 +250,172 @@ fn bf16_is_refused_where_it_cannot_run() {
     .to_string();
     assert!(err.contains("--precision"), "{err}");
     assert!(!dir.join("run/model.safetensors").exists());
+}
+
+#[test]
+fn auto_precision_is_bf16_only_on_the_fused_network_where_it_runs() {
+    let mlp = net(); // width 64: whole blocks of 16 columns
+    let unet = ScoreNetConfig::unet(1, [2, 8, 8], UNetPreset::Reduced);
+    let device = Device::flex();
+    // Sampling runs the fused network for MLPs on the CPU device, never for U-Nets.
+    assert!(fused(&mlp, &device) && !fused(&unet, &device));
+    for fused in [false, true] {
+        assert_eq!(
+            Precision::Auto.resolve(&unet, fused).unwrap(),
+            Precision::F32
+        );
+    }
+    // Not fused: burn's engine, or any device but the CPU.
+    assert_eq!(
+        Precision::Auto.resolve(&mlp, false).unwrap(),
+        Precision::F32
+    );
+    assert_eq!(Precision::F32.resolve(&mlp, true).unwrap(), Precision::F32);
+    let err = Precision::Bf16
+        .resolve(&mlp, false)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("--precision bf16"), "{err}");
+    assert!(Precision::Bf16.resolve(&unet, true).is_err());
+    // A width that is no multiple of 16 has no bf16 products in its wide layers.
+    let narrow = ScoreNetConfig {
+        backbone: Backbone::Mlp {
+            width: 40,
+            depth: 2,
+        },
+        ..net()
+    };
+    assert_eq!(
+        Precision::Auto.resolve(&narrow, true).unwrap(),
+        Precision::F32
+    );
+    if !bf16::available() {
+        eprintln!("skipped: this CPU has no AVX512-BF16");
+        assert_eq!(Precision::Auto.resolve(&mlp, true).unwrap(), Precision::F32);
+        assert!(Precision::Bf16.resolve(&mlp, true).is_err());
+        return;
+    }
+    assert_eq!(
+        Precision::Auto.resolve(&mlp, true).unwrap(),
+        Precision::Bf16
+    );
+    assert_eq!(
+        Precision::Bf16.resolve(&mlp, true).unwrap(),
+        Precision::Bf16
+    );
+    assert_eq!(
+        Precision::Bf16.resolve(&narrow, true).unwrap(),
+        Precision::Bf16
+    );
+}
+
+#[test]
+fn config_json_records_the_precision_that_ran() {
+    let (dir, d) = data("auto");
+    let cfg = TrainConfig {
+        epochs: 1,
+        batch_size: 20,
+        ..TrainConfig::default()
+    };
+    assert_eq!(cfg.precision, Precision::Auto);
+    let expected = if bf16::available() { "bf16" } else { "f32" };
+    for (engine, name, precision) in [
+        (Engine::Auto, "fused", expected),
+        (Engine::Burn, "burn", "f32"),
+    ] {
+        let m = fit(&d, net(), &cfg, &dir.join(name), false, engine, |_| {}).unwrap();
+        let text = std::fs::read_to_string(dir.join(name).join("config.json")).unwrap();
+        let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(json["train"]["precision"], precision, "{name}: {text}");
+        assert_eq!(m.config.train.precision.to_string(), precision);
+    }
+}
+
+#[test]
+fn auto_sampling_runs_what_auto_resolves_to() {
+    use sda::assimilate::{SampleConfig, sample};
+    let (dir, d) = data("auto-sample");
+    let cfg = TrainConfig {
+        epochs: 1,
+        batch_size: 20,
+        ..TrainConfig::default()
+    };
+    let m = fit(
+        &d,
+        net(),
+        &cfg,
+        &dir.join("run"),
+        false,
+        Engine::Auto,
+        |_| {},
+    )
+    .unwrap();
+    let draw = |precision| {
+        let cfg = SampleConfig {
+            length: 9,
+            samples: 2,
+            batch: 2,
+            steps: 4,
+            corrections: 1,
+            tau: 0.25,
+            likelihood: sda::score::guidance::Likelihood::Sda { gamma: 0.0 },
+            composition: Default::default(),
+            precision,
+            seed: 3,
+        };
+        sample(&m, None, &cfg, &Device::flex(), |_| {})
+            .unwrap()
+            .data
+    };
+    let (auto, float32) = (draw(Precision::Auto), draw(Precision::F32));
+    if !bf16::available() {
+        eprintln!("skipped: this CPU has no AVX512-BF16");
+        assert_eq!(auto, float32);
+        return;
+    }
+    assert_eq!(auto, draw(Precision::Bf16));
+    assert!(auto != float32, "auto sampled in float32");
+}
+
+#[test]
+fn config_json_precisions_of_older_runs_still_load() {
+    for (text, p) in [("\"f32\"", Precision::F32), ("\"bf16\"", Precision::Bf16)] {
+        assert_eq!(serde_json::from_str::<Precision>(text).unwrap(), p);
+    }
+    // A run from before precisions were offered names none: it trained in float32, and an
+    // auto resume keeps float32 on any CPU (a run keeps the precision it started with).
+    let (dir, d) = data("old-config");
+    let cfg = TrainConfig {
+        epochs: 4,
+        batch_size: 16,
+        checkpoint_every: 2,
+        precision: Precision::F32,
+        ..TrainConfig::default()
+    };
+    let run_dir = dir.join("run");
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        fit(&d, net(), &cfg, &run_dir, false, Engine::Auto, |s| {
+            if s.epoch == 3 {
+                panic!("killed");
+            }
+        })
+    }));
+    let path = run_dir.join("config.json");
+    let mut json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let train = json["train"].as_object_mut().unwrap();
+    assert_eq!(train.remove("precision").unwrap(), "f32");
+    std::fs::write(&path, serde_json::to_string(&json).unwrap()).unwrap();
+    assert_eq!(
+        RunConfig::read(&path).unwrap().train.precision,
+        Precision::F32
+    );
+    let auto = TrainConfig {
+        precision: Precision::Auto,
+        ..cfg
+    };
+    let m = fit(&d, net(), &auto, &run_dir, true, Engine::Auto, |_| {}).unwrap();
+    assert_eq!(m.config.train.precision, Precision::F32);
 }
 
 #[test]

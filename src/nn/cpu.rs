@@ -11,6 +11,8 @@
 use rayon::prelude::*;
 
 use super::bf16;
+use crate::error::{Error, Result};
+use crate::score::net::{Backbone, ScoreNetConfig};
 
 /// A dense layer `y = x W + b`, `W` row-major `[input, output]`.
 #[derive(Clone, Debug)]
@@ -42,24 +44,66 @@ pub struct Dense {
 )]
 #[serde(rename_all = "lowercase")]
 pub enum Precision {
-    /// float32 operands (exact to float32 rounding).
+    /// bf16 on the fused CPU network where it runs (CPUs with AVX512-BF16, hidden width a
+    /// multiple of 16), f32 elsewhere.
     #[default]
+    Auto,
+    /// float32 operands (exact to float32 rounding).
     F32,
     /// bfloat16 operands, float32 products and sums (AVX512-BF16 CPUs, twice the multiply
     /// rate); everything else stays float32.
     Bf16,
 }
 
+impl std::fmt::Display for Precision {
+    /// The precision's name on the command line (and in `config.json`).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use clap::ValueEnum;
+        let v = self.to_possible_value().expect("every precision is named");
+        f.write_str(v.get_name())
+    }
+}
+
 impl Precision {
     /// `Ok` when this CPU has the arithmetic.
-    pub fn check(self) -> crate::error::Result<()> {
+    pub fn check(self) -> Result<()> {
         if self == Precision::Bf16 && !bf16::available() {
-            return Err(crate::error::Error::config(
+            return Err(Error::config(
                 "--precision bf16",
                 "needs a CPU with AVX512-BF16 (AMD Zen 4 or later, Intel Cooper Lake or later)",
             ));
         }
         Ok(())
+    }
+
+    /// The arithmetic this stands for with the network `net`, `fused` when its passes run as
+    /// the fused CPU network (MLP networks on the CPU device; in training, the fused engine).
+    ///
+    /// `Auto` is `Bf16` on the fused network when this CPU multiplies bf16 and the hidden width
+    /// is a multiple of 16 (the bf16 products work on blocks of 16 columns), `F32` otherwise.
+    /// `Bf16` is refused where it cannot run; `F32` stands for itself.
+    pub fn resolve(self, net: &ScoreNetConfig, fused: bool) -> Result<Precision> {
+        match net.backbone {
+            Backbone::Mlp { width, .. } if fused => {
+                self.check()?;
+                Ok(self.for_width(width))
+            }
+            _ if self == Precision::Bf16 => Err(Error::config(
+                "--precision bf16",
+                "bf16 products run on the fused CPU network only (MLP networks on the CPU \
+                 device; in training, the fused engine)",
+            )),
+            _ => Ok(Precision::F32),
+        }
+    }
+
+    /// [`resolve`](Self::resolve) on the fused network of hidden width `width`, on this CPU.
+    pub(super) fn for_width(self, width: usize) -> Precision {
+        match self {
+            Precision::Auto if bf16::available() && width.is_multiple_of(16) => Precision::Bf16,
+            Precision::Auto => Precision::F32,
+            p => p,
+        }
     }
 }
 
@@ -179,11 +223,12 @@ impl Dense {
         }
     }
 
-    /// The products' arithmetic with `precision`.
+    /// The products' arithmetic with `precision` (`Auto`: bf16 where this CPU multiplies it).
     pub fn set_precision(&mut self, precision: Precision) {
         match precision {
-            Precision::F32 => self.packed = None,
             Precision::Bf16 => self.pack_bf16(),
+            Precision::Auto if bf16::available() => self.pack_bf16(),
+            Precision::F32 | Precision::Auto => self.packed = None,
         }
     }
 
@@ -529,8 +574,10 @@ impl CpuResMlp {
         head
     }
 
-    /// The products' arithmetic of every layer.
+    /// The products' arithmetic of every layer (`Auto`: as [`Precision::resolve`] on the fused
+    /// network).
     pub fn set_precision(&mut self, precision: Precision) {
+        let precision = precision.for_width(self.head.output);
         self.head.set_precision(precision);
         for b in self.blocks.iter_mut().chain([&mut self.out_block]) {
             b.l1.set_precision(precision);

@@ -84,8 +84,10 @@ impl CpuScoreMlp {
             .collect()
     }
 
-    /// The products' arithmetic of every layer.
+    /// The products' arithmetic of every layer (`Auto`: as [`Precision::resolve`] on the fused
+    /// network).
     pub fn set_precision(&mut self, precision: Precision) {
+        let precision = precision.for_width(self.mlp.head.output);
         for layer in self.layers_mut() {
             layer.set_precision(precision);
         }

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use sda::assimilate::{Observed, SampleConfig, log_likelihood, residual_std, sample};
+use sda::assimilate::{Observed, SampleConfig, fused, log_likelihood, residual_std, sample};
 use sda::io::{Array, read_npy, write_npy};
 use sda::model::Model;
 use sda::nn::cpu::Precision;
@@ -50,9 +50,10 @@ pub struct SamplerArgs {
     /// covers a state, `centre` keeps the centre of one window (the paper's).
     #[arg(long, value_enum, default_value_t = Composition::default())]
     pub composition: Composition,
-    /// Arithmetic of the network's matrix products on the CPU: f32, or bf16 (bfloat16
-    /// operands, float32 sums; about twice the multiply rate on CPUs with AVX512-BF16).
-    #[arg(long, value_enum, default_value_t = Precision::F32)]
+    /// Arithmetic of the network's matrix products on the CPU (bf16: about twice the multiply
+    /// rate on CPUs with AVX512-BF16). auto is bf16 for MLP models on the CPU device of CPUs
+    /// with AVX512-BF16 when the model's width is a multiple of 16, f32 otherwise.
+    #[arg(long, value_enum, default_value_t = Precision::Auto)]
     pub precision: Precision,
     /// Random seed.
     #[arg(long, default_value_t = 0)]
@@ -107,8 +108,15 @@ fn load(a: &SamplerArgs) -> Result<(burn::prelude::Device, Model)> {
     Ok((dev, model))
 }
 
-fn config(a: &SamplerArgs, likelihood: Likelihood) -> SampleConfig {
-    SampleConfig {
+/// The sampler settings of the flags, with the precision resolved for `model` on `dev`.
+fn config(
+    a: &SamplerArgs,
+    likelihood: Likelihood,
+    model: &Model,
+    dev: &burn::prelude::Device,
+) -> Result<SampleConfig> {
+    let net = &model.config.net;
+    Ok(SampleConfig {
         length: a.length,
         samples: a.samples,
         batch: a.batch,
@@ -117,9 +125,9 @@ fn config(a: &SamplerArgs, likelihood: Likelihood) -> SampleConfig {
         tau: a.tau,
         likelihood,
         composition: a.composition,
-        precision: a.precision,
+        precision: a.precision.resolve(net, fused(net, dev))?,
         seed: a.seed,
-    }
+    })
 }
 
 /// Reads observations and noise for `operator`, checking everything against the model.
@@ -211,16 +219,17 @@ pub fn run(a: Args) -> Result<()> {
         LikelihoodKind::Sda => Likelihood::Sda { gamma: a.gamma },
         LikelihoodKind::Dps => Likelihood::Dps { zeta: a.zeta },
     };
-    let cfg = config(&a.sampler, likelihood);
+    let cfg = config(&a.sampler, likelihood, &model, &dev)?;
     let (x, secs) = draw(&model, Some(&obs), &cfg, &dev)?;
     write_npy(&a.sampler.output, &x)
         .with_context(|| format!("--output {}", a.sampler.output.display()))?;
     println!(
-        "{} posterior trajectories of {} states ({} steps, C = {}) in {:.1} s → {}",
+        "{} posterior trajectories of {} states ({} steps, C = {}, precision {}) in {:.1} s → {}",
         cfg.samples,
         cfg.length,
         cfg.steps,
         cfg.corrections,
+        cfg.precision,
         secs,
         a.sampler.output.display()
     );
@@ -238,14 +247,15 @@ pub fn run(a: Args) -> Result<()> {
 
 pub fn run_sample(a: SampleArgs) -> Result<()> {
     let (dev, model) = load(&a.sampler)?;
-    let cfg = config(&a.sampler, Likelihood::Sda { gamma: 0.0 });
+    let cfg = config(&a.sampler, Likelihood::Sda { gamma: 0.0 }, &model, &dev)?;
     let (x, secs) = draw(&model, None, &cfg, &dev)?;
     write_npy(&a.sampler.output, &x)
         .with_context(|| format!("--output {}", a.sampler.output.display()))?;
     println!(
-        "{} prior trajectories of {} states in {:.1} s → {}",
+        "{} prior trajectories of {} states (precision {}) in {:.1} s → {}",
         cfg.samples,
         cfg.length,
+        cfg.precision,
         secs,
         a.sampler.output.display()
     );

@@ -3,12 +3,13 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use sda::assimilate::{SampleConfig, log_likelihood, observe, residual_std, sample};
+use sda::assimilate::{SampleConfig, fused, log_likelihood, observe, residual_std, sample};
 use sda::data::{Dataset, read_trajectories, simulate};
 use sda::filter::{FilterConfig, particle_filter};
 use sda::io::{Array, write_npy};
 use sda::mcs::System;
 use sda::metrics::{ensemble_mean, ensemble_spread, rmse, wasserstein1};
+use sda::nn::cpu::Precision;
 use sda::plot::{self, Observations};
 use sda::score::guidance::Likelihood;
 use sda::score::net::{Composition, ScoreNetConfig};
@@ -88,7 +89,8 @@ pub fn run(a: Args) -> Result<()> {
     pb.finish_and_clear();
     let s = last.context("no epoch ran")?;
     println!(
-        "2. trained a k = 2 local score network for {} epochs in {:.0} s: train loss {:.4}, valid loss {:.4} → {}",
+        "2. trained a k = 2 local score network (precision {}) for {} epochs in {:.0} s: train loss {:.4}, valid loss {:.4} → {}",
+        model.config.train.precision,
         s.epoch,
         t0.elapsed().as_secs_f64(),
         s.train_loss,
@@ -130,7 +132,7 @@ pub fn run(a: Args) -> Result<()> {
         tau: 0.25,
         likelihood: Likelihood::Sda { gamma: 0.03 },
         composition: Composition::default(),
-        precision: Default::default(),
+        precision: Precision::Auto.resolve(&model.config.net, fused(&model.config.net, &dev))?,
         seed: a.seed,
     };
     let pb = bar((a.samples.div_ceil(64) * 256) as u64, "assimilate");
@@ -142,8 +144,9 @@ pub fn run(a: Args) -> Result<()> {
     let out = a.output.join("posterior.npy");
     write_npy(&out, &x)?;
     println!(
-        "4. drew {} posterior trajectories (256 steps, C = 1) in {:.1} s → {}",
+        "4. drew {} posterior trajectories (256 steps, C = 1, precision {}) in {:.1} s → {}",
         a.samples,
+        cfg.precision,
         t0.elapsed().as_secs_f64(),
         out.display()
     );

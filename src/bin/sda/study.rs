@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use sda::assimilate::{Observed, SampleConfig, observe, sample};
+use sda::assimilate::{Observed, SampleConfig, fused, observe, sample};
 use sda::data::{Dataset, read_trajectories, simulate};
 use sda::evaluate::{evaluate, finite_samples};
 use sda::filter::{FilterConfig, particle_filter};
@@ -70,10 +70,10 @@ pub struct Args {
     /// `centre` (the paper's). Rows of each are kept apart in rows.csv.
     #[arg(long, value_enum, default_value_t = Composition::default())]
     pub composition: Composition,
-    /// Arithmetic of the network's matrix products in the assimilations: f32, or bf16
-    /// (bfloat16 operands, float32 sums; CPUs with AVX512-BF16). rows.csv records it, so rows
-    /// of both can share a folder.
-    #[arg(long, value_enum, default_value_t = Precision::F32)]
+    /// Arithmetic of the network's matrix products in the assimilations. auto is bf16 on the
+    /// CPU device of CPUs with AVX512-BF16, f32 otherwise. rows.csv records what ran, so rows
+    /// of both can share a folder. Models the study trains use sda train's default (auto).
+    #[arg(long, value_enum, default_value_t = Precision::Auto)]
     pub precision: Precision,
     /// Particles of the ground-truth filter.
     #[arg(long, default_value_t = 16384)]
@@ -170,7 +170,7 @@ impl Row {
 fn sample_name(k: usize, case: &str, m: usize, c: usize, precision: Precision) -> String {
     match precision {
         Precision::F32 => format!("k{k}-{case}-{m}-C{c}.npy"),
-        p => format!("k{k}-{case}-{m}-C{c}-{}.npy", name(p)),
+        p => format!("k{k}-{case}-{m}-C{c}-{p}.npy"),
     }
 }
 
@@ -184,6 +184,23 @@ fn width(k: usize) -> usize {
     if k == 1 { 128 } else { 256 }
 }
 
+/// The network of order k.
+fn network(k: usize) -> ScoreNetConfig {
+    ScoreNetConfig::local(k, 3, width(k))
+}
+
+/// The arithmetic the assimilations of each order run with (`--precision` resolved).
+fn precisions(a: &Args) -> Result<BTreeMap<usize, Precision>> {
+    let dev = device(&a.device)?;
+    a.orders
+        .iter()
+        .map(|&k| {
+            let net = network(k);
+            Ok((k, a.precision.resolve(&net, fused(&net, &dev))?))
+        })
+        .collect()
+}
+
 /// Loads the model of order k, training (or resuming) it if needed.
 fn model(a: &Args, data: &Dataset, k: usize, dir: &Path) -> Result<Model> {
     let device = device(&a.device)?;
@@ -195,7 +212,7 @@ fn model(a: &Args, data: &Dataset, k: usize, dir: &Path) -> Result<Model> {
     if done {
         return Model::load(dir, &device).with_context(|| format!("loading {}", dir.display()));
     }
-    let net = ScoreNetConfig::local(k, 3, width(k));
+    let net = network(k);
     let config = TrainConfig {
         epochs: a.epochs,
         seed: a.seed + k as u64,
@@ -241,7 +258,8 @@ pub fn run(a: Args) -> Result<()> {
             a.system
         );
     }
-    device(&a.device)?; // a bad --device fails now, not after the filters
+    // Bad --device, --cases or --precision fail now, not after the filters.
+    let precision = precisions(&a)?;
     for case in &a.cases {
         scenario(case)?;
     }
@@ -321,7 +339,7 @@ pub fn run(a: Args) -> Result<()> {
     let mut rows: Vec<Row> = std::fs::read_to_string(&rows_path)
         .map(|t| t.lines().skip(1).filter_map(Row::parse).collect())
         .unwrap_or_default();
-    let (composition, precision) = (name(a.composition), name(a.precision));
+    let composition = name(a.composition);
     let have = |rows: &[Row], k, case: &str, m, c| {
         rows.iter().any(|r| {
             r.k == k
@@ -329,7 +347,7 @@ pub fn run(a: Args) -> Result<()> {
                 && r.m == m
                 && r.c == c
                 && r.composition == composition
-                && r.precision == precision
+                && r.precision == precision[&k].to_string()
         })
     };
     let save = |rows: &[Row]| -> Result<()> {
@@ -355,7 +373,14 @@ pub fn run(a: Args) -> Result<()> {
             }
         }
     }
-    println!("study: {total} assimilations, {todo} to run");
+    let arithmetic: Vec<String> = precision
+        .iter()
+        .map(|(k, p)| format!("k = {k}: {p}"))
+        .collect();
+    println!(
+        "study: {total} assimilations, {todo} to run (composition {composition}, precision {})",
+        arithmetic.join(", ")
+    );
     let pb = bar(todo as u64, "assimilate");
     for &k in &a.orders {
         let model_dir = dir.join("models").join(format!("k{k}"));
@@ -388,7 +413,7 @@ pub fn run(a: Args) -> Result<()> {
                         tau: a.tau,
                         likelihood: Likelihood::Sda { gamma: a.gamma },
                         composition: a.composition,
-                        precision: a.precision,
+                        precision: precision[&k],
                         seed: a.seed ^ ((k * 1_000_003 + m * 1009 + c) as u64),
                     };
                     let t0 = std::time::Instant::now();
@@ -396,7 +421,7 @@ pub fn run(a: Args) -> Result<()> {
                     let seconds = t0.elapsed().as_secs_f64();
                     write_npy(
                         &dir.join("samples")
-                            .join(sample_name(k, case, m, c, a.precision)),
+                            .join(sample_name(k, case, m, c, precision[&k])),
                         &x,
                     )?;
                     let fa = read_npy(&obs_dir.join("filter-a.npy"))?;
@@ -420,7 +445,7 @@ pub fn run(a: Args) -> Result<()> {
                         failed: e.failed,
                         seconds,
                         composition: composition.clone(),
-                        precision: precision.clone(),
+                        precision: precision[&k].to_string(),
                     });
                     save(&rows)?;
                     pb.inc(1);
@@ -433,7 +458,7 @@ pub fn run(a: Args) -> Result<()> {
         }
     }
     pb.finish_and_clear();
-    report(&a, &rows, dir, &truths)
+    report(&a, &rows, dir, &truths, &precision)
 }
 
 /// Summary table, summary.csv and the figures, from the rows of this study's settings.
@@ -442,8 +467,9 @@ fn report(
     rows: &[Row],
     dir: &Path,
     truths: &BTreeMap<(String, usize), Array>,
+    precision: &BTreeMap<usize, Precision>,
 ) -> Result<()> {
-    let (composition, precision) = (name(a.composition), name(a.precision));
+    let composition = name(a.composition);
     let rows: Vec<&Row> = rows
         .iter()
         .filter(|r| {
@@ -452,7 +478,7 @@ fn report(
                 && r.m < a.trajectories
                 && a.corrections.contains(&r.c)
                 && r.composition == composition
-                && r.precision == precision
+                && r.precision == precision[&r.k].to_string()
         })
         .collect();
     let mut table = String::new();
@@ -554,7 +580,7 @@ fn report(
     ) {
         let x = read_npy(
             &dir.join("samples")
-                .join(sample_name(k, case, 0, c, a.precision)),
+                .join(sample_name(k, case, 0, c, precision[&k])),
         )?;
         let f = read_npy(
             &dir.join("obs")

@@ -85,9 +85,11 @@ pub struct Args {
     /// autodiff otherwise), burn, or fused. A resumed run keeps the engine it started with.
     #[arg(long, value_enum, default_value_t = Engine::Auto)]
     pub engine: Engine,
-    /// Arithmetic of the fused engine's matrix products: f32, or bf16 (bfloat16 operands,
-    /// float32 sums, float32 weights and optimizer; CPUs with AVX512-BF16).
-    #[arg(long, value_enum, default_value_t = Precision::F32)]
+    /// Arithmetic of the fused engine's matrix products (weights and optimizer stay float32).
+    /// auto is bf16 with the fused engine on CPUs with AVX512-BF16 when --width is a multiple
+    /// of 16, f32 otherwise; config.json records what ran. A resumed run keeps the precision
+    /// it started with unless one is given.
+    #[arg(long, value_enum, default_value_t = Precision::Auto)]
     pub precision: Precision,
     /// Device: cpu, vulkan[:N] or cuda[:N] (GPU builds only).
     #[arg(long, default_value = "cpu")]
@@ -196,10 +198,11 @@ pub fn run(a: Args) -> Result<()> {
     let secs = t0.elapsed().as_secs_f64();
     if let Some(s) = last {
         println!(
-            "trained {} (k = {}, {}) for {} epochs in {:.1} s: train loss {:.4}, valid loss {:.4} → {}",
+            "trained {} (k = {}, {}, precision {}) for {} epochs in {:.1} s: train loss {:.4}, valid loss {:.4} → {}",
             data.info.system.name(),
             model.config.net.order(),
             model.config.net.describe(),
+            model.config.train.precision,
             s.epoch,
             secs,
             s.train_loss,
