@@ -382,20 +382,6 @@ impl Lanes for Avx512 {
             Self(_mm512_mul_ps(swapped, pattern))
         }
     }
-    #[inline(always)]
-    fn add_sub_i(self, o: Self) -> (Self, Self) {
-        use std::arch::x86_64::*;
-        // self ± i o = (re ∓ o.im, im ± o.re): with t = (o.im, o.re), fmaddsub(self, 1, t)
-        // and fmsubadd(self, 1, t).
-        unsafe {
-            let t = _mm512_permute_ps::<0xB1>(o.0);
-            let one = _mm512_set1_ps(1.0);
-            (
-                Self(_mm512_fmaddsub_ps(self.0, one, t)),
-                Self(_mm512_fmsubadd_ps(self.0, one, t)),
-            )
-        }
-    }
 }
 
 /// `v e^{sign 2πi e / 16}` (`e` a constant after inlining: the trivial cases cost nothing).
