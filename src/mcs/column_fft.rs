@@ -108,11 +108,7 @@ impl ColumnFft {
                 pass
             })
             .collect();
-        Self {
-            n,
-            inverse,
-            passes,
-        }
+        Self { n, inverse, passes }
     }
 
     /// Floats of scratch that [`Self::process`] needs.
@@ -403,7 +399,11 @@ fn dft4<L: Lanes>(x: [L; 4], sign: f32) -> [L; 4] {
     let (s13, d13) = (x[1].add(x[3]), x[1].sub(x[3]));
     // d02 ± sign i d13
     let (plus, minus) = d02.add_sub_i(d13);
-    let (b1, b3) = if sign > 0.0 { (plus, minus) } else { (minus, plus) };
+    let (b1, b3) = if sign > 0.0 {
+        (plus, minus)
+    } else {
+        (minus, plus)
+    };
     [s02.add(s13), b1, s02.sub(s13), b3]
 }
 
