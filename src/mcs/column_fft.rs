@@ -472,30 +472,70 @@ unsafe fn run_pass<L: Lanes, const R: usize>(
     ds: usize,
     zero: &Range<usize>,
 ) {
-    let (s, m) = (pass.stride, pass.len / R);
+    let m = pass.len / R;
     for p in 0..m {
-        let tw = &pass.twiddles[p * (R - 1)..(p + 1) * (R - 1)];
-        for q in 0..s {
+        for q in 0..pass.stride {
             let mut x = [L::zero(); R];
-            for (j, x) in x.iter_mut().enumerate() {
-                let e = q + s * (p + j * m);
-                if !zero.contains(&e) {
-                    // SAFETY: `e < len × stride`, by the contract.
-                    *x = unsafe { L::load(src.add(e * ss)) };
-                }
-            }
-            dft(&mut x, sign);
-            for (k, &y) in x.iter().enumerate() {
-                let y = if k == 0 || p == 0 {
-                    y
-                } else {
-                    let [c, sn] = tw[k - 1];
-                    y.cmul(c, sn)
-                };
-                // SAFETY: `q + s (R p + k) < len × stride`, by the contract.
-                unsafe { y.store(dst.add((q + s * (R * p + k)) * ds)) };
+            // SAFETY: by the contract.
+            unsafe {
+                load_group(&mut x, pass, p, q, src, ss, zero);
+                dft(&mut x, sign);
+                store_group(&x, pass, p, q, dst, ds);
             }
         }
+    }
+}
+
+/// The inputs `x[j] = src[q + s (p + j m)]` of group `(p, q)` (zeros in `zero`).
+///
+/// # Safety
+/// As [`run_pass`].
+#[inline(always)]
+unsafe fn load_group<L: Lanes>(
+    x: &mut [L],
+    pass: &Pass,
+    p: usize,
+    q: usize,
+    src: *const f32,
+    ss: usize,
+    zero: &Range<usize>,
+) {
+    let (s, m) = (pass.stride, pass.len / pass.radix);
+    for (j, x) in x.iter_mut().enumerate() {
+        let e = q + s * (p + j * m);
+        *x = if zero.contains(&e) {
+            L::zero()
+        } else {
+            // SAFETY: `e < len × stride`, by the contract.
+            unsafe { L::load(src.add(e * ss)) }
+        };
+    }
+}
+
+/// Stores the transformed group `y`, times the twiddles `w_len^{p k}`, at
+/// `dst[q + s (R p + k)]`.
+///
+/// # Safety
+/// As [`run_pass`].
+#[inline(always)]
+unsafe fn store_group<L: Lanes>(
+    y: &[L],
+    pass: &Pass,
+    p: usize,
+    q: usize,
+    dst: *mut f32,
+    ds: usize,
+) {
+    let (r, s) = (pass.radix, pass.stride);
+    for (k, &y) in y.iter().enumerate() {
+        let y = if k == 0 || p == 0 {
+            y
+        } else {
+            let [c, sn] = pass.twiddles[p * (r - 1) + k - 1];
+            y.cmul(c, sn)
+        };
+        // SAFETY: `q + s (R p + k) < len × stride`, by the contract.
+        unsafe { y.store(dst.add((q + s * (r * p + k)) * ds)) };
     }
 }
 
@@ -521,31 +561,20 @@ unsafe fn odd_pass<L: Lanes>(
             [a.cos() as f32, a.sin() as f32]
         })
         .collect();
-    let mut x = vec![L::zero(); r];
+    let (mut x, mut y) = (vec![L::zero(); r], vec![L::zero(); r]);
     for p in 0..m {
         for q in 0..s {
-            for (j, x) in x.iter_mut().enumerate() {
-                let e = q + s * (p + j * m);
-                *x = if zero.contains(&e) {
-                    L::zero()
-                } else {
-                    // SAFETY: `e < len × stride`, by the contract.
-                    unsafe { L::load(src.add(e * ss)) }
-                };
-            }
-            for k in 0..r {
-                let mut y = L::zero();
+            // SAFETY: by the contract.
+            unsafe { load_group(&mut x, pass, p, q, src, ss, zero) };
+            for (k, y) in y.iter_mut().enumerate() {
+                *y = L::zero();
                 for (j, x) in x.iter().enumerate() {
                     let [c, sn] = roots[(j * k) % r];
-                    y = y.add(x.cmul(c, sn));
+                    *y = y.add(x.cmul(c, sn));
                 }
-                if k > 0 && p > 0 {
-                    let [c, sn] = pass.twiddles[p * (r - 1) + k - 1];
-                    y = y.cmul(c, sn);
-                }
-                // SAFETY: as in `run_pass`.
-                unsafe { y.store(dst.add((q + s * (r * p + k)) * ds)) };
             }
+            // SAFETY: by the contract.
+            unsafe { store_group(&y, pass, p, q, dst, ds) };
         }
     }
 }
