@@ -115,15 +115,24 @@ impl PackedB {
         }
     }
 
-    /// Sets column `c` of `B` (`k` values).
+    /// Sets the columns `16 j .. 16 j + 16` of `B` from `cols`, those columns as 16 rows of
+    /// `k` values (`[16, k]`, row-major): one contiguous pass over block `j`, with the reads
+    /// (16 rows) in L1, where setting one column at a time writes a lane of every pair.
     #[inline(always)]
-    pub fn set_column(&mut self, c: usize, col: &[f32]) {
-        let kp = self.k.div_ceil(2);
-        let (jb, l) = (c / 16, c % 16);
-        let block = &mut self.data[jb * kp * 16..(jb + 1) * kp * 16];
-        for (p, pair) in col[..self.k].chunks(2).enumerate() {
-            let hi = pair.get(1).map_or(0, |&b| to_bf16(b) as u32);
-            block[p * 16 + l] = to_bf16(pair[0]) as u32 | hi << 16;
+    pub fn set_column_block(&mut self, j: usize, cols: &[f32]) {
+        let (k, kp) = (self.k, self.k.div_ceil(2));
+        assert_eq!(cols.len(), 16 * k, "16 columns of {k} values");
+        let block = &mut self.data[j * kp * 16..(j + 1) * kp * 16];
+        for (p, lanes) in block.chunks_exact_mut(16).enumerate() {
+            for (l, v) in lanes.iter_mut().enumerate() {
+                let col = &cols[l * k..(l + 1) * k];
+                let hi = if 2 * p + 1 < k {
+                    to_bf16(col[2 * p + 1]) as u32
+                } else {
+                    0
+                };
+                *v = to_bf16(col[2 * p]) as u32 | hi << 16;
+            }
         }
     }
 }

@@ -204,21 +204,24 @@ impl Dense {
             }
             return;
         };
-        for (p, pair) in self.w.chunks_mut(2 * o).enumerate() {
-            let (r0, r1) = pair.split_at_mut(o);
-            f(2 * p, r0);
-            let hi = (!r1.is_empty()).then(|| {
-                f(2 * p + 1, r1);
-                &*r1
-            });
-            if let Some(pw) = &mut packed.w {
-                pw.set_k_pair(p, r0, hi);
+        // Sixteen rows at a time: the pairs of rows for `W`'s copy as they come, then the
+        // block of 16 columns of `Wᵀ`'s copy they make (`Wᵀ` is packed only when the input
+        // width is a multiple of 16).
+        for (jb, rows) in self.w.chunks_mut(16 * o).enumerate() {
+            for (q, pair) in rows.chunks_mut(2 * o).enumerate() {
+                let p = 8 * jb + q;
+                let (r0, r1) = pair.split_at_mut(o);
+                f(2 * p, r0);
+                let hi = (!r1.is_empty()).then(|| {
+                    f(2 * p + 1, r1);
+                    &*r1
+                });
+                if let Some(pw) = &mut packed.w {
+                    pw.set_k_pair(p, r0, hi);
+                }
             }
             if let Some(pt) = &mut packed.wt {
-                pt.set_column(2 * p, r0);
-                if let Some(hi) = hi {
-                    pt.set_column(2 * p + 1, hi);
-                }
+                pt.set_column_block(jb, rows);
             }
         }
     }
