@@ -93,7 +93,7 @@ impl ColumnFft {
                 let mut twiddles = Vec::with_capacity(m * (radix - 1));
                 for p in 0..m {
                     for k in 1..radix {
-                        let a = sign as f64 * std::f64::consts::TAU * (p * k) as f64 / len as f64;
+                        let a = sign * std::f64::consts::TAU * (p * k) as f64 / len as f64;
                         twiddles.push([a.cos() as f32, a.sin() as f32]);
                     }
                 }
