@@ -34,3 +34,12 @@ pub mod score;
 pub mod train;
 
 pub use error::{Error, Result};
+
+/// The name of a flag's value on the command line (as clap spells it), which is also how
+/// `config.json` and `rows.csv` write it.
+pub fn flag_value(value: &impl clap::ValueEnum) -> String {
+    let v = value
+        .to_possible_value()
+        .expect("every value of a flag is named");
+    v.get_name().to_string()
+}

@@ -220,9 +220,7 @@ pub enum Engine {
 impl std::fmt::Display for Engine {
     /// The engine's name on the command line.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        use clap::ValueEnum;
-        let v = self.to_possible_value().expect("every engine is named");
-        f.write_str(v.get_name())
+        f.write_str(&crate::flag_value(self))
     }
 }
 

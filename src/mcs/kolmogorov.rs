@@ -306,10 +306,9 @@ pub struct Solver {
     e_half: Aligned<f32>,
     e_full: Aligned<f32>,
     // Scratch.
-    grid: Vec<Complex32>,
-    /// Where the grid starts in `grid`: at a 64-byte boundary, so that the column transforms'
-    /// loads and stores are whole cache lines.
-    grid_at: usize,
+    /// At a 64-byte boundary, so that the column transforms' loads and stores are whole
+    /// cache lines.
+    grid: Aligned<Complex32>,
     fft_scratch: Vec<Complex32>,
     column_scratch: Vec<f32>,
     /// One grid row reversed in `x` (`k_x → −k_x`).
@@ -345,6 +344,7 @@ impl Solver {
                 linear[ky * n + i] = -nu * k2 - config.drag;
             }
         }
+        let column_fft = ColumnFft::new(n, false);
         let fft_scratch_len = fft
             .get_inplace_scratch_len()
             .max(ifft.get_inplace_scratch_len());
@@ -354,7 +354,8 @@ impl Solver {
             k_max,
             fft,
             ifft,
-            column_fft: ColumnFft::new(n, false),
+            column_scratch: vec![0.0; column_fft.scratch_len()],
+            column_fft,
             column_ifft: ColumnFft::new(n, true),
             column_blocks: (0..n.div_ceil(8))
                 .map(|b| 8 * b)
@@ -369,10 +370,8 @@ impl Solver {
             factor_step: f64::NAN,
             e_half: Aligned::new(modes),
             e_full: Aligned::new(modes),
-            grid: vec![Complex32::ZERO; n * (n + GRID_PAD) + 8],
-            grid_at: 0,
+            grid: Aligned::new(n * (n + GRID_PAD)),
             fft_scratch: vec![Complex32::ZERO; fft_scratch_len],
-            column_scratch: vec![0.0; ColumnFft::new(n, false).scratch_len()],
             mirror: vec![Complex32::ZERO; n],
             phys_u: vec![0.0; n * n],
             phys_v: vec![0.0; n * n],
@@ -415,7 +414,6 @@ impl Solver {
                 }
             }
         }
-        solver.grid_at = solver.grid.as_ptr().align_offset(64).min(8);
         let mut forcing = vec![Complex32::ZERO; modes];
         let mut unused = vec![Complex32::ZERO; modes];
         solver.forward_pair(&curl, &vec![0.0; n * n], &mut forcing, &mut unused);
@@ -634,7 +632,7 @@ impl Solver {
         self.spectral_to_grid(omega, mean);
         let (n, k) = (self.n, self.k_max);
         let mut lanes = [0.0; SPEED_LANES];
-        for row in self.grid[self.grid_at..].chunks_exact_mut(n + GRID_PAD) {
+        for row in self.grid[..].chunks_exact_mut(n + GRID_PAD) {
             let row = &mut row[..n];
             row[k + 1..n - k].fill(Complex32::ZERO);
             self.ifft.process_with_scratch(row, &mut self.fft_scratch);
@@ -649,7 +647,7 @@ impl Solver {
             self.fft.process_with_scratch(row, &mut self.fft_scratch);
         }
         self.column_fft.process(
-            &mut self.grid[self.grid_at..],
+            &mut self.grid[..],
             n + GRID_PAD,
             &self.column_blocks,
             0..0,
@@ -659,19 +657,9 @@ impl Solver {
         for ky in 0..=k {
             // (uv)^ ∝ a + b, (v² − u²)^ ∝ −i (a − b), with a = z_k and b = conj z_−k.
             let neg = (n - ky) % n;
-            let (za, zb) = (
-                &self.grid[self.grid_at + ky * gs..][..n],
-                &self.grid[self.grid_at + neg * gs..][..n],
-            );
-            // z_−k at column −k_x: columns 1..=K pair with n − 1, …, n − K and back; one
-            // reversed copy, so that the loop below runs forwards.
+            let (za, zb) = (&self.grid[ky * gs..][..n], &self.grid[neg * gs..][..n]);
             let zm = &mut self.mirror;
-            zm[0] = zb[0];
-            for (to, from) in [(1..k + 1, n - k..n), (n - k..n, 1..k + 1)] {
-                for (d, s) in zm[to].iter_mut().zip(zb[from].iter().rev()) {
-                    *d = *s;
-                }
-            }
+            mirror_kept(zb, k, zm);
             let (f, c) = (
                 &self.forcing[ky * n..(ky + 1) * n],
                 &self.advection_factor[ky * n..(ky + 1) * n],
@@ -709,37 +697,34 @@ impl Solver {
         let gs = n + GRID_PAD;
         for r in 0..2 * k + 1 {
             let (dst, src) = if r <= k { (r, r) } else { (n - (r - k), r - k) };
-            let dst = &mut self.grid[self.grid_at + dst * gs..][..n];
+            let dst = &mut self.grid[dst * gs..][..n];
             let f = &self.velocity_factor[r * n..(r + 1) * n];
-            let w = &omega[src * n..(src + 1) * n];
+            let mut w = &omega[src * n..(src + 1) * n];
+            if r > k {
+                // ω̂(k_x, −k) = conj ω̂(−k_x, k): the row's column −k_x (conjugated below).
+                mirror_kept(w, k, &mut self.mirror);
+                w = &self.mirror;
+            }
             dst[k + 1..n - k].fill(Complex32::ZERO);
-            if r <= k {
-                for range in [0..k + 1, n - k..n] {
-                    for ((d, f), w) in dst[range.clone()]
-                        .iter_mut()
-                        .zip(&f[range.clone()])
-                        .zip(&w[range])
-                    {
+            for range in [0..k + 1, n - k..n] {
+                let pairs = dst[range.clone()]
+                    .iter_mut()
+                    .zip(&f[range.clone()])
+                    .zip(&w[range]);
+                if r <= k {
+                    for ((d, f), w) in pairs {
                         *d = f * w;
                     }
-                }
-            } else {
-                // ω̂(k_x, −k) = conj ω̂(−k_x, k): column −k_x of the row, read backwards.
-                dst[0] = f[0] * w[0].conj();
-                for (range, mirror) in [(1..k + 1, n - k..n), (n - k..n, 1..k + 1)] {
-                    for ((d, f), w) in dst[range.clone()]
-                        .iter_mut()
-                        .zip(&f[range])
-                        .zip(w[mirror].iter().rev())
-                    {
+                } else {
+                    for ((d, f), w) in pairs {
                         *d = f * w.conj();
                     }
                 }
             }
         }
-        self.grid[self.grid_at] = Complex32::new(mean[0] as f32, mean[1] as f32);
+        self.grid[0] = Complex32::new(mean[0] as f32, mean[1] as f32);
         self.column_ifft.process(
-            &mut self.grid[self.grid_at..],
+            &mut self.grid[..],
             gs,
             &self.column_blocks,
             k + 1..n - k,
@@ -752,10 +737,7 @@ impl Solver {
         crate::nn::cpu::simd!(self.spectral_to_grid(&flow.omega, flow.mean));
         let (n, k) = (self.n, self.k_max);
         let mut lanes = [0.0; SPEED_LANES];
-        for (y, row) in self.grid[self.grid_at..]
-            .chunks_exact_mut(n + GRID_PAD)
-            .enumerate()
-        {
+        for (y, row) in self.grid[..].chunks_exact_mut(n + GRID_PAD).enumerate() {
             let row = &mut row[..n];
             row[k + 1..n - k].fill(Complex32::ZERO);
             self.ifft.process_with_scratch(row, &mut self.fft_scratch);
@@ -773,7 +755,7 @@ impl Solver {
     fn forward_pair(&mut self, a: &[f32], b: &[f32], sa: &mut [Complex32], sb: &mut [Complex32]) {
         let (n, k) = (self.n, self.k_max);
         let gs = n + GRID_PAD;
-        for (y, row) in self.grid[self.grid_at..].chunks_exact_mut(gs).enumerate() {
+        for (y, row) in self.grid[..].chunks_exact_mut(gs).enumerate() {
             let row = &mut row[..n];
             for (x, z) in row.iter_mut().enumerate() {
                 *z = Complex32::new(a[x * n + y], b[x * n + y]);
@@ -781,7 +763,7 @@ impl Solver {
             self.fft.process_with_scratch(row, &mut self.fft_scratch);
         }
         crate::nn::cpu::simd!(self.column_fft.process(
-            &mut self.grid[self.grid_at..],
+            &mut self.grid[..],
             gs,
             &self.column_blocks,
             0..0,
@@ -789,7 +771,7 @@ impl Solver {
         ));
         let scale = 1.0 / (n * n) as f32;
         for ky in 0..=k {
-            let (a_row, b_row) = (self.grid_at + ky * gs, self.grid_at + (n - ky) % n * gs);
+            let (a_row, b_row) = (ky * gs, (n - ky) % n * gs);
             for i in 0..n {
                 let m = ky * n + i;
                 if !self.keep[i] {
@@ -902,6 +884,20 @@ impl Solver {
             }
         }
         self.curl(&channels[0], &channels[1])
+    }
+}
+
+/// `dst[i] = src[−i mod n]` on the kept columns `i ∈ [0, K] ∪ [n − K, n)` (`k_x → −k_x`):
+/// columns 1..=K pair with n − 1, …, n − K and back. One reversed copy, so that the loops that
+/// use it run forwards.
+#[inline(always)]
+fn mirror_kept(src: &[Complex32], k: usize, dst: &mut [Complex32]) {
+    let n = src.len();
+    dst[0] = src[0];
+    for (to, from) in [(1..k + 1, n - k..n), (n - k..n, 1..k + 1)] {
+        for (d, s) in dst[to].iter_mut().zip(src[from].iter().rev()) {
+            *d = *s;
+        }
     }
 }
 

@@ -27,6 +27,13 @@ pub fn to_bf16(x: f32) -> u16 {
     ((b + 0x7fff + ((b >> 16) & 1)) >> 16) as u16
 }
 
+/// `lo` and `hi` rounded to bf16 in one 32-bit lane, `lo` in the low half (a missing last row
+/// of an odd `k` is `hi = 0`, whose bits are 0).
+#[inline(always)]
+fn pair(lo: f32, hi: f32) -> u32 {
+    to_bf16(lo) as u32 | (to_bf16(hi) as u32) << 16
+}
+
 /// The float32 value of bfloat16 bits.
 #[inline(always)]
 pub fn from_bf16(h: u16) -> f32 {
@@ -57,37 +64,33 @@ impl PackedB {
             "PackedB: n = {n} is not a multiple of 16"
         );
         let kp = k.div_ceil(2);
-        let mut data = vec![0u32; n / 16 * kp * 16];
-        for (jb, block) in data.chunks_exact_mut(kp * 16).enumerate() {
+        let mut packed = Self {
+            k,
+            n,
+            data: vec![0u32; n / 16 * kp * 16],
+        };
+        if cs == 1 {
+            // Rows of B are contiguous: two rows per pair (vectorises).
+            for p in 0..kp {
+                let hi = (2 * p + 1 < k).then(|| &b[(2 * p + 1) * rs..][..n]);
+                packed.set_k_pair(p, &b[2 * p * rs..][..n], hi);
+            }
+            return packed;
+        }
+        for (jb, block) in packed.data.chunks_exact_mut(kp * 16).enumerate() {
             for (p, lanes) in block.chunks_exact_mut(16).enumerate() {
-                if cs == 1 {
-                    // Rows of B are contiguous: two 16-wide rows per pair (vectorises).
-                    let r0 = &b[2 * p * rs + 16 * jb..][..16];
-                    if 2 * p + 1 < k {
-                        let r1 = &b[(2 * p + 1) * rs + 16 * jb..][..16];
-                        for ((v, &lo), &hi) in lanes.iter_mut().zip(r0).zip(r1) {
-                            *v = to_bf16(lo) as u32 | (to_bf16(hi) as u32) << 16;
-                        }
-                    } else {
-                        for (v, &lo) in lanes.iter_mut().zip(r0) {
-                            *v = to_bf16(lo) as u32;
-                        }
-                    }
-                    continue;
-                }
                 for (l, v) in lanes.iter_mut().enumerate() {
                     let c = 16 * jb + l;
-                    let lo = to_bf16(b[2 * p * rs + c * cs]);
                     let hi = if 2 * p + 1 < k {
-                        to_bf16(b[(2 * p + 1) * rs + c * cs])
+                        b[(2 * p + 1) * rs + c * cs]
                     } else {
-                        0
+                        0.0
                     };
-                    *v = lo as u32 | (hi as u32) << 16;
+                    *v = pair(b[2 * p * rs + c * cs], hi);
                 }
             }
         }
-        Self { k, n, data }
+        packed
     }
 }
 
@@ -103,12 +106,12 @@ impl PackedB {
                 Some(hi) => {
                     let r1 = &hi[16 * jb..16 * (jb + 1)];
                     for ((v, &a), &b) in lanes.iter_mut().zip(r0).zip(r1) {
-                        *v = to_bf16(a) as u32 | (to_bf16(b) as u32) << 16;
+                        *v = pair(a, b);
                     }
                 }
                 None => {
                     for (v, &a) in lanes.iter_mut().zip(r0) {
-                        *v = to_bf16(a) as u32;
+                        *v = pair(a, 0.0);
                     }
                 }
             }
@@ -126,12 +129,8 @@ impl PackedB {
         for (p, lanes) in block.chunks_exact_mut(16).enumerate() {
             for (l, v) in lanes.iter_mut().enumerate() {
                 let col = &cols[l * k..(l + 1) * k];
-                let hi = if 2 * p + 1 < k {
-                    to_bf16(col[2 * p + 1]) as u32
-                } else {
-                    0
-                };
-                *v = to_bf16(col[2 * p]) as u32 | hi << 16;
+                let hi = if 2 * p + 1 < k { col[2 * p + 1] } else { 0.0 };
+                *v = pair(col[2 * p], hi);
             }
         }
     }

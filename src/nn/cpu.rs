@@ -58,9 +58,7 @@ pub enum Precision {
 impl std::fmt::Display for Precision {
     /// The precision's name on the command line (and in `config.json`).
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        use clap::ValueEnum;
-        let v = self.to_possible_value().expect("every precision is named");
-        f.write_str(v.get_name())
+        f.write_str(&crate::flag_value(self))
     }
 }
 

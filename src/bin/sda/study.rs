@@ -11,6 +11,7 @@ use sda::assimilate::{Observed, SampleConfig, fused, observe, sample};
 use sda::data::{Dataset, read_trajectories, simulate};
 use sda::evaluate::{evaluate, finite_samples};
 use sda::filter::{FilterConfig, particle_filter};
+use sda::flag_value;
 use sda::io::{Array, read_npy, write_atomic, write_npy};
 use sda::mcs::System;
 use sda::metrics::wasserstein1;
@@ -174,12 +175,6 @@ fn sample_name(k: usize, case: &str, m: usize, c: usize, precision: Precision) -
     }
 }
 
-/// The name a flag's value has on the command line (and in rows.csv).
-fn name(value: impl clap::ValueEnum) -> String {
-    let v = value.to_possible_value().expect("every value is named");
-    v.get_name().to_string()
-}
-
 fn width(k: usize) -> usize {
     if k == 1 { 128 } else { 256 }
 }
@@ -339,7 +334,7 @@ pub fn run(a: Args) -> Result<()> {
     let mut rows: Vec<Row> = std::fs::read_to_string(&rows_path)
         .map(|t| t.lines().skip(1).filter_map(Row::parse).collect())
         .unwrap_or_default();
-    let composition = name(a.composition);
+    let composition = flag_value(&a.composition);
     let have = |rows: &[Row], k, case: &str, m, c| {
         rows.iter().any(|r| {
             r.k == k
@@ -469,7 +464,7 @@ fn report(
     truths: &BTreeMap<(String, usize), Array>,
     precision: &BTreeMap<usize, Precision>,
 ) -> Result<()> {
-    let composition = name(a.composition);
+    let composition = flag_value(&a.composition);
     let rows: Vec<&Row> = rows
         .iter()
         .filter(|r| {
