@@ -14,9 +14,13 @@
 //!   grid values at cell centres `((i + ½) dx, (j + ½) dx)`, `x` the first axis.
 //! - Advection: Basdevant's form for 2-D, `u·∇ω = (∂x² − ∂y²)(uv) + ∂x∂y(v² − u²)`
 //!   (Basdevant 1983, *J. Comput. Phys.* 50), four real FFTs per evaluation.
-//! - Time: the integrating-factor RK4 of Kassam & Trefethen (2005, *SIAM J. Sci. Comput.* 26,
-//!   eq. 2.5 with `c = e^{L h/2}`), exact for the viscosity and drag `L = −ν|k|² − α`;
-//!   the sub-steps of each saved interval `dt` are planned from the Courant condition
+//! - Time: a six-stage, fourth-order Runge–Kutta scheme in 2N-storage (Williamson 1980)
+//!   form, in integrating-factor (Lawson 1967) form: exact for the viscosity and drag
+//!   `L = −ν|k|² − α`. Its coefficients ([`RK_A`], [`RK_B`]) solve the eight fourth-order
+//!   conditions with a stability polynomial chosen for the longest interval of the imaginary
+//!   axis, `|y| ≤ 4.886` (classical RK4: 2.828), the axis where dealiased advection's
+//!   eigenvalues lie: 0.81 of the interval per evaluation of the non-linear term against RK4's
+//!   0.71, so 13 % fewer evaluations at the same margin. The sub-steps of each saved interval `dt` are planned from the Courant condition
 //!   `h (max|u| + max|v|) / dx ≤ courant` at the interval's start, and planned again if the
 //!   speed grows past it during the interval (the speed comes free with each sub-step).
 //! - Initial state (jax-cfd `filtered_velocity_field`): white noise on each velocity channel
@@ -41,9 +45,53 @@ use super::chain_rng;
 use super::column_fft::ColumnFft;
 use crate::error::{Error, Result};
 
-/// The largest Courant number `h (max|u| + max|v|) / dx` for which RK4 on dealiased Fourier
-/// modes is stable: `2.83 / (k_max dx)` with `k_max dx = 2π/3`.
-const COURANT_LIMIT: f64 = 1.35;
+/// The 2N-storage Runge–Kutta scheme: stage `i` (time `t + c_i h`) takes
+/// `d ← A_i d + h N(u)`, `u ← u + B_i d`, starting from `u = ω`, `d = 0`.
+///
+/// Found numerically (Gauss–Newton from random starts, `scripts/rk-coefficients.py`): the
+/// eight order conditions of order four, and the stability polynomial
+/// `1 + z + z²/2 + z³/6 + z⁴/24 + a₅ z⁵ + a₆ z⁶` with `(a₅, a₆) = (0.00555, 0.00091)`, the pair
+/// with the longest stable interval of the imaginary axis; of the solutions, the one with the
+/// smallest coefficients and `c ∈ [0, 1]`, whose fifth-order error terms are also smaller than
+/// RK4's (norm 0.013 against 0.022). The tests check both properties.
+pub const RK_A: [f64; 6] = [
+    0.0,
+    0.17793869057957093,
+    -1.1777230492092143,
+    1.5554127377536044,
+    0.42248171256587397,
+    -1.1046328170012574,
+];
+
+/// See [`RK_A`].
+pub const RK_B: [f64; 6] = [
+    0.2023916434663131,
+    -0.07831339545758272,
+    -0.8631176521863002,
+    1.1566686251641287,
+    -0.08539765894324516,
+    -0.6734228395583742,
+];
+
+/// The stage times `c_i` of [`RK_A`], [`RK_B`] (the Butcher tableau's row sums).
+pub const RK_C: [f64; 6] = [
+    0.0,
+    0.2023916434663131,
+    0.11014326496616801,
+    0.4444162565445411,
+    0.9043205732054074,
+    0.8045775225774309,
+];
+
+/// Stages per step.
+const STAGES: usize = RK_A.len();
+
+/// How far along the imaginary axis the scheme is stable: `|R(iy)| ≤ 1` for `|y| ≤` this.
+pub const RK_STABILITY: f64 = 4.886;
+
+/// The largest Courant number `h (max|u| + max|v|) / dx` for which the scheme is stable on
+/// dealiased Fourier modes: [`RK_STABILITY`]` / (k_max dx)` with `k_max dx ≤ 2π/3`.
+const COURANT_LIMIT: f64 = RK_STABILITY * 3.0 / std::f64::consts::TAU;
 
 /// How far above `courant` a sub-step may start before the rest of its interval is planned
 /// again (relative).
@@ -87,7 +135,7 @@ impl Default for Kolmogorov {
             dt: 0.2,
             max_velocity: 3.0,
             peak_wavenumber: 4.0,
-            courant: 1.3,
+            courant: 2.2,
         }
     }
 }
@@ -149,7 +197,7 @@ impl Kolmogorov {
             return Err(Error::config(
                 "kolmogorov.courant",
                 format!(
-                    "must be in (0, {COURANT_LIMIT}] for stable RK4, got {}",
+                    "must be in (0, {COURANT_LIMIT}] for a stable time step, got {}",
                     self.courant
                 ),
             ));
@@ -265,7 +313,7 @@ pub struct Flow {
 }
 
 /// A pseudo-spectral solver for one grid: FFT plans, wavenumbers, the linear operator and the
-/// scratch of IF-RK4, so that stepping allocates nothing.
+/// scratch of the time steps, so that stepping allocates nothing.
 ///
 /// Transforms pack two real fields `a`, `b` into one complex `z = a + i b` and use complex
 /// FFTs, pruned by the 2/3 rule. The grid (`grid`, `[n, n + GRID_PAD]`) has rows `y` (or
@@ -299,12 +347,16 @@ pub struct Solver {
     advection_factor: Aligned<[f32; 2]>,
     /// `∇×f` in Fourier.
     forcing: Aligned<Complex32>,
-    /// `L = −ν|k|² − α` per mode.
-    linear: Vec<f64>,
-    /// The step of the cached integrating factors, and `e^{L h/2}`, `e^{L h}`.
+    /// The step of the cached integrating factors.
     factor_step: f64,
-    e_half: Aligned<f32>,
-    e_full: Aligned<f32>,
+    /// Per stage, `e^{L τ}` with `τ = (c_{i+1} − c_i) h` (`c_7 = 1`), which carries the stage's
+    /// values to the next stage's time, as `1 + c` per column times `1 + r` per row, with
+    /// `c = e^{−ν k_x² τ} − 1` (`[STAGES, n]`) and `r = e^{−(ν k_y² + α) τ} − 1`
+    /// (`[STAGES, K + 1]`). Kept minus one, because `e^{L τ}` is within 1e-3 of 1 for the
+    /// energetic modes: rounded to float32 itself, its error would be the same every step, and
+    /// over hundreds of steps would change the drag by a few tenths of a percent.
+    transfer_columns: Vec<f32>,
+    transfer_rows: Vec<f32>,
     // Scratch.
     /// At a 64-byte boundary, so that the column transforms' loads and stores are whole
     /// cache lines.
@@ -315,11 +367,11 @@ pub struct Solver {
     mirror: Vec<Complex32>,
     phys_u: Vec<f32>,
     phys_v: Vec<f32>,
-    stage: Aligned<Complex32>,
+    /// The non-linear term of the current stage (the first stage's, `N(ω)`, comes with the
+    /// speed before the step is planned).
     na: Aligned<Complex32>,
-    nb: Aligned<Complex32>,
-    nc: Aligned<Complex32>,
-    nd: Aligned<Complex32>,
+    /// The 2N scheme's `d`.
+    du: Aligned<Complex32>,
 }
 
 impl Solver {
@@ -336,14 +388,6 @@ impl Solver {
         let keep = (0..n)
             .map(|i| signed(i, n).unsigned_abs() <= k_max)
             .collect();
-        let nu = 1.0 / config.reynolds;
-        let mut linear = vec![0.0; modes];
-        for ky in 0..=k_max {
-            for i in 0..n {
-                let k2 = (kx[i] as f64).powi(2) + (ky as f64).powi(2);
-                linear[ky * n + i] = -nu * k2 - config.drag;
-            }
-        }
         let column_fft = ColumnFft::new(n, false);
         let fft_scratch_len = fft
             .get_inplace_scratch_len()
@@ -366,20 +410,16 @@ impl Solver {
             velocity_factor: Aligned::new((2 * k_max + 1) * n),
             advection_factor: Aligned::new(modes),
             forcing: Aligned::new(modes),
-            linear,
             factor_step: f64::NAN,
-            e_half: Aligned::new(modes),
-            e_full: Aligned::new(modes),
+            transfer_columns: vec![0.0; STAGES * n],
+            transfer_rows: vec![0.0; STAGES * (k_max + 1)],
             grid: Aligned::new(n * (n + GRID_PAD)),
             fft_scratch: vec![Complex32::ZERO; fft_scratch_len],
             mirror: vec![Complex32::ZERO; n],
             phys_u: vec![0.0; n * n],
             phys_v: vec![0.0; n * n],
-            stage: Aligned::new(modes),
             na: Aligned::new(modes),
-            nb: Aligned::new(modes),
-            nc: Aligned::new(modes),
-            nd: Aligned::new(modes),
+            du: Aligned::new(modes),
         };
         // ∇×f = −A k_f cos(k_f y), sampled at the cell centres and transformed once.
         let (a, kf, dx) = (
@@ -498,7 +538,7 @@ impl Solver {
         out
     }
 
-    /// Advances `flow` by `duration` in equal IF-RK4 sub-steps, as many as the Courant
+    /// Advances `flow` by `duration` in equal sub-steps, as many as the Courant
     /// condition `h max(|u| + |v|) / dx ≤ courant` at the start asks for; returns their number.
     ///
     /// The speed is measured again at the start of every sub-step (it comes free with the
@@ -531,10 +571,11 @@ impl Solver {
         }
     }
 
-    /// One IF-RK4 step of size `h` (Kassam & Trefethen 2005, with `E = e^{L h/2}`):
-    ///
-    /// `a = N(ω)`, `b = N(E(ω + h/2 a))`, `c = N(Eω + h/2 b)`, `d = N(E²ω + h E c)`,
-    /// `ω ← E²ω + h/6 (E² a + 2E(b + c) + d)`.
+    /// One time step of size `h` ([`RK_A`]): with `u = ω`, `d = 0`, for each stage
+    /// `d ← A_i d + h N(u)`, `u ← u + B_i d`, the non-linear term `N` taken at the stage's time
+    /// `c_i h`. In integrating-factor form, `u` and `d` are kept at the time of the stage that
+    /// uses them: after each stage both are multiplied by `e^{L (c_{i+1} − c_i) h}`, and the
+    /// last stage's `u`, carried to `t + h`, is the new `ω`.
     pub fn step(&mut self, flow: &mut Flow, h: f64) {
         // The pointwise loops run compiled for AVX-512 where the CPU has it (the FFTs pick
         // their own instructions at run time).
@@ -542,7 +583,7 @@ impl Solver {
         crate::nn::cpu::simd!(self.rest_of_step(flow, h))
     }
 
-    /// `a = N(ω)` of the next step into `na`; returns `max(|u| + |v|)` of the flow.
+    /// `N(ω)` of the next step into `na`; returns `max(|u| + |v|)` of the flow.
     #[inline(always)]
     fn first_stage(&mut self, flow: &Flow) -> f64 {
         let mut na = std::mem::take(&mut self.na);
@@ -554,68 +595,68 @@ impl Solver {
     /// The step of size `h` after [`Self::first_stage`].
     #[inline(always)]
     fn rest_of_step(&mut self, flow: &mut Flow, h: f64) {
+        let (n, k) = (self.n, self.k_max);
         if self.factor_step != h {
-            for ((l, e1), e2) in self
-                .linear
-                .iter()
-                .zip(&mut self.e_half)
-                .zip(&mut self.e_full)
-            {
-                *e1 = (l * h / 2.0).exp() as f32;
-                *e2 = (l * h).exp() as f32;
+            let nu = 1.0 / self.config.reynolds;
+            for (i, &c) in RK_C.iter().enumerate() {
+                let next = RK_C.get(i + 1).copied().unwrap_or(1.0);
+                let tau = (next - c) * h;
+                for (e, &kx) in self.transfer_columns[i * n..(i + 1) * n]
+                    .iter_mut()
+                    .zip(&self.kx)
+                {
+                    *e = (-nu * (kx as f64).powi(2) * tau).exp_m1() as f32;
+                }
+                for (ky, e) in self.transfer_rows[i * (k + 1)..(i + 1) * (k + 1)]
+                    .iter_mut()
+                    .enumerate()
+                {
+                    *e = (-(nu * (ky as f64).powi(2) + self.config.drag) * tau).exp_m1() as f32;
+                }
             }
             self.factor_step = h;
         }
         let hf = h as f32;
         let (drag, mean0) = (self.config.drag, flow.mean);
         let mean = |tau: f64| mean0.map(|m| m * (-drag * tau).exp());
-        let w = &flow.omega;
-
-        let na = std::mem::take(&mut self.na);
-        let mut nb = std::mem::take(&mut self.nb);
-        let mut nc = std::mem::take(&mut self.nc);
-        let mut nd = std::mem::take(&mut self.nd);
-        let mut s = std::mem::take(&mut self.stage);
-
-        // Zipped slices (no index bounds checks), so that the combinations vectorise.
-        let (e_half, e_full) = (
-            std::mem::take(&mut self.e_half),
-            std::mem::take(&mut self.e_full),
-        );
-        let (e1s, e2s) = (&e_half[..], &e_full[..]);
-        for (((s, &e1), w), a) in s.iter_mut().zip(e1s).zip(w).zip(&na) {
-            *s = e1 * (w + 0.5 * hf * a);
-        }
-        self.nonlinear(&s, mean(h / 2.0), &mut nb, false);
-        for (((s, &e1), w), b) in s.iter_mut().zip(e1s).zip(w).zip(&nb) {
-            *s = e1 * w + 0.5 * hf * b;
-        }
-        self.nonlinear(&s, mean(h / 2.0), &mut nc, false);
-        for ((((s, &e1), &e2), w), c) in s.iter_mut().zip(e1s).zip(e2s).zip(w).zip(&nc) {
-            *s = e2 * w + hf * e1 * c;
-        }
-        self.nonlinear(&s, mean(h), &mut nd, false);
-        let w = &mut flow.omega;
-        for ((((((w, &e1), &e2), a), b), c), d) in w
-            .iter_mut()
-            .zip(e1s)
-            .zip(e2s)
-            .zip(&na)
-            .zip(&nb)
-            .zip(&nc)
-            .zip(&nd)
-        {
-            *w = e2 * *w + hf / 6.0 * (e2 * a + 2.0 * e1 * (b + c) + d);
+        let mut nonlinear = std::mem::take(&mut self.na);
+        let mut du = std::mem::take(&mut self.du);
+        for i in 0..STAGES {
+            if i > 0 {
+                self.nonlinear(&flow.omega, mean(RK_C[i] * h), &mut nonlinear, false);
+            }
+            let (a, b) = (RK_A[i] as f32, RK_B[i] as f32);
+            let columns = &self.transfer_columns[i * n..(i + 1) * n];
+            for ky in 0..=k {
+                let row = self.transfer_rows[i * (k + 1) + ky];
+                let modes = ky * n..(ky + 1) * n;
+                let (w, d, f) = (
+                    &mut flow.omega[modes.clone()],
+                    &mut du[modes.clone()],
+                    &nonlinear[modes],
+                );
+                // Zipped slices over the kept columns (the others stay zero), so that the
+                // update vectorises.
+                for range in [0..k + 1, n - k..n] {
+                    for (((w, d), &f), &e) in w[range.clone()]
+                        .iter_mut()
+                        .zip(&mut d[range.clone()])
+                        .zip(&f[range.clone()])
+                        .zip(&columns[range])
+                    {
+                        // e^{Lτ} − 1 = (1 + r)(1 + c) − 1
+                        let e = row + e + row * e;
+                        let next = a * *d + hf * f;
+                        let w1 = *w + b * next;
+                        *w = w1 + w1 * e;
+                        *d = next + next * e;
+                    }
+                }
+            }
         }
         flow.mean = mean(h);
-
-        self.e_half = e_half;
-        self.e_full = e_full;
-        self.na = na;
-        self.nb = nb;
-        self.nc = nc;
-        self.nd = nd;
-        self.stage = s;
+        self.na = nonlinear;
+        self.du = du;
     }
 
     /// `N(ω) = −u·∇ω + ∇×f` in Fourier, with Basdevant's
@@ -1222,6 +1263,76 @@ impl fmt::Display for Statistics {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rustfft::num_complex::Complex64;
+
+    /// The Butcher tableau `(a, b)` of the 2N scheme: stage `i` sees
+    /// `u = ω + Σ_j a_ij h N_j`, the step ends at `ω + Σ_j b_j h N_j`.
+    fn butcher() -> ([[f64; STAGES]; STAGES], [f64; STAGES]) {
+        let (mut a, mut d, mut u) = ([[0.0; STAGES]; STAGES], [0.0; STAGES], [0.0; STAGES]);
+        for i in 0..STAGES {
+            a[i] = u;
+            for j in 0..STAGES {
+                d[j] = RK_A[i] * d[j] + if i == j { 1.0 } else { 0.0 };
+                u[j] += RK_B[i] * d[j];
+            }
+        }
+        (a, u)
+    }
+
+    #[test]
+    fn the_runge_kutta_scheme_has_order_four_and_its_stability_interval() {
+        let (a, b) = butcher();
+        let mul = |v: &[f64; STAGES]| -> [f64; STAGES] {
+            std::array::from_fn(|i| (0..STAGES).map(|j| a[i][j] * v[j]).sum())
+        };
+        let dot = |v: [f64; STAGES]| -> f64 { (0..STAGES).map(|i| b[i] * v[i]).sum() };
+        let c: [f64; STAGES] = std::array::from_fn(|i| a[i].iter().sum());
+        for (got, want) in c.iter().zip(RK_C) {
+            assert!((got - want).abs() < 1e-14, "c {c:?}");
+        }
+        let pow = |p: i32| c.map(|c| c.powi(p));
+        let (ac, ac2) = (mul(&c), mul(&pow(2)));
+        let conditions = [
+            (dot([1.0; STAGES]), 1.0),
+            (dot(c), 1.0 / 2.0),
+            (dot(pow(2)), 1.0 / 3.0),
+            (dot(ac), 1.0 / 6.0),
+            (dot(pow(3)), 1.0 / 4.0),
+            (dot(std::array::from_fn(|i| c[i] * ac[i])), 1.0 / 8.0),
+            (dot(ac2), 1.0 / 12.0),
+            (dot(mul(&ac)), 1.0 / 24.0),
+        ];
+        for (i, (got, want)) in conditions.iter().enumerate() {
+            assert!(
+                (got - want).abs() < 1e-13,
+                "order condition {i}: {got} vs {want}"
+            );
+        }
+        // R(z) = 1 + Σ_k z^k bᵀ a^{k−1} 1 on the imaginary axis.
+        let mut coefficients = vec![1.0];
+        let mut v = [1.0; STAGES];
+        for _ in 0..STAGES {
+            coefficients.push(dot(v));
+            v = mul(&v);
+        }
+        let gain = |y: f64| {
+            let z = Complex64::new(0.0, y);
+            let mut power = Complex64::new(1.0, 0.0);
+            let mut r = Complex64::new(0.0, 0.0);
+            for c in &coefficients {
+                r += power * c;
+                power *= z;
+            }
+            r.norm()
+        };
+        for i in 0..=4000 {
+            let y = RK_STABILITY * i as f64 / 4000.0;
+            assert!(gain(y) <= 1.0 + 1e-9, "|R({y} i)| = {}", gain(y));
+        }
+        assert!(gain(RK_STABILITY + 0.01) > 1.0);
+        // RK4's interval, 2√2, for comparison: 6 stages go further per stage than its 4.
+        assert!(RK_STABILITY / STAGES as f64 > 1.13 * 8f64.sqrt() / 4.0);
+    }
 
     fn small() -> Kolmogorov {
         Kolmogorov {
