@@ -673,9 +673,9 @@ impl Solver {
         self.spectral_to_grid(omega, mean);
         let (n, k) = (self.n, self.k_max);
         let mut lanes = [0.0; SPEED_LANES];
-        for row in self.grid[..].chunks_exact_mut(n + GRID_PAD) {
+        for (y, row) in self.grid[..].chunks_exact_mut(n + GRID_PAD).enumerate() {
             let row = &mut row[..n];
-            row[k + 1..n - k].fill(Complex32::ZERO);
+            clear_dropped_columns(row, y, k);
             self.ifft.process_with_scratch(row, &mut self.fft_scratch);
             if measure {
                 fold_speed(row, &mut lanes);
@@ -705,8 +705,8 @@ impl Solver {
                 &self.forcing[ky * n..(ky + 1) * n],
                 &self.advection_factor[ky * n..(ky + 1) * n],
             );
+            // The columns |k_x| > K of `out` are never written: they stay zero.
             let o = &mut out[ky * n..(ky + 1) * n];
-            o[k + 1..n - k].fill(Complex32::ZERO);
             let term = |a: Complex32, b: Complex32, c: [f32; 2], f: Complex32| {
                 let b = b.conj();
                 let (s, d) = (a + b, a - b);
@@ -780,7 +780,7 @@ impl Solver {
         let mut lanes = [0.0; SPEED_LANES];
         for (y, row) in self.grid[..].chunks_exact_mut(n + GRID_PAD).enumerate() {
             let row = &mut row[..n];
-            row[k + 1..n - k].fill(Complex32::ZERO);
+            clear_dropped_columns(row, y, k);
             self.ifft.process_with_scratch(row, &mut self.fft_scratch);
             fold_speed(row, &mut lanes);
             for (x, z) in row.iter().enumerate() {
@@ -925,6 +925,20 @@ impl Solver {
             }
         }
         self.curl(&channels[0], &channels[1])
+    }
+}
+
+/// Zeros the columns `|k_x| > K` of grid row `y` before its transform along `x`, where they
+/// may hold something else: only in the rows `K < y < n − K`. In the other rows
+/// [`Solver::spectral_to_grid`] wrote zeros there, and the column transforms, which write
+/// every row of the kept columns' blocks, read them as zeros (so they give zeros back).
+#[inline(always)]
+fn clear_dropped_columns(row: &mut [Complex32], y: usize, k: usize) {
+    let n = row.len();
+    if y > k && y < n - k {
+        for z in &mut row[k + 1..n - k] {
+            *z = Complex32::ZERO;
+        }
     }
 }
 
