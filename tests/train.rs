@@ -54,6 +54,16 @@ fn data(name: &str) -> (PathBuf, Dataset) {
     (dir, d)
 }
 
+/// A few epochs of batch 20 at `precision` (the default's other settings).
+fn short(epochs: usize, precision: Precision) -> TrainConfig {
+    TrainConfig {
+        epochs,
+        batch_size: 20,
+        precision,
+        ..TrainConfig::default()
+    }
+}
+
 fn net() -> ScoreNetConfig {
     ScoreNetConfig {
         architecture: Architecture::Local,
@@ -126,12 +136,7 @@ fn fused_and_burn_engines_train_the_same_network() {
     // Same initialisation, windows and AdamW: the two engines differ by rounding only (in
     // float32: burn's engine has no bf16 products).
     let (dir, d) = data("engines");
-    let cfg = TrainConfig {
-        epochs: 3,
-        batch_size: 20,
-        precision: Precision::F32,
-        ..TrainConfig::default()
-    };
+    let cfg = short(3, Precision::F32);
     let run = |engine: Engine, name: &str| {
         let mut stats: Vec<EpochStats> = Vec::new();
         let m = fit(&d, net(), &cfg, &dir.join(name), false, engine, |s| {
@@ -194,12 +199,7 @@ fn bf16_training_follows_float32_training_and_differs_from_it() {
         ..net()
     };
     let run = |precision, name: &str| {
-        let cfg = TrainConfig {
-            epochs: 3,
-            batch_size: 20,
-            precision,
-            ..TrainConfig::default()
-        };
+        let cfg = short(3, precision);
         let mut stats: Vec<EpochStats> = Vec::new();
         fit(
             &d,
@@ -307,11 +307,7 @@ fn auto_precision_is_bf16_only_on_the_fused_network_where_it_runs() {
 #[test]
 fn config_json_records_the_precision_that_ran() {
     let (dir, d) = data("auto");
-    let cfg = TrainConfig {
-        epochs: 1,
-        batch_size: 20,
-        ..TrainConfig::default()
-    };
+    let cfg = short(1, Precision::Auto);
     assert_eq!(cfg.precision, Precision::Auto);
     let expected = if bf16::available() { "bf16" } else { "f32" };
     for (engine, name, precision) in [
@@ -330,11 +326,7 @@ fn config_json_records_the_precision_that_ran() {
 fn auto_sampling_runs_what_auto_resolves_to() {
     use sda::assimilate::{SampleConfig, sample};
     let (dir, d) = data("auto-sample");
-    let cfg = TrainConfig {
-        epochs: 1,
-        batch_size: 20,
-        ..TrainConfig::default()
-    };
+    let cfg = short(1, Precision::Auto);
     let m = fit(
         &d,
         net(),

@@ -52,6 +52,9 @@ struct Pass {
     stride: usize,
     /// `w_len^{p k}` as `(cos, sin)` for `p < len / radix`, `1 ≤ k < radix` (row `p`).
     twiddles: Vec<[f32; 2]>,
+    /// For an odd radix (a plain DFT), `w_radix^e` as `(cos, sin)` for `e < radix`; empty
+    /// for the radices done in registers.
+    roots: Vec<[f32; 2]>,
 }
 
 /// A planned FFT of length `n` down the columns of row-major complex arrays, unnormalised:
@@ -90,18 +93,23 @@ impl ColumnFft {
             .into_iter()
             .map(|radix| {
                 let m = len / radix;
-                let mut twiddles = Vec::with_capacity(m * (radix - 1));
-                for p in 0..m {
-                    for k in 1..radix {
-                        let a = sign * std::f64::consts::TAU * (p * k) as f64 / len as f64;
-                        twiddles.push([a.cos() as f32, a.sin() as f32]);
-                    }
-                }
+                let root = |e: usize, of: usize| {
+                    let a = sign * std::f64::consts::TAU * e as f64 / of as f64;
+                    [a.cos() as f32, a.sin() as f32]
+                };
+                let twiddles = (0..m)
+                    .flat_map(|p| (1..radix).map(move |k| root(p * k, len)))
+                    .collect();
+                let roots = match radix % 2 {
+                    1 => (0..radix).map(|e| root(e, radix)).collect(),
+                    _ => Vec::new(),
+                };
                 let pass = Pass {
                     radix,
                     len,
                     stride,
                     twiddles,
+                    roots,
                 };
                 len = m;
                 stride *= radix;
@@ -224,7 +232,7 @@ impl ColumnFft {
                         8 => run_pass::<L, 8>(pass, sign, src, ss, dst, ds, zero),
                         4 => run_pass::<L, 4>(pass, sign, src, ss, dst, ds, zero),
                         2 => run_pass::<L, 2>(pass, sign, src, ss, dst, ds, zero),
-                        _ => odd_pass::<L>(pass, sign, src, ss, dst, ds, zero),
+                        _ => odd_pass::<L>(pass, src, ss, dst, ds, zero),
                     }
                 }
             }
@@ -539,14 +547,13 @@ unsafe fn store_group<L: Lanes>(
     }
 }
 
-/// [`run_pass`] for an odd radix: a plain DFT per group.
+/// [`run_pass`] for an odd radix: a plain DFT per group, with the pass's planned roots.
 ///
 /// # Safety
 /// As [`run_pass`].
 #[inline(always)]
 unsafe fn odd_pass<L: Lanes>(
     pass: &Pass,
-    sign: f32,
     src: *const f32,
     ss: usize,
     dst: *mut f32,
@@ -555,12 +562,6 @@ unsafe fn odd_pass<L: Lanes>(
 ) {
     let (r, s) = (pass.radix, pass.stride);
     let m = pass.len / r;
-    let roots: Vec<[f32; 2]> = (0..r)
-        .map(|e| {
-            let a = sign as f64 * std::f64::consts::TAU * e as f64 / r as f64;
-            [a.cos() as f32, a.sin() as f32]
-        })
-        .collect();
     let (mut x, mut y) = (vec![L::zero(); r], vec![L::zero(); r]);
     for p in 0..m {
         for q in 0..s {
@@ -569,7 +570,7 @@ unsafe fn odd_pass<L: Lanes>(
             for (k, y) in y.iter_mut().enumerate() {
                 *y = L::zero();
                 for (j, x) in x.iter().enumerate() {
-                    let [c, sn] = roots[(j * k) % r];
+                    let [c, sn] = pass.roots[(j * k) % r];
                     *y = y.add(x.cmul(c, sn));
                 }
             }

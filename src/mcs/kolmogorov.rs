@@ -20,7 +20,8 @@
 //!   conditions with a stability polynomial chosen for the longest interval of the imaginary
 //!   axis, `|y| ≤ 4.886` (classical RK4: 2.828), the axis where dealiased advection's
 //!   eigenvalues lie: 0.81 of the interval per evaluation of the non-linear term against RK4's
-//!   0.71, so 13 % fewer evaluations at the same margin. The sub-steps of each saved interval `dt` are planned from the Courant condition
+//!   0.71, so 13 % fewer evaluations at the same margin. The sub-steps of each saved
+//!   interval `dt` are planned from the Courant condition
 //!   `h (max|u| + max|v|) / dx ≤ courant` at the interval's start, and planned again if the
 //!   speed grows past it during the interval (the speed comes free with each sub-step).
 //! - Initial state (jax-cfd `filtered_velocity_field`): white noise on each velocity channel
@@ -73,15 +74,17 @@ pub const RK_B: [f64; 6] = [
     -0.6734228395583742,
 ];
 
-/// The stage times `c_i` of [`RK_A`], [`RK_B`] (the Butcher tableau's row sums).
-pub const RK_C: [f64; 6] = [
-    0.0,
-    0.2023916434663131,
-    0.11014326496616801,
-    0.4444162565445411,
-    0.9043205732054074,
-    0.8045775225774309,
-];
+/// The stage times `c_i` of [`RK_A`], [`RK_B`]: the Butcher tableau's row sums, i.e. the
+/// scheme run on `N = 1` (`d ← A_i d + 1`, `c_{i+1} = c_i + B_i d`).
+pub const RK_C: [f64; 6] = {
+    let (mut c, mut d, mut i) = ([0.0; 6], 0.0, 0);
+    while i + 1 < c.len() {
+        d = RK_A[i] * d + 1.0;
+        c[i + 1] = c[i] + RK_B[i] * d;
+        i += 1;
+    }
+    c
+};
 
 /// Stages per step.
 const STAGES: usize = RK_A.len();
@@ -369,7 +372,7 @@ pub struct Solver {
     phys_v: Vec<f32>,
     /// The non-linear term of the current stage (the first stage's, `N(ω)`, comes with the
     /// speed before the step is planned).
-    na: Aligned<Complex32>,
+    stage_term: Aligned<Complex32>,
     /// The 2N scheme's `d`.
     du: Aligned<Complex32>,
 }
@@ -418,7 +421,7 @@ impl Solver {
             mirror: vec![Complex32::ZERO; n],
             phys_u: vec![0.0; n * n],
             phys_v: vec![0.0; n * n],
-            na: Aligned::new(modes),
+            stage_term: Aligned::new(modes),
             du: Aligned::new(modes),
         };
         // ∇×f = −A k_f cos(k_f y), sampled at the cell centres and transformed once.
@@ -583,12 +586,12 @@ impl Solver {
         crate::nn::cpu::simd!(self.rest_of_step(flow, h))
     }
 
-    /// `N(ω)` of the next step into `na`; returns `max(|u| + |v|)` of the flow.
+    /// `N(ω)` of the next step into `stage_term`; returns `max(|u| + |v|)` of the flow.
     #[inline(always)]
     fn first_stage(&mut self, flow: &Flow) -> f64 {
-        let mut na = std::mem::take(&mut self.na);
-        let speed = self.nonlinear(&flow.omega, flow.mean, &mut na, true);
-        self.na = na;
+        let mut term = std::mem::take(&mut self.stage_term);
+        let speed = self.nonlinear(&flow.omega, flow.mean, &mut term, true);
+        self.stage_term = term;
         speed as f64
     }
 
@@ -619,7 +622,7 @@ impl Solver {
         let hf = h as f32;
         let (drag, mean0) = (self.config.drag, flow.mean);
         let mean = |tau: f64| mean0.map(|m| m * (-drag * tau).exp());
-        let mut nonlinear = std::mem::take(&mut self.na);
+        let mut nonlinear = std::mem::take(&mut self.stage_term);
         let mut du = std::mem::take(&mut self.du);
         for i in 0..STAGES {
             if i > 0 {
@@ -655,7 +658,7 @@ impl Solver {
             }
         }
         flow.mean = mean(h);
-        self.na = nonlinear;
+        self.stage_term = nonlinear;
         self.du = du;
     }
 
