@@ -54,6 +54,21 @@ fn data(name: &str) -> (PathBuf, Dataset) {
     (dir, d)
 }
 
+/// Trains `net()` into `run_dir` and kills the run (a panic in the progress callback) when
+/// epoch `epoch` reports; returns the last epoch that reported.
+fn kill_at(epoch: usize, d: &Dataset, cfg: &TrainConfig, run_dir: &Path, engine: Engine) -> usize {
+    let mut last = 0;
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        fit(d, net(), cfg, run_dir, false, engine, |s| {
+            last = s.epoch;
+            if s.epoch == epoch {
+                panic!("killed");
+            }
+        })
+    }));
+    last
+}
+
 /// A few epochs of batch 20 at `precision` (the default's other settings).
 fn short(epochs: usize, precision: Precision) -> TrainConfig {
     TrainConfig {
@@ -380,13 +395,7 @@ fn config_json_precisions_of_older_runs_still_load() {
         ..TrainConfig::default()
     };
     let run_dir = dir.join("run");
-    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        fit(&d, net(), &cfg, &run_dir, false, Engine::Auto, |s| {
-            if s.epoch == 3 {
-                panic!("killed");
-            }
-        })
-    }));
+    kill_at(3, &d, &cfg, &run_dir, Engine::Auto);
     let path = run_dir.join("config.json");
     let mut json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
@@ -415,13 +424,7 @@ fn a_fused_run_resumes_only_with_the_fused_engine() {
         ..TrainConfig::default()
     };
     let run_dir = dir.join("run");
-    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        fit(&d, net(), &cfg, &run_dir, false, Engine::Fused, |s| {
-            if s.epoch == 3 {
-                panic!("killed");
-            }
-        })
-    }));
+    kill_at(3, &d, &cfg, &run_dir, Engine::Fused);
     let err = fit(&d, net(), &cfg, &run_dir, true, Engine::Burn, |_| {})
         .err()
         .expect("a burn resume of a fused run is refused")
@@ -450,17 +453,8 @@ fn resume_case(name: &str, engine: Engine) {
     let a = fit(&d, net(), &full, &dir.join("a"), false, engine, |_| {}).unwrap();
     // Interrupt after the checkpoint at epoch 3: run 3 epochs, then put the full config back
     // and resume (this is what a killed run leaves behind, a checkpoint at epoch 3).
-    let mut stopped = 0;
     let b_dir = dir.join("b");
-    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        fit(&d, net(), &full, &b_dir, false, engine, |s| {
-            stopped = s.epoch;
-            if s.epoch == 4 {
-                panic!("killed");
-            }
-        })
-    }));
-    assert_eq!(stopped, 4);
+    assert_eq!(kill_at(4, &d, &full, &b_dir, engine), 4);
     let b = fit(&d, net(), &full, &b_dir, true, engine, |_| {}).unwrap();
     let (ea, eb) = (estimate(&a), estimate(&b));
     let diff = max_abs_diff(&ea, &eb);
