@@ -55,6 +55,25 @@ pub struct SampleConfig {
     pub seed: u64,
 }
 
+impl Default for SampleConfig {
+    /// The paper's Lorenz-63 evaluation: 64 trajectories of 65 states, T = 256, C = 1, τ = 0.25,
+    /// the SDA likelihood with γ = 0.03 (the CLI's defaults).
+    fn default() -> Self {
+        Self {
+            length: 65,
+            samples: 64,
+            batch: 64,
+            steps: 256,
+            corrections: 1,
+            tau: 0.25,
+            likelihood: Likelihood::Sda { gamma: 0.03 },
+            composition: Composition::default(),
+            precision: Precision::Auto,
+            seed: 0,
+        }
+    }
+}
+
 impl SampleConfig {
     /// Checks the settings against the model.
     pub fn check(&self, model: &Model) -> Result<()> {
