@@ -117,19 +117,30 @@ pub fn write_npy(path: &Path, array: &Array) -> Result<()> {
     write_atomic(path, &npy_bytes(array))
 }
 
-/// Reads a `.npy` file of dtype f32 or f64 (little-endian, C order) as an f32 [`Array`].
+/// Reads a `.npy` file of dtype f32 or f64 (little-endian, C order) as an f32 [`Array`];
+/// integer arrays (int32, int64: index lists) are accepted too.
 pub fn read_npy(path: &Path) -> Result<Array> {
+    Ok(read_npy_dtype(path)?.0)
+}
+
+/// [`read_npy`], with the file's dtype (`float32`, `float64`, `int32`, `int64`).
+pub fn read_npy_dtype(path: &Path) -> Result<(Array, &'static str)> {
     let bytes = fs::read(path).map_err(|source| Error::Io {
         path: path.to_path_buf(),
         source,
     })?;
-    parse_npy(&bytes).map_err(|reason| Error::Npy {
+    parse_npy_dtype(&bytes).map_err(|reason| Error::Npy {
         path: path.to_path_buf(),
         reason,
     })
 }
 
+#[cfg(test)]
 fn parse_npy(bytes: &[u8]) -> std::result::Result<Array, String> {
+    Ok(parse_npy_dtype(bytes)?.0)
+}
+
+fn parse_npy_dtype(bytes: &[u8]) -> std::result::Result<(Array, &'static str), String> {
     if bytes.len() < 10 || &bytes[..6] != b"\x93NUMPY" {
         return Err("not a .npy file (bad magic)".into());
     }
@@ -155,15 +166,20 @@ fn parse_npy(bytes: &[u8]) -> std::result::Result<Array, String> {
             .trim_start())
     };
     let descr = field("descr")?;
-    let width = if descr.starts_with("'<f4'") || descr.starts_with("'=f4'") {
-        4
-    } else if descr.starts_with("'<f8'") || descr.starts_with("'=f8'") {
-        8
-    } else {
-        let d = descr.split(',').next().unwrap_or("");
-        return Err(format!(
-            "dtype {d} is not supported (use float32 or float64)"
-        ));
+    let dtype = ["f4", "f8", "i4", "i8"]
+        .into_iter()
+        .find(|t| descr.starts_with(&format!("'<{t}'")) || descr.starts_with(&format!("'={t}'")));
+    let (width, dtype) = match dtype {
+        Some("f4") => (4, "float32"),
+        Some("f8") => (8, "float64"),
+        Some("i4") => (4, "int32"),
+        Some(_) => (8, "int64"),
+        None => {
+            let d = descr.split(',').next().unwrap_or("");
+            return Err(format!(
+                "dtype {d} is not supported (use float32, float64, int32 or int64)"
+            ));
+        }
     };
     if field("fortran_order")?.starts_with("True") {
         return Err("Fortran-ordered arrays are not supported".into());
@@ -188,16 +204,25 @@ fn parse_npy(bytes: &[u8]) -> std::result::Result<Array, String> {
             count * width
         ));
     }
-    let data = if width == 4 {
-        body.chunks_exact(4)
+    let data = match dtype {
+        "float32" => body
+            .chunks_exact(4)
             .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect()
-    } else {
-        body.chunks_exact(8)
+            .collect(),
+        "float64" => body
+            .chunks_exact(8)
             .map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes")) as f32)
-            .collect()
+            .collect(),
+        "int32" => body
+            .chunks_exact(4)
+            .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]) as f32)
+            .collect(),
+        _ => body
+            .chunks_exact(8)
+            .map(|c| i64::from_le_bytes(c.try_into().expect("8 bytes")) as f32)
+            .collect(),
     };
-    Ok(Array { shape, data })
+    Ok((Array { shape, data }, dtype))
 }
 
 /// Reads a JSON file into `T`.
@@ -232,10 +257,16 @@ mod tests {
     }
 
     #[test]
-    fn npy_rejects_integer_dtype() {
-        let mut bytes = npy_bytes(&Array::new(vec![1], vec![1.0]));
+    fn npy_reads_integers_and_rejects_other_dtypes() {
+        let mut bytes = npy_bytes(&Array::new(vec![2], vec![0.0, 0.0]));
         let at = bytes.windows(3).position(|w| w == b"<f4").unwrap();
         bytes[at + 1] = b'i';
+        let n = bytes.len();
+        bytes[n - 8..n - 4].copy_from_slice(&7i32.to_le_bytes());
+        bytes[n - 4..].copy_from_slice(&(-3i32).to_le_bytes());
+        let (a, dtype) = parse_npy_dtype(&bytes).unwrap();
+        assert_eq!((a.data, dtype), (vec![7.0, -3.0], "int32"));
+        bytes[at + 1] = b'c';
         assert!(parse_npy(&bytes).unwrap_err().contains("not supported"));
     }
 }

@@ -11,6 +11,7 @@
 //!   the predictor-corrector sampler;
 //! - [`kalman`]: the exact posterior of linear-Gaussian systems (the oracle);
 //! - [`data`], [`model`], [`train`]: data sets, run folders and the training loop;
+//! - [`import`]: data folders of trajectories from elsewhere (`system: external`);
 //! - [`field`]: 2-D velocity fields (vorticity, block means), and [`plot`]: PNG/GIF figures;
 //! - [`filter`]: the bootstrap particle filter, ground truth of the Lorenz study;
 //! - [`evaluate`], [`metrics`]: scores of samples against references and truths;
@@ -23,6 +24,7 @@ pub mod error;
 pub mod evaluate;
 pub mod field;
 pub mod filter;
+pub mod import;
 pub mod io;
 pub mod kalman;
 pub mod mcs;

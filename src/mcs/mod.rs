@@ -5,11 +5,13 @@
 //! so that a seed gives the same data whatever the number of threads.
 
 mod column_fft;
+mod external;
 mod kolmogorov;
 mod linear;
 mod lorenz63;
 mod lorenz96;
 
+pub use external::{External, Provenance, Source, checksum};
 pub use kolmogorov::{Flow, Kolmogorov, Solver, Statistics, thread_time};
 pub use linear::DampedSpring;
 pub use lorenz63::Lorenz63;
@@ -154,6 +156,8 @@ pub enum System {
     Linear(DampedSpring),
     /// Kolmogorov flow: 2-D Navier–Stokes, deterministic (METHOD.md §7).
     Kolmogorov(Kolmogorov),
+    /// Trajectories imported with `sda import`: no simulator, no transition density.
+    External(External),
 }
 
 impl System {
@@ -175,6 +179,7 @@ impl System {
             System::Lorenz96(_) => "lorenz96",
             System::Linear(_) => "linear",
             System::Kolmogorov(_) => "kolmogorov",
+            System::External(_) => "external",
         }
     }
 
@@ -189,6 +194,11 @@ impl System {
                 "system",
                 "kolmogorov has no transition density (it is a deterministic simulator)",
             )),
+            System::External(_) => Err(Error::config(
+                "system",
+                "an external (imported) system has no transition density: log p(x) and the \
+                 particle filter need a simulator",
+            )),
         }
     }
 
@@ -196,6 +206,7 @@ impl System {
     pub fn state_shape(&self) -> Vec<usize> {
         match self {
             System::Kolmogorov(k) => k.state_shape().to_vec(),
+            System::External(e) => e.state_shape.clone(),
             other => vec![other.chain().expect("a Markov chain").dim()],
         }
     }

@@ -46,6 +46,10 @@ pub enum Backbone {
         /// Wavenumber `k` of the `sin(k y)` forcing given as a constant context channel
         /// (0: none).
         forcing: usize,
+        /// Constant context channels `(Cc, H, W)` of imported field data, flattened (given to
+        /// the network beside the forcing; empty: none).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        context: Vec<f32>,
     },
 }
 
@@ -101,6 +105,7 @@ impl ScoreNetConfig {
                 blocks: c.blocks,
                 kernel: c.kernel,
                 forcing: 4,
+                context: Vec::new(),
             },
         }
     }
@@ -176,6 +181,7 @@ impl ScoreNetConfig {
                 window: self.window,
                 state: [self.features, 1, 1],
                 forcing: 0,
+                context: Vec::new(),
             },
             Backbone::Unet {
                 state,
@@ -183,13 +189,15 @@ impl ScoreNetConfig {
                 blocks,
                 kernel,
                 forcing,
+                context,
             } => ScoreNet {
                 embedding,
                 mlp: None,
                 unet: Some(
                     UNetConfig {
                         channels: self.window * state[0],
-                        context: usize::from(*forcing > 0),
+                        context: usize::from(*forcing > 0)
+                            + context.len() / (state[1] * state[2]).max(1),
                         hidden: hidden.clone(),
                         blocks: *blocks,
                         kernel: *kernel,
@@ -200,6 +208,7 @@ impl ScoreNetConfig {
                 window: self.window,
                 state: *state,
                 forcing: *forcing,
+                context: context.clone(),
             },
         }
     }
@@ -224,6 +233,7 @@ pub struct ScoreNet {
     window: usize,
     state: [usize; 3],
     forcing: usize,
+    context: Vec<f32>,
 }
 
 /// The context channel `sin(k y)` at cell centres, `y` along the second grid axis: `[1, 1, H, W]`.
@@ -249,10 +259,20 @@ impl ScoreNet {
                 let [n, wf] = x.dims();
                 let [c, h, w] = self.state;
                 let fields = x.reshape([n, self.window * c, h, w]);
-                let context = if self.forcing > 0 {
-                    forcing_channel(self.forcing, h, w, &fields.device()).expand([n, 1, h, w])
-                } else {
-                    Tensor::zeros([n, 0, h, w], &fields.device())
+                let device = fields.device();
+                let mut parts = Vec::new();
+                if self.forcing > 0 {
+                    parts.push(forcing_channel(self.forcing, h, w, &device).expand([n, 1, h, w]));
+                }
+                if !self.context.is_empty() {
+                    let cc = self.context.len() / (h * w);
+                    let t = tensor(self.context.clone(), [1, cc, h, w], &device);
+                    parts.push(t.expand([n, cc, h, w]));
+                }
+                let context = match parts.len() {
+                    0 => Tensor::zeros([n, 0, h, w], &device),
+                    1 => parts.pop().expect("one part"),
+                    _ => Tensor::cat(parts, 1),
                 };
                 unet.forward(fields, context, emb).reshape([n, wf])
             }

@@ -193,7 +193,13 @@ fn report_prior(model: &Model, x: &Array) {
     if failed > 0 {
         println!("  {failed} of {} samples contain NaN or inf", x.shape[0]);
     }
-    let chain = model.config.data.system.chain().ok();
+    let system = &model.config.data.system;
+    if let sda::mcs::System::External(_) = system {
+        println!(
+            "  log p(x_2:L | x_1): not available (an external system has no transition density)"
+        );
+    }
+    let chain = system.chain().ok();
     let xs: Vec<f64> = x.data.iter().map(|&v| v as f64).collect();
     if let Some(lp) = chain.and_then(|c| c.log_prob_trajectories(&xs, x.shape[1])) {
         let finite: Vec<f64> = lp.into_iter().filter(|v| v.is_finite()).collect();

@@ -88,6 +88,16 @@ pub fn run(a: Args) -> Result<()> {
         )?),
         None => None,
     };
+    if let Some(System::External(_)) = &system {
+        let note =
+            "log p(x_2:L | x_1): not available (an external system has no transition density)";
+        // Beside --json's object, the note goes to stderr so that stdout stays JSON.
+        if a.json {
+            eprintln!("{note}");
+        } else {
+            println!("{note}");
+        }
+    }
     let e = evaluate(
         &samples,
         reference.as_ref(),

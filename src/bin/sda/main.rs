@@ -9,6 +9,7 @@ mod common;
 mod demo;
 mod evaluate;
 mod filter;
+mod import;
 mod observe;
 mod plot;
 mod simulate;
@@ -44,6 +45,8 @@ struct Cli {
 enum Command {
     /// Simulate trajectories of a system and write train/valid/test splits.
     Simulate(simulate::Args),
+    /// Import trajectories of your own system (.npy arrays) as a data folder.
+    Import(import::Args),
     /// Train a score network on simulated trajectories.
     Train(train::Args),
     /// Make observations y = A(x) + noise of a trajectory (for experiments with a known truth).
@@ -85,6 +88,7 @@ fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Simulate(a) => simulate::run(a),
+        Command::Import(a) => import::run(a),
         Command::Train(a) => train::run(a),
         Command::Observe(a) => observe::run(a),
         Command::Mask(a) => observe::run_mask(a),

@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use sda::data::{Dataset, features};
+use sda::import::read_context;
+use sda::mcs::System;
 use sda::nn::cpu::Precision;
 use sda::score::net::{Architecture, Backbone, ScoreNetConfig, UNetPreset};
 use sda::score::sde::{Schedule, VpSde};
@@ -110,7 +112,22 @@ pub fn run(a: Args) -> Result<()> {
             if a.architecture == Architecture::Global {
                 bail!("--architecture global: only MLP networks (Lorenz-type data) can be global");
             }
-            ScoreNetConfig::unet(a.order, [c, h, w], a.preset)
+            let mut net = ScoreNetConfig::unet(a.order, [c, h, w], a.preset);
+            // Imported fields have no forcing; their own constant channels, if any, instead.
+            if let System::External(_) = &data.info.system {
+                let context = read_context(&a.data, &data.info)
+                    .with_context(|| format!("--data {}", a.data.display()))?;
+                if let Backbone::Unet {
+                    forcing,
+                    context: c,
+                    ..
+                } = &mut net.backbone
+                {
+                    *forcing = 0;
+                    *c = context.map(|a| a.data).unwrap_or_default();
+                }
+            }
+            net
         }
         _ => {
             let mut net = ScoreNetConfig::local(a.order, features(shape), a.width);
