@@ -124,6 +124,18 @@ impl SampleConfig {
 }
 
 impl Observed {
+    /// Observations from a table of `time,index,value,std` rows (see
+    /// [`crate::score::table`]): the operator of its `(time, index)` pairs, `y` of shape `(M)`
+    /// and one noise std per row.
+    pub fn from_table(path: &std::path::Path) -> Result<Self> {
+        let t = crate::score::table::Table::read(path)?;
+        Ok(Self {
+            operator: Operator::from_table(&t),
+            y: Array::new(vec![t.rows.len()], t.values()),
+            noise: t.stds(),
+        })
+    }
+
     /// Checks `y` against the operator, the model's states and the trajectory length.
     pub fn check(&self, state_shape: &[usize], length: usize, what: &str) -> Result<()> {
         let expected = self.operator.output_shape(length, state_shape)?;

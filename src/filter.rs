@@ -245,9 +245,10 @@ const STREAM_TAG: u64 = 0x5041_5254_4943_4C45; // "PARTICLE"
 /// 1. Each of `config.particles` particles draws `x ~ chain.prior`, then makes `config.burn_in`
 ///    prior transitions: that is state 0 of the trajectory (the state that `stride:8` observes
 ///    first); states `1..length` follow by `chain.transition`.
-/// 2. At each observed state `i = times[r]` (`operator.times(length)`, row `r` of `y`), the
-///    particles' log-weights grow by `Σ_j log N(y[r, j]; A(x_i)[j], noise[r, j]²)` where `A` is
-///    the operator's per-state map, evaluated on all particles at once. Unless `i` is the last
+/// 2. At each observed state `i = times[r]` (`operator.times(length)`, row `r` of `y`, or the
+///    rows of time `i` of a table), the particles' log-weights grow by
+///    `Σ_j log N(y[r, j]; A(x_i)[j], noise[r, j]²)` where `A` is the operator's per-state map
+///    (a table's `points` of that time), evaluated on all particles at once. Unless `i` is the last
 ///    state, whole paths (states `0..=i`) are then resampled multinomially and the weights reset.
 /// 3. After the last state, `config.keep` paths are drawn multinomially from the final weights.
 ///
@@ -274,7 +275,7 @@ pub fn run_particle_filter(
 ) -> Result<FilterOutput> {
     let times = check(chain, operator, y, noise, state_shape, length, config)?;
     let (p, l, f) = (config.particles, length, chain.dim());
-    let fo = y.data.len() / times.len();
+    let observed = operator.observed_states(length, state_shape)?;
     let device = Device::flex();
     let base = splitmix64(config.seed ^ STREAM_TAG);
     let mut rngs: Vec<StdRng> = (0..p as u64).map(|i| chain_rng(base, i)).collect();
@@ -310,7 +311,7 @@ pub fn run_particle_filter(
     // Constant of the Gaussian log-density of each observed value: −log σ − ½ log 2π.
     let half_log_2pi = 0.5 * (2.0 * std::f64::consts::PI).ln();
     let mut done = 0;
-    for (r, &i) in times.iter().enumerate() {
+    for (&i, (_, values, map)) in times.iter().zip(&observed) {
         // Between observations particles do not interact: each moves to state i in one task.
         advance(chain, &mut paths, &mut rngs, l, done, i, |d| {
             progress(config.burn_in + d)
@@ -321,8 +322,10 @@ pub fn run_particle_filter(
             .chunks(l * f)
             .flat_map(|path| path[i * f..(i + 1) * f].iter().map(|&v| v as f32))
             .collect();
-        let ax = to_vec(operator.apply_states(tensor(xi, [p, f], &device), state_shape));
-        let (yr, sr) = (&y.data[r * fo..(r + 1) * fo], &noise[r * fo..(r + 1) * fo]);
+        let map = map.as_ref().unwrap_or(operator);
+        let ax = to_vec(map.apply_states(tensor(xi, [p, f], &device), state_shape));
+        let (yr, sr) = (&y.data[values.clone()], &noise[values.clone()]);
+        let fo = yr.len();
         let constant: f64 = sr.iter().map(|&s| -(s as f64).ln() - half_log_2pi).sum();
         let before = log_sum_exp(&log_w);
         log_w

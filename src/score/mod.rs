@@ -10,6 +10,7 @@ pub mod net;
 pub mod operator;
 pub mod sampler;
 pub mod sde;
+pub mod table;
 
 use burn::prelude::*;
 

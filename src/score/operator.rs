@@ -16,6 +16,15 @@
 //! | `vorticity` | `ω = ∂u/∂y − ∂v/∂x` of `(u, v)` fields (centred, periodic, grid units) |
 //! | `saturate` | `w / (1 + |w|)`, value by value |
 //! | `mask:FILE.npy` | the grid points where the `(H, W)` array in FILE is non-zero: `(C, M)` |
+//! | `at:I[,J…]` / `at:FILE.npy` | states `I, J, …` (increasing; irregular times) |
+//! | `points:FILE.npy` | the listed flat indices of each state (any shape → `(M)`) |
+//! | `linear:FILE.npy` | a dense `(M, F)` matrix applied to each state of `F` values → `(M)` |
+//! | `table:FILE.csv` | the `(time, index)` pairs of a table of observations (alone) |
+//!
+//! `at`, `points`, `linear` and `table` are linear maps applied as they are in every path
+//! (trajectories, per state, scales, and so a Jacobian-vector product maps a tangent by the
+//! term itself). Scales pass through `at`, `points` and `table` as values do; `linear` maps
+//! scales `s` to `sqrt(A² s²)` (the scale of `A x` for independent values of scales `s`).
 
 use burn::prelude::*;
 
@@ -57,6 +66,98 @@ pub enum Term {
     Saturate,
     /// The grid points of a mask: `(C, H, W)` → `(C, M)`.
     Mask(Mask),
+    /// The listed states, increasing (irregular times).
+    At(Vec<usize>),
+    /// The listed flat indices of each state: any shape → `(M)`.
+    Points(Indices),
+    /// A dense `(M, F)` matrix applied to each state of `F` values: → `(M)`.
+    Linear(Matrix),
+    /// The `(time, index)` pairs of a table of observations, each time its own set: a whole
+    /// trajectory → `(M)`, one value per row of the table.
+    Table(Entries),
+}
+
+/// A list of non-negative integers read from a `.npy` file (or given inline).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Indices {
+    /// Where they came from.
+    pub path: String,
+    /// The indices.
+    pub indices: Vec<usize>,
+}
+
+/// A dense matrix read from a `.npy` file.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Matrix {
+    /// The file.
+    pub path: String,
+    /// Rows M (observed values).
+    pub rows: usize,
+    /// Columns F (values of a state).
+    pub cols: usize,
+    /// Row-major values.
+    pub data: Vec<f32>,
+}
+
+/// The `(time, index)` pairs of a table, sorted by time.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Entries {
+    /// The table file.
+    pub path: String,
+    /// `(time, flat index within the state, line of the file)`, by time.
+    pub pairs: Vec<(usize, usize, usize)>,
+}
+
+impl Entries {
+    fn times(&self) -> Vec<usize> {
+        let mut t: Vec<usize> = self.pairs.iter().map(|p| p.0).collect();
+        t.dedup();
+        t
+    }
+}
+
+/// The integers of a `.npy` file (any shape, flattened), all non-negative and integral.
+fn read_indices(spec: &str, path: &str) -> Result<Vec<usize>> {
+    let a = crate::io::read_npy(std::path::Path::new(path))?;
+    let err = |reason: String| Error::Operator {
+        spec: spec.into(),
+        reason: format!("{path}: {reason}"),
+    };
+    if a.data.is_empty() {
+        return Err(err("holds no index".into()));
+    }
+    a.data
+        .iter()
+        .map(|&v| {
+            if v >= 0.0 && v.fract() == 0.0 && v.is_finite() {
+                Ok(v as usize)
+            } else {
+                Err(err(format!("{v} is not a non-negative integer index")))
+            }
+        })
+        .collect()
+}
+
+impl Matrix {
+    /// Reads a `(M, F)` matrix.
+    pub fn read(spec: &str, path: &str) -> Result<Self> {
+        let a = crate::io::read_npy(std::path::Path::new(path))?;
+        match a.shape[..] {
+            [m, f] if m > 0 && f > 0 => {
+                a.check_finite(path)?;
+                Ok(Self {
+                    path: path.into(),
+                    rows: m,
+                    cols: f,
+                    data: a.data,
+                })
+            }
+            _ => Err(Error::Operator {
+                spec: spec.into(),
+                reason: format!("{path}: expected an (M, F) matrix, got shape {:?}", a.shape),
+            }),
+        }
+    }
 }
 
 /// A boolean grid mask read from a `.npy` file.
@@ -141,7 +242,8 @@ fn stride_arg(spec: &str, arg: &str) -> Result<(usize, usize)> {
 }
 
 const KNOWN: &str = "stride:K[@O], last, select:I[,J], coarsen:R, crop:I0:I1:J0:J1, \
-                     space-stride:K[@O], vorticity, saturate, mask:FILE.npy";
+                     space-stride:K[@O], vorticity, saturate, mask:FILE.npy, at:I[,J]|FILE.npy, \
+                     points:FILE.npy, linear:FILE.npy, table:FILE.csv";
 
 impl Operator {
     /// Parses `term|term|…`. The empty string (or `identity`) observes everything. A
@@ -206,16 +308,74 @@ impl Operator {
                     }
                 }
                 "mask" => Term::Mask(Mask::read(need()?)?),
+                "at" => {
+                    let arg = need()?;
+                    let idx = if arg.ends_with(".npy") {
+                        read_indices(spec, arg)?
+                    } else {
+                        arg.split(',')
+                            .map(|s| number(spec, s))
+                            .collect::<Result<Vec<_>>>()?
+                    };
+                    if idx.windows(2).any(|w| w[0] >= w[1]) {
+                        return Err(err("at: states must be listed in increasing order".into()));
+                    }
+                    Term::At(idx)
+                }
+                "points" => {
+                    let path = need()?;
+                    Term::Points(Indices {
+                        path: path.into(),
+                        indices: read_indices(spec, path)?,
+                    })
+                }
+                "linear" => Term::Linear(Matrix::read(spec, need()?)?),
+                "table" => {
+                    let path = need()?;
+                    let t = super::table::Table::read(std::path::Path::new(path))?;
+                    Term::Table(Entries {
+                        path: path.into(),
+                        pairs: t.rows.iter().map(|r| (r.time, r.index, r.line)).collect(),
+                    })
+                }
                 other => {
                     return Err(err(format!("unknown term '{other}' (known: {KNOWN})")));
                 }
             };
             terms.push(term);
         }
+        if terms.len() > 1 && terms.iter().any(|t| matches!(t, Term::Table(_))) {
+            return Err(err(
+                "a table is a whole operator: it takes no other term".into()
+            ));
+        }
         Ok(Self {
             spec: spec.into(),
             terms,
         })
+    }
+
+    /// The operator of a table of observations (already read): its `(time, index)` pairs.
+    pub fn from_table(table: &super::table::Table) -> Self {
+        Self {
+            spec: format!("table:{}", table.path),
+            terms: vec![Term::Table(Entries {
+                path: table.path.clone(),
+                pairs: table
+                    .rows
+                    .iter()
+                    .map(|r| (r.time, r.index, r.line))
+                    .collect(),
+            })],
+        }
+    }
+
+    /// The table term, if this operator is one.
+    fn table(&self) -> Option<&Entries> {
+        match self.terms.first() {
+            Some(Term::Table(e)) => Some(e),
+            _ => None,
+        }
     }
 
     /// The terms, in order.
@@ -244,6 +404,29 @@ impl Operator {
                     idx.into_iter().skip(*offset).step_by(*stride).collect()
                 }
                 Term::Last => idx.last().map(|&i| vec![i]).unwrap_or_default(),
+                Term::At(at) => {
+                    if let Some(&bad) = at.iter().find(|&&i| i >= idx.len()) {
+                        return Err(self.err(format!(
+                            "state {bad} lies outside the {} states it chooses from (of a \
+                             {length}-state trajectory)",
+                            idx.len()
+                        )));
+                    }
+                    at.iter().map(|&i| idx[i]).collect()
+                }
+                Term::Table(e) => {
+                    if let Some(&(t, _, line)) = e.pairs.iter().find(|p| p.0 >= length) {
+                        return Err(Error::config(
+                            &e.path,
+                            format!(
+                                "line {line}: time {t} lies outside a trajectory of {length} \
+                                 states (0..{})",
+                                length.saturating_sub(1)
+                            ),
+                        ));
+                    }
+                    e.times()
+                }
                 _ => idx,
             };
         }
@@ -273,7 +456,45 @@ impl Operator {
             }
         };
         Ok(match term {
-            Term::Stride { .. } | Term::Last => shape,
+            Term::Stride { .. } | Term::Last | Term::At(_) => shape,
+            Term::Points(p) => {
+                let f: usize = shape.iter().product();
+                if let Some(&bad) = p.indices.iter().find(|&&i| i >= f) {
+                    return Err(self.err(format!(
+                        "index {bad} of {} lies outside states of {f} values (shape ({}))",
+                        p.path,
+                        crate::data::shape_text(&shape)
+                    )));
+                }
+                vec![p.indices.len()]
+            }
+            Term::Linear(a) => {
+                let f: usize = shape.iter().product();
+                if a.cols != f {
+                    return Err(self.err(format!(
+                        "{} is {} × {}: its width {} is not the state's size {f} (shape ({}))",
+                        a.path,
+                        a.rows,
+                        a.cols,
+                        a.cols,
+                        crate::data::shape_text(&shape)
+                    )));
+                }
+                vec![a.rows]
+            }
+            Term::Table(e) => {
+                let f: usize = shape.iter().product();
+                if let Some(&(_, i, line)) = e.pairs.iter().find(|p| p.1 >= f) {
+                    return Err(Error::config(
+                        &e.path,
+                        format!(
+                            "line {line}: index {i} lies outside a state of {f} values (0..{})",
+                            f - 1
+                        ),
+                    ));
+                }
+                vec![e.pairs.len()]
+            }
             Term::Select(idx) => {
                 if let Some(&bad) = idx.iter().find(|&&i| i >= shape[0]) {
                     return Err(self.err(format!(
@@ -343,6 +564,11 @@ impl Operator {
     /// The shape of `y` for a trajectory of `length` states of shape `shape`:
     /// `(observed states, *observed state shape)`.
     pub fn output_shape(&self, length: usize, shape: &[usize]) -> Result<Vec<usize>> {
+        if self.table().is_some() {
+            // One value per row of the table.
+            self.times(length)?;
+            return self.state_shape(shape);
+        }
         let mut out = vec![self.times(length)?.len()];
         out.extend(self.state_shape(shape)?);
         Ok(out)
@@ -374,7 +600,10 @@ impl Operator {
         let mut x = x;
         let mut shape = shape.to_vec();
         for term in &self.terms {
-            if matches!(term, Term::Stride { .. } | Term::Last) {
+            if matches!(
+                term,
+                Term::Stride { .. } | Term::Last | Term::At(_) | Term::Table(_)
+            ) {
                 continue;
             }
             let next = self
@@ -382,7 +611,23 @@ impl Operator {
                 .expect("operator checked against the state shape");
             let m: usize = next.iter().product();
             x = match term {
-                Term::Stride { .. } | Term::Last => unreachable!(),
+                Term::Stride { .. } | Term::Last | Term::At(_) | Term::Table(_) => {
+                    unreachable!()
+                }
+                Term::Points(p) => x.select(1, ints(p.indices.clone())),
+                Term::Linear(a) => {
+                    let f = a.cols;
+                    let t = |v: Vec<f32>| {
+                        Tensor::<2>::from_data(TensorData::new(v, [a.rows, f]), &device).transpose()
+                    };
+                    if scales {
+                        // sqrt(Σ_j A_ij² s_j²): the scale of A x for independent values.
+                        let a2 = a.data.iter().map(|v| v * v).collect();
+                        x.square().matmul(t(a2)).sqrt()
+                    } else {
+                        x.matmul(t(a.data.clone()))
+                    }
+                }
                 Term::Select(idx) => {
                     let inner: usize = shape[1..].iter().product();
                     x.reshape([n, shape[0], inner])
@@ -463,9 +708,62 @@ impl Operator {
             x.select(1, Tensor::<1, Int>::from_ints(ids.as_slice(), &device))
         };
         let lo = times.len();
+        if let Some(e) = self.table() {
+            // Row r of the table is value `index` of the `k`-th observed state.
+            let flat: Vec<i64> = e
+                .pairs
+                .iter()
+                .map(|&(t, i, _)| (times.partition_point(|&s| s < t) * f + i) as i64)
+                .collect();
+            let m = flat.len();
+            let y = x
+                .reshape([b, lo * f])
+                .select(1, Tensor::<1, Int>::from_ints(flat.as_slice(), &device));
+            return Ok(y.reshape([b, 1, m]));
+        }
         let y = self.map_states(x.reshape([b * lo, f]), shape, scales);
         let fo = y.dims()[1];
         Ok(y.reshape([b, lo, fo]))
+    }
+
+    /// The observed states one at a time, for filters: each state's index in the trajectory,
+    /// the range of `y`'s flat values it explains, and the operator that maps that state alone
+    /// to them through [`Self::apply_states`] (`None`: this operator's own per-state map; for
+    /// a table, the `points` of that time).
+    pub fn observed_states(
+        &self,
+        length: usize,
+        shape: &[usize],
+    ) -> Result<Vec<(usize, std::ops::Range<usize>, Option<Operator>)>> {
+        let times = self.times(length)?;
+        let per: usize = self.state_shape(shape)?.iter().product();
+        Ok(match self.table() {
+            None => times
+                .iter()
+                .enumerate()
+                .map(|(r, &t)| (t, r * per..(r + 1) * per, None))
+                .collect(),
+            Some(e) => {
+                let mut start = 0;
+                times
+                    .iter()
+                    .map(|&t| {
+                        let indices: Vec<usize> =
+                            e.pairs.iter().filter(|p| p.0 == t).map(|p| p.1).collect();
+                        let range = start..start + indices.len();
+                        start = range.end;
+                        let op = Operator {
+                            spec: format!("{} at state {t}", self.spec),
+                            terms: vec![Term::Points(Indices {
+                                path: e.path.clone(),
+                                indices,
+                            })],
+                        };
+                        (t, range, Some(op))
+                    })
+                    .collect()
+            }
+        })
     }
 }
 

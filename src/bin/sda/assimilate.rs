@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use sda::assimilate::{Observed, SampleConfig, fused, log_likelihood, residual_std, sample};
 use sda::io::{Array, read_npy, write_npy};
 use sda::model::Model;
@@ -72,17 +72,20 @@ pub struct SamplerArgs {
 pub struct Args {
     #[command(flatten)]
     pub sampler: SamplerArgs,
-    /// Observations y (.npy) of the shape the operator produces, e.g. (9, 1) for
-    /// 'stride:8|select:0' on 65 states.
+    /// Observations: y (.npy) of the shape the operator produces, e.g. (9, 1) for
+    /// 'stride:8|select:0' on 65 states; or a table (.csv) with a header and one row per
+    /// measurement, columns time,index,value,std (state index, flat index within the state,
+    /// value, noise std), which defines the operator and the noise itself.
     #[arg(long)]
     pub observations: PathBuf,
-    /// Observation operator, applied left to right in physical units: stride:K[@O], last,
-    /// select:I[,J] joined by '|', e.g. 'stride:8|select:0'.
+    /// Observation operator (with .npy observations), applied left to right in physical units,
+    /// terms joined by '|', e.g. 'stride:8|select:0' (see the README for every term).
     #[arg(long)]
-    pub operator: String,
-    /// Observation noise std (physical units): a number, or a .npy of per-observation stds.
+    pub operator: Option<String>,
+    /// Observation noise std (with .npy observations, physical units): a number, or a .npy of
+    /// per-observation stds.
     #[arg(long, allow_hyphen_values = true)]
-    pub noise: String,
+    pub noise: Option<String>,
     /// Likelihood approximation.
     #[arg(long, value_enum, default_value_t = LikelihoodKind::Sda)]
     pub likelihood: LikelihoodKind,
@@ -168,6 +171,42 @@ pub fn observed_for(
     Ok(o)
 }
 
+/// Whether `path` is a table of observations (`.csv`).
+pub fn is_table(path: &Path) -> bool {
+    path.extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("csv"))
+}
+
+/// Observations from a table (`.csv`, which brings its own operator and noise: `operator` and
+/// `noise` must then be `None`) or from a `.npy` of `y` with `operator` and `noise`.
+pub fn observed_any(
+    shape: &[usize],
+    path: &Path,
+    operator: Option<&str>,
+    noise_spec: Option<&str>,
+    length: usize,
+) -> Result<Observed> {
+    if is_table(path) {
+        if operator.is_some() || noise_spec.is_some() {
+            bail!(
+                "--operator/--noise: not given with a table of observations ({} defines both)",
+                path.display()
+            );
+        }
+        let o = Observed::from_table(path).context("--observations")?;
+        o.check(shape, length, &format!("--observations {}", path.display()))
+            .context("--observations")?;
+        return Ok(o);
+    }
+    match (operator, noise_spec) {
+        (Some(op), Some(noise)) => observed_for(shape, path, op, noise, length),
+        _ => bail!(
+            "--operator and --noise: needed with .npy observations ({}); a .csv table brings its own",
+            path.display()
+        ),
+    }
+}
+
 fn draw(
     model: &Model,
     obs: Option<&Observed>,
@@ -214,11 +253,11 @@ fn report_prior(model: &Model, x: &Array) {
 
 pub fn run(a: Args) -> Result<()> {
     let (dev, model) = load(&a.sampler)?;
-    let obs = observed(
-        &model,
+    let obs = observed_any(
+        &model.config.data.state_shape,
         &a.observations,
-        &a.operator,
-        &a.noise,
+        a.operator.as_deref(),
+        a.noise.as_deref(),
         a.sampler.length,
     )?;
     let likelihood = match a.likelihood {

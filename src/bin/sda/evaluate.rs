@@ -8,7 +8,7 @@ use sda::evaluate::{evaluate, resimulation};
 use sda::io::read_npy;
 use sda::mcs::System;
 
-use crate::assimilate::observed_for;
+use crate::assimilate::observed_any;
 
 /// Score samples (e.g. from `sda assimilate`) against a reference set (e.g. from `sda filter`)
 /// and a true trajectory: exact Wasserstein-1, MMD, mean log p(x_2:L | x_1) under the true
@@ -27,8 +27,9 @@ pub struct Args {
     /// The system (a name, or a data folder with system.json) for log p(x_2:L | x_1).
     #[arg(long)]
     pub system: Option<String>,
-    /// Observations y (.npy), for log p(y | x).
-    #[arg(long, requires_all = ["operator", "noise"])]
+    /// Observations y (.npy, with --operator and --noise) or a table of observations (.csv,
+    /// time,index,value,std), for log p(y | x) and std(A(x) − y).
+    #[arg(long)]
     pub observations: Option<PathBuf>,
     /// Observation operator of --observations.
     #[arg(long)]
@@ -79,11 +80,11 @@ pub fn run(a: Args) -> Result<()> {
     let system = a.system.as_deref().map(system).transpose()?;
     let shape = samples.shape[2..].to_vec();
     let observed = match &a.observations {
-        Some(path) => Some(observed_for(
+        Some(path) => Some(observed_any(
             &shape,
             path,
-            a.operator.as_deref().unwrap_or_default(),
-            a.noise.as_deref().unwrap_or_default(),
+            a.operator.as_deref(),
+            a.noise.as_deref(),
             samples.shape[1],
         )?),
         None => None,

@@ -4,13 +4,13 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use sda::data::{SystemInfo, read_info, shape_text};
+use sda::data::{SystemInfo, read_info};
 use sda::filter::{FilterConfig, run_particle_filter};
-use sda::io::{read_json, read_npy, write_npy};
+use sda::io::{read_json, write_npy};
 use sda::mcs::System;
-use sda::score::operator::Operator;
 
-use crate::common::{bar, noise};
+use crate::assimilate::observed_any;
+use crate::common::bar;
 
 /// Draw reference trajectories from p(x | y) with a bootstrap particle filter (Gordon et al.
 /// 1993): particles follow the system's true transition and are weighted by the likelihood of
@@ -23,17 +23,19 @@ pub struct Args {
     #[arg(long)]
     pub system: String,
     /// Observations y (.npy) of the shape the operator produces, e.g. (9, 1) for
-    /// 'stride:8|select:0' on 65 states; `sda observe` writes one.
+    /// 'stride:8|select:0' on 65 states; `sda observe` writes one. Or a table (.csv,
+    /// time,index,value,std; `sda observe --table` writes one), which brings its own operator
+    /// and noise.
     #[arg(long)]
     pub observations: PathBuf,
     /// Observation operator, applied left to right in physical units: stride:K[@O], last,
     /// select:I[,J] joined by '|', e.g. 'stride:8|select:0'. State 0 is the first state of
     /// the trajectory, the one after the burn-in.
     #[arg(long)]
-    pub operator: String,
+    pub operator: Option<String>,
     /// Observation noise std (physical units): a number, or a .npy of per-observation stds.
     #[arg(long, allow_hyphen_values = true)]
-    pub noise: String,
+    pub noise: Option<String>,
     /// States per trajectory.
     #[arg(long, default_value_t = 65)]
     pub length: usize,
@@ -79,27 +81,17 @@ fn system(spec: &str) -> Result<(System, Vec<usize>)> {
 
 pub fn run(a: Args) -> Result<()> {
     let (system, shape) = system(&a.system)?;
-    let operator = Operator::parse(&a.operator).context("--operator")?;
     if a.length == 0 {
         bail!("--length: must be at least 1");
     }
-    let expected = operator
-        .output_shape(a.length, &shape)
-        .context("--operator")?;
-    let what = format!("--observations {}", a.observations.display());
-    let y = read_npy(&a.observations).context("--observations")?;
-    if y.shape != expected {
-        bail!(
-            "{what}: expected shape ({}) for operator '{}' on {} states of shape ({}), got {:?}",
-            shape_text(&expected),
-            a.operator,
-            a.length,
-            shape_text(&shape),
-            y.shape
-        );
-    }
-    y.check_finite(&what)?;
-    let std = noise(&a.noise, &expected)?;
+    let observed = observed_any(
+        &shape,
+        &a.observations,
+        a.operator.as_deref(),
+        a.noise.as_deref(),
+        a.length,
+    )?;
+    let (operator, y, std) = (observed.operator, observed.y, observed.noise);
     let config = FilterConfig {
         particles: a.particles,
         keep: a.keep,

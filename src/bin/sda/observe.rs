@@ -5,8 +5,9 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use sda::assimilate::observe;
 use sda::data::read_trajectories;
-use sda::io::{Array, write_npy};
+use sda::io::{Array, write_atomic, write_npy};
 use sda::score::operator::Operator;
+use sda::score::table::{Design, Table};
 
 use crate::common::noise;
 
@@ -23,12 +24,25 @@ pub struct Args {
     /// Keep the first LENGTH states (default: all).
     #[arg(long)]
     pub length: Option<usize>,
-    /// Observation operator, e.g. 'stride:8|select:0'.
-    #[arg(long)]
-    pub operator: String,
-    /// Noise standard deviation (physical units): a number or a .npy of per-observation stds.
+    /// Observation operator, e.g. 'stride:8|select:0' (not with --table).
+    #[arg(long, required_unless_present = "table", conflicts_with = "table")]
+    pub operator: Option<String>,
+    /// Noise standard deviation (physical units): a number or a .npy of per-observation stds;
+    /// with --table a number or LO:HI (each row's std drawn uniformly from [LO, HI]).
     #[arg(long, allow_hyphen_values = true)]
     pub noise: String,
+    /// Write OUTPUT/obs.csv, a table of scattered measurements (time,index,value,std: --times
+    /// random states, --stations random values of each, a different set each time, each row
+    /// with its own std), instead of y.npy.
+    #[arg(long)]
+    pub table: bool,
+    /// With --table: how many states are observed (chosen at random) [default: a quarter].
+    #[arg(long, requires = "table")]
+    pub times: Option<usize>,
+    /// With --table: how many values of each observed state (chosen at random each time)
+    /// [default: a quarter].
+    #[arg(long, requires = "table")]
+    pub stations: Option<usize>,
     /// Output folder.
     #[arg(long)]
     pub output: PathBuf,
@@ -120,12 +134,45 @@ pub fn run(a: Args) -> Result<()> {
     if length == 0 || length > l {
         bail!("--length {length}: trajectories have {l} states");
     }
-    let op = Operator::parse(&a.operator).context("--operator")?;
+    let truth = x.data[a.index * l * f..(a.index * l + length) * f].to_vec();
+    let mut truth_shape = vec![1, length];
+    truth_shape.extend(&state_shape);
+    if a.table {
+        if a.fill.is_some() {
+            bail!("--fill: not with --table");
+        }
+        let std = match a.noise.split_once(':') {
+            Some((lo, hi)) => (lo.trim().parse(), hi.trim().parse()),
+            None => (a.noise.trim().parse(), a.noise.trim().parse()),
+        };
+        let (Ok(lo), Ok(hi)) = std else {
+            bail!("--noise {}: with --table, a number or LO:HI", a.noise);
+        };
+        let design = Design {
+            times: a.times.unwrap_or(length.div_ceil(4)),
+            stations: a.stations.unwrap_or(f.div_ceil(4)),
+            std: (lo, hi),
+            seed: a.seed,
+        };
+        let table = Table::observe(&truth, length, f, &design)?;
+        let path = a.output.join("obs.csv");
+        write_atomic(&path, table.to_csv().as_bytes())?;
+        write_npy(&a.output.join("truth.npy"), &Array::new(truth_shape, truth))?;
+        println!(
+            "observed trajectory {} ({length} states): {} rows at {} states → {}, truth.npy",
+            a.index,
+            table.rows.len(),
+            design.times,
+            path.display()
+        );
+        return Ok(());
+    }
+    let operator = a.operator.as_deref().unwrap_or_default();
+    let op = Operator::parse(operator).context("--operator")?;
     let shape = op
         .output_shape(length, &state_shape)
         .context("--operator")?;
     let std = noise(&a.noise, &shape)?;
-    let truth = x.data[a.index * l * f..(a.index * l + length) * f].to_vec();
     let mut y = observe(&truth, length, &state_shape, &op, &std, a.seed)?;
     if let Some(v) = a.fill {
         if !v.is_finite() {
@@ -133,14 +180,12 @@ pub fn run(a: Args) -> Result<()> {
         }
         y.data.iter_mut().for_each(|y| *y = v);
     }
-    let mut truth_shape = vec![1, length];
-    truth_shape.extend(&state_shape);
     write_npy(&a.output.join("y.npy"), &y)?;
     write_npy(&a.output.join("truth.npy"), &Array::new(truth_shape, truth))?;
     println!(
         "observed trajectory {} ({length} states) with '{}': y {:?} → {}/y.npy, truth.npy",
         a.index,
-        a.operator,
+        operator,
         shape,
         a.output.display()
     );
