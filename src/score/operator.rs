@@ -986,4 +986,206 @@ mod tests {
             }
         }
     }
+
+    /// A scratch folder for operator files.
+    fn scratch(name: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("sda-op-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    fn save(path: &std::path::Path, shape: Vec<usize>, data: Vec<f32>) -> String {
+        crate::io::write_npy(path, &crate::io::Array::new(shape, data)).unwrap();
+        path.display().to_string()
+    }
+
+    #[test]
+    fn at_points_and_linear_compute_hand_values() {
+        let dir = scratch("hand");
+        // Trajectory of 6 states of shape (2, 3): x[t, c, j] = 100 t + 10 c + j.
+        let x: Vec<f32> = (0..6 * 6)
+            .map(|k| (100 * (k / 6) + 10 * ((k / 3) % 2) + k % 3) as f32)
+            .collect();
+        let device = Device::flex();
+        let run = |spec: &str| {
+            let op = Operator::parse(spec).unwrap();
+            let y = op
+                .apply(crate::score::tensor(x.clone(), [1, 6, 6], &device), &[2, 3])
+                .unwrap();
+            (op.output_shape(6, &[2, 3]).unwrap(), to_vec(y))
+        };
+        let pts = save(&dir.join("p.npy"), vec![3], vec![5.0, 0.0, 4.0]);
+        let (shape, y) = run(&format!("at:1,4|points:{pts}"));
+        assert_eq!(shape, vec![2, 3]);
+        assert_eq!(y, vec![112., 100., 111., 412., 400., 411.]);
+        // at: from a file, after a stride (states 0, 2, 4 → the 2nd and 3rd: 2, 4).
+        let at = save(&dir.join("at.npy"), vec![2], vec![1.0, 2.0]);
+        let op = Operator::parse(&format!("stride:2|at:{at}")).unwrap();
+        assert_eq!(op.times(6).unwrap(), vec![2, 4]);
+        // linear: rows (1, −1, 0, 0, 0, 0) and (0.5, 0, 0, 0, 0, 2) on state 3.
+        let mut a = vec![0.0; 12];
+        a[0] = 1.0;
+        a[1] = -1.0;
+        a[6] = 0.5;
+        a[11] = 2.0;
+        let lin = save(&dir.join("a.npy"), vec![2, 6], a);
+        let (shape, y) = run(&format!("at:3|linear:{lin}"));
+        assert_eq!(shape, vec![1, 2]);
+        assert_eq!(y, vec![-1.0, 0.5 * 300.0 + 2.0 * 312.0]);
+        // Scales: points pass them through, linear gives sqrt(Σ A² s²).
+        let op = Operator::parse(&format!("linear:{lin}")).unwrap();
+        let s = to_vec(op.apply_scales(
+            crate::score::tensor(vec![1., 2., 3., 4., 5., 6.], [1, 6], &device),
+            &[6],
+        ));
+        assert!(
+            (s[0] - 5f32.sqrt()).abs() < 1e-5 && (s[1] - (0.25f32 + 144.0).sqrt()).abs() < 1e-4
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn new_terms_refuse_what_does_not_fit() {
+        let dir = scratch("bad");
+        let pts = save(&dir.join("p.npy"), vec![2], vec![1.0, 6.0]);
+        let e = Operator::parse(&format!("points:{pts}"))
+            .unwrap()
+            .state_shape(&[2, 3])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("index 6") && e.contains("6 values"), "{e}");
+        let frac = save(&dir.join("f.npy"), vec![1], vec![1.5]);
+        let e = Operator::parse(&format!("points:{frac}"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("1.5 is not a non-negative integer"), "{e}");
+        let lin = save(&dir.join("a.npy"), vec![2, 5], vec![0.0; 10]);
+        let e = Operator::parse(&format!("linear:{lin}"))
+            .unwrap()
+            .state_shape(&[6])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("2 × 5") && e.contains("width 5 is not the state's size 6"),
+            "{e}"
+        );
+        let vec3 = save(&dir.join("v.npy"), vec![3], vec![0.0; 3]);
+        let e = Operator::parse(&format!("linear:{vec3}"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("(M, F) matrix"), "{e}");
+        let e = Operator::parse("at:3,1").unwrap_err().to_string();
+        assert!(e.contains("increasing"), "{e}");
+        let e = Operator::parse("at:1,9")
+            .unwrap()
+            .times(5)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("state 9 lies outside"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn tables_gather_their_pairs_and_split_into_per_state_points() {
+        let dir = scratch("table");
+        let path = dir.join("obs.csv");
+        std::fs::write(
+            &path,
+            "time,index,value,std
+4,2,0,1
+1,0,0,1
+4,2,0,2
+4,5,0,1
+",
+        )
+        .unwrap();
+        let op = Operator::parse(&format!("table:{}", path.display())).unwrap();
+        assert_eq!(op.times(6).unwrap(), vec![1, 4]);
+        assert_eq!(op.output_shape(6, &[2, 3]).unwrap(), vec![4]);
+        let x: Vec<f32> = (0..6 * 6).map(|k| k as f32).collect();
+        let device = Device::flex();
+        let y = to_vec(
+            op.apply(crate::score::tensor(x.clone(), [1, 6, 6], &device), &[2, 3])
+                .unwrap(),
+        );
+        // Rows by time: (1, 0), then (4, 2) twice and (4, 5).
+        assert_eq!(y, vec![6.0, 26.0, 26.0, 29.0]);
+        let per = op.observed_states(6, &[2, 3]).unwrap();
+        assert_eq!(per.len(), 2);
+        assert_eq!((per[1].0, per[1].1.clone()), (4, 1..4));
+        let state4 = crate::score::tensor(x[24..30].to_vec(), [1, 6], &device);
+        let y4 = to_vec(per[1].2.as_ref().unwrap().apply_states(state4, &[2, 3]));
+        assert_eq!(y4, vec![26.0, 26.0, 29.0]);
+        let e = op.times(4).unwrap_err().to_string();
+        assert!(e.contains("line 2: time 4 lies outside"), "{e}");
+        let e = op.state_shape(&[5]).unwrap_err().to_string();
+        assert!(e.contains("line 5: index 5 lies outside"), "{e}");
+        let e = Operator::parse(&format!("table:{}|saturate", path.display())).unwrap_err();
+        assert!(e.to_string().contains("takes no other term"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn new_terms_match_finite_differences() {
+        // ∇ of Σ A(x) · r over a whole trajectory (4 states of 6 values), autodiff against
+        // central differences; saturate makes the objective non-linear.
+        let dir = scratch("fd");
+        let pts = save(&dir.join("p.npy"), vec![4], vec![5.0, 0.0, 3.0, 3.0]);
+        let a: Vec<f32> = (0..3 * 6)
+            .map(|k| ((k * 5 % 7) as f32 - 3.0) * 0.4)
+            .collect();
+        let lin = save(&dir.join("a.npy"), vec![3, 6], a);
+        let csv = dir.join("obs.csv");
+        std::fs::write(
+            &csv,
+            "time,index,value,std
+3,1,0,1
+0,4,0,1
+3,1,0,1
+2,0,0,1
+",
+        )
+        .unwrap();
+        let device = Device::flex().autodiff();
+        let (l, f) = (4, 6);
+        for spec in [
+            format!("at:0,2|points:{pts}|saturate"),
+            format!("stride:2@1|linear:{lin}|saturate"),
+            format!("linear:{lin}"),
+            format!("table:{}", csv.display()),
+        ] {
+            let op: Operator = spec.parse().unwrap();
+            let x0 = fields(1, l, 2, 3);
+            let m: usize = op.output_shape(l, &[f]).unwrap().iter().product();
+            let r: Vec<f32> = (0..m)
+                .map(|k| ((k * 7 % 5) as f32 - 2.0) * 0.3 + 0.1)
+                .collect();
+            let objective = |x: Tensor<3>| {
+                let y = op.apply(x, &[f]).unwrap();
+                let r = crate::score::tensor(r.clone(), [1, m], &y.device());
+                (y.reshape([1, m]) * r).sum()
+            };
+            let x = crate::score::tensor(x0.clone(), [1, l, f], &device).require_grad();
+            let g = to_vec(x.grad(&objective(x.clone()).backward()).unwrap());
+            let value = |x: &[f32]| {
+                let t = crate::score::tensor(x.to_vec(), [1, l, f], &Device::flex());
+                to_vec(objective(t))[0] as f64
+            };
+            for k in 0..l * f {
+                let eps = 1e-2;
+                let (mut a, mut b) = (x0.clone(), x0.clone());
+                a[k] += eps;
+                b[k] -= eps;
+                let fd = (value(&a) - value(&b)) / (2.0 * eps as f64);
+                assert!(
+                    (fd - g[k] as f64).abs() < 2e-3 * (1.0 + fd.abs()),
+                    "{spec}: ∂/∂x[{k}] autodiff {} vs finite differences {fd}",
+                    g[k]
+                );
+            }
+            // Not a trivial gradient: some entries are non-zero.
+            assert!(g.iter().any(|v| v.abs() > 1e-3), "{spec}");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
