@@ -35,6 +35,10 @@ pub struct Evaluation {
     pub residual_std: Option<f64>,
     /// The rms noise std of the observations, to read `residual_std` against.
     pub noise_std: Option<f64>,
+    /// `rms((A(x) − y) / σ_y)` over samples and observed values, each residual divided by its
+    /// own noise std: about 1 when the samples explain the observations as well as their noise
+    /// allows (per-row stds of a table differ, so this reads better than `residual_std`).
+    pub residual_z: Option<f64>,
     /// RMSE of the posterior mean to the truth.
     pub rmse: Option<f64>,
     /// Ensemble spread (√ mean variance).
@@ -43,6 +47,25 @@ pub struct Evaluation {
     pub crps: Option<f64>,
     /// Rank histogram of the truth among the samples (counts over all values).
     pub rank_histogram: Option<Vec<usize>>,
+}
+
+/// `rms((A(x) − y) / σ_y)` of trajectories `(N, L, *shape)` over samples and observed values.
+pub fn residual_z(x: &Array, observed: &Observed, shape: &[usize]) -> Result<f64> {
+    let (n, l) = (x.shape[0], x.shape[1]);
+    let f: usize = shape.iter().product();
+    let t = crate::score::tensor(x.data.clone(), [n, l, f], &burn::prelude::Device::flex());
+    let ax = crate::score::to_vec(observed.operator.apply(t, shape)?);
+    let m = observed.y.data.len();
+    let sq: f64 = ax
+        .chunks(m)
+        .flat_map(|a| {
+            a.iter()
+                .zip(&observed.y.data)
+                .zip(&observed.noise)
+                .map(|((a, y), s)| ((*a as f64 - *y as f64) / *s as f64).powi(2))
+        })
+        .sum();
+    Ok((sq / (n * m) as f64).sqrt())
 }
 
 /// Splits `(N, L, *shape)` samples into finite ones (as f64) and a failure count.
@@ -147,6 +170,10 @@ pub fn evaluate(
         },
         residual_std: residual.map(|r| r.0),
         noise_std: residual.map(|r| r.1),
+        residual_z: match observed {
+            Some((o, shape)) if ok => Some(residual_z(&good, o, shape)?),
+            _ => None,
+        },
         rmse: truth
             .as_ref()
             .filter(|_| ok)

@@ -140,6 +140,7 @@ pub fn run(a: Args) -> Result<()> {
     if let (Some(r), Some(n)) = (e.residual_std, e.noise_std) {
         println!("  {:<34} {r:.4} (noise std {n:.4})", "std(A(x) − y)");
     }
+    show("rms((A(x) − y) / σ_y)", e.residual_z);
     show("RMSE of the mean to the truth", e.rmse);
     show("spread", e.spread);
     show("CRPS", e.crps);
