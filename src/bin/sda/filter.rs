@@ -78,6 +78,7 @@ fn system(spec: &str) -> Result<(System, Vec<usize>)> {
 }
 
 pub fn run(a: Args) -> Result<()> {
+    sda::output::check_file(&a.output, "--output", None)?;
     let (system, shape) = system(&a.system)?;
     let operator = Operator::parse(&a.operator).context("--operator")?;
     if a.length == 0 {
