@@ -251,7 +251,9 @@ impl Parts {
     pub fn open(output: &Path, fingerprint: &str, existing: Existing) -> Result<Parts> {
         let dir = Self::folder(output);
         let run = dir.join("run.json");
-        if dir.exists() {
+        // run.json is written (atomically) before any piece: a folder without it, left by a
+        // kill right after its creation, holds nothing.
+        if run.exists() {
             let io = |source| Error::Io {
                 path: dir.clone(),
                 source,
