@@ -53,6 +53,10 @@ pub struct SampleConfig {
     pub precision: Precision,
     /// Seed.
     pub seed: u64,
+    /// The index of the first batch: batch `i` of this call is seeded as batch
+    /// `first_batch + i` of a call with the same seed, so that a run drawn in pieces (resumed
+    /// after a kill) gives the samples of one drawn at once, bit for bit.
+    pub first_batch: usize,
 }
 
 impl Default for SampleConfig {
@@ -70,6 +74,7 @@ impl Default for SampleConfig {
             composition: Composition::default(),
             precision: Precision::Auto,
             seed: 0,
+            first_batch: 0,
         }
     }
 }
@@ -199,6 +204,12 @@ pub fn fused(net: &ScoreNetConfig, device: &Device) -> bool {
     *device == Device::flex() && matches!(net.backbone, Backbone::Mlp { .. })
 }
 
+/// The seed of batch `i` of a sampling run: a function of the run's seed and `i` only, so
+/// that batches can be drawn in any order or in separate processes.
+pub fn batch_seed(seed: u64, i: usize) -> u64 {
+    splitmix64(seed ^ splitmix64(i as u64))
+}
+
 /// Draws `config.samples` trajectories from the posterior given `observed` (or from the prior
 /// when `None`). Returns `(N, L, *state_shape)` in physical units. `progress` sees each sampler
 /// step of each batch.
@@ -249,7 +260,7 @@ pub fn sample(
     let mut done = 0;
     for (i, start) in (0..config.samples).step_by(config.batch).enumerate() {
         let b = config.batch.min(config.samples - start);
-        let mut rng = StdRng::seed_from_u64(splitmix64(config.seed ^ splitmix64(i as u64)));
+        let mut rng = StdRng::seed_from_u64(batch_seed(config.seed, config.first_batch + i));
         let guided;
         let eps: &dyn NoiseEstimator = match &obs {
             Some(obs) => {

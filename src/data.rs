@@ -160,6 +160,17 @@ pub fn simulate_with(
         burn_in,
         seed,
     };
+    // system.json is written last and removed first: a folder holds a data set exactly when
+    // it has one, even if the writing was interrupted half-way.
+    match std::fs::remove_file(dir.join("system.json")) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(Error::Io {
+                path: dir.join("system.json"),
+                source: e,
+            });
+        }
+        _ => {}
+    }
     write_npy(&dir.join("train.npy"), &train)?;
     write_npy(&dir.join("valid.npy"), &split(n_train, n_train + n_valid))?;
     write_npy(&dir.join("test.npy"), &split(n_train + n_valid, n))?;

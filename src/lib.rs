@@ -15,7 +15,8 @@
 //! - [`field`]: 2-D velocity fields (vorticity, block means), and [`plot`]: PNG/GIF figures;
 //! - [`filter`]: the bootstrap particle filter, ground truth of the Lorenz study;
 //! - [`evaluate`], [`metrics`]: scores of samples against references and truths;
-//! - [`io`], [`error`]: `.npy`/JSON files and the error type.
+//! - [`io`], [`error`]: `.npy`/JSON files and the error type; [`output`]: checks of output
+//!   paths made before any long computation (refusal to overwrite, missing folders, free space).
 #![warn(missing_docs)]
 
 pub mod assimilate;
@@ -31,6 +32,7 @@ pub mod mcs;
 pub mod metrics;
 pub mod model;
 pub mod nn;
+pub mod output;
 pub mod plot;
 pub mod score;
 pub mod train;

@@ -143,6 +143,71 @@ struct Checkpoint {
     /// Optimisation steps taken (the fused engine's AdamW counter).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     steps: Option<u64>,
+    /// Whether the checkpoint's files carry its epoch in their names (`checkpoint-000064.bpk`):
+    /// a run killed while writing checkpoint 128 then still resumes from the complete files of
+    /// checkpoint 64 that this file names (absent: untagged names, from older runs).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    tagged: bool,
+}
+
+impl Checkpoint {
+    /// The suffix of this checkpoint's file names.
+    fn suffix(&self) -> String {
+        if self.tagged {
+            tag(self.epochs_done)
+        } else {
+            String::new()
+        }
+    }
+}
+
+/// The suffix of the file names of the checkpoint after `epochs` epochs.
+fn tag(epochs: usize) -> String {
+    format!("-{epochs:06}")
+}
+
+/// What a training run writes in its folder: config.json and model.safetensors (the model),
+/// stats.csv, and the checkpoint (checkpoint.json naming the files of the last checkpoint,
+/// `checkpoint-E.*` and `optimizer-E.*`).
+pub fn is_run_file(name: &str) -> bool {
+    matches!(
+        name,
+        "config.json"
+            | "model.safetensors"
+            | "stats.csv"
+            | "checkpoint.json"
+            | "checkpoint.bpk"
+            | "optimizer.bpk"
+            | "optimizer.npy"
+    ) || checkpoint_file(name)
+}
+
+/// A file of a tagged checkpoint (`checkpoint-000064.bpk`, `optimizer-000064.npy`, …).
+fn checkpoint_file(name: &str) -> bool {
+    (name.starts_with("checkpoint-") || name.starts_with("optimizer-"))
+        && [".bpk", ".npy", ".safetensors"]
+            .iter()
+            .any(|e| name.ends_with(e))
+}
+
+/// Removes the files of checkpoints other than the one with `suffix` (best effort: a file left
+/// over costs only disk space, and the next checkpoint tries again).
+fn remove_stale_checkpoints(dir: &Path, suffix: &str) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let stem = name.rsplit_once('.').map_or(name.as_str(), |(s, _)| s);
+        let stale_tagged = checkpoint_file(&name) && !stem.ends_with(suffix);
+        let untagged = matches!(
+            name.as_str(),
+            "checkpoint.bpk" | "optimizer.bpk" | "optimizer.npy"
+        );
+        if stale_tagged || untagged {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }
 
 /// Draws one window per chain (in a random order) with its `t` and `ε`, normalised:
@@ -430,7 +495,10 @@ pub fn train_with(
     };
     let mut stats = Vec::new();
     let mut start = 0;
-    let (optim_path, moments_path) = (dir.join("optimizer.bpk"), dir.join("optimizer.npy"));
+    // The files of the checkpoint with file-name suffix `sfx`.
+    let optim_path = |sfx: &str| dir.join(format!("optimizer{sfx}.bpk"));
+    let moments_path = |sfx: &str| dir.join(format!("optimizer{sfx}.npy"));
+    let bpk_path = |sfx: &str| dir.join(format!("checkpoint{sfx}.bpk"));
     if let Some(saved) = saved {
         if saved != run {
             return Err(Error::config(
@@ -442,10 +510,12 @@ pub fn train_with(
             ));
         }
         if let Some(ckpt) = ckpt {
+            let sfx = ckpt.suffix();
+            let (optim_path, moments_path) = (optim_path(&sfx), moments_path(&sfx));
             match &mut stepper {
                 Stepper::Burn { model, optim } => {
                     // The burnpack checkpoint keeps parameter ids, which key the optimizer state.
-                    let path = dir.join("checkpoint.bpk");
+                    let path = bpk_path(&sfx);
                     let mut store = BurnpackStore::from_file(&path).auto_extension(false);
                     let model = model.as_mut().expect("a model");
                     model.load_from(&mut store).map_err(|e| Error::Weights {
@@ -460,7 +530,12 @@ pub fn train_with(
                 }
                 Stepper::Fused { trainer, template } => {
                     let mut net = template.clone();
-                    load_weights(&mut net, &dir.join("model.safetensors"))?;
+                    let weights = if ckpt.tagged {
+                        dir.join(format!("checkpoint{sfx}.safetensors"))
+                    } else {
+                        dir.join("model.safetensors")
+                    };
+                    load_weights(&mut net, &weights)?;
                     trainer.net = net.score_cpu().expect("an MLP network");
                     trainer.net.set_precision(precision);
                     let m = read_npy(&moments_path)?;
@@ -492,16 +567,23 @@ pub fn train_with(
     let w = net.window;
     let size = w * data.info.state_shape.iter().product::<usize>();
     let n_train = data.train.shape[0];
+    // A checkpoint writes its files under names tagged with its epoch, each atomically, then
+    // checkpoint.json naming them (the commit), then removes the previous checkpoint's files: a
+    // kill at any moment leaves checkpoint.json naming complete files.
     let checkpoint = |stepper: &Stepper, stats: &[EpochStats], done: usize| -> Result<()> {
-        save_weights(&stepper.network(), &dir.join("model.safetensors"))?;
+        let network = stepper.network();
+        save_weights(&network, &dir.join("model.safetensors"))?;
         let mut ckpt = Checkpoint {
             epochs_done: done,
             engine: Some(engine),
             steps: None,
+            tagged: true,
         };
+        let sfx = ckpt.suffix();
+        let (optim_path, moments_path) = (optim_path(&sfx), moments_path(&sfx));
         match stepper {
             Stepper::Burn { model, optim } => {
-                let bpk = dir.join("checkpoint.bpk");
+                let bpk = bpk_path(&sfx);
                 let tmp = temp_path(&bpk);
                 let mut store = BurnpackStore::from_file(&tmp)
                     .auto_extension(false)
@@ -524,11 +606,14 @@ pub fn train_with(
                 let mut m = trainer.moment1.clone();
                 m.extend_from_slice(&trainer.moment2);
                 write_npy(&moments_path, &Array::new(vec![2, p], m))?;
+                save_weights(&network, &dir.join(format!("checkpoint{sfx}.safetensors")))?;
                 ckpt.steps = Some(trainer.steps);
             }
         }
         write_stats(&dir.join("stats.csv"), stats)?;
-        write_json(&ckpt_path, &ckpt)
+        write_json(&ckpt_path, &ckpt)?;
+        remove_stale_checkpoints(dir, &sfx);
+        Ok(())
     };
 
     for epoch in start..config.epochs {

@@ -356,7 +356,7 @@ fn tiny_study_writes_its_table_and_figures() {
     // The same study with bf16 products adds its own row and samples beside float32's.
     if sda::nn::bf16::available() {
         let mut args = args.clone();
-        args.extend(["--precision", "bf16"]);
+        args.extend(["--precision", "bf16", "--resume"]);
         let o = sda(&args);
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         let rows = std::fs::read_to_string(out.join("rows.csv")).unwrap();
@@ -367,8 +367,16 @@ fn tiny_study_writes_its_table_and_figures() {
             assert!(out.join("samples").join(f).exists(), "{f}");
         }
     }
-    // The default, auto, is one of the two: its row is there already.
+    // Without --resume (or --force) the study is not touched.
     let o = sda(&args);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("already holds a study") && err.contains("--resume"),
+        "{err}"
+    );
+    // The default, auto, is one of the two: its row is there already.
+    let o = sda(&[&args[..], &["--resume"]].concat());
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let line = format!(

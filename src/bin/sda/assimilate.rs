@@ -4,9 +4,11 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use sda::assimilate::{Observed, SampleConfig, fused, log_likelihood, residual_std, sample};
+use sda::data::features;
 use sda::io::{Array, read_npy, write_npy};
 use sda::model::Model;
 use sda::nn::cpu::Precision;
+use sda::output::{Existing, Parts, check_file, fingerprint};
 use sda::score::guidance::Likelihood;
 use sda::score::net::Composition;
 use sda::score::operator::Operator;
@@ -64,6 +66,14 @@ pub struct SamplerArgs {
     /// Device: cpu, vulkan[:N] or cuda[:N] (GPU builds only).
     #[arg(long, default_value = "cpu")]
     pub device: String,
+    /// Finish a killed run: batches it completed (kept in OUTPUT.parts/ until the output is
+    /// written) are reused, and the result is the one an uninterrupted run gives. Needs the
+    /// same flags, model and observations.
+    #[arg(long, conflicts_with = "force")]
+    pub resume: bool,
+    /// Discard the completed batches of a killed run (OUTPUT.parts/) and start over.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// Draw N posterior trajectories of L states given observations y = A(x) + noise, with the
@@ -130,6 +140,7 @@ fn config(
         composition: a.composition,
         precision: a.precision.resolve(net, fused(net, dev))?,
         seed: a.seed,
+        ..Default::default()
     })
 }
 
@@ -207,19 +218,99 @@ pub fn observed_any(
     }
 }
 
+/// Checks that --output can take the samples (and the batches kept meanwhile) before sampling.
+fn check_output(a: &SamplerArgs, model: &Model) -> Result<()> {
+    let values = (a.samples * a.length * features(&model.config.data.state_shape)) as u64;
+    let kept = if a.samples > a.batch { 2 } else { 1 };
+    Ok(check_file(
+        &a.output,
+        "--output",
+        Some(kept * 4 * values + 4096),
+    )?)
+}
+
+/// What the samples depend on besides the flags: the model's files and the observations.
+fn fingerprint_of(a: &SamplerArgs, cfg: &SampleConfig, obs: Option<&Observed>) -> Result<String> {
+    let file = |name: &str| -> Result<String> {
+        let p = a.model.join(name);
+        let bytes = std::fs::read(&p).with_context(|| format!("--model {}", p.display()))?;
+        Ok(fingerprint(&bytes))
+    };
+    let obs = obs.map(|o| {
+        let bytes: Vec<u8> =
+            o.y.data
+                .iter()
+                .chain(&o.noise)
+                .flat_map(|v| v.to_le_bytes())
+                .collect();
+        format!("{} {}", o.operator, fingerprint(&bytes))
+    });
+    Ok(serde_json::json!({
+        "sampler": format!("{cfg:?}"),
+        "config": file("config.json")?,
+        "weights": file("model.safetensors")?,
+        "observations": obs,
+    })
+    .to_string())
+}
+
+/// Draws the samples batch by batch; with more than one batch, each completed batch is kept in
+/// OUTPUT.parts/ so that `--resume` finishes a killed run with the same samples.
 fn draw(
     model: &Model,
     obs: Option<&Observed>,
     cfg: &SampleConfig,
     dev: &burn::prelude::Device,
+    a: &SamplerArgs,
 ) -> Result<(Array, f64)> {
-    let pb = bar(
-        (cfg.samples.div_ceil(cfg.batch) * cfg.steps) as u64,
-        "sample",
-    );
+    cfg.check(model)?;
+    let batches = cfg.samples.div_ceil(cfg.batch);
+    let pb = bar((batches * cfg.steps) as u64, "sample");
     let t0 = std::time::Instant::now();
-    let x = sample(model, obs, cfg, dev, |i| pb.set_position(i as u64))?;
+    let existing = Existing::from_flags(a.force, a.resume);
+    let parts = if batches > 1 {
+        Some(Parts::open(
+            &a.output,
+            &fingerprint_of(a, cfg, obs)?,
+            existing,
+        )?)
+    } else {
+        None
+    };
+    let mut data = Vec::new();
+    let mut shape = Vec::new();
+    for i in 0..batches {
+        let b = cfg.batch.min(cfg.samples - i * cfg.batch);
+        let kept = parts.as_ref().map(|p| p.get(i)).transpose()?.flatten();
+        let x = match kept {
+            Some(x) => x,
+            None => {
+                let piece = SampleConfig {
+                    samples: b,
+                    first_batch: i,
+                    ..cfg.clone()
+                };
+                let offset = i * cfg.steps;
+                let x = sample(model, obs, &piece, dev, |s| {
+                    pb.set_position((offset + s) as u64)
+                })?;
+                if let Some(p) = &parts {
+                    p.put(i, &x)?;
+                }
+                x
+            }
+        };
+        pb.set_position(((i + 1) * cfg.steps) as u64);
+        shape = x.shape.clone();
+        data.extend(x.data);
+    }
     pb.finish_and_clear();
+    shape[0] = cfg.samples;
+    let x = Array::new(shape, data);
+    write_npy(&a.output, &x).with_context(|| format!("--output {}", a.output.display()))?;
+    if let Some(p) = parts {
+        p.finish()?;
+    }
     Ok((x, t0.elapsed().as_secs_f64()))
 }
 
@@ -265,9 +356,8 @@ pub fn run(a: Args) -> Result<()> {
         LikelihoodKind::Dps => Likelihood::Dps { zeta: a.zeta },
     };
     let cfg = config(&a.sampler, likelihood, &model, &dev)?;
-    let (x, secs) = draw(&model, Some(&obs), &cfg, &dev)?;
-    write_npy(&a.sampler.output, &x)
-        .with_context(|| format!("--output {}", a.sampler.output.display()))?;
+    check_output(&a.sampler, &model)?;
+    let (x, secs) = draw(&model, Some(&obs), &cfg, &dev, &a.sampler)?;
     println!(
         "{} posterior trajectories of {} states ({} steps, C = {}, precision {}) in {:.1} s → {}",
         cfg.samples,
@@ -293,9 +383,8 @@ pub fn run(a: Args) -> Result<()> {
 pub fn run_sample(a: SampleArgs) -> Result<()> {
     let (dev, model) = load(&a.sampler)?;
     let cfg = config(&a.sampler, Likelihood::Sda { gamma: 0.0 }, &model, &dev)?;
-    let (x, secs) = draw(&model, None, &cfg, &dev)?;
-    write_npy(&a.sampler.output, &x)
-        .with_context(|| format!("--output {}", a.sampler.output.display()))?;
+    check_output(&a.sampler, &model)?;
+    let (x, secs) = draw(&model, None, &cfg, &dev, &a.sampler)?;
     println!(
         "{} prior trajectories of {} states (precision {}) in {:.1} s → {}",
         cfg.samples,

@@ -21,14 +21,11 @@ pub fn device(spec: &str) -> Result<Device> {
     };
     match name {
         "cpu" => Ok(Device::flex()),
-        #[cfg(feature = "vulkan")]
-        "vulkan" => Ok(Device::vulkan(match index {
-            Some(i) => burn::tensor::DeviceKind::DiscreteGpu(i),
-            None => Default::default(),
-        })),
+        #[cfg(any(feature = "vulkan", feature = "wgpu"))]
+        "vulkan" => vulkan(spec, index),
         #[cfg(feature = "cuda")]
         "cuda" => Ok(Device::cuda(index.unwrap_or(0))),
-        #[cfg(not(feature = "vulkan"))]
+        #[cfg(not(any(feature = "vulkan", feature = "wgpu")))]
         "vulkan" => missing(spec, name, index),
         #[cfg(not(feature = "cuda"))]
         "cuda" => missing(spec, name, index),
@@ -36,8 +33,66 @@ pub fn device(spec: &str) -> Result<Device> {
     }
 }
 
+/// A Vulkan device, brought up now so that a machine without one gets a one-line error rather
+/// than a panic at the first tensor. The `vulkan` feature compiles kernels to SPIR-V; the `wgpu`
+/// feature (without `vulkan`) to WGSL, which wgpu translates for the Vulkan driver. The device
+/// of each spec is brought up once per process and reused.
+#[cfg(any(feature = "vulkan", feature = "wgpu"))]
+fn vulkan(spec: &str, index: Option<usize>) -> Result<Device> {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+
+    use burn::tensor::wgpu::WgpuBackend;
+    static UP: OnceLock<Mutex<HashMap<String, Device>>> = OnceLock::new();
+    let mut up = UP
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    if let Some(d) = up.get(spec) {
+        return Ok(d.clone());
+    }
+    let kind = match index {
+        Some(i) => burn::tensor::DeviceKind::DiscreteGpu(i),
+        None => Default::default(),
+    };
+    // wgpu, the Vulkan loader and the driver may panic rather than fail: a panic here is an
+    // error too, with the default hook silenced so that no backtrace is printed.
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        Device::wgpu_options()
+            .graphics_api(WgpuBackend::Vulkan)
+            .device_kind(kind)
+            .init()
+    }));
+    std::panic::set_hook(hook);
+    let device = match result {
+        Ok(Ok(d)) => d,
+        Ok(Err(e)) => {
+            let e = e.to_string();
+            bail!(
+                "--device {spec}: no Vulkan device could be opened ({})",
+                e.lines().next().unwrap_or("")
+            )
+        }
+        Err(panic) => {
+            let why = panic
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| panic.downcast_ref::<&str>().copied())
+                .unwrap_or("the driver failed");
+            bail!(
+                "--device {spec}: no Vulkan device could be opened ({})",
+                why.lines().next().unwrap_or("")
+            )
+        }
+    };
+    up.insert(spec.to_string(), device.clone());
+    Ok(device)
+}
+
 /// The error for a GPU device whose cargo feature this binary lacks.
-#[cfg(not(all(feature = "vulkan", feature = "cuda")))]
+#[cfg(not(all(any(feature = "vulkan", feature = "wgpu"), feature = "cuda")))]
 fn missing(spec: &str, name: &str, _index: Option<usize>) -> Result<Device> {
     bail!(
         "--device {spec}: this binary was built without the '{name}' feature (cargo build --release --features {name})"
@@ -50,7 +105,7 @@ pub fn device_name(spec: &str, device: &Device) -> String {
     if *device == Device::flex() {
         return format!("CPU, {} threads", rayon::current_num_threads());
     }
-    #[cfg(any(feature = "vulkan", feature = "cuda"))]
+    #[cfg(any(feature = "vulkan", feature = "wgpu", feature = "cuda"))]
     if let Some(identity) = device.identity() {
         return identity.name;
     }

@@ -39,6 +39,15 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> Result<()> {
+    let folder = sda::output::Folder {
+        path: &a.output,
+        flag: "--output",
+        what: "a demo",
+        markers: &[],
+        resumable: false,
+        bytes: None,
+    };
+    sda::output::check_folder(&folder, sda::output::Existing::Replace)?;
     let dev = burn::prelude::Device::flex();
     let data_dir = a.output.join("data");
     let run_dir = a.output.join("run");
@@ -134,6 +143,7 @@ pub fn run(a: Args) -> Result<()> {
         composition: Composition::default(),
         precision: Precision::Auto.resolve(&model.config.net, fused(&model.config.net, &dev))?,
         seed: a.seed,
+        ..Default::default()
     };
     let pb = bar((a.samples.div_ceil(64) * 256) as u64, "assimilate");
     let t0 = std::time::Instant::now();

@@ -80,6 +80,7 @@ fn system(spec: &str) -> Result<(System, Vec<usize>)> {
 }
 
 pub fn run(a: Args) -> Result<()> {
+    sda::output::check_file(&a.output, "--output", None)?;
     let (system, shape) = system(&a.system)?;
     if a.length == 0 {
         bail!("--length: must be at least 1");

@@ -73,7 +73,22 @@ pub struct MaskArgs {
     pub output: PathBuf,
 }
 
+/// Checks that the output folder can be written (its parent exists, it is not a file).
+fn preflight(dir: &std::path::Path) -> Result<()> {
+    let folder = sda::output::Folder {
+        path: dir,
+        flag: "--output",
+        what: "observations",
+        markers: &[],
+        resumable: false,
+        bytes: None,
+    };
+    sda::output::check_folder(&folder, sda::output::Existing::Replace)?;
+    Ok(())
+}
+
 pub fn run_mask(a: MaskArgs) -> Result<()> {
+    sda::output::check_file(&a.output, "--output", None)?;
     let (h, w) = match a.size[..] {
         [n] => (n, n),
         [h, w] => (h, w),
@@ -108,6 +123,7 @@ pub fn run_mask(a: MaskArgs) -> Result<()> {
 }
 
 pub fn run(a: Args) -> Result<()> {
+    preflight(&a.output)?;
     let x = sda::io::read_npy(&a.trajectories).with_context(|| "--trajectories")?;
     if x.shape.len() < 3 {
         bail!(

@@ -5,8 +5,9 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use sda::data::simulate_with;
+use sda::data::{features, simulate_with};
 use sda::mcs::System;
+use sda::output::{Existing, Folder, check_folder};
 
 use crate::common::bar;
 
@@ -39,7 +40,13 @@ pub struct Args {
     /// Kolmogorov only: block-averaging factor of the saved states [default: 4].
     #[arg(long)]
     pub coarsen: Option<usize>,
+    /// Replace the data set already in --output (without it, one is never overwritten).
+    #[arg(long)]
+    pub force: bool,
 }
+
+/// The files of a data folder.
+pub const DATA_FILES: [&str; 4] = ["system.json", "train.npy", "valid.npy", "test.npy"];
 
 pub fn run(a: Args) -> Result<()> {
     let mut system = System::from_name(&a.system)?;
@@ -57,6 +64,20 @@ pub fn run(a: Args) -> Result<()> {
             (a.length.unwrap_or(1024), a.burn_in.unwrap_or(1024))
         }
     };
+    // Everything about the output is checked before the simulation: an existing data set, a
+    // missing parent folder, and room for the float32 arrays.
+    let values = a.trajectories as u64 * length as u64 * features(&system.state_shape()) as u64;
+    check_folder(
+        &Folder {
+            path: &a.output,
+            flag: "--output",
+            what: "a data set",
+            markers: &DATA_FILES,
+            resumable: false,
+            bytes: Some(4 * values + 4096),
+        },
+        Existing::from_flags(a.force, false),
+    )?;
     let pb = bar(a.trajectories as u64, "simulate");
     let busy = Mutex::new(Duration::ZERO);
     let done = |t: Duration| {

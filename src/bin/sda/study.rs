@@ -17,6 +17,7 @@ use sda::mcs::System;
 use sda::metrics::wasserstein1;
 use sda::model::Model;
 use sda::nn::cpu::Precision;
+use sda::output::{Existing, Folder, check_folder, remove_outputs};
 use sda::plot::{Panel, Series, panels, trajectories};
 use sda::score::guidance::Likelihood;
 use sda::score::net::{Composition, ScoreNetConfig};
@@ -32,7 +33,7 @@ use crate::common::{bar, device};
 /// corrections C, assimilate M test trajectories and compare with a bootstrap particle filter
 /// (W1, log p(x_2:L | x_1), log p(y | x)). Writes DIR/rows.csv (every row), DIR/summary.csv,
 /// a summary table on stdout, DIR/figure3.png and DIR/trajectories.png. Rerunning with the same
-/// DIR reuses everything already computed.
+/// DIR and --resume reuses everything already computed.
 #[derive(clap::Args)]
 pub struct Args {
     /// The system (only lorenz63 has a study).
@@ -94,7 +95,27 @@ pub struct Args {
     /// Device for training and sampling: cpu, vulkan[:N] or cuda[:N] (GPU builds only).
     #[arg(long, default_value = "cpu")]
     pub device: String,
+    /// Continue or extend the study in --output: reuse its data, models, filters and rows, and
+    /// run only what is missing (more k, C, scenarios or trajectories).
+    #[arg(long, conflicts_with = "force")]
+    pub resume: bool,
+    /// Discard the study in --output (rows, samples, observations, filters, models, its data
+    /// folder) and start over.
+    #[arg(long)]
+    pub force: bool,
 }
+
+/// What a study writes in its folder (`data` only when it simulates its own).
+const STUDY_FILES: [&str; 8] = [
+    "rows.csv",
+    "summary.csv",
+    "figure3.png",
+    "trajectories.png",
+    "samples",
+    "obs",
+    "models",
+    "data",
+];
 
 /// A scenario: operator and noise std in physical units.
 fn scenario(case: &str) -> Result<(&'static str, f32)> {
@@ -259,6 +280,26 @@ pub fn run(a: Args) -> Result<()> {
         scenario(case)?;
     }
     let dir = &a.output;
+    let existing = Existing::from_flags(a.force, a.resume);
+    let own = if a.data.is_some() {
+        &STUDY_FILES[..7]
+    } else {
+        &STUDY_FILES[..]
+    };
+    let holds = check_folder(
+        &Folder {
+            path: dir,
+            flag: "--output",
+            what: "a study",
+            markers: &own[..7],
+            resumable: true,
+            bytes: None,
+        },
+        existing,
+    )?;
+    if holds && existing == Existing::Replace {
+        remove_outputs(dir, own)?;
+    }
     let data_dir = a.data.clone().unwrap_or_else(|| dir.join("data"));
     if !data_dir.join("system.json").exists() {
         simulate(
@@ -410,6 +451,7 @@ pub fn run(a: Args) -> Result<()> {
                         composition: a.composition,
                         precision: precision[&k],
                         seed: a.seed ^ ((k * 1_000_003 + m * 1009 + c) as u64),
+                        ..Default::default()
                     };
                     let t0 = std::time::Instant::now();
                     let x = sample(mdl, Some(&observed), &cfg, &device(&a.device)?, |_| {})?;

@@ -7,11 +7,24 @@ use sda::data::{Dataset, features};
 use sda::import::read_context;
 use sda::mcs::System;
 use sda::nn::cpu::Precision;
+use sda::output::{Existing, Folder, check_folder, remove_outputs};
 use sda::score::net::{Architecture, Backbone, ScoreNetConfig, UNetPreset};
 use sda::score::sde::{Schedule, VpSde};
-use sda::train::{Engine, LrSchedule, TrainConfig, train_with};
+use sda::train::{Engine, LrSchedule, TrainConfig, is_run_file, train_with};
 
 use crate::common::{bar, device};
+
+/// Removes the files of a training run from `dir` (what `--force` replaces), keeping the rest.
+fn remove_run(dir: &std::path::Path) -> Result<()> {
+    let names: Vec<String> = std::fs::read_dir(dir)
+        .with_context(|| format!("--output {}", dir.display()))?
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| is_run_file(n))
+        .collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    Ok(remove_outputs(dir, &names)?)
+}
 
 /// Train a score network on the trajectories of a data folder (made by `sda simulate`) and
 /// write the run folder: config.json, model.safetensors, stats.csv (epoch, train loss, valid
@@ -78,8 +91,11 @@ pub struct Args {
     #[arg(long, default_value_t = 64)]
     pub checkpoint_every: usize,
     /// Continue a killed run from its last checkpoint (same flags as the first run).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "force")]
     pub resume: bool,
+    /// Replace the run already in --output (without it, an existing run is never overwritten).
+    #[arg(long)]
+    pub force: bool,
     /// Random seed (initialisation and every draw).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -99,6 +115,25 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> Result<()> {
+    // The output first: an existing run or a mistyped path fails now, not after training.
+    let existing = Existing::from_flags(a.force, a.resume);
+    let holds = check_folder(
+        &Folder {
+            path: &a.output,
+            flag: "--output",
+            what: "a trained run",
+            markers: &["config.json", "model.safetensors"],
+            resumable: true,
+            bytes: None,
+        },
+        existing,
+    )?;
+    if a.resume && !holds {
+        bail!(
+            "--resume: {} holds no run to continue (no config.json)",
+            a.output.display()
+        );
+    }
     let dev = device(&a.device)?;
     let data = Dataset::load(&a.data).with_context(|| format!("--data {}", a.data.display()))?;
     let window = match a.architecture {
@@ -188,6 +223,9 @@ pub fn run(a: Args) -> Result<()> {
         schedule: a.noise_schedule,
         eta: 1e-3,
     };
+    if existing == Existing::Replace && holds {
+        remove_run(&a.output)?;
+    }
     let pb = bar(a.epochs as u64, "train");
     let t0 = std::time::Instant::now();
     let mut last = None;
