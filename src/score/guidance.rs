@@ -202,11 +202,28 @@ impl Guided<'_> {
                 .expect("x̂ requires grad")
                 .without_autodiff();
             let q = f64s(vjp(a.clone()));
-            let c: Vec<f64> = f64s(a)
+            let a = f64s(a);
+            let mut c: Vec<f64> = a
                 .iter()
                 .zip(&q)
                 .map(|(a, q)| rho2 * (a - sigma * q))
                 .collect();
+            // Guard: along a, Tweedie's covariance ρ²(I − σJ_ε) has a Rayleigh quotient
+            // κ = a·(a − σJ_εᵀa)/a·a in [0, 1] for any Gaussian prior (σ²K⁻¹ ≼ I). A network
+            // misses it where σJ_ε ≈ I (high noise, ρ² up to 1e6): there its error can make M
+            // indefinite and the solve diverge. Outside [0, 1], the direction gets κ clipped,
+            // isotropically.
+            for (cs, as_) in c.chunks_mut(n).zip(a.chunks(n)) {
+                let aa: f64 = as_.iter().map(|v| v * v).sum();
+                let kappa = as_.iter().zip(cs.iter()).map(|(a, c)| a * c).sum::<f64>()
+                    / (rho2 * aa).max(GUARD);
+                if !(0.0..=1.0).contains(&kappa) {
+                    let k = kappa.clamp(0.0, 1.0);
+                    for (c, a) in cs.iter_mut().zip(as_) {
+                        *c = rho2 * k * a;
+                    }
+                }
+            }
             let ct = tensor(c.iter().map(|&v| v as f32).collect(), [b, l, f], &device);
             let (_, jc) = obs
                 .operator

@@ -134,6 +134,7 @@ pub fn run(a: Args) -> Result<()> {
         composition: Composition::default(),
         precision: Precision::Auto.resolve(&model.config.net, fused(&model.config.net, &dev))?,
         seed: a.seed,
+        ..SampleConfig::default()
     };
     let pb = bar((a.samples.div_ceil(64) * 256) as u64, "assimilate");
     let t0 = std::time::Instant::now();

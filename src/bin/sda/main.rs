@@ -11,6 +11,7 @@ mod evaluate;
 mod filter;
 mod observe;
 mod plot;
+mod preset;
 mod simulate;
 mod study;
 mod train;
