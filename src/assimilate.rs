@@ -16,8 +16,8 @@ use crate::score::net::{
     Architecture, Backbone, Composition, CpuWindowScore, ScoreNetConfig, WindowScore,
 };
 use crate::score::operator::Operator;
-use crate::score::sampler::PcSampler;
-use crate::score::{NoiseEstimator, tensor, to_vec};
+use crate::score::sampler::{Corrector, Grid, Method, Sampler};
+use crate::score::{Counted, Evaluations, NoiseEstimator, tensor, to_vec};
 
 /// Observations as given by a user: operator, values and noise stds (physical units).
 pub struct Observed {
@@ -42,8 +42,18 @@ pub struct SampleConfig {
     pub steps: usize,
     /// Langevin corrections C.
     pub corrections: usize,
-    /// Langevin step scale τ.
+    /// Langevin step scale τ (`sda` corrector).
     pub tau: f64,
+    /// The predictor.
+    pub method: Method,
+    /// The time grid.
+    pub grid: Grid,
+    /// DDIM's η in [0, 1].
+    pub eta: f64,
+    /// The corrector's step rule.
+    pub corrector: Corrector,
+    /// The `fixed` corrector's δ.
+    pub delta: f64,
     /// The likelihood approximation.
     pub likelihood: Likelihood,
     /// How window scores compose over the trajectory.
@@ -70,6 +80,11 @@ impl Default for SampleConfig {
             steps: 256,
             corrections: 1,
             tau: 0.25,
+            method: Method::Pc,
+            grid: Grid::T,
+            eta: 0.0,
+            corrector: Corrector::Sda,
+            delta: 0.1,
             likelihood: Likelihood::Sda { gamma: 0.03 },
             composition: Composition::default(),
             precision: Precision::Auto,
@@ -116,7 +131,16 @@ impl SampleConfig {
         if !(self.tau > 0.0 && self.tau.is_finite()) {
             return Err(Error::config("--tau", "must be positive"));
         }
+        if !(self.delta > 0.0 && self.delta.is_finite()) {
+            return Err(Error::config("--delta", "must be positive"));
+        }
+        if !(0.0..=1.0).contains(&self.eta) {
+            return Err(Error::config("--eta", "must lie in [0, 1]"));
+        }
         match self.likelihood {
+            Likelihood::Mmps { iterations: 0, .. } => {
+                Err(Error::config("--iterations", "must be at least 1"))
+            }
             Likelihood::Sda { gamma } if !(gamma >= 0.0 && gamma.is_finite()) => {
                 Err(Error::config("--gamma", "must be non-negative"))
             }
@@ -218,8 +242,36 @@ pub fn sample(
     observed: Option<&Observed>,
     config: &SampleConfig,
     device: &Device,
-    mut progress: impl FnMut(usize),
+    progress: impl FnMut(usize),
 ) -> Result<Array> {
+    Ok(sample_counted(model, observed, config, device, progress)?.0)
+}
+
+impl SampleConfig {
+    /// The sampler these settings run.
+    pub fn sampler(&self, sde: crate::score::sde::VpSde) -> Sampler {
+        Sampler {
+            sde,
+            method: self.method,
+            steps: self.steps,
+            grid: self.grid,
+            eta: self.eta,
+            corrections: self.corrections,
+            corrector: self.corrector,
+            tau: self.tau,
+            delta: self.delta,
+        }
+    }
+}
+
+/// [`sample`], and the network evaluations each sample took (forward and backward passes).
+pub fn sample_counted(
+    model: &Model,
+    observed: Option<&Observed>,
+    config: &SampleConfig,
+    device: &Device,
+    mut progress: impl FnMut(usize),
+) -> Result<(Array, Evaluations)> {
     config.check(model)?;
     let shape = &model.config.data.state_shape;
     let f = features(shape);
@@ -250,14 +302,11 @@ pub fn sample(
         };
         &burn_prior
     };
-    let sampler = PcSampler {
-        sde: model.config.sde,
-        steps: config.steps,
-        corrections: config.corrections,
-        tau: config.tau,
-    };
+    let sampler = config.sampler(model.config.sde);
+    let prior = &Counted::new(prior);
     let mut out = Vec::with_capacity(config.samples * l * f);
     let mut done = 0;
+    let mut batches = 0;
     for (i, start) in (0..config.samples).step_by(config.batch).enumerate() {
         let b = config.batch.min(config.samples - start);
         let mut rng = StdRng::seed_from_u64(batch_seed(config.seed, config.first_batch + i));
@@ -265,7 +314,7 @@ pub fn sample(
         let eps: &dyn NoiseEstimator = match &obs {
             Some(obs) => {
                 guided = Guided {
-                    prior,
+                    prior: prior as &dyn NoiseEstimator,
                     sde: model.config.sde,
                     obs,
                     likelihood: config.likelihood,
@@ -279,11 +328,18 @@ pub fn sample(
             progress(done)
         });
         out.extend(to_vec(x));
+        batches += 1;
     }
     model.config.normalisation().denormalise(&mut out);
     let mut dims = vec![config.samples, l];
     dims.extend(shape);
-    Ok(Array::new(dims, out))
+    // Every batch makes the same passes; each pass evaluates all its samples once.
+    let total = prior.evaluations();
+    let per_sample = Evaluations {
+        forward: total.forward / batches,
+        backward: total.backward / batches,
+    };
+    Ok((Array::new(dims, out), per_sample))
 }
 
 /// `A(x)` of trajectories `(N, L, *shape)` in physical units, flattened per sample.

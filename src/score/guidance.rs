@@ -3,7 +3,10 @@
 //! [`Guided`] wraps any [`NoiseEstimator`] and is itself one, so the unchanged sampler draws from
 //! `p(x | y)`. With `x̂ = (x(t) − σ ε̂) / μ` (Tweedie):
 //! - SDA (Rozet & Louppe 2023, eq. 12): `log p(y | x(t)) ≈ −½ Σ (y − A(x̂))² / (σ_y² + γ (σ/μ)²)`;
-//! - DPS (Chung et al. 2023): `s_y = −ζ ∇‖y − A(x̂)‖² / ‖y − A(x̂)‖`.
+//! - DPS (Chung et al. 2023): `s_y = −ζ ∇‖y − A(x̂)‖² / ‖y − A(x̂)‖`;
+//! - MMPS (Rozet et al. 2024, MMPS.md §2): `q(y | x(t)) = N(A(x̂), Σ_y + J_A C_t J_Aᵀ)` with
+//!   Tweedie's covariance `C_t = ρ² (I − σ J_ε)`, `ρ = σ/μ`, applied through network VJPs;
+//!   the system is solved by K iterations of CG or GMRES, per sample, in f64.
 //!
 //! The gradient with respect to `x(t)` goes through the network and through `A`; the guided
 //! estimate is `ε̂ − σ s_y`.
@@ -15,9 +18,9 @@
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::NoiseEstimator;
 use super::operator::Operator;
 use super::sde::VpSde;
+use super::{NoiseEstimator, tensor, to_vec};
 
 /// Which likelihood approximation guides the sampler.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -32,6 +35,25 @@ pub enum Likelihood {
         /// The guidance strength ζ.
         zeta: f64,
     },
+    /// Moment matching: Tweedie's covariance, K Krylov iterations.
+    Mmps {
+        /// The Krylov solver.
+        solver: Solver,
+        /// Its iterations K (each one network forward and backward pass, or only a backward
+        /// pass where the network keeps its activations).
+        iterations: usize,
+    },
+}
+
+/// The Krylov solver of MMPS's observation-space system.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Solver {
+    /// Conjugate gradients (the system is symmetric where the network's Jacobian is).
+    #[default]
+    Cg,
+    /// GMRES (robust to a non-symmetric network Jacobian).
+    Gmres,
 }
 
 /// Observations, their noise and the operator that produced them, in the sampler's terms.
@@ -85,6 +107,9 @@ impl Guided<'_> {
     /// `s_y = (g − σ Jᵀ g) / μ` with `g = ∇_x̂ log p(y | x̂)`: one vector-Jacobian product of the
     /// network.
     pub fn eps_and_grad(&self, x: Tensor<3>, t: f64) -> (Tensor<3>, Tensor<3>) {
+        if let Likelihood::Mmps { solver, iterations } = self.likelihood {
+            return self.mmps(x, t, solver, iterations);
+        }
         let (mu, sigma) = (self.sde.mu(t), self.sde.sigma(t));
         let x = x.without_autodiff();
         let (eps, vjp) = self.prior.eps_vjp(x.clone(), t);
@@ -104,6 +129,7 @@ impl Guided<'_> {
                 // log p(y | x(t)) summed over samples (their gradients do not mix).
                 (err.square() / var).sum().mul_scalar(-0.5)
             }
+            Likelihood::Mmps { .. } => unreachable!("handled above"),
             Likelihood::Dps { zeta } => {
                 // −ζ ‖err‖ per sample: its gradient is −ζ ∇‖err‖² / (2‖err‖); DPS's
                 // −ζ ∇‖err‖²/‖err‖ is twice that, hence the factor 2.
@@ -116,6 +142,195 @@ impl Guided<'_> {
             .without_autodiff();
         let s = (g.clone() - vjp(g).mul_scalar(sigma)).div_scalar(mu);
         (eps.clone() - s.clone().mul_scalar(sigma), s)
+    }
+}
+
+/// Guard of the solvers' denominators (azula's: f64 machine epsilon).
+const GUARD: f64 = f64::EPSILON;
+
+/// Per-sample dot products of `[B, n]` row-major vectors.
+fn dots(a: &[f64], b: &[f64], n: usize) -> Vec<f64> {
+    a.chunks(n)
+        .zip(b.chunks(n))
+        .map(|(a, b)| a.iter().zip(b).map(|(a, b)| a * b).sum())
+        .collect()
+}
+
+fn f64s<const D: usize>(x: Tensor<D>) -> Vec<f64> {
+    to_vec(x).into_iter().map(f64::from).collect()
+}
+
+impl Guided<'_> {
+    /// MMPS (MMPS.md §2.3, §2.4, §3.2 option B): `ε̂_post = ε̂ − σ g` with
+    /// `g = (1/μ) (I − σ J_εᵀ) J_Aᵀ u` and `u ≈ M⁻¹ (y − A(x̂))`,
+    /// `M = Σ_y + J_A C_t J_Aᵀ`, `C_t = ρ² (I − σ J_εᵀ)`.
+    ///
+    /// Each product `M p` is one VJP through `A` (a = J_Aᵀ p), one network VJP
+    /// (`c = ρ² (a − σ J_εᵀ a)`) and one JVP of `A` (`M p = Σ_y p + J_A c`). `u` is a combination
+    /// of the vectors `p` the products were taken of, so `C_t J_Aᵀ u` is the same combination
+    /// of the `c`: the score costs no further product. Solver vectors and scalars are f64 and
+    /// per sample; denominators are clipped below at f64's epsilon.
+    fn mmps(
+        &self,
+        x: Tensor<3>,
+        t: f64,
+        solver: Solver,
+        iterations: usize,
+    ) -> (Tensor<3>, Tensor<3>) {
+        let (mu, sigma) = (self.sde.mu(t), self.sde.sigma(t));
+        let rho2 = (sigma / mu).powi(2);
+        let x = x.without_autodiff();
+        let [b, l, f] = x.dims();
+        let n = l * f;
+        let device = x.device();
+        let (eps, mut vjp) = self.prior.eps_vjps(x.clone(), t);
+        let x_hat = (x - eps.clone().mul_scalar(sigma)).div_scalar(mu);
+        let obs = self.obs;
+        let phys = x_hat.clone() * obs.scale.clone() + obs.mean.clone();
+        let ax = obs.observe(x_hat.clone());
+        let m = ax.dims()[1];
+        let r = f64s(obs.y.clone() - ax);
+        let var = f64s(obs.variance.clone());
+        // a = J_Aᵀ p (through a small tape of A at x̂), c = ρ² (a − σ J_εᵀ a),
+        // M p = Σ_y p + J_A c (the operator's JVP at x̂).
+        let mut product = |p: &[f64]| -> (Vec<f64>, Vec<f64>) {
+            let pt = tensor(p.iter().map(|&v| v as f32).collect(), [b, m], &device);
+            let xa = x_hat.clone().autodiff().require_grad();
+            let objective = (obs.observe(xa.clone()) * pt.autodiff()).sum();
+            let a = xa
+                .grad(&objective.backward())
+                .expect("x̂ requires grad")
+                .without_autodiff();
+            let q = f64s(vjp(a.clone()));
+            let a = f64s(a);
+            let mut c: Vec<f64> = a
+                .iter()
+                .zip(&q)
+                .map(|(a, q)| rho2 * (a - sigma * q))
+                .collect();
+            // Guard: along a, Tweedie's covariance ρ²(I − σJ_ε) has a Rayleigh quotient
+            // κ = a·(a − σJ_εᵀa)/a·a in [0, 1] for any Gaussian prior (σ²K⁻¹ ≼ I). A network
+            // misses it where σJ_ε ≈ I (high noise, ρ² up to 1e6): there its error can make M
+            // indefinite and the solve diverge. Outside [0, 1], the direction gets κ clipped,
+            // isotropically.
+            for (cs, as_) in c.chunks_mut(n).zip(a.chunks(n)) {
+                let aa: f64 = as_.iter().map(|v| v * v).sum();
+                let kappa = as_.iter().zip(cs.iter()).map(|(a, c)| a * c).sum::<f64>()
+                    / (rho2 * aa).max(GUARD);
+                if !(0.0..=1.0).contains(&kappa) {
+                    let k = kappa.clamp(0.0, 1.0);
+                    for (c, a) in cs.iter_mut().zip(as_) {
+                        *c = rho2 * k * a;
+                    }
+                }
+            }
+            let ct = tensor(c.iter().map(|&v| v as f32).collect(), [b, l, f], &device);
+            let (_, jc) = obs
+                .operator
+                .jvp(phys.clone(), ct * obs.scale.clone(), &obs.state_shape)
+                .expect("operator validated against the trajectory length");
+            let jc = to_vec(jc);
+            let mp = p
+                .iter()
+                .zip(&jc)
+                .enumerate()
+                .map(|(i, (p, jc))| var[i % m] * p + f64::from(*jc))
+                .collect();
+            (mp, c)
+        };
+        // C_t J_Aᵀ u, accumulated per sample.
+        let mut cu = vec![0.0f64; b * n];
+        let mut accumulate = |c: &[f64], coef: &[f64]| {
+            for (s, (cu, c)) in cu.chunks_mut(n).zip(c.chunks(n)).enumerate() {
+                for (d, v) in cu.iter_mut().zip(c) {
+                    *d += coef[s] * v;
+                }
+            }
+        };
+        match solver {
+            Solver::Cg => {
+                let (mut res, mut p) = (r.clone(), r);
+                let mut rr = dots(&res, &res, m);
+                for _ in 0..iterations {
+                    let (mp, c) = product(&p);
+                    let pmp = dots(&p, &mp, m);
+                    let alpha: Vec<f64> =
+                        rr.iter().zip(&pmp).map(|(a, b)| a / b.max(GUARD)).collect();
+                    accumulate(&c, &alpha);
+                    for (i, (r, mp)) in res.iter_mut().zip(&mp).enumerate() {
+                        *r -= alpha[i / m] * mp;
+                    }
+                    let rr_new = dots(&res, &res, m);
+                    for (i, (p, r)) in p.iter_mut().zip(&res).enumerate() {
+                        *p = r + rr_new[i / m] / rr[i / m].max(GUARD) * *p;
+                    }
+                    rr = rr_new;
+                }
+            }
+            Solver::Gmres => {
+                let k = iterations;
+                let beta: Vec<f64> = dots(&r, &r, m).iter().map(|v| v.sqrt()).collect();
+                let mut v: Vec<f64> = r
+                    .iter()
+                    .enumerate()
+                    .map(|(i, r)| r / beta[i / m].max(GUARD))
+                    .collect();
+                // Hessenberg matrices per sample, (K + 1) × K, and the c of each basis vector.
+                let mut h = vec![nalgebra::DMatrix::<f64>::zeros(k + 1, k); b];
+                let mut basis = Vec::with_capacity(k + 1);
+                let mut cs = Vec::with_capacity(k);
+                for j in 0..k {
+                    let (mut w, c) = product(&v);
+                    cs.push(c);
+                    basis.push(std::mem::take(&mut v));
+                    // Modified Gram–Schmidt against the basis so far.
+                    for (i, vi) in basis.iter().enumerate() {
+                        let hij = dots(&w, vi, m);
+                        for (e, (w, vi)) in w.iter_mut().zip(vi).enumerate() {
+                            *w -= hij[e / m] * vi;
+                        }
+                        for s in 0..b {
+                            h[s][(i, j)] = hij[s];
+                        }
+                    }
+                    let norm: Vec<f64> = dots(&w, &w, m).iter().map(|v| v.sqrt()).collect();
+                    for s in 0..b {
+                        h[s][(j + 1, j)] = norm[s];
+                    }
+                    v = w
+                        .iter()
+                        .enumerate()
+                        .map(|(i, w)| w / norm[i / m].max(GUARD))
+                        .collect();
+                }
+                // Per sample: y = argmin ‖β e₁ − H y‖ by QR, ε added to R's diagonal.
+                let coefs: Vec<Vec<f64>> = (0..b)
+                    .map(|s| {
+                        let qr = h[s].clone().qr();
+                        let mut rhs = nalgebra::DVector::zeros(k + 1);
+                        rhs[0] = beta[s];
+                        let qtb = qr.q().transpose() * rhs;
+                        let rm = qr.r();
+                        let mut y = vec![0.0; k];
+                        for i in (0..k).rev() {
+                            let sum: f64 = (i + 1..k).map(|j| rm[(i, j)] * y[j]).sum();
+                            let d = rm[(i, i)];
+                            let d = if d >= 0.0 { d + GUARD } else { d - GUARD };
+                            y[i] = (qtb[i] - sum) / d;
+                        }
+                        y
+                    })
+                    .collect();
+                for (j, c) in cs.iter().enumerate() {
+                    let coef: Vec<f64> = coefs.iter().map(|y| y[j]).collect();
+                    accumulate(c, &coef);
+                }
+            }
+        }
+        // g = (1/μ)(I − σJ_εᵀ) J_Aᵀ u = C_t J_Aᵀ u / (μ ρ²).
+        let g: Vec<f32> = cu.iter().map(|v| (v / (mu * rho2)) as f32).collect();
+        let g = tensor(g, [b, l, f], &device);
+        (eps - g.clone().mul_scalar(sigma), g)
     }
 }
 

@@ -669,4 +669,14 @@ impl NoiseEstimator for CpuWindowScore<'_> {
         let (eps, act) = self.forward(x.without_autodiff(), t);
         (eps, Box::new(move |v: Tensor<3>| self.vjp(&act, v)))
     }
+
+    /// One forward pass; every product reuses its activations.
+    fn eps_vjps(&self, x: Tensor<3>, t: f64) -> (Tensor<3>, super::VjpMut<'_>) {
+        let (eps, act) = self.forward(x.without_autodiff(), t);
+        (eps, Box::new(move |v: Tensor<3>| self.vjp(&act, v)))
+    }
+
+    fn keeps_activations(&self) -> bool {
+        true
+    }
 }

@@ -683,6 +683,71 @@ impl Operator {
         x
     }
 
+    /// The per-state map and its Jacobian-vector product at `x` along `v`: `(A(x), J_A(x) v)`.
+    /// The tangent goes through the terms in order with the values: a linear term maps it by
+    /// applying itself, `saturate` scales it by `1 / (1 + |w|)²` at its input `w`.
+    ///
+    /// # Shapes
+    /// - x, v: `[N, prod(shape)]` → both `[N, prod(state_shape(shape))]`
+    pub fn jvp_states(
+        &self,
+        x: Tensor<2>,
+        v: Tensor<2>,
+        shape: &[usize],
+    ) -> (Tensor<2>, Tensor<2>) {
+        let (mut x, mut v) = (x, v);
+        let mut shape = shape.to_vec();
+        for term in &self.terms {
+            if matches!(term, Term::Stride { .. } | Term::Last) {
+                continue;
+            }
+            let one = Operator {
+                spec: self.spec.clone(),
+                terms: vec![term.clone()],
+            };
+            v = match term {
+                Term::Saturate => v / (x.clone().abs() + 1.0).square(),
+                _ if term.is_linear() => one.map_states(v, &shape, false),
+                other => unreachable!("{other:?} has no tangent map"),
+            };
+            x = one.map_states(x, &shape, false);
+            shape = self
+                .term_shape(term, shape)
+                .expect("operator checked against the state shape");
+        }
+        (x, v)
+    }
+
+    /// [`Self::jvp_states`] over trajectories: `(A(x), J_A(x) v)` for `x, v` of shape
+    /// `[B, L, prod(shape)]`.
+    pub fn jvp(
+        &self,
+        x: Tensor<3>,
+        v: Tensor<3>,
+        shape: &[usize],
+    ) -> Result<(Tensor<3>, Tensor<3>)> {
+        let [b, l, f] = x.dims();
+        let times = self.times(l)?;
+        self.state_shape(shape)?;
+        let lo = times.len();
+        let pick = |x: Tensor<3>| {
+            if lo == l {
+                x
+            } else {
+                let ids: Vec<i64> = times.iter().map(|&i| i as i64).collect();
+                let device = x.device();
+                x.select(1, Tensor::<1, Int>::from_ints(ids.as_slice(), &device))
+            }
+        };
+        let (y, jv) = self.jvp_states(
+            pick(x).reshape([b * lo, f]),
+            pick(v).reshape([b * lo, f]),
+            shape,
+        );
+        let fo = y.dims()[1];
+        Ok((y.reshape([b, lo, fo]), jv.reshape([b, lo, fo])))
+    }
+
     /// Applies the operator to a batch of trajectories.
     ///
     /// # Shapes
@@ -764,6 +829,14 @@ impl Operator {
                     .collect()
             }
         })
+    }
+}
+
+impl Term {
+    /// Whether the term is a linear map of the states, so that its Jacobian-vector product is
+    /// the term applied to the tangent. Every term but `saturate` is.
+    pub fn is_linear(&self) -> bool {
+        !matches!(self, Term::Saturate)
     }
 }
 
@@ -1187,5 +1260,43 @@ mod tests {
             assert!(g.iter().any(|v| v.abs() > 1e-3), "{spec}");
         }
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn jvp_matches_finite_differences() {
+        // J_A v against (A(x + h v) − A(x − h v)) / 2h, in f64 arithmetic on the values.
+        let device = Device::flex();
+        let (c, h, w) = (2, 8, 8);
+        let shape = [c, h, w];
+        let f = c * h * w;
+        for spec in [
+            "coarsen:2",
+            "space-stride:3@1",
+            "vorticity|saturate",
+            "saturate|coarsen:2|vorticity|saturate|crop:1:3:0:4",
+            "stride:2|select:1|saturate",
+        ] {
+            let op: Operator = spec.parse().unwrap();
+            let x0 = fields(3, c, h, w);
+            let v0: Vec<f32> = (0..3 * f)
+                .map(|k| ((k * 13 % 7) as f32 - 3.0) * 0.25)
+                .collect();
+            let t = |d: &[f32]| crate::score::tensor(d.to_vec(), [1, 3, f], &device);
+            let (y, jv) = op.jvp(t(&x0), t(&v0), &shape).unwrap();
+            assert_eq!(y.dims(), jv.dims());
+            assert_eq!(to_vec(y.clone()), to_vec(op.apply(t(&x0), &shape).unwrap()));
+            let eps = 1e-2f32;
+            let shift =
+                |s: f32| -> Vec<f32> { x0.iter().zip(&v0).map(|(x, v)| x + s * eps * v).collect() };
+            let a = to_vec(op.apply(t(&shift(1.0)), &shape).unwrap());
+            let b = to_vec(op.apply(t(&shift(-1.0)), &shape).unwrap());
+            for (k, g) in to_vec(jv).iter().enumerate() {
+                let fd = (a[k] - b[k]) / (2.0 * eps);
+                assert!(
+                    (fd - g).abs() < 2e-3 * (1.0 + fd.abs()),
+                    "{spec}: (J v)[{k}] = {g} vs finite differences {fd}"
+                );
+            }
+        }
     }
 }

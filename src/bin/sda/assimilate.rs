@@ -3,26 +3,21 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use sda::assimilate::{Observed, SampleConfig, fused, log_likelihood, residual_std, sample};
+use sda::assimilate::{Observed, SampleConfig, fused, log_likelihood, residual_std, sample_counted};
 use sda::data::features;
 use sda::io::{Array, read_npy, write_npy};
 use sda::model::Model;
 use sda::nn::cpu::Precision;
 use sda::output::{Existing, Parts, check_file, fingerprint};
-use sda::score::guidance::Likelihood;
+use sda::score::Evaluations;
+use sda::score::guidance::{Likelihood, Solver};
 use sda::score::net::Composition;
 use sda::score::operator::Operator;
+use sda::score::sampler::{Corrector, Grid, Method};
 
 use crate::common::{bar, device, noise};
-
-/// The likelihood approximation.
-#[derive(Clone, Copy, clap::ValueEnum)]
-pub enum LikelihoodKind {
-    /// SDA's Gaussian approximation, variance σ_y² + γ (σ/μ)² (the paper's).
-    Sda,
-    /// Diffusion posterior sampling (Chung et al. 2023), step ζ.
-    Dps,
-}
+pub use crate::preset::LikelihoodKind;
+use crate::preset::{Flags, Preset, Settings};
 
 /// Sampler flags shared by `assimilate` and `sample`.
 #[derive(clap::Args)]
@@ -39,15 +34,40 @@ pub struct SamplerArgs {
     /// Trajectories per batch: bounds memory for any --samples and --length.
     #[arg(long, default_value_t = 64)]
     pub batch: usize,
-    /// Sampler steps T.
-    #[arg(long, default_value_t = 256)]
-    pub steps: usize,
-    /// Langevin corrections C per step.
-    #[arg(long, default_value_t = 1)]
-    pub corrections: usize,
-    /// Langevin step scale τ.
-    #[arg(long, default_value_t = 0.25)]
-    pub tau: f64,
+    /// Named settings of the sampler and the likelihood: paper (PC, 256 steps, C = 1, SDA),
+    /// fast (MMPS K = 1, eab2, 32 log-SNR steps, C = 0) or accurate (MMPS K = 3, eab2, 64
+    /// log-SNR steps, C = 1 fixed δ = 0.1). Any flag below given explicitly wins over the preset.
+    #[arg(long, value_enum, default_value_t = Preset::Paper)]
+    pub preset: Preset,
+    /// Sampler: pc (Euler predictor and Langevin corrector, the paper's), ddim (η), heun
+    /// (second order, two evaluations per step), eab2 (second-order exponential multistep, one
+    /// evaluation per step). [preset paper: pc]
+    #[arg(long, value_enum)]
+    pub sampler: Option<Method>,
+    /// Sampler steps T. [preset paper: 256]
+    #[arg(long)]
+    pub steps: Option<usize>,
+    /// Time grid: t (uniform in t, the paper's) or logsnr (uniform in log(μ/σ)). [preset
+    /// paper: t]
+    #[arg(long, value_enum)]
+    pub grid: Option<Grid>,
+    /// DDIM's stochasticity η in [0, 1] (0: deterministic, 1: DDPM); --sampler ddim only.
+    /// [default 0]
+    #[arg(long)]
+    pub eta: Option<f64>,
+    /// Langevin corrections C per step. [preset paper: 1]
+    #[arg(long)]
+    pub corrections: Option<usize>,
+    /// Corrector step: sda (δ = τ / mean(ε²), the paper's) or fixed (δ = --delta, Appa's).
+    /// [preset paper: sda]
+    #[arg(long, value_enum)]
+    pub corrector: Option<Corrector>,
+    /// Langevin step scale τ of the sda corrector. [default 0.25]
+    #[arg(long)]
+    pub tau: Option<f64>,
+    /// Step δ of the fixed corrector, > 0. [default 0.1]
+    #[arg(long)]
+    pub delta: Option<f64>,
     /// How the window scores compose over the trajectory: `mean` averages every window that
     /// covers a state, `centre` keeps the centre of one window (the paper's).
     #[arg(long, value_enum, default_value_t = Composition::default())]
@@ -96,15 +116,24 @@ pub struct Args {
     /// per-observation stds.
     #[arg(long, allow_hyphen_values = true)]
     pub noise: Option<String>,
-    /// Likelihood approximation.
-    #[arg(long, value_enum, default_value_t = LikelihoodKind::Sda)]
-    pub likelihood: LikelihoodKind,
-    /// γ of the SDA likelihood (0.03 in the paper's Lorenz evaluation).
-    #[arg(long, default_value_t = 0.03)]
-    pub gamma: f64,
-    /// ζ of the DPS likelihood.
-    #[arg(long, default_value_t = 1.0)]
-    pub zeta: f64,
+    /// Likelihood approximation: sda (the paper's), dps, or mmps (moment matching, Tweedie's
+    /// covariance). [preset paper: sda; fast, accurate: mmps]
+    #[arg(long, value_enum)]
+    pub likelihood: Option<LikelihoodKind>,
+    /// Krylov solver of MMPS: cg or gmres (for networks whose Jacobian is far from symmetric).
+    /// [default cg]
+    #[arg(long, value_enum)]
+    pub solver: Option<Solver>,
+    /// Krylov iterations K of MMPS, ≥ 1: each costs one network backward pass (and one forward
+    /// pass, except on the fused CPU network). [preset fast: 1, accurate: 3]
+    #[arg(long)]
+    pub iterations: Option<usize>,
+    /// γ of the SDA likelihood. [default 0.03, the paper's Lorenz evaluation]
+    #[arg(long)]
+    pub gamma: Option<f64>,
+    /// ζ of the DPS likelihood. [default 1]
+    #[arg(long)]
+    pub zeta: Option<f64>,
 }
 
 /// Draw trajectories from the trained prior p(x), without observations.
@@ -121,10 +150,27 @@ fn load(a: &SamplerArgs) -> Result<(burn::prelude::Device, Model)> {
     Ok((dev, model))
 }
 
+impl SamplerArgs {
+    /// The sampler flags given (likelihood flags are added by `assimilate`).
+    pub fn flags(&self) -> Flags {
+        Flags {
+            sampler: self.sampler,
+            steps: self.steps,
+            grid: self.grid,
+            eta: self.eta,
+            corrections: self.corrections,
+            corrector: self.corrector,
+            tau: self.tau,
+            delta: self.delta,
+            ..Flags::default()
+        }
+    }
+}
+
 /// The sampler settings of the flags, with the precision resolved for `model` on `dev`.
 fn config(
     a: &SamplerArgs,
-    likelihood: Likelihood,
+    settings: &Settings,
     model: &Model,
     dev: &burn::prelude::Device,
 ) -> Result<SampleConfig> {
@@ -133,10 +179,15 @@ fn config(
         length: a.length,
         samples: a.samples,
         batch: a.batch,
-        steps: a.steps,
-        corrections: a.corrections,
-        tau: a.tau,
-        likelihood,
+        steps: settings.steps,
+        corrections: settings.corrections,
+        tau: settings.tau,
+        method: settings.sampler,
+        grid: settings.grid,
+        eta: settings.eta,
+        corrector: settings.corrector,
+        delta: settings.delta,
+        likelihood: settings.likelihood,
         composition: a.composition,
         precision: a.precision.resolve(net, fused(net, dev))?,
         seed: a.seed,
@@ -262,7 +313,7 @@ fn draw(
     cfg: &SampleConfig,
     dev: &burn::prelude::Device,
     a: &SamplerArgs,
-) -> Result<(Array, f64)> {
+) -> Result<(Array, f64, Evaluations)> {
     cfg.check(model)?;
     let batches = cfg.samples.div_ceil(cfg.batch);
     let pb = bar((batches * cfg.steps) as u64, "sample");
@@ -278,6 +329,7 @@ fn draw(
         None
     };
     let mut data = Vec::new();
+    let mut evals = Evaluations::default();
     let mut shape = Vec::new();
     for i in 0..batches {
         let b = cfg.batch.min(cfg.samples - i * cfg.batch);
@@ -291,9 +343,11 @@ fn draw(
                     ..cfg.clone()
                 };
                 let offset = i * cfg.steps;
-                let x = sample(model, obs, &piece, dev, |s| {
+                let (x, e) = sample_counted(model, obs, &piece, dev, |s| {
                     pb.set_position((offset + s) as u64)
                 })?;
+                // Every batch makes the same passes per sample.
+                evals = e;
                 if let Some(p) = &parts {
                     p.put(i, &x)?;
                 }
@@ -311,7 +365,7 @@ fn draw(
     if let Some(p) = parts {
         p.finish()?;
     }
-    Ok((x, t0.elapsed().as_secs_f64()))
+    Ok((x, t0.elapsed().as_secs_f64(), evals))
 }
 
 fn report_prior(model: &Model, x: &Array) {
@@ -343,6 +397,15 @@ fn report_prior(model: &Model, x: &Array) {
 }
 
 pub fn run(a: Args) -> Result<()> {
+    // Bad or meaningless flags fail before the model loads.
+    let settings = a.sampler.preset.resolve(&Flags {
+        likelihood: a.likelihood,
+        solver: a.solver,
+        iterations: a.iterations,
+        gamma: a.gamma,
+        zeta: a.zeta,
+        ..a.sampler.flags()
+    })?;
     let (dev, model) = load(&a.sampler)?;
     let obs = observed_any(
         &model.config.data.state_shape,
@@ -351,19 +414,16 @@ pub fn run(a: Args) -> Result<()> {
         a.noise.as_deref(),
         a.sampler.length,
     )?;
-    let likelihood = match a.likelihood {
-        LikelihoodKind::Sda => Likelihood::Sda { gamma: a.gamma },
-        LikelihoodKind::Dps => Likelihood::Dps { zeta: a.zeta },
-    };
-    let cfg = config(&a.sampler, likelihood, &model, &dev)?;
+    let cfg = config(&a.sampler, &settings, &model, &dev)?;
     check_output(&a.sampler, &model)?;
-    let (x, secs) = draw(&model, Some(&obs), &cfg, &dev, &a.sampler)?;
+    let (x, secs, evals) = draw(&model, Some(&obs), &cfg, &dev, &a.sampler)?;
     println!(
-        "{} posterior trajectories of {} states ({} steps, C = {}, precision {}) in {:.1} s → {}",
+        "{} posterior trajectories of {} states (preset {}: {}; precision {}) in {:.1} s, \
+         {evals} network passes per sample → {}",
         cfg.samples,
         cfg.length,
-        cfg.steps,
-        cfg.corrections,
+        sda::flag_value(&a.sampler.preset),
+        settings.describe(),
         cfg.precision,
         secs,
         a.sampler.output.display()
@@ -381,14 +441,22 @@ pub fn run(a: Args) -> Result<()> {
 }
 
 pub fn run_sample(a: SampleArgs) -> Result<()> {
+    let settings = Settings {
+        likelihood: Likelihood::Sda { gamma: 0.0 },
+        ..a.sampler.preset.resolve(&a.sampler.flags())?
+    };
     let (dev, model) = load(&a.sampler)?;
-    let cfg = config(&a.sampler, Likelihood::Sda { gamma: 0.0 }, &model, &dev)?;
+    let cfg = config(&a.sampler, &settings, &model, &dev)?;
     check_output(&a.sampler, &model)?;
-    let (x, secs) = draw(&model, None, &cfg, &dev, &a.sampler)?;
+    let (x, secs, evals) = draw(&model, None, &cfg, &dev, &a.sampler)?;
     println!(
-        "{} prior trajectories of {} states (precision {}) in {:.1} s → {}",
+        "{} prior trajectories of {} states ({} steps of {}, C = {}; precision {}) in {:.1} s, \
+         {evals} network passes per sample → {}",
         cfg.samples,
         cfg.length,
+        cfg.steps,
+        sda::flag_value(&cfg.method),
+        cfg.corrections,
         cfg.precision,
         secs,
         a.sampler.output.display()

@@ -12,6 +12,7 @@ mod filter;
 mod import;
 mod observe;
 mod plot;
+mod preset;
 mod simulate;
 mod study;
 mod train;

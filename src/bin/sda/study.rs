@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use sda::assimilate::{Observed, SampleConfig, fused, observe, sample};
+use sda::assimilate::{Observed, SampleConfig, fused, observe, sample_counted};
 use sda::data::{Dataset, read_trajectories, simulate};
 use sda::evaluate::{evaluate, finite_samples};
 use sda::filter::{FilterConfig, particle_filter};
@@ -19,21 +19,26 @@ use sda::model::Model;
 use sda::nn::cpu::Precision;
 use sda::output::{Existing, Folder, check_folder, remove_outputs};
 use sda::plot::{Panel, Series, panels, trajectories};
-use sda::score::guidance::Likelihood;
+use sda::score::guidance::{Likelihood, Solver};
 use sda::score::net::{Composition, ScoreNetConfig};
 use sda::score::operator::Operator;
+use sda::score::sampler::{Corrector, Grid, Method};
 use sda::score::sde::VpSde;
 use sda::train::{TrainConfig, train};
 
 use crate::common::{bar, device};
+use crate::preset::{Flags, LikelihoodKind, Preset, Settings, likelihood_name};
 
 /// Run the paper's Lorenz-63 study: for each Markov order k (training the models if missing,
 /// with the paper's widths), each observation scenario ("lo": every 8th state, first coordinate,
 /// std 0.05 normalised = 0.4; "hi": every state, std 0.25 = 2.0) and each number of Langevin
 /// corrections C, assimilate M test trajectories and compare with a bootstrap particle filter
-/// (W1, log p(x_2:L | x_1), log p(y | x)). Writes DIR/rows.csv (every row), DIR/summary.csv,
-/// a summary table on stdout, DIR/figure3.png and DIR/trajectories.png. Rerunning with the same
-/// DIR and --resume reuses everything already computed.
+/// (W1, log p(x_2:L | x_1), log p(y | x)). Likelihoods, samplers, step counts and MMPS
+/// iterations can be compared too: every combination of the lists given runs, and each row
+/// records its network evaluations per sample and wall time. Writes DIR/rows.csv (every row),
+/// DIR/summary.csv, a summary table on stdout, DIR/figure3.png (W1, log p(x), log p(y|x) against
+/// C, and W1 against network evaluations per sample) and DIR/trajectories.png. Rerunning with the
+/// same DIR and --resume reuses everything already computed.
 #[derive(clap::Args)]
 pub struct Args {
     /// The system (only lorenz63 has a study).
@@ -44,9 +49,38 @@ pub struct Args {
     /// Markov orders k of the local models.
     #[arg(long, value_delimiter = ',', default_value = "1,2,3,4")]
     pub orders: Vec<usize>,
-    /// Langevin corrections C.
-    #[arg(long, value_delimiter = ',', default_value = "0,1,2,4,8,16")]
+    /// Langevin corrections C. [preset paper: 0,1,2,4,8,16 (the paper's Figure 3); fast and
+    /// accurate: the preset's]
+    #[arg(long, value_delimiter = ',')]
     pub corrections: Vec<usize>,
+    /// Named sampler and likelihood settings, as `sda assimilate --preset`; the flags below
+    /// override them.
+    #[arg(long, value_enum, default_value_t = Preset::Paper)]
+    pub preset: Preset,
+    /// Likelihoods to compare: sda, dps, mmps. [default: the preset's]
+    #[arg(long, value_delimiter = ',', value_enum)]
+    pub likelihoods: Vec<LikelihoodKind>,
+    /// Samplers to compare: pc, ddim, heun, eab2. [default: the preset's]
+    #[arg(long, value_delimiter = ',', value_enum)]
+    pub samplers: Vec<Method>,
+    /// MMPS Krylov iterations K to compare (mmps rows only). [default: the preset's]
+    #[arg(long, value_delimiter = ',')]
+    pub iterations: Vec<usize>,
+    /// MMPS solver: cg or gmres. [default cg]
+    #[arg(long, value_enum)]
+    pub solver: Option<Solver>,
+    /// Time grid: t or logsnr. [default: the preset's]
+    #[arg(long, value_enum)]
+    pub grid: Option<Grid>,
+    /// DDIM's η in [0, 1] (--samplers ddim). [default 0]
+    #[arg(long)]
+    pub eta: Option<f64>,
+    /// Corrector step: sda (τ) or fixed (δ). [default: the preset's]
+    #[arg(long, value_enum)]
+    pub corrector: Option<Corrector>,
+    /// δ of the fixed corrector. [default 0.1]
+    #[arg(long)]
+    pub delta: Option<f64>,
     /// Scenarios: lo and/or hi.
     #[arg(long, value_delimiter = ',', default_value = "lo,hi")]
     pub cases: Vec<String>,
@@ -59,15 +93,15 @@ pub struct Args {
     /// Posterior samples per assimilation.
     #[arg(long, default_value_t = 64)]
     pub samples: usize,
-    /// Sampler steps T.
-    #[arg(long, default_value_t = 256)]
-    pub steps: usize,
-    /// Langevin step scale τ.
-    #[arg(long, default_value_t = 0.25)]
-    pub tau: f64,
-    /// γ of the SDA likelihood.
-    #[arg(long, default_value_t = 0.03)]
-    pub gamma: f64,
+    /// Sampler steps T to compare. [default: the preset's]
+    #[arg(long, value_delimiter = ',')]
+    pub steps: Vec<usize>,
+    /// Langevin step scale τ of the sda corrector. [default 0.25]
+    #[arg(long)]
+    pub tau: Option<f64>,
+    /// γ of the SDA likelihood. [default 0.03]
+    #[arg(long)]
+    pub gamma: Option<f64>,
     /// How window scores compose over a trajectory: `mean` (every covering window) or
     /// `centre` (the paper's). Rows of each are kept apart in rows.csv.
     #[arg(long, value_enum, default_value_t = Composition::default())]
@@ -141,14 +175,131 @@ struct Row {
     seconds: f64,
     composition: String,
     precision: String,
+    /// What sampled: see [`Combo::key`].
+    method: String,
+    forward: usize,
+    backward: usize,
 }
 
-const HEADER: &str = "k,case,trajectory,corrections,w1,w1_floor,log_px,log_px_filter,log_py,failed,seconds,composition,precision";
+const HEADER: &str = "k,case,trajectory,corrections,w1,w1_floor,log_px,log_px_filter,log_py,failed,seconds,composition,precision,method,forward,backward";
+
+/// The key of the paper's settings (rows written before other settings were offered).
+const PAPER_KEY: &str = "sda0.03/pc/t/sda0.25/T256";
+
+/// One setting of the sampler and likelihood that the study runs, for every C.
+#[derive(Clone)]
+struct Combo {
+    settings: Settings,
+}
+
+impl Combo {
+    /// `likelihood/sampler/grid/corrector/Tsteps`, e.g. `mmps-cg1/eab2/logsnr/fixed0.1/T32`:
+    /// what rows.csv and the sample files are keyed by (C is a column of its own).
+    fn key(&self) -> String {
+        let s = &self.settings;
+        let lik = match s.likelihood {
+            Likelihood::Sda { gamma } => format!("sda{gamma}"),
+            Likelihood::Dps { zeta } => format!("dps{zeta}"),
+            Likelihood::Mmps { solver, iterations } => {
+                format!("mmps-{}{iterations}", flag_value(&solver))
+            }
+        };
+        let sampler = match s.sampler {
+            Method::Ddim => format!("ddim{}", s.eta),
+            m => flag_value(&m),
+        };
+        let corrector = match s.corrector {
+            Corrector::Sda => format!("sda{}", s.tau),
+            Corrector::Fixed => format!("fixed{}", s.delta),
+        };
+        format!(
+            "{lik}/{sampler}/{}/{corrector}/T{}",
+            flag_value(&s.grid),
+            s.steps
+        )
+    }
+
+    /// The legend and table name: `MMPS (CG, K = 1), eab2, logsnr grid`.
+    fn label(&self) -> String {
+        let s = &self.settings;
+        format!(
+            "{}, {} {}",
+            likelihood_name(&s.likelihood),
+            flag_value(&s.sampler),
+            flag_value(&s.grid)
+        )
+    }
+}
+
+/// Every combination of the lists given (the preset filling what is not), per C.
+fn combos(a: &Args) -> Result<(Vec<Combo>, Vec<usize>)> {
+    let base = a.preset.resolve(&Flags {
+        grid: a.grid,
+        corrector: a.corrector,
+        tau: a.tau,
+        delta: a.delta,
+        ..Flags::default()
+    })?;
+    let or = |v: &Vec<usize>, d: usize| if v.is_empty() { vec![d] } else { v.clone() };
+    let likelihoods = if a.likelihoods.is_empty() {
+        vec![match base.likelihood {
+            Likelihood::Sda { .. } => LikelihoodKind::Sda,
+            Likelihood::Dps { .. } => LikelihoodKind::Dps,
+            Likelihood::Mmps { .. } => LikelihoodKind::Mmps,
+        }]
+    } else {
+        a.likelihoods.clone()
+    };
+    let samplers = if a.samplers.is_empty() {
+        vec![base.sampler]
+    } else {
+        a.samplers.clone()
+    };
+    let preset_iterations = match base.likelihood {
+        Likelihood::Mmps { iterations, .. } => iterations,
+        _ => 1,
+    };
+    let mut out = Vec::new();
+    for &likelihood in &likelihoods {
+        let iterations = match likelihood {
+            LikelihoodKind::Mmps => or(&a.iterations, preset_iterations),
+            _ => vec![0],
+        };
+        for &sampler in &samplers {
+            for &steps in &or(&a.steps, base.steps) {
+                for &k in &iterations {
+                    let mmps = likelihood == LikelihoodKind::Mmps;
+                    let settings = a.preset.resolve(&Flags {
+                        sampler: Some(sampler),
+                        steps: Some(steps),
+                        grid: a.grid,
+                        eta: a.eta.filter(|_| sampler == Method::Ddim),
+                        corrector: a.corrector,
+                        tau: a.tau,
+                        delta: a.delta,
+                        likelihood: Some(likelihood),
+                        solver: a.solver.filter(|_| mmps),
+                        iterations: mmps.then_some(k),
+                        gamma: a.gamma.filter(|_| likelihood == LikelihoodKind::Sda),
+                        ..Flags::default()
+                    })?;
+                    out.push(Combo { settings });
+                }
+            }
+        }
+    }
+    let corrections = match (a.corrections.is_empty(), a.preset) {
+        (false, _) => a.corrections.clone(),
+        (true, Preset::Paper) => vec![0, 1, 2, 4, 8, 16],
+        (true, _) => vec![base.corrections],
+    };
+    Ok((out, corrections))
+}
 
 impl Row {
     fn csv(&self) -> String {
         format!(
-            "{},{},{},{},{:.4},{:.4},{:.2},{:.2},{:.3},{},{:.1},{},{}",
+            "{},{},{},{},{:.4},{:.4},{:.2},{:.2},{:.3},{},{:.1},{},{},{},{},{}",
             self.k,
             self.case,
             self.m,
@@ -161,7 +312,10 @@ impl Row {
             self.failed,
             self.seconds,
             self.composition,
-            self.precision
+            self.precision,
+            self.method,
+            self.forward,
+            self.backward
         )
     }
 
@@ -184,15 +338,32 @@ impl Row {
             composition: f.get(11).unwrap_or(&"centre").to_string(),
             // Rows written before bf16 products were offered are float32.
             precision: f.get(12).unwrap_or(&"f32").to_string(),
+            // Rows written before other samplers were offered are the paper's.
+            method: f.get(13).unwrap_or(&PAPER_KEY).to_string(),
+            forward: f.get(14).and_then(|v| v.parse().ok()).unwrap_or(0),
+            backward: f.get(15).and_then(|v| v.parse().ok()).unwrap_or(0),
         })
     }
 }
 
-/// The samples file of one assimilation (bf16 runs apart from float32 ones).
-fn sample_name(k: usize, case: &str, m: usize, c: usize, precision: Precision) -> String {
+/// The samples file of one assimilation (bf16 runs apart from float32 ones, settings other
+/// than the paper's apart from its).
+fn sample_name(
+    k: usize,
+    case: &str,
+    m: usize,
+    c: usize,
+    precision: Precision,
+    key: &str,
+) -> String {
+    let settings = if key == PAPER_KEY {
+        String::new()
+    } else {
+        format!("-{}", key.replace('/', "-"))
+    };
     match precision {
-        Precision::F32 => format!("k{k}-{case}-{m}-C{c}.npy"),
-        p => format!("k{k}-{case}-{m}-C{c}-{p}.npy"),
+        Precision::F32 => format!("k{k}-{case}-{m}-C{c}{settings}.npy"),
+        p => format!("k{k}-{case}-{m}-C{c}-{p}{settings}.npy"),
     }
 }
 
@@ -276,6 +447,7 @@ pub fn run(a: Args) -> Result<()> {
     }
     // Bad --device, --cases or --precision fail now, not after the filters.
     let precision = precisions(&a)?;
+    let (combos, corrections) = combos(&a)?;
     for case in &a.cases {
         scenario(case)?;
     }
@@ -376,7 +548,7 @@ pub fn run(a: Args) -> Result<()> {
         .map(|t| t.lines().skip(1).filter_map(Row::parse).collect())
         .unwrap_or_default();
     let composition = flag_value(&a.composition);
-    let have = |rows: &[Row], k, case: &str, m, c| {
+    let have = |rows: &[Row], k, case: &str, m, c, key: &str| {
         rows.iter().any(|r| {
             r.k == k
                 && r.case == case
@@ -384,6 +556,7 @@ pub fn run(a: Args) -> Result<()> {
                 && r.c == c
                 && r.composition == composition
                 && r.precision == precision[&k].to_string()
+                && r.method == key
         })
     };
     let save = |rows: &[Row]| -> Result<()> {
@@ -396,15 +569,18 @@ pub fn run(a: Args) -> Result<()> {
         Ok(write_atomic(&rows_path, text.as_bytes())?)
     };
 
-    let total = a.orders.len() * a.cases.len() * a.trajectories * a.corrections.len();
+    let runs: Vec<(usize, &Combo)> = corrections
+        .iter()
+        .flat_map(|&c| combos.iter().map(move |combo| (c, combo)))
+        .collect();
+    let total = a.orders.len() * a.cases.len() * a.trajectories * runs.len();
     let mut todo = 0;
     for &k in &a.orders {
         for case in &a.cases {
             for m in 0..a.trajectories {
-                todo += a
-                    .corrections
+                todo += runs
                     .iter()
-                    .filter(|&&c| !have(&rows, k, case, m, c))
+                    .filter(|(c, combo)| !have(&rows, k, case, m, *c, &combo.key()))
                     .count();
             }
         }
@@ -424,8 +600,9 @@ pub fn run(a: Args) -> Result<()> {
         for case in &a.cases {
             let (spec, std) = scenario(case)?;
             for m in 0..a.trajectories {
-                for &c in &a.corrections {
-                    if have(&rows, k, case, m, c) {
+                for &(c, combo) in &runs {
+                    let key = combo.key();
+                    if have(&rows, k, case, m, c, &key) {
                         continue;
                     }
                     if loaded.is_none() {
@@ -440,25 +617,32 @@ pub fn run(a: Args) -> Result<()> {
                         noise: vec![std; y.data.len()],
                         y,
                     };
+                    let st = &combo.settings;
                     let cfg = SampleConfig {
                         length: l,
                         samples: a.samples,
                         batch: a.samples,
-                        steps: a.steps,
+                        steps: st.steps,
                         corrections: c,
-                        tau: a.tau,
-                        likelihood: Likelihood::Sda { gamma: a.gamma },
+                        tau: st.tau,
+                        method: st.sampler,
+                        grid: st.grid,
+                        eta: st.eta,
+                        corrector: st.corrector,
+                        delta: st.delta,
+                        likelihood: st.likelihood,
                         composition: a.composition,
                         precision: precision[&k],
                         seed: a.seed ^ ((k * 1_000_003 + m * 1009 + c) as u64),
                         ..Default::default()
                     };
                     let t0 = std::time::Instant::now();
-                    let x = sample(mdl, Some(&observed), &cfg, &device(&a.device)?, |_| {})?;
+                    let (x, evals) =
+                        sample_counted(mdl, Some(&observed), &cfg, &device(&a.device)?, |_| {})?;
                     let seconds = t0.elapsed().as_secs_f64();
                     write_npy(
                         &dir.join("samples")
-                            .join(sample_name(k, case, m, c, precision[&k])),
+                            .join(sample_name(k, case, m, c, precision[&k], &key)),
                         &x,
                     )?;
                     let fa = read_npy(&obs_dir.join("filter-a.npy"))?;
@@ -483,11 +667,14 @@ pub fn run(a: Args) -> Result<()> {
                         seconds,
                         composition: composition.clone(),
                         precision: precision[&k].to_string(),
+                        method: key.clone(),
+                        forward: evals.forward,
+                        backward: evals.backward,
                     });
                     save(&rows)?;
                     pb.inc(1);
                     pb.set_message(format!(
-                        "k={k} {case} #{m} C={c}: W1 {:.1} (floor {floor:.1})",
+                        "k={k} {case} #{m} C={c} {key}: W1 {:.1} (floor {floor:.1})",
                         e.w1.unwrap_or(f64::NAN)
                     ));
                 }
@@ -495,7 +682,7 @@ pub fn run(a: Args) -> Result<()> {
         }
     }
     pb.finish_and_clear();
-    report(&a, &rows, dir, &truths, &precision)
+    report(&a, &rows, dir, &truths, &precision, &combos, &corrections)
 }
 
 /// Summary table, summary.csv and the figures, from the rows of this study's settings.
@@ -505,81 +692,115 @@ fn report(
     dir: &Path,
     truths: &BTreeMap<(String, usize), Array>,
     precision: &BTreeMap<usize, Precision>,
+    combos: &[Combo],
+    corrections: &[usize],
 ) -> Result<()> {
     let composition = flag_value(&a.composition);
+    let keys: Vec<String> = combos.iter().map(Combo::key).collect();
     let rows: Vec<&Row> = rows
         .iter()
         .filter(|r| {
             a.orders.contains(&r.k)
                 && a.cases.contains(&r.case)
                 && r.m < a.trajectories
-                && a.corrections.contains(&r.c)
+                && corrections.contains(&r.c)
                 && r.composition == composition
                 && r.precision == precision[&r.k].to_string()
+                && keys.contains(&r.method)
         })
         .collect();
     let mut table = String::new();
     let mut csv = String::from(
-        "case,k,corrections,median_w1,median_w1_floor,mean_log_px,mean_log_px_filter,mean_log_py,trajectories\n",
+        "case,k,corrections,method,median_w1,median_w1_floor,mean_log_px,mean_log_px_filter,mean_log_py,forward,backward,mean_seconds,trajectories\n",
     );
     writeln!(
         table,
-        "{:<4} {:>2} {:>3} {:>10} {:>10} {:>12} {:>12} {:>10}",
-        "case", "k", "C", "W1 (med)", "floor", "log p(x)", "filter", "log p(y|x)"
+        "{:<4} {:>2} {:>3} {:<36} {:>9} {:>7} {:>10} {:>9} {:>10} {:>6} {:>6} {:>8}",
+        "case",
+        "k",
+        "C",
+        "method / grid / corrector / steps",
+        "W1 (med)",
+        "floor",
+        "log p(x)",
+        "filter",
+        "log p(y|x)",
+        "fwd",
+        "bwd",
+        "seconds"
     )?;
     let mut figure = Vec::new();
     for case in &a.cases {
         let (mut w1_series, mut px_series, mut py_series) = (Vec::new(), Vec::new(), Vec::new());
+        // W1 against evaluations: one line per method (likelihood, sampler, grid) and k.
+        let mut cost: BTreeMap<String, (usize, Vec<(f64, f64)>)> = BTreeMap::new();
         let of_case: Vec<&&Row> = rows.iter().filter(|r| &r.case == case).collect();
-        for (i, &k) in a.orders.iter().enumerate() {
-            let (mut w, mut px, mut py) = (Vec::new(), Vec::new(), Vec::new());
-            for &c in &a.corrections {
-                let sel: Vec<&&&Row> = of_case.iter().filter(|r| r.k == k && r.c == c).collect();
-                if sel.is_empty() {
-                    continue;
+        let mut line = 0;
+        for &k in &a.orders {
+            for combo in combos {
+                let key = combo.key();
+                let (mut w, mut px, mut py) = (Vec::new(), Vec::new(), Vec::new());
+                for &c in corrections {
+                    let sel: Vec<&&&Row> = of_case
+                        .iter()
+                        .filter(|r| r.k == k && r.c == c && r.method == key)
+                        .collect();
+                    if sel.is_empty() {
+                        continue;
+                    }
+                    let mw = median(sel.iter().map(|r| r.w1).collect());
+                    let mf = median(sel.iter().map(|r| r.floor).collect());
+                    let mean = |f: &dyn Fn(&Row) -> f64| {
+                        sel.iter().map(|r| f(r)).sum::<f64>() / sel.len() as f64
+                    };
+                    let (lpx, lpf, lpy, secs) = (
+                        mean(&|r| r.log_px),
+                        mean(&|r| r.log_px_filter),
+                        mean(&|r| r.log_py),
+                        mean(&|r| r.seconds),
+                    );
+                    let (fwd, bwd) = (sel[0].forward, sel[0].backward);
+                    writeln!(
+                        table,
+                        "{case:<4} {k:>2} {c:>3} {key:<36} {mw:>9.2} {mf:>7.2} {lpx:>10.1} {lpf:>9.1} {lpy:>10.2} {fwd:>6} {bwd:>6} {secs:>8.1}"
+                    )?;
+                    writeln!(
+                        csv,
+                        "{case},{k},{c},{key},{mw:.4},{mf:.4},{lpx:.2},{lpf:.2},{lpy:.3},{fwd},{bwd},{secs:.2},{}",
+                        sel.len()
+                    )?;
+                    w.push((c as f64, mw));
+                    px.push((c as f64, lpx));
+                    py.push((c as f64, lpy));
+                    let name = if a.orders.len() > 1 {
+                        format!("k = {k}, {}", combo.label())
+                    } else {
+                        combo.label()
+                    };
+                    let n = cost.len();
+                    cost.entry(name)
+                        .or_insert((n, Vec::new()))
+                        .1
+                        .push(((fwd + bwd) as f64, mw));
                 }
-                let mw = median(sel.iter().map(|r| r.w1).collect());
-                let mf = median(sel.iter().map(|r| r.floor).collect());
-                let mean = |f: &dyn Fn(&Row) -> f64| {
-                    sel.iter().map(|r| f(r)).sum::<f64>() / sel.len() as f64
-                };
-                let (lpx, lpf, lpy) = (
-                    mean(&|r| r.log_px),
-                    mean(&|r| r.log_px_filter),
-                    mean(&|r| r.log_py),
-                );
-                writeln!(
-                    table,
-                    "{case:<4} {k:>2} {c:>3} {mw:>10.2} {mf:>10.2} {lpx:>12.1} {lpf:>12.1} {lpy:>10.2}"
-                )?;
-                writeln!(
-                    csv,
-                    "{case},{k},{c},{mw:.4},{mf:.4},{lpx:.2},{lpf:.2},{lpy:.3},{}",
-                    sel.len()
-                )?;
-                w.push((c as f64, mw));
-                px.push((c as f64, lpx));
-                py.push((c as f64, lpy));
+                let mut label = format!("k = {k}");
+                if combos.len() > 1 {
+                    label = format!("{label}, {}, T = {}", combo.label(), combo.settings.steps);
+                }
+                for (series, points) in [
+                    (&mut w1_series, w),
+                    (&mut px_series, px),
+                    (&mut py_series, py),
+                ] {
+                    series.push(Series {
+                        label: label.clone(),
+                        points,
+                        dashed: false,
+                        color: line,
+                    });
+                }
+                line += 1;
             }
-            let label = format!("k = {k}");
-            w1_series.push(Series {
-                label: label.clone(),
-                points: w,
-                dashed: false,
-                color: i,
-            });
-            px_series.push(Series {
-                label: label.clone(),
-                points: px,
-                dashed: false,
-                color: i,
-            });
-            py_series.push(Series {
-                label,
-                points: py,
-                dashed: false,
-                color: i,
-            });
         }
         let filt = |f: &dyn Fn(&Row) -> f64| -> f64 {
             let v: Vec<f64> = of_case.iter().map(|r| f(r)).collect();
@@ -594,31 +815,64 @@ fn report(
         };
         w1_series.push(dashed("filter vs filter", floor));
         px_series.push(dashed("filter", filt(&|r| r.log_px_filter)));
-        let panel = |title: &str, y: &str, series| Panel {
+        let mut cost_series: Vec<Series> = cost
+            .into_iter()
+            .map(|(label, (color, mut points))| {
+                points.sort_by(|a, b| a.0.total_cmp(&b.0));
+                Series {
+                    label,
+                    points,
+                    dashed: false,
+                    color,
+                }
+            })
+            .collect();
+        cost_series.push(dashed("filter vs filter", floor));
+        let panel = |title: &str, x: &str, y: &str, series, log_x| Panel {
             title: format!("{case}: {title}"),
-            x_label: "corrections C".into(),
+            x_label: x.into(),
             y_label: y.into(),
             series,
-            log_x: false,
+            log_x,
             log_y: false,
         };
-        figure.push(panel("W1 to the filter (median)", "W1", w1_series));
-        figure.push(panel("log p(x_2:L | x_1)", "log p(x)", px_series));
-        figure.push(panel("log p(y | x)", "log p(y|x)", py_series));
+        let c = "corrections C";
+        figure.push(panel(
+            "W1 to the filter (median)",
+            c,
+            "W1",
+            w1_series,
+            false,
+        ));
+        figure.push(panel("log p(x_2:L | x_1)", c, "log p(x)", px_series, false));
+        figure.push(panel("log p(y | x)", c, "log p(y|x)", py_series, false));
+        figure.push(panel(
+            "W1 against cost",
+            "network passes per sample (forward + backward)",
+            "W1 (median)",
+            cost_series,
+            true,
+        ));
     }
     print!("{table}");
     write_atomic(&dir.join("summary.csv"), csv.as_bytes())?;
-    panels(&dir.join("figure3.png"), a.cases.len(), 3, &figure)?;
-    // Samples of the largest k and C against the filter, first trajectory of the first case.
-    if let (Some(&k), Some(&c), Some(case)) = (
+    panels(&dir.join("figure3.png"), a.cases.len(), 4, &figure)?;
+    // Samples of the largest k and C of the last setting against the filter, first trajectory
+    // of the first case.
+    if let (Some(&k), Some(&c), Some(case), Some(combo)) = (
         a.orders.iter().max(),
-        a.corrections.iter().max(),
+        corrections.iter().max(),
         a.cases.first(),
+        combos.last(),
     ) {
-        let x = read_npy(
-            &dir.join("samples")
-                .join(sample_name(k, case, 0, c, precision[&k])),
-        )?;
+        let x = read_npy(&dir.join("samples").join(sample_name(
+            k,
+            case,
+            0,
+            c,
+            precision[&k],
+            &combo.key(),
+        )))?;
         let f = read_npy(
             &dir.join("obs")
                 .join(format!("{case}-0"))

@@ -1,0 +1,306 @@
+//! `--preset paper|fast|accurate`: sampler and likelihood settings a user need not tune, with
+//! explicit flags taking precedence. Shared by `assimilate` and `study`.
+
+use anyhow::{Result, bail};
+use sda::score::guidance::{Likelihood, Solver};
+use sda::score::sampler::{Corrector, Grid, Method};
+
+/// Named sampler and likelihood settings (see `docs/mmps.md` for the measurements behind them).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Preset {
+    /// The paper's: PC sampler, 256 steps uniform in t, C = 1, τ = 0.25, SDA likelihood with
+    /// γ = 0.03.
+    #[default]
+    Paper,
+    /// Best W1 per network evaluation: MMPS (CG, K = 1), second-order exponential sampler on
+    /// the log-SNR grid, 32 steps, no corrector.
+    Fast,
+    /// Best W1: MMPS (CG, K = 3), second-order exponential sampler on the log-SNR grid, 64
+    /// steps, C = 1 fixed-step correction (δ = 0.1).
+    Accurate,
+}
+
+/// The likelihood approximation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum LikelihoodKind {
+    /// SDA's Gaussian approximation, variance σ_y² + γ (σ/μ)² (the paper's).
+    Sda,
+    /// Diffusion posterior sampling (Chung et al. 2023), step ζ.
+    Dps,
+    /// Moment matching (Rozet et al. 2024): Tweedie's covariance through network Jacobians,
+    /// solved by --solver in --iterations steps.
+    Mmps,
+}
+
+/// The flags a user gave (None: not given), before the preset fills the rest.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Flags {
+    pub sampler: Option<Method>,
+    pub steps: Option<usize>,
+    pub grid: Option<Grid>,
+    pub eta: Option<f64>,
+    pub corrections: Option<usize>,
+    pub corrector: Option<Corrector>,
+    pub tau: Option<f64>,
+    pub delta: Option<f64>,
+    pub likelihood: Option<LikelihoodKind>,
+    pub solver: Option<Solver>,
+    pub iterations: Option<usize>,
+    pub gamma: Option<f64>,
+    pub zeta: Option<f64>,
+}
+
+/// Settings resolved from a preset and flags.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Settings {
+    pub sampler: Method,
+    pub steps: usize,
+    pub grid: Grid,
+    pub eta: f64,
+    pub corrections: usize,
+    pub corrector: Corrector,
+    pub tau: f64,
+    pub delta: f64,
+    pub likelihood: Likelihood,
+}
+
+impl Preset {
+    fn flags(self) -> Flags {
+        let paper = Flags {
+            sampler: Some(Method::Pc),
+            steps: Some(256),
+            grid: Some(Grid::T),
+            eta: Some(0.0),
+            corrections: Some(1),
+            corrector: Some(Corrector::Sda),
+            tau: Some(0.25),
+            delta: Some(0.1),
+            likelihood: Some(LikelihoodKind::Sda),
+            solver: Some(Solver::Cg),
+            iterations: Some(1),
+            gamma: Some(0.03),
+            zeta: Some(1.0),
+        };
+        match self {
+            Preset::Paper => paper,
+            Preset::Fast => Flags {
+                sampler: Some(Method::Eab2),
+                steps: Some(32),
+                grid: Some(Grid::Logsnr),
+                corrections: Some(0),
+                likelihood: Some(LikelihoodKind::Mmps),
+                iterations: Some(1),
+                ..paper
+            },
+            Preset::Accurate => Flags {
+                sampler: Some(Method::Eab2),
+                steps: Some(64),
+                grid: Some(Grid::Logsnr),
+                corrections: Some(1),
+                corrector: Some(Corrector::Fixed),
+                likelihood: Some(LikelihoodKind::Mmps),
+                iterations: Some(3),
+                ..paper
+            },
+        }
+    }
+
+    /// The preset's settings, overridden by every flag given. A flag that means nothing for
+    /// the settings it ends up with (`--eta` without DDIM, `--delta` without the fixed
+    /// corrector, `--tau` with it, `--solver`/`--iterations` without MMPS, `--gamma` without
+    /// SDA, `--zeta` without DPS) is an error; out-of-range values too.
+    pub fn resolve(self, given: &Flags) -> Result<Settings> {
+        let base = self.flags();
+        fn pick<T>(given: Option<T>, base: Option<T>) -> T {
+            given.or(base).expect("every preset sets every flag")
+        }
+        let sampler: Method = pick(given.sampler, base.sampler);
+        let corrector: Corrector = pick(given.corrector, base.corrector);
+        let kind: LikelihoodKind = pick(given.likelihood, base.likelihood);
+        if given.eta.is_some() && sampler != Method::Ddim {
+            bail!(
+                "--eta applies to --sampler ddim only (the sampler is {})",
+                sda::flag_value(&sampler)
+            );
+        }
+        if given.delta.is_some() && corrector != Corrector::Fixed {
+            bail!(
+                "--delta applies to --corrector fixed only (the corrector is {})",
+                sda::flag_value(&corrector)
+            );
+        }
+        if given.tau.is_some() && corrector != Corrector::Sda {
+            bail!("--tau applies to --corrector sda only (the corrector is fixed: use --delta)");
+        }
+        if kind != LikelihoodKind::Mmps && (given.solver.is_some() || given.iterations.is_some()) {
+            bail!(
+                "--solver and --iterations apply to --likelihood mmps only (the likelihood is {})",
+                sda::flag_value(&kind)
+            );
+        }
+        if given.gamma.is_some() && kind != LikelihoodKind::Sda {
+            bail!(
+                "--gamma applies to --likelihood sda only (the likelihood is {})",
+                sda::flag_value(&kind)
+            );
+        }
+        if given.zeta.is_some() && kind != LikelihoodKind::Dps {
+            bail!(
+                "--zeta applies to --likelihood dps only (the likelihood is {})",
+                sda::flag_value(&kind)
+            );
+        }
+        let s = Settings {
+            sampler,
+            steps: pick(given.steps, base.steps),
+            grid: pick(given.grid, base.grid),
+            eta: pick(given.eta, base.eta),
+            corrections: pick(given.corrections, base.corrections),
+            corrector,
+            tau: pick(given.tau, base.tau),
+            delta: pick(given.delta, base.delta),
+            likelihood: match kind {
+                LikelihoodKind::Sda => Likelihood::Sda {
+                    gamma: pick(given.gamma, base.gamma),
+                },
+                LikelihoodKind::Dps => Likelihood::Dps {
+                    zeta: pick(given.zeta, base.zeta),
+                },
+                LikelihoodKind::Mmps => Likelihood::Mmps {
+                    solver: pick(given.solver, base.solver),
+                    iterations: pick(given.iterations, base.iterations),
+                },
+            },
+        };
+        if s.steps == 0 {
+            bail!("--steps must be at least 1");
+        }
+        if matches!(s.likelihood, Likelihood::Mmps { iterations: 0, .. }) {
+            bail!("--iterations must be at least 1");
+        }
+        if !(s.delta > 0.0 && s.delta.is_finite()) {
+            bail!("--delta must be positive (got {})", s.delta);
+        }
+        if !(0.0..=1.0).contains(&s.eta) {
+            bail!("--eta must lie in [0, 1] (got {})", s.eta);
+        }
+        if !(s.tau > 0.0 && s.tau.is_finite()) {
+            bail!("--tau must be positive (got {})", s.tau);
+        }
+        Ok(s)
+    }
+}
+
+impl Settings {
+    /// One line naming what runs: `eab2 on the log-SNR grid, 32 steps, C = 0, MMPS (CG, K = 1)`.
+    pub fn describe(&self) -> String {
+        let grid = match self.grid {
+            Grid::T => "uniform-t grid",
+            Grid::Logsnr => "log-SNR grid",
+        };
+        let mut sampler = sda::flag_value(&self.sampler);
+        if self.sampler == Method::Ddim {
+            sampler = format!("ddim (η = {})", self.eta);
+        }
+        let corrector = match (self.corrections, self.corrector) {
+            (0, _) => "C = 0".to_string(),
+            (c, Corrector::Sda) => format!("C = {c} (τ = {})", self.tau),
+            (c, Corrector::Fixed) => format!("C = {c} (fixed δ = {})", self.delta),
+        };
+        format!(
+            "{sampler} on the {grid}, {} steps, {corrector}, {}",
+            self.steps,
+            likelihood_name(&self.likelihood)
+        )
+    }
+}
+
+/// `SDA (γ = 0.03)`, `DPS (ζ = 1)`, `MMPS (CG, K = 1)`.
+pub fn likelihood_name(l: &Likelihood) -> String {
+    match l {
+        Likelihood::Sda { gamma } => format!("SDA (γ = {gamma})"),
+        Likelihood::Dps { zeta } => format!("DPS (ζ = {zeta})"),
+        Likelihood::Mmps { solver, iterations } => format!(
+            "MMPS ({}, K = {iterations})",
+            sda::flag_value(solver).to_uppercase()
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_override_presets_and_meaningless_ones_are_refused() {
+        let s = Preset::Fast
+            .resolve(&Flags {
+                steps: Some(48),
+                ..Flags::default()
+            })
+            .unwrap();
+        assert_eq!((s.steps, s.sampler), (48, Method::Eab2));
+        assert_eq!(Preset::Paper.resolve(&Flags::default()).unwrap().steps, 256);
+        for (flags, needle) in [
+            (
+                Flags {
+                    eta: Some(0.5),
+                    ..Flags::default()
+                },
+                "--eta applies",
+            ),
+            (
+                Flags {
+                    delta: Some(0.1),
+                    ..Flags::default()
+                },
+                "--delta applies",
+            ),
+            (
+                Flags {
+                    iterations: Some(2),
+                    ..Flags::default()
+                },
+                "--iterations apply",
+            ),
+            (
+                Flags {
+                    likelihood: Some(LikelihoodKind::Mmps),
+                    iterations: Some(0),
+                    ..Flags::default()
+                },
+                "at least 1",
+            ),
+            (
+                Flags {
+                    sampler: Some(Method::Ddim),
+                    eta: Some(1.5),
+                    ..Flags::default()
+                },
+                "[0, 1]",
+            ),
+            (
+                Flags {
+                    corrector: Some(Corrector::Fixed),
+                    delta: Some(0.0),
+                    ..Flags::default()
+                },
+                "positive",
+            ),
+        ] {
+            let e = Preset::Paper.resolve(&flags).unwrap_err().to_string();
+            assert!(e.contains(needle), "{e}");
+        }
+        // The preset's own MMPS settings accept --iterations.
+        let s = Preset::Accurate
+            .resolve(&Flags {
+                iterations: Some(2),
+                ..Flags::default()
+            })
+            .unwrap();
+        assert!(matches!(
+            s.likelihood,
+            Likelihood::Mmps { iterations: 2, .. }
+        ));
+    }
+}
