@@ -13,11 +13,13 @@
 //! - [`data`], [`model`], [`train`]: data sets, run folders and the training loop;
 //! - [`field`]: 2-D velocity fields (vorticity, block means), and [`plot`]: PNG/GIF figures;
 //! - [`filter`]: the bootstrap particle filter, ground truth of the Lorenz study;
+//! - [`classical`]: the ensemble Kalman family, iEnKS, 3D/4D-Var, OI and climatology;
 //! - [`evaluate`], [`metrics`]: scores of samples against references and truths;
 //! - [`io`], [`error`]: `.npy`/JSON files and the error type.
 #![warn(missing_docs)]
 
 pub mod assimilate;
+pub mod classical;
 pub mod data;
 pub mod error;
 pub mod evaluate;

@@ -192,6 +192,17 @@ impl System {
         }
     }
 
+    /// Whether the transition is deterministic (no noise), so that it has no density: a
+    /// particle filter and `log p(x)` are then undefined.
+    pub fn deterministic(&self) -> bool {
+        match self {
+            System::Lorenz96(l) => l.noise <= 0.0,
+            System::Lorenz63(l) => l.noise <= 0.0,
+            System::Linear(l) => l.noise <= 0.0,
+            System::Kolmogorov(_) => true,
+        }
+    }
+
     /// The shape of one state: `[dim]` for the chains, `[2, h, w]` for Kolmogorov flow.
     pub fn state_shape(&self) -> Vec<usize> {
         match self {
