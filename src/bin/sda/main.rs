@@ -13,6 +13,7 @@ mod observe;
 mod plot;
 mod simulate;
 mod study;
+mod study96;
 mod train;
 
 use clap::{Parser, Subcommand};
