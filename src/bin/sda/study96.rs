@@ -376,26 +376,30 @@ fn figures(
     skip: usize,
     length: usize,
 ) -> Result<()> {
+    // Per-state RMSEs averaged over bins of one time unit, so that the lines stay readable.
+    let bin = ((1.0 / c.dt).round() as usize).max(1);
     let lines: Vec<Series> = series
         .iter()
         .enumerate()
         .map(|(i, (label, r))| Series {
             label: label.clone(),
-            points: r
-                .iter()
+            points: r[skip + 1..]
+                .chunks(bin)
                 .enumerate()
-                .filter(|(t, v)| *t > skip && v.is_finite())
-                .map(|(t, &v)| (t as f64 * c.dt, v))
+                .filter_map(|(b, v)| {
+                    let f: Vec<f64> = v.iter().copied().filter(|x| x.is_finite()).collect();
+                    (!f.is_empty()).then(|| {
+                        let t = (skip + 1 + b * bin) as f64 * c.dt;
+                        (t, f.iter().sum::<f64>() / f.len() as f64)
+                    })
+                })
                 .collect(),
             dashed: false,
             color: i,
         })
         .collect();
     let panel = Panel {
-        title: format!(
-            "Lorenz-96 {}: RMSE of the mean over time (first truth)",
-            c.name
-        ),
+        title: format!("L96 {}: RMSE per time unit", c.name),
         x_label: "t".into(),
         y_label: "RMSE".into(),
         series: lines,
@@ -408,36 +412,38 @@ fn figures(
         1,
         &[panel],
     )?;
-    // Hovmöller of the last 10 time units (time down, space across).
+    // Hovmöller of the last 10 time units: time across, the 40 variables down.
     let d = 40;
     let span = ((10.0 / c.dt) as usize).min(length);
     let from = length - span;
-    let mut fields = Vec::new();
+    let mut fields: Vec<f32> = Vec::new();
     let mut labels = vec!["truth".to_string()];
-    let mut push = |x: &Array| {
-        fields.extend_from_slice(&x.data[from * d..length * d]);
+    let mut push = |value: &dyn Fn(usize) -> f32| {
+        for i in 0..d {
+            for t in from..length {
+                fields.push(value(t * d + i));
+            }
+        }
     };
-    push(truth);
+    push(&|k| truth.data[k]);
     if let Some((_, label, mean)) = &best {
-        push(mean);
-        labels.push(format!("{label} (mean)"));
-        let err: Vec<f32> = (from * d..length * d)
-            .map(|i| mean.data[i] - truth.data[i])
-            .collect();
-        fields.extend(err);
-        labels.push("error".into());
+        push(&|k| mean.data[k]);
+        push(&|k| mean.data[k] - truth.data[k]);
+        let short = label.split_whitespace().next().unwrap_or("smoother");
+        labels.push(format!("{short} mean"));
+        labels.push(format!("{short} error"));
     }
-    let cols = labels.len();
-    let arr = Array::new(vec![1, cols, span, d], fields);
+    let rows = labels.len();
+    let arr = Array::new(vec![rows, 1, d, span], fields);
     vorticity_grid(
         &dir.join(format!("lorenz96-{}-hovmoller.png", c.name)),
         &arr,
         None,
-        &[],
         &labels,
+        &[],
         &FieldStyle {
             vmax: 10.0,
-            scale: (600 / span.max(1)).clamp(1, 4) as u32,
+            scale: (800 / span.max(1)).clamp(1, 4) as u32,
         },
     )?;
     Ok(())
