@@ -9,7 +9,7 @@ use rand::rngs::StdRng;
 use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
 
-use super::{MarkovChain, add_noise, log_normal, rk4};
+use super::{MarkovChain, add_noise, log_normal, rk4, rk4_in};
 
 /// The Lorenz-96 system.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -39,15 +39,34 @@ impl Lorenz96 {
     /// The vector field.
     pub fn f(&self, x: &[f64], dx: &mut [f64]) {
         let n = self.n;
-        for j in 0..n {
+        let at = |j: usize| {
             let (p1, m1, m2) = (x[(j + 1) % n], x[(j + n - 1) % n], x[(j + n - 2) % n]);
-            dx[j] = (p1 - m2) * m1 - x[j] + self.forcing;
+            (p1 - m2) * m1 - x[j] + self.forcing
+        };
+        // The ring's ends wrap; the interior indexes directly (no modulo in the hot loop).
+        for j in [0, 1, n - 1] {
+            dx[j] = at(j);
+        }
+        for j in 2..n - 1 {
+            dx[j] = (x[j + 1] - x[j - 2]) * x[j - 1] - x[j] + self.forcing;
         }
     }
 
     /// The deterministic part of a transition: one RK4 step of `dt`.
     pub fn step(&self, x: &mut [f64]) {
-        rk4(|x, dx| self.f(x, dx), x, self.dt);
+        // Scratch on the stack for rings up to 128 variables (no allocation per step).
+        const MAX: usize = 128;
+        if self.n <= MAX {
+            let mut scratch = [0.0; 5 * MAX];
+            rk4_in(
+                |x, dx| self.f(x, dx),
+                x,
+                self.dt,
+                &mut scratch[..5 * self.n],
+            );
+        } else {
+            rk4(|x, dx| self.f(x, dx), x, self.dt);
+        }
     }
 }
 

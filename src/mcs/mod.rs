@@ -103,7 +103,7 @@ pub fn rk4_fixed<const N: usize>(f: impl Fn(&[f64], &mut [f64]), x: &mut [f64; N
 }
 
 /// RK4 with caller-provided scratch space of `5 · x.len()` values.
-fn rk4_in(f: impl Fn(&[f64], &mut [f64]), x: &mut [f64], dt: f64, scratch: &mut [f64]) {
+pub(crate) fn rk4_in(f: impl Fn(&[f64], &mut [f64]), x: &mut [f64], dt: f64, scratch: &mut [f64]) {
     let n = x.len();
     let (k1, rest) = scratch.split_at_mut(n);
     let (k2, rest) = rest.split_at_mut(n);
