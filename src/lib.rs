@@ -14,12 +14,14 @@
 //! - [`import`]: data folders of trajectories from elsewhere (`system: external`);
 //! - [`field`]: 2-D velocity fields (vorticity, block means), and [`plot`]: PNG/GIF figures;
 //! - [`filter`]: the bootstrap particle filter, ground truth of the Lorenz study;
+//! - [`classical`]: the ensemble Kalman family, iEnKS, 3D/4D-Var, OI and climatology;
 //! - [`evaluate`], [`metrics`]: scores of samples against references and truths;
 //! - [`io`], [`error`]: `.npy`/JSON files and the error type; [`output`]: checks of output
 //!   paths made before any long computation (refusal to overwrite, missing folders, free space).
 #![warn(missing_docs)]
 
 pub mod assimilate;
+pub mod classical;
 pub mod data;
 pub mod error;
 pub mod evaluate;

@@ -105,7 +105,7 @@ pub fn rk4_fixed<const N: usize>(f: impl Fn(&[f64], &mut [f64]), x: &mut [f64; N
 }
 
 /// RK4 with caller-provided scratch space of `5 · x.len()` values.
-fn rk4_in(f: impl Fn(&[f64], &mut [f64]), x: &mut [f64], dt: f64, scratch: &mut [f64]) {
+pub(crate) fn rk4_in(f: impl Fn(&[f64], &mut [f64]), x: &mut [f64], dt: f64, scratch: &mut [f64]) {
     let n = x.len();
     let (k1, rest) = scratch.split_at_mut(n);
     let (k2, rest) = rest.split_at_mut(n);
@@ -199,6 +199,17 @@ impl System {
                 "an external (imported) system has no transition density: log p(x) and the \
                  particle filter need a simulator",
             )),
+        }
+    }
+
+    /// Whether the transition is deterministic (no noise), so that it has no density: a
+    /// particle filter and `log p(x)` are then undefined.
+    pub fn deterministic(&self) -> bool {
+        match self {
+            System::Lorenz96(l) => l.noise <= 0.0,
+            System::Lorenz63(l) => l.noise <= 0.0,
+            System::Linear(l) => l.noise <= 0.0,
+            System::Kolmogorov(_) => true,
         }
     }
 

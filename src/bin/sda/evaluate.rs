@@ -41,6 +41,15 @@ pub struct Args {
     /// many samples with the simulator and report how far the physics drifts from each sample.
     #[arg(long, default_value_t = 4)]
     pub resimulate: usize,
+    /// DAPPER's time-averaged scores (needs --truth): average the per-state RMSE of the mean,
+    /// spread and CRPS over the states after this one (index > K; e.g. 400 for t > 20 at
+    /// dt = 0.05).
+    #[arg(long)]
+    pub skip: Option<usize>,
+    /// With --skip: average over the states this operator observes only (its stride/last
+    /// terms), e.g. stride:4@4 for DAPPER's analysis ("a") statistics at dko = 4.
+    #[arg(long)]
+    pub at: Option<String>,
     /// Print one JSON object instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -99,6 +108,33 @@ pub fn run(a: Args) -> Result<()> {
             println!("{note}");
         }
     }
+    let averaged = match (a.skip.or(a.at.as_ref().map(|_| 0)), &truth) {
+        (Some(skip), Some(t)) => {
+            let times = match &a.at {
+                Some(spec) => Some(
+                    sda::score::operator::Operator::parse(spec)
+                        .and_then(|o| o.times(samples.shape[1]))
+                        .context("--at")?,
+                ),
+                None => None,
+            };
+            Some(
+                sda::evaluate::time_averaged(&samples, t, skip, times.as_deref())
+                    .context("--skip")?,
+            )
+        }
+        (Some(_), None) => bail!("--skip/--at: the time-averaged scores need --truth"),
+        _ => None,
+    };
+    if let Some(s) = &system
+        && s.deterministic()
+        && a.system.is_some()
+    {
+        eprintln!(
+            "note: this {} system is deterministic (noise 0): no transition density, so no log p(x)",
+            s.name()
+        );
+    }
     let e = evaluate(
         &samples,
         reference.as_ref(),
@@ -117,6 +153,11 @@ pub fn run(a: Args) -> Result<()> {
         let mut v = serde_json::to_value(&e)?;
         if let Some(r) = &resim {
             v["resimulation"] = serde_json::to_value(r)?;
+        }
+        if let Some(t) = &averaged {
+            v["time_averaged"] = serde_json::json!({
+                "states": t.states, "rmse": t.rmse, "spread": t.spread, "crps": t.crps
+            });
         }
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(());
@@ -146,6 +187,12 @@ pub fn run(a: Args) -> Result<()> {
     show("CRPS", e.crps);
     if let Some(h) = &e.rank_histogram {
         println!("  {:<34} {h:?}", "rank histogram");
+    }
+    if let Some(t) = &averaged {
+        println!(
+            "  time-averaged over {} states (DAPPER's scores): rmse {:.4}  spread {:.4}  crps {:.4}",
+            t.states, t.rmse, t.spread, t.crps
+        );
     }
     if let Some(r) = &resim {
         let errs: Vec<String> = r.relative_error.iter().map(|v| format!("{v:.3}")).collect();

@@ -15,6 +15,7 @@ mod plot;
 mod preset;
 mod simulate;
 mod study;
+mod study96;
 mod train;
 
 use clap::{Parser, Subcommand};

@@ -34,9 +34,21 @@ pub struct Args {
     /// Random seed.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Kolmogorov only: simulation grid points per axis [default: 256].
+    /// Kolmogorov: simulation grid points per axis [default: 256]; lorenz96: number of
+    /// variables on the ring [default: 32; the benchmark's 40].
     #[arg(long)]
     pub size: Option<usize>,
+    /// Lorenz-96 only: forcing F [default: 16; the benchmark's 8].
+    #[arg(long, allow_hyphen_values = true)]
+    pub forcing: Option<f64>,
+    /// Lorenz-96 only: physical time per transition (one RK4 step) [default: 0.05].
+    #[arg(long)]
+    pub dt: Option<f64>,
+    /// Lorenz-96 only: std of the additive noise after each transition [default: √0.05];
+    /// 0 gives the deterministic model of the data-assimilation benchmarks (which has no
+    /// transition density, so no particle filter and no log p(x)).
+    #[arg(long)]
+    pub noise: Option<f64>,
     /// Kolmogorov only: block-averaging factor of the saved states [default: 4].
     #[arg(long)]
     pub coarsen: Option<usize>,
@@ -57,9 +69,40 @@ pub fn run(a: Args) -> Result<()> {
             k.check()?;
             (a.length.unwrap_or(64), a.burn_in.unwrap_or(64))
         }
+        System::Lorenz96(l) => {
+            if a.coarsen.is_some() {
+                bail!("--coarsen: only for kolmogorov, not lorenz96");
+            }
+            l.n = a.size.unwrap_or(l.n);
+            l.forcing = a.forcing.unwrap_or(l.forcing);
+            l.dt = a.dt.unwrap_or(l.dt);
+            l.noise = a.noise.unwrap_or(l.noise);
+            if l.n < 4 {
+                bail!("--size {}: Lorenz-96 needs at least 4 variables", l.n);
+            }
+            if !(l.dt.is_finite() && l.dt > 0.0) {
+                bail!("--dt {}: must be positive", l.dt);
+            }
+            if !(l.noise.is_finite() && l.noise >= 0.0) {
+                bail!("--noise {}: must be a non-negative number", l.noise);
+            }
+            if !l.forcing.is_finite() {
+                bail!("--forcing {}: must be finite", l.forcing);
+            }
+            (a.length.unwrap_or(1024), a.burn_in.unwrap_or(1024))
+        }
         _ => {
             if a.size.is_some() || a.coarsen.is_some() {
-                bail!("--size/--coarsen: only for kolmogorov, not {}", a.system);
+                bail!(
+                    "--size/--coarsen: only for kolmogorov and lorenz96, not {}",
+                    a.system
+                );
+            }
+            if a.forcing.is_some() || a.dt.is_some() || a.noise.is_some() {
+                bail!(
+                    "--forcing/--dt/--noise: only for lorenz96, not {}",
+                    a.system
+                );
             }
             (a.length.unwrap_or(1024), a.burn_in.unwrap_or(1024))
         }

@@ -1,0 +1,941 @@
+//! Classical data assimilation: the ensemble Kalman family, iterative ensemble smoothing,
+//! variational methods and the static baselines, on the same systems and observation operators
+//! as the score-based sampler, following DAPPER's conventions (`../shared/BASELINES.md`).
+//!
+//! | method | what it does | output |
+//! |---|---|---|
+//! | [`Method::Enkf`] | stochastic EnKF, perturbed observations (Burgers et al. 1998) | filter |
+//! | [`Method::Denkf`] | deterministic EnKF (Sakov & Oke 2008) | filter |
+//! | [`Method::Etkf`] | ensemble transform KF, symmetric square root (DAPPER's `Sqrt`) | filter |
+//! | [`Method::Letkf`] | local ETKF, Gaspari–Cohn or step taper on the periodic ring | filter |
+//! | [`Method::Enks`] | fixed-lag ensemble Kalman smoother (square root) | smoother |
+//! | [`Method::Ienks`] | iterative ensemble Kalman smoother, Gauss–Newton (Bocquet & Sakov 2014) | smoother |
+//! | [`Method::Var3d`] | 3D-Var with a static background covariance | filter, 1 member |
+//! | [`Method::Var4d`] | cycled strong-constraint incremental 4D-Var | smoother, 1 member |
+//! | [`Method::Oi`] | optimal interpolation around the climatology | filter, 1 member |
+//! | [`Method::Climatology`] | the climatological mean | 1 member |
+//!
+//! Time: state 0 holds the initial ensemble (or background); the model moves one state per
+//! transition; the observed states are those of the operator (`stride:1@1` observes every state
+//! after the first, as DAPPER never observes at `k = 0`). An ensemble is a `D × N` matrix whose
+//! columns are members. Every run returns what the method knows at every state: the analysis at
+//! observed states and forecasts between them for filters, smoothed states for smoothers.
+
+mod ensemble;
+mod ienks;
+mod variational;
+
+use nalgebra::{DMatrix, DVector};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use rand_distr::{Distribution, StandardNormal};
+use rayon::prelude::*;
+
+use crate::error::{Error, Result};
+use crate::io::Array;
+use crate::mcs::{DampedSpring, Lorenz63, Lorenz96, System, chain_rng, splitmix64};
+use crate::score::operator::{Operator, Term};
+
+/// A model that classical methods can run: a deterministic step and additive isotropic noise.
+pub trait Dynamics: Sync {
+    /// Values per state.
+    fn dim(&self) -> usize;
+    /// The deterministic part of one transition, in place.
+    fn step(&self, x: &mut [f64]);
+    /// Std of the additive Gaussian noise after each step (0: deterministic).
+    fn noise(&self) -> f64;
+}
+
+impl Dynamics for Lorenz96 {
+    fn dim(&self) -> usize {
+        self.n
+    }
+    fn step(&self, x: &mut [f64]) {
+        Lorenz96::step(self, x)
+    }
+    fn noise(&self) -> f64 {
+        self.noise
+    }
+}
+
+impl Dynamics for Lorenz63 {
+    fn dim(&self) -> usize {
+        3
+    }
+    fn step(&self, x: &mut [f64]) {
+        Lorenz63::step(self, x)
+    }
+    fn noise(&self) -> f64 {
+        self.noise
+    }
+}
+
+impl Dynamics for DampedSpring {
+    fn dim(&self) -> usize {
+        2
+    }
+    fn step(&self, x: &mut [f64]) {
+        let (w2, c) = (self.omega * self.omega, 2.0 * self.zeta * self.omega);
+        let v = x[1] - self.dt * (w2 * x[0] + c * x[1]);
+        x[0] += self.dt * v;
+        x[1] = v;
+    }
+    fn noise(&self) -> f64 {
+        self.noise
+    }
+}
+
+/// The model of a system, or why classical methods cannot run it.
+pub fn dynamics(system: &System) -> Result<&dyn Dynamics> {
+    match system {
+        System::Lorenz96(s) => Ok(s),
+        System::Lorenz63(s) => Ok(s),
+        System::Linear(s) => Ok(s),
+        System::Kolmogorov(_) => Err(Error::config(
+            "--system",
+            "classical methods run lorenz63, lorenz96 and linear systems, not kolmogorov fields",
+        )),
+    }
+}
+
+/// The methods of this module.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+pub enum Method {
+    /// Stochastic EnKF with perturbed observations.
+    Enkf,
+    /// Deterministic EnKF (Sakov & Oke 2008).
+    Denkf,
+    /// Ensemble transform Kalman filter (symmetric square root).
+    Etkf,
+    /// Local ETKF (R-localisation on the periodic ring).
+    Letkf,
+    /// Fixed-lag ensemble Kalman smoother (square root).
+    Enks,
+    /// Iterative ensemble Kalman smoother (Gauss–Newton, transform version).
+    Ienks,
+    /// 3D-Var with a static background covariance.
+    Var3d,
+    /// Cycled strong-constraint incremental 4D-Var.
+    Var4d,
+    /// Optimal interpolation around the climatology.
+    Oi,
+    /// The climatological mean.
+    Climatology,
+}
+
+impl Method {
+    /// Whether the method draws an ensemble (and so needs at least 2 members).
+    pub fn is_ensemble(self) -> bool {
+        matches!(
+            self,
+            Method::Enkf
+                | Method::Denkf
+                | Method::Etkf
+                | Method::Letkf
+                | Method::Enks
+                | Method::Ienks
+        )
+    }
+
+    /// Whether the method uses `--lag`.
+    pub fn uses_lag(self) -> bool {
+        matches!(self, Method::Enks | Method::Ienks | Method::Var4d)
+    }
+}
+
+/// Localisation taper (DAPPER's `dist2coeff`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+pub enum Taper {
+    /// Gaspari–Cohn (1999, eq. 4.10), half-support `1.82 · radius`.
+    Gc,
+    /// 1 within the radius, 0 beyond.
+    Step,
+}
+
+impl Taper {
+    /// The taper's weight at distance `d` for a localisation radius `radius`.
+    pub fn weight(self, d: f64, radius: f64) -> f64 {
+        if radius.is_infinite() {
+            return 1.0;
+        }
+        match self {
+            Taper::Step => {
+                if d <= radius {
+                    1.0
+                } else {
+                    0.0
+                }
+            }
+            Taper::Gc => {
+                let r = d / (1.82 * radius);
+                if r <= 1.0 {
+                    1.0 - 5.0 / 3.0 * r.powi(2) + 5.0 / 8.0 * r.powi(3) + 0.5 * r.powi(4)
+                        - 0.25 * r.powi(5)
+                } else if r <= 2.0 {
+                    4.0 - 5.0 * r + 5.0 / 3.0 * r.powi(2) + 5.0 / 8.0 * r.powi(3) - 0.5 * r.powi(4)
+                        + r.powi(5) / 12.0
+                        - 2.0 / (3.0 * r)
+                } else {
+                    0.0
+                }
+            }
+        }
+    }
+}
+
+/// Settings shared by the methods (each reads those it uses).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Settings {
+    /// Ensemble size N.
+    pub members: usize,
+    /// Multiplicative inflation of the analysis anomalies (factor on the std, ≥ 1).
+    pub inflation: f64,
+    /// A random mean-preserving rotation of the analysis anomalies after each analysis.
+    pub rotate: bool,
+    /// EnKF-N's adaptive inflation with this hyper-prior boost `xN` (etkf, letkf, ienks).
+    pub finite_size: Option<f64>,
+    /// Localisation radius in grid points (letkf; infinite: none).
+    pub radius: f64,
+    /// Localisation taper (letkf).
+    pub taper: Taper,
+    /// Consecutive state variables analysed together by the letkf (DAPPER's sakov2008: 2),
+    /// localised with their mean distance to each observation.
+    pub batch: usize,
+    /// Lag in observation cycles (enks, ienks, var4d).
+    pub lag: usize,
+    /// Gauss–Newton iterations (ienks, var4d).
+    pub iterations: usize,
+    /// Background covariance scale: `B = scale · I`, or `scale · climatological covariance`
+    /// for var3d when a climatology is given.
+    pub background_scale: f64,
+    /// Seed of every random draw.
+    pub seed: u64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            members: 20,
+            inflation: 1.0,
+            rotate: false,
+            finite_size: None,
+            radius: f64::INFINITY,
+            taper: Taper::Gc,
+            batch: 1,
+            lag: 1,
+            iterations: 10,
+            background_scale: 1.0,
+            seed: 0,
+        }
+    }
+}
+
+/// Mean and covariance of the system's climatology (from long trajectories or the truth).
+#[derive(Clone, Debug)]
+pub struct Climatology {
+    /// Mean state.
+    pub mean: DVector<f64>,
+    /// Covariance of the states.
+    pub cov: DMatrix<f64>,
+}
+
+impl Climatology {
+    /// Mean and (unbiased) covariance of the states of `(…, D)` trajectories.
+    pub fn from_states(x: &Array) -> Result<Self> {
+        let d = *x.shape.last().unwrap_or(&0);
+        let n = if d == 0 { 0 } else { x.data.len() / d };
+        if n < 2 {
+            return Err(Error::config(
+                "--climatology",
+                "needs at least 2 states to estimate a covariance",
+            ));
+        }
+        let m = DMatrix::from_iterator(d, n, x.data.iter().map(|&v| v as f64));
+        let mean = m.column_mean();
+        let a = &m - &mean * DMatrix::from_element(1, n, 1.0);
+        let cov = &a * a.transpose() / (n - 1) as f64;
+        Ok(Self { mean, cov })
+    }
+}
+
+/// One term of an observation map on vector states.
+#[derive(Clone, Debug)]
+enum MapTerm {
+    Select(Vec<usize>),
+    Saturate,
+}
+
+/// The per-state part of an observation operator on vector states, in f64: the selections and
+/// saturations of [`Operator`], and where each observed value sits on the state's grid.
+#[derive(Clone, Debug)]
+pub struct ObsMap {
+    terms: Vec<MapTerm>,
+    /// The state component that each observed value derives from (for localisation).
+    pub locations: Vec<usize>,
+    /// Whether the map is linear (selections only).
+    pub linear: bool,
+}
+
+impl ObsMap {
+    /// The per-state map of `operator` on states of `dim` values.
+    pub fn new(operator: &Operator, dim: usize) -> Result<Self> {
+        let mut terms = Vec::new();
+        let mut locations: Vec<usize> = (0..dim).collect();
+        let mut linear = true;
+        operator.state_shape(&[dim])?;
+        for term in operator.terms() {
+            match term {
+                Term::Stride { .. } | Term::Last => {}
+                Term::Select(idx) => {
+                    locations = idx.iter().map(|&i| locations[i]).collect();
+                    terms.push(MapTerm::Select(idx.clone()));
+                }
+                Term::Saturate => {
+                    linear = false;
+                    terms.push(MapTerm::Saturate);
+                }
+                other => {
+                    return Err(Error::Operator {
+                        spec: operator.spec().into(),
+                        reason: format!(
+                            "classical methods take stride, last, select and saturate terms on \
+                             vector states, not {other:?}"
+                        ),
+                    });
+                }
+            }
+        }
+        Ok(Self {
+            terms,
+            locations,
+            linear,
+        })
+    }
+
+    /// Observed values per state.
+    pub fn len(&self) -> usize {
+        self.locations.len()
+    }
+
+    /// Whether the map observes nothing.
+    pub fn is_empty(&self) -> bool {
+        self.locations.is_empty()
+    }
+
+    /// `h(x)` of one state.
+    pub fn apply(&self, x: &[f64]) -> Vec<f64> {
+        let mut v = x.to_vec();
+        for t in &self.terms {
+            v = match t {
+                MapTerm::Select(idx) => idx.iter().map(|&i| v[i]).collect(),
+                MapTerm::Saturate => v.iter().map(|w| w / (1.0 + w.abs())).collect(),
+            };
+        }
+        v
+    }
+
+    /// `h` of every column of `e` (`D × N` → `p × N`).
+    pub fn apply_columns(&self, e: &DMatrix<f64>) -> DMatrix<f64> {
+        let p = self.len();
+        let mut out = DMatrix::zeros(p, e.ncols());
+        for (j, col) in e.column_iter().enumerate() {
+            let v = self.apply(col.as_slice());
+            out.column_mut(j).copy_from_slice(&v);
+        }
+        out
+    }
+
+    /// The Jacobian of `h` at `x` times the columns of `x_dir` (`D × K` → `p × K`): exact for
+    /// linear maps, a centred finite difference otherwise.
+    pub fn jacobian_times(&self, x: &DVector<f64>, x_dir: &DMatrix<f64>) -> DMatrix<f64> {
+        if self.linear {
+            return self.apply_columns(x_dir);
+        }
+        let mut out = DMatrix::zeros(self.len(), x_dir.ncols());
+        for (j, col) in x_dir.column_iter().enumerate() {
+            let norm = col.norm().max(1e-300);
+            let eps = 1e-6 * (1.0 + x.norm()) / norm;
+            let plus = self.apply((x + col * eps).as_slice());
+            let minus = self.apply((x - col * eps).as_slice());
+            for i in 0..plus.len() {
+                out[(i, j)] = (plus[i] - minus[i]) / (2.0 * eps);
+            }
+        }
+        out
+    }
+}
+
+/// One assimilation problem: the model, the observations and the initial knowledge.
+pub struct Problem<'a> {
+    /// The model.
+    pub model: &'a dyn Dynamics,
+    /// The per-state observation map.
+    pub obs: ObsMap,
+    /// The observed states, increasing.
+    pub times: Vec<usize>,
+    /// The observations, one vector per observed state.
+    pub y: Vec<DVector<f64>>,
+    /// Their noise stds, one vector per observed state.
+    pub std: Vec<DVector<f64>>,
+    /// States in the trajectory.
+    pub length: usize,
+    /// Mean of the initial ensemble (or the background) at state 0.
+    pub initial: DVector<f64>,
+    /// Std of the initial ensemble around it.
+    pub initial_std: f64,
+    /// The climatology, for oi, climatology and a climatological var3d background.
+    pub climatology: Option<Climatology>,
+}
+
+impl<'a> Problem<'a> {
+    /// A problem from an operator and flat observations `y` with per-value noise stds (the
+    /// shapes of `sda assimilate`: `y` is `operator.output_shape(length, [D])`).
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        model: &'a dyn Dynamics,
+        operator: &Operator,
+        y: &Array,
+        noise: &[f32],
+        length: usize,
+        initial: Option<Vec<f64>>,
+        initial_std: f64,
+        climatology: Option<Climatology>,
+    ) -> Result<Self> {
+        let d = model.dim();
+        if length == 0 {
+            return Err(Error::config("--length", "must be at least 1"));
+        }
+        let expected = operator.output_shape(length, &[d])?;
+        if y.shape != expected {
+            return Err(Error::Shape {
+                what: "observations".into(),
+                expected: format!(
+                    "({}) for operator '{operator}' on {length} states of {d} values",
+                    crate::data::shape_text(&expected)
+                ),
+                got: y.shape.clone(),
+            });
+        }
+        y.check_finite("observations")?;
+        if noise.len() != y.data.len() {
+            return Err(Error::config(
+                "--noise",
+                format!(
+                    "needs one std per observed value ({}), got {}",
+                    y.data.len(),
+                    noise.len()
+                ),
+            ));
+        }
+        let obs = ObsMap::new(operator, d)?;
+        let times = operator.times(length)?;
+        let p = obs.len();
+        let y: Vec<DVector<f64>> = y
+            .data
+            .chunks(p)
+            .map(|c| DVector::from_iterator(p, c.iter().map(|&v| v as f64)))
+            .collect();
+        let std: Vec<DVector<f64>> = noise
+            .chunks(p)
+            .map(|c| DVector::from_iterator(p, c.iter().map(|&v| v as f64)))
+            .collect();
+        let initial = match initial {
+            Some(v) if v.len() != d => {
+                return Err(Error::config(
+                    "--initial",
+                    format!("has {} values, the system's states {d}", v.len()),
+                ));
+            }
+            Some(v) => DVector::from_vec(v),
+            None => climatology
+                .as_ref()
+                .map(|c| c.mean.clone())
+                .unwrap_or_else(|| DVector::zeros(d)),
+        };
+        if !(initial_std.is_finite() && initial_std >= 0.0) {
+            return Err(Error::config(
+                "--initial-std",
+                "must be a non-negative number",
+            ));
+        }
+        if let Some(c) = &climatology
+            && c.mean.len() != d
+        {
+            return Err(Error::config(
+                "--climatology",
+                format!("states of {} values, the system's {d}", c.mean.len()),
+            ));
+        }
+        Ok(Self {
+            model,
+            obs,
+            times,
+            y,
+            std,
+            length,
+            initial,
+            initial_std,
+            climatology,
+        })
+    }
+
+    /// The observation index of each state (`None` where unobserved).
+    fn obs_index(&self) -> Vec<Option<usize>> {
+        let mut idx = vec![None; self.length];
+        for (k, &t) in self.times.iter().enumerate() {
+            idx[t] = Some(k);
+        }
+        idx
+    }
+
+    /// The whitened observed anomalies `R^{-1/2} (h(E) − ȳ)` and innovation
+    /// `R^{-1/2} (y − ȳ)` of observation `k` for ensemble `e`.
+    fn whitened(&self, k: usize, e: &DMatrix<f64>) -> (DMatrix<f64>, DVector<f64>) {
+        let he = self.obs.apply_columns(e);
+        let ybar = he.column_mean();
+        let mut y = he;
+        for mut c in y.column_iter_mut() {
+            c -= &ybar;
+            c.component_div_assign(&self.std[k]);
+        }
+        let d = (&self.y[k] - ybar).component_div(&self.std[k]);
+        (y, d)
+    }
+}
+
+/// What a method knows at every state: `members × length × dim` values, member-major.
+#[derive(Clone, Debug)]
+pub struct Estimate {
+    /// Members (1 for deterministic methods).
+    pub members: usize,
+    /// States.
+    pub length: usize,
+    /// Values per state.
+    pub dim: usize,
+    /// The values, `[member][state][value]`.
+    pub data: Vec<f64>,
+}
+
+impl Estimate {
+    /// From one `D × N` ensemble per state.
+    fn from_ensembles(states: &[DMatrix<f64>]) -> Self {
+        let (dim, members) = states[0].shape();
+        let length = states.len();
+        let mut data = vec![0.0; members * length * dim];
+        for (t, e) in states.iter().enumerate() {
+            for (n, col) in e.column_iter().enumerate() {
+                let at = (n * length + t) * dim;
+                data[at..at + dim].copy_from_slice(col.as_slice());
+            }
+        }
+        Self {
+            members,
+            length,
+            dim,
+            data,
+        }
+    }
+
+    /// From one state vector per state (one member).
+    fn from_states(states: &[DVector<f64>]) -> Self {
+        let dim = states[0].len();
+        Self {
+            members: 1,
+            length: states.len(),
+            dim,
+            data: states.iter().flat_map(|s| s.iter().copied()).collect(),
+        }
+    }
+
+    /// The ensemble as an f32 `(members, length, dim)` array.
+    pub fn to_array(&self) -> Array {
+        Array::new(
+            vec![self.members, self.length, self.dim],
+            self.data.iter().map(|&v| v as f32).collect(),
+        )
+    }
+
+    /// The ensemble mean at state `t`.
+    pub fn mean(&self, t: usize) -> DVector<f64> {
+        let mut m = DVector::zeros(self.dim);
+        for n in 0..self.members {
+            let at = (n * self.length + t) * self.dim;
+            m += DVector::from_column_slice(&self.data[at..at + self.dim]);
+        }
+        m / self.members as f64
+    }
+
+    /// The ensemble covariance at state `t` (unbiased; zero for one member).
+    pub fn cov(&self, t: usize) -> DMatrix<f64> {
+        let m = self.mean(t);
+        let mut c = DMatrix::zeros(self.dim, self.dim);
+        for n in 0..self.members {
+            let at = (n * self.length + t) * self.dim;
+            let a = DVector::from_column_slice(&self.data[at..at + self.dim]) - &m;
+            c += &a * a.transpose();
+        }
+        c / (self.members.max(2) - 1) as f64
+    }
+}
+
+/// Checks the settings against the problem: one error per bad value.
+fn check(method: Method, s: &Settings, p: &Problem) -> Result<()> {
+    if method.is_ensemble() && s.members < 2 {
+        return Err(Error::config(
+            "--members",
+            format!("an ensemble needs at least 2 members, got {}", s.members),
+        ));
+    }
+    if !(s.inflation.is_finite() && s.inflation >= 1.0) {
+        return Err(Error::config(
+            "--inflation",
+            format!(
+                "must be at least 1 (a factor on the spread), got {}",
+                s.inflation
+            ),
+        ));
+    }
+    if !(s.radius > 0.0) {
+        return Err(Error::config(
+            "--radius",
+            format!("must be positive, got {}", s.radius),
+        ));
+    }
+    if s.batch == 0 || s.batch > p.model.dim() {
+        return Err(Error::config(
+            "--batch",
+            format!("must be between 1 and the state size {}", p.model.dim()),
+        ));
+    }
+    if let Some(x) = s.finite_size
+        && !(x.is_finite() && x > 0.0)
+    {
+        return Err(Error::config(
+            "--finite-size",
+            format!("must be positive, got {x}"),
+        ));
+    }
+    if method.uses_lag() {
+        if s.lag == 0 {
+            return Err(Error::config(
+                "--lag",
+                "must be at least 1 observation cycle",
+            ));
+        }
+        if s.lag > p.times.len() {
+            return Err(Error::config(
+                "--lag",
+                format!(
+                    "{} cycles is longer than the trajectory's {} observed states",
+                    s.lag,
+                    p.times.len()
+                ),
+            ));
+        }
+    }
+    if matches!(method, Method::Ienks | Method::Var4d) {
+        if s.iterations == 0 {
+            return Err(Error::config("--iterations", "must be at least 1"));
+        }
+        if p.model.noise() > 0.0 {
+            return Err(Error::config(
+                "--method",
+                format!(
+                    "{} needs a deterministic model (this system's transitions have noise std {})",
+                    crate::flag_value(&method),
+                    p.model.noise()
+                ),
+            ));
+        }
+    }
+    if matches!(method, Method::Var3d | Method::Var4d)
+        && !(s.background_scale.is_finite() && s.background_scale > 0.0)
+    {
+        return Err(Error::config("--background-scale", "must be positive"));
+    }
+    if matches!(method, Method::Oi | Method::Climatology) && p.climatology.is_none() {
+        return Err(Error::config(
+            "--climatology",
+            format!(
+                "{} needs a climatology (trajectories of the system)",
+                crate::flag_value(&method)
+            ),
+        ));
+    }
+    if method.is_ensemble() && p.initial_std <= 0.0 {
+        return Err(Error::config(
+            "--initial-std",
+            "an initial ensemble needs a positive spread",
+        ));
+    }
+    Ok(())
+}
+
+/// Runs `method` on `problem`; `progress` is told how many states are done.
+pub fn run(
+    method: Method,
+    settings: &Settings,
+    problem: &Problem,
+    progress: &(dyn Fn(usize) + Sync),
+) -> Result<Estimate> {
+    check(method, settings, problem)?;
+    match method {
+        Method::Enkf | Method::Denkf | Method::Etkf | Method::Letkf | Method::Enks => {
+            ensemble::run(method, settings, problem, progress)
+        }
+        Method::Ienks => ienks::run(settings, problem, progress),
+        Method::Var3d | Method::Oi | Method::Climatology => {
+            variational::run_static(method, settings, problem, progress)
+        }
+        Method::Var4d => variational::var4d(settings, problem, progress),
+    }
+}
+
+/// The error of a filter whose ensemble became NaN or infinite at state `t`.
+fn diverged(t: usize) -> Error {
+    Error::config(
+        "--method",
+        format!("the filter diverged (NaN or inf) at state {t}"),
+    )
+}
+
+/// Whether every value is finite.
+fn finite(e: &DMatrix<f64>) -> bool {
+    e.iter().all(|v| v.is_finite())
+}
+
+/// The initial ensemble `N(x0, s² I)`, `D × N`.
+fn initial_ensemble(p: &Problem, n: usize, rng: &mut StdRng) -> DMatrix<f64> {
+    let d = p.model.dim();
+    DMatrix::from_fn(d, n, |i, _| {
+        let z: f64 = StandardNormal.sample(rng);
+        p.initial[i] + p.initial_std * z
+    })
+}
+
+/// Moves every member one transition (with the model's noise, member by member from its own
+/// random stream); in parallel when the ensemble is large enough to pay for it.
+fn forecast(model: &dyn Dynamics, e: &mut DMatrix<f64>, seed: u64, t: usize) {
+    let d = e.nrows();
+    let noise = model.noise();
+    let one = |(n, x): (usize, &mut [f64])| {
+        model.step(x);
+        if noise > 0.0 {
+            let mut rng = chain_rng(seed ^ splitmix64(t as u64 + 1), n as u64);
+            for v in x.iter_mut() {
+                let z: f64 = StandardNormal.sample(&mut rng);
+                *v += noise * z;
+            }
+        }
+    };
+    if e.len() >= 1 << 14 {
+        e.as_mut_slice().par_chunks_mut(d).enumerate().for_each(one);
+    } else {
+        e.as_mut_slice().chunks_mut(d).enumerate().for_each(one);
+    }
+}
+
+/// Mean and anomalies of an ensemble.
+fn split(e: &DMatrix<f64>) -> (DVector<f64>, DMatrix<f64>) {
+    let mean = e.column_mean();
+    let mut a = e.clone();
+    for mut c in a.column_iter_mut() {
+        c -= &mean;
+    }
+    (mean, a)
+}
+
+/// `x̄ 1ᵀ + A`.
+fn join(mean: &DVector<f64>, a: &DMatrix<f64>) -> DMatrix<f64> {
+    let mut e = a.clone();
+    for mut c in e.column_iter_mut() {
+        c += mean;
+    }
+    e
+}
+
+/// A random mean-preserving orthogonal `N × N` matrix `Q` (`Q 1 = 1`, `QᵀQ = I`), Haar
+/// distributed on that subgroup: `U blockdiag(1, O) Uᵀ` with `U` orthogonal, first column
+/// `1/√N`, and `O` Haar on `O(N − 1)`.
+pub fn mean_preserving_rotation(n: usize, rng: &mut StdRng) -> DMatrix<f64> {
+    if n < 2 {
+        return DMatrix::identity(n, n);
+    }
+    let g = DMatrix::from_fn(n - 1, n - 1, |_, _| StandardNormal.sample(rng));
+    let qr = g.qr();
+    let (mut o, r) = (qr.q(), qr.r());
+    for j in 0..n - 1 {
+        if r[(j, j)] < 0.0 {
+            o.column_mut(j).neg_mut();
+        }
+    }
+    let mut b = DMatrix::identity(n, n);
+    b.view_mut((1, 1), (n - 1, n - 1)).copy_from(&o);
+    // Householder reflection U = I − 2vvᵀ/vᵀv with v = e₁ − 1/√N: U e₁ = 1/√N, U = Uᵀ.
+    let mut v = DVector::from_element(n, -1.0 / (n as f64).sqrt());
+    v[0] += 1.0;
+    let u = DMatrix::identity(n, n) - &v * v.transpose() * (2.0 / v.norm_squared());
+    &u * b * &u
+}
+
+/// Inflation and rotation of an ensemble's anomalies (DAPPER's `post_process`).
+fn post_process(e: &mut DMatrix<f64>, s: &Settings, rng: &mut StdRng) {
+    if s.inflation == 1.0 && !s.rotate {
+        return;
+    }
+    let (mean, mut a) = split(e);
+    if s.inflation != 1.0 {
+        a *= s.inflation;
+    }
+    if s.rotate {
+        let q = mean_preserving_rotation(e.ncols(), rng);
+        a = a * q.transpose();
+    }
+    *e = join(&mean, &a);
+}
+
+/// EnKF-N's hyper-prior coefficients `(eN, cL)` for singular values² `s2` (padded to N) and
+/// boost `xn` (Bocquet 2011, 2015; BASELINES.md §4.9).
+fn hyperprior(s2: &[f64], n: usize, xn: f64) -> (f64, f64) {
+    let n1 = (n - 1) as f64;
+    let mut en = (n as f64 + 1.0) / n as f64;
+    let mut cl = n as f64 / n1;
+    let h = s2.iter().map(|s| n1 / (s + n1)).sum::<f64>() / s2.len() as f64;
+    let mc = (en / cl).powf(h).sqrt();
+    en /= mc;
+    cl *= mc;
+    (en * xn, cl * xn)
+}
+
+/// The spectrum of `ỸᵀỸ` (`N × N`) for whitened anomalies `Ỹ` (`p × N`): eigenvectors `V_r`
+/// (`N × r`) of its non-zero eigenvalues `s²` — through the `p × p` matrix `ỸỸᵀ` when `p < N`,
+/// so that huge ensembles cost `O(p² N)`, not `O(N³)`.
+pub(super) struct Spectrum {
+    v: DMatrix<f64>,
+    s2: Vec<f64>,
+    n: usize,
+}
+
+impl Spectrum {
+    pub(super) fn of(y: &DMatrix<f64>) -> Self {
+        let (p, n) = y.shape();
+        if p >= n {
+            let eig = (y.transpose() * y).symmetric_eigen();
+            let s2 = eig.eigenvalues.iter().map(|s| s.max(0.0)).collect();
+            return Self {
+                v: eig.eigenvectors,
+                s2,
+                n,
+            };
+        }
+        let eig = (y * y.transpose()).symmetric_eigen();
+        let top = eig.eigenvalues.iter().fold(0.0f64, |m, &s| m.max(s));
+        let keep: Vec<usize> = (0..p)
+            .filter(|&i| eig.eigenvalues[i] > 1e-12 * top && eig.eigenvalues[i] > 0.0)
+            .collect();
+        let mut v = DMatrix::zeros(n, keep.len());
+        let mut s2 = Vec::with_capacity(keep.len());
+        for (c, &i) in keep.iter().enumerate() {
+            let s = eig.eigenvalues[i];
+            let col = y.transpose() * eig.eigenvectors.column(i) / s.sqrt();
+            v.column_mut(c).copy_from(&col);
+            s2.push(s);
+        }
+        Self { v, s2, n }
+    }
+
+    /// The `N` eigenvalues of `ỸᵀỸ`, zeros included.
+    pub(super) fn padded(&self) -> Vec<f64> {
+        let mut s = self.s2.clone();
+        s.resize(self.n, 0.0);
+        s
+    }
+
+    /// `f(ỸᵀỸ + ζ I)` as an `N × N` matrix.
+    pub(super) fn function(&self, zeta: f64, f: impl Fn(f64) -> f64) -> DMatrix<f64> {
+        let f0 = f(zeta);
+        let d = DVector::from_iterator(self.s2.len(), self.s2.iter().map(|&s| f(s + zeta) - f0));
+        let mut out = &self.v * DMatrix::from_diagonal(&d) * self.v.transpose();
+        for i in 0..self.n {
+            out[(i, i)] += f0;
+        }
+        out
+    }
+
+    /// `f(ỸᵀỸ + ζ I) x`.
+    pub(super) fn apply(
+        &self,
+        zeta: f64,
+        f: impl Fn(f64) -> f64,
+        x: &DVector<f64>,
+    ) -> DVector<f64> {
+        let f0 = f(zeta);
+        let c = self.v.transpose() * x;
+        let d = DVector::from_iterator(
+            c.len(),
+            (0..c.len()).map(|i| (f(self.s2[i] + zeta) - f0) * c[i]),
+        );
+        &self.v * d + x * f0
+    }
+}
+
+/// An ensemble-space analysis: mean weights and transform.
+struct Transform {
+    /// Mean weights `w`.
+    w: DVector<f64>,
+    /// The symmetric square-root transform `T`.
+    t: DMatrix<f64>,
+}
+
+/// The ETKF's weights for whitened anomalies `y` (`p × N`) and innovation `d`: with `ζ = N − 1`,
+/// or EnKF-N's `ζ` when `finite_size` is set. `E^a = x̄ 1ᵀ + A (w 1ᵀ + T)`, `w = (ỸᵀỸ + ζ)⁻¹ Ỹᵀ d̃`,
+/// `T = √(N−1) (ỸᵀỸ + ζ)^{-1/2}`.
+fn sqrt_transform(y: &DMatrix<f64>, d: &DVector<f64>, finite_size: Option<f64>) -> Transform {
+    let n = y.ncols();
+    let n1 = (n - 1) as f64;
+    let sp = Spectrum::of(y);
+    let yd = y.transpose() * d;
+    let zeta = match finite_size {
+        None => n1,
+        Some(xn) => {
+            let (en, cl) = hyperprior(&sp.padded(), n, xn);
+            // Newton on J(w) = −wᵀỸᵀd̃ + ½ wᵀỸᵀỸw + ½ N1 cL log(eN + wᵀw) with the Hessian
+            // approximated by ỸᵀỸ + ζ(w) I (BASELINES.md §4.9).
+            let zeta_of = |u: &DVector<f64>| n1 * cl / (en + u.norm_squared());
+            let mut u = DVector::zeros(n);
+            for _ in 0..100 {
+                let z = zeta_of(&u);
+                let grad = sp.apply(z, |g| g, &u) - &yd;
+                let step = sp.apply(z, |g| 1.0 / g, &grad);
+                u -= &step;
+                if grad.norm() < 1e-7 || step.norm() < 1e-4 {
+                    break;
+                }
+            }
+            zeta_of(&u)
+        }
+    };
+    let w = sp.apply(zeta, |g| 1.0 / g, &yd);
+    let t = sp.function(zeta, |g| n1.sqrt() / g.sqrt());
+    Transform { w, t }
+}
+
+/// `x̄ 1ᵀ + A (w 1ᵀ + T)` for an ensemble `e`.
+fn apply_transform(e: &DMatrix<f64>, tr: &Transform) -> DMatrix<f64> {
+    let (mean, a) = split(e);
+    let n = e.ncols();
+    let mut m = tr.t.clone();
+    for j in 0..n {
+        let mut c = m.column_mut(j);
+        c += &tr.w;
+    }
+    join(&mean, &(a * m))
+}
+
+/// A seeded RNG for a method's draws (initial ensemble, perturbations, rotations).
+fn method_rng(seed: u64) -> StdRng {
+    StdRng::seed_from_u64(splitmix64(seed ^ 0xC1A5_51CA))
+}
+
+#[cfg(test)]
+mod tests;
