@@ -95,6 +95,11 @@ pub fn dynamics(system: &System) -> Result<&dyn Dynamics> {
             "--system",
             "classical methods run lorenz63, lorenz96 and linear systems, not kolmogorov fields",
         )),
+        System::External(_) => Err(Error::config(
+            "--system",
+            "an external (imported) system has no dynamics: classical methods need a model \
+             (lorenz63, lorenz96 or linear)",
+        )),
     }
 }
 

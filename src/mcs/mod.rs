@@ -209,7 +209,7 @@ impl System {
             System::Lorenz96(l) => l.noise <= 0.0,
             System::Lorenz63(l) => l.noise <= 0.0,
             System::Linear(l) => l.noise <= 0.0,
-            System::Kolmogorov(_) => true,
+            System::Kolmogorov(_) | System::External(_) => true,
         }
     }
 

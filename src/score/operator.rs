@@ -371,7 +371,7 @@ impl Operator {
     }
 
     /// The table term, if this operator is one.
-    fn table(&self) -> Option<&Entries> {
+    pub fn table(&self) -> Option<&Entries> {
         match self.terms.first() {
             Some(Term::Table(e)) => Some(e),
             _ => None,

@@ -3,7 +3,9 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use sda::assimilate::{Observed, SampleConfig, fused, log_likelihood, residual_std, sample_counted};
+use sda::assimilate::{
+    Observed, SampleConfig, fused, log_likelihood, residual_std, sample_counted,
+};
 use sda::data::features;
 use sda::io::{Array, read_npy, write_npy};
 use sda::model::Model;

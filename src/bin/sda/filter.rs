@@ -6,9 +6,10 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
+use sda::data::shape_text;
 use sda::data::{SystemInfo, read_info};
 use sda::filter::{FilterConfig, run_particle_filter};
-use sda::io::{read_json, write_npy};
+use sda::io::{read_json, read_npy, write_npy};
 use sda::mcs::System;
 
 use crate::assimilate::observed_any;
@@ -249,43 +250,30 @@ pub fn run(a: Args) -> Result<()> {
     Ok(())
 }
 
-/// Reads `(…, D)` trajectories and returns the observations checked against the operator.
-fn observations(
-    a: &Args,
-    shape: &[usize],
-    operator: &Operator,
-) -> Result<(sda::io::Array, Vec<f32>)> {
-    if a.length == 0 {
-        bail!("--length: must be at least 1");
-    }
-    let expected = operator
-        .output_shape(a.length, shape)
-        .context("--operator")?;
-    let what = format!("--observations {}", a.observations.display());
-    let y = read_npy(&a.observations).context("--observations")?;
-    if y.shape != expected {
-        bail!(
-            "{what}: expected shape ({}) for operator '{}' on {} states of shape ({}), got {:?}",
-            shape_text(&expected),
-            a.operator,
-            a.length,
-            shape_text(shape),
-            y.shape
-        );
-    }
-    y.check_finite(&what)?;
-    let std = noise(&a.noise, &expected)?;
-    Ok((y, std))
-}
-
 /// `sda filter --method NAME` for a classical method.
 fn run_classical(a: Args, method: sda::classical::Method) -> Result<()> {
     use sda::classical::{Climatology, Problem, Settings, dynamics, run};
     let name = sda::flag_value(&method);
     let (system, shape) = system(&a.system)?;
     let model = dynamics(&system).with_context(|| format!("--method {name}"))?;
-    let operator = Operator::parse(&a.operator).context("--operator")?;
-    let (y, std) = observations(&a, &shape, &operator)?;
+    if a.length == 0 {
+        bail!("--length: must be at least 1");
+    }
+    let observed = observed_any(
+        &shape,
+        &a.observations,
+        a.operator.as_deref(),
+        a.noise.as_deref(),
+        a.length,
+    )?;
+    if observed.operator.table().is_some() {
+        bail!(
+            "--observations {}: classical methods take observations as .npy with --operator and \
+             --noise, not as a table",
+            a.observations.display()
+        );
+    }
+    let (operator, y, std) = (observed.operator, observed.y, observed.noise);
     let initial = match &a.initial {
         Some(p) => {
             let x = read_npy(p).with_context(|| format!("--initial {}", p.display()))?;
