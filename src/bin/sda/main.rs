@@ -55,7 +55,8 @@ enum Command {
     Assimilate(assimilate::Args),
     /// Draw trajectories from the trained prior p(x) (no observations).
     Sample(assimilate::SampleArgs),
-    /// Draw reference trajectories from p(x | y) with a bootstrap particle filter (no model).
+    /// Draw reference trajectories from p(x | y) with a bootstrap particle filter (no model), or
+    /// run a classical method (--method enkf, etkf, letkf, enks, ienks, var3d, var4d, oi, …).
     Filter(filter::Args),
     /// Score samples against a reference (W1, MMD, log-densities) and a truth (RMSE, CRPS, …).
     Evaluate(evaluate::Args),
