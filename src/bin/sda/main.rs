@@ -60,7 +60,8 @@ enum Command {
     Filter(filter::Args),
     /// Score samples against a reference (W1, MMD, log-densities) and a truth (RMSE, CRPS, …).
     Evaluate(evaluate::Args),
-    /// Run the paper's Lorenz-63 study (Figure 3): models, filters, W1 against C and k.
+    /// Run the paper's Lorenz-63 study (Figure 3): models, filters, W1 against C and k; or
+    /// `study lorenz96`: the classical methods on DAPPER's Lorenz-96 benchmarks.
     Study(study::Args),
     /// Draw PNG pictures of trajectories and of flow fields (vorticity).
     Plot(plot::Args),
