@@ -55,6 +55,8 @@ fn update(p: &Problem, s: &Settings, k: usize, start: usize, e0: &DMatrix<f64>) 
     join(&x0, &(&a0 * weights(&w, &t)))
 }
 
+// State indices are times here, and the loops fill the states of a time range.
+#[allow(clippy::needless_range_loop)]
 /// Runs the iEnKS; the output holds the smoothed ensembles (after all the observations of the
 /// windows that contain each state), and forecasts after the last observation.
 pub(super) fn run(

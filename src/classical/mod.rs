@@ -248,7 +248,7 @@ impl Climatology {
     /// Mean and (unbiased) covariance of the states of `(…, D)` trajectories.
     pub fn from_states(x: &Array) -> Result<Self> {
         let d = *x.shape.last().unwrap_or(&0);
-        let n = if d == 0 { 0 } else { x.data.len() / d };
+        let n = x.data.len().checked_div(d).unwrap_or(0);
         if n < 2 {
             return Err(Error::config(
                 "--climatology",
@@ -600,7 +600,7 @@ fn check(method: Method, s: &Settings, p: &Problem) -> Result<()> {
             ),
         ));
     }
-    if !(s.radius > 0.0) {
+    if s.radius.is_nan() || s.radius <= 0.0 {
         return Err(Error::config(
             "--radius",
             format!("must be positive, got {}", s.radius),
@@ -794,7 +794,7 @@ fn post_process(e: &mut DMatrix<f64>, s: &Settings, rng: &mut StdRng) {
     }
     if s.rotate {
         let q = mean_preserving_rotation(e.ncols(), rng);
-        a = a * q.transpose();
+        a *= q.transpose();
     }
     *e = join(&mean, &a);
 }

@@ -53,6 +53,8 @@ fn analysis(p: &Problem, k: usize, x: &DVector<f64>, b: &DMatrix<f64>) -> DVecto
     x + bh * z
 }
 
+// State indices are times here, and the loops walk a time range.
+#[allow(clippy::needless_range_loop)]
 /// Climatology, OI and 3D-Var.
 pub(super) fn run_static(
     method: Method,
@@ -103,6 +105,7 @@ pub(super) fn run_static(
     Ok(Estimate::from_states(&states))
 }
 
+#[allow(clippy::needless_range_loop)]
 /// DAPPER's `Var4D`: `B = scale · I`; windows of `lag` cycles shifted by one cycle; the cost of
 /// window `k` holds only observation `k` (each observation is used once, when it enters the
 /// window): `J(w) = ½‖w‖² + ½‖R^{-1/2}(y_k − h(𝓜(x_b + B^{1/2} w)))‖²`, minimised by Gauss–Newton.

@@ -128,7 +128,7 @@ mod tests {
         let mut y = x.clone();
         s.step(&mut y);
         assert!(s.log_transition(&x, &y).is_none());
-        // Energy-free check of the convention: dx_0/dt = (x_1 − x_38)·x_39 − x_0 + F.
+        // DAPPER's convention by hand: dx_0/dt = (x_1 − x_38)·x_39 − x_0 + F.
         let mut e = vec![0.0; 40];
         e[1] = 2.0;
         e[39] = 3.0;

@@ -168,7 +168,10 @@ impl clap::ValueEnum for MethodArg {
 
     fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
         match self {
-            MethodArg::Bpf => Some(clap::builder::PossibleValue::new("bpf")),
+            MethodArg::Bpf => Some(
+                clap::builder::PossibleValue::new("bpf")
+                    .help("Bootstrap particle filter (needs a transition density)"),
+            ),
             MethodArg::Classical(m) => m.to_possible_value(),
         }
     }

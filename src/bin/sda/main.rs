@@ -59,11 +59,13 @@ enum Command {
     Assimilate(assimilate::Args),
     /// Draw trajectories from the trained prior p(x) (no observations).
     Sample(assimilate::SampleArgs),
-    /// Draw reference trajectories from p(x | y) with a bootstrap particle filter (no model).
+    /// Draw reference trajectories from p(x | y) with a bootstrap particle filter (no model), or
+    /// run a classical method (--method enkf, etkf, letkf, enks, ienks, var3d, var4d, oi, …).
     Filter(filter::Args),
     /// Score samples against a reference (W1, MMD, log-densities) and a truth (RMSE, CRPS, …).
     Evaluate(evaluate::Args),
-    /// Run the paper's Lorenz-63 study (Figure 3): models, filters, W1 against C and k.
+    /// Run the paper's Lorenz-63 study (Figure 3): models, filters, W1 against C and k; or
+    /// `study lorenz96`: the classical methods on DAPPER's Lorenz-96 benchmarks.
     Study(study::Args),
     /// Draw PNG pictures of trajectories and of flow fields (vorticity).
     Plot(plot::Args),
