@@ -388,6 +388,52 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_table_of_the_same_measurements_gives_the_same_filter_output() {
+        // `stride:3|select:0,2` on 10 states of Lorenz-63, and the table of the same rows
+        // (listed out of order): the same weights, so the same trajectories, bit for bit.
+        let chain = crate::mcs::Lorenz63::default();
+        let op = Operator::parse("stride:3|select:0,2").unwrap();
+        let y: Vec<f32> = (0..8).map(|k| (k as f32 * 1.7).sin() * 8.0).collect();
+        let noise = vec![1.5f32; 8];
+        let mut csv = String::from("std,time,value,index\n");
+        for r in (0..4).rev() {
+            for (c, comp) in [0, 2].into_iter().enumerate() {
+                csv.push_str(&format!("1.5,{},{},{comp}\n", 3 * r, y[2 * r + c]));
+            }
+        }
+        let table = crate::score::table::Table::parse(&csv, "obs.csv").unwrap();
+        let config = FilterConfig {
+            particles: 400,
+            keep: 40,
+            burn_in: 8,
+            seed: 5,
+        };
+        let a = particle_filter(
+            &chain,
+            &op,
+            &Array::new(vec![4, 2], y.clone()),
+            &noise,
+            &[3],
+            10,
+            &config,
+        )
+        .unwrap();
+        let t = Operator::from_table(&table);
+        let b = particle_filter(
+            &chain,
+            &t,
+            &Array::new(vec![8], table.values()),
+            &table.stds(),
+            &[3],
+            10,
+            &config,
+        )
+        .unwrap();
+        assert_eq!(table.values(), y);
+        assert_eq!(a, b);
+    }
+
+    #[test]
     fn log_sum_exp_is_stable() {
         // log(e^1000 + e^1000) = 1000 + log 2, without overflow.
         let v = log_sum_exp(&[1000.0, 1000.0]);

@@ -1072,7 +1072,31 @@ pub fn vorticity_grid(
     column_labels: &[String],
     style: &FieldStyle,
 ) -> Result<()> {
+    vorticity_grid_stations(path, fields, masks, row_labels, column_labels, style, &[])
+}
+
+/// [`vorticity_grid`] with station markers: every grid cell of `stations` (row-major `i·W + j`)
+/// is drawn white in a black frame in every field, where the observations are.
+///
+/// Fails as [`vorticity_grid`] does, and with [`Error::Config`] on a station outside the grid.
+pub fn vorticity_grid_stations(
+    path: &Path,
+    fields: &Array,
+    masks: Option<&Array>,
+    row_labels: &[String],
+    column_labels: &[String],
+    style: &FieldStyle,
+    stations: &[usize],
+) -> Result<()> {
     style.check()?;
+    if let (Some(&bad), [.., h, w]) = (stations.iter().max(), fields.shape.as_slice())
+        && bad >= h * w
+    {
+        return Err(Error::config(
+            "stations",
+            format!("grid cell {bad} lies outside the {h} × {w} grid"),
+        ));
+    }
     let &[rows, cols, h, w] = fields.shape.as_slice() else {
         return Err(field_shape("fields", "(R, C, H, W)", &fields.shape));
     };
@@ -1148,6 +1172,7 @@ pub fn vorticity_grid(
                 let field = &fields.data[(r * cols + c) * h * w..][..h * w];
                 let mask = masks.map(|m| &m[(c % (m.len() / (h * w))) * h * w..][..h * w]);
                 draw_field(root, (x0, y0), field, mask, w, style)?;
+                draw_stations(root, (x0, y0), stations, w, style.scale as i32)?;
             }
         }
         let label_color = BLACK;
@@ -1296,6 +1321,29 @@ fn draw_field(
             for dx in 0..scale {
                 let p = (at.0 + j * scale + dx, at.1 + i * scale + dy);
                 root.draw_pixel(p, &color).map_err(text)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Marks grid cells `stations` (row-major) of a field drawn at `at`: the cell white, framed by
+/// a black square one pixel outside it.
+fn draw_stations(
+    root: &Canvas,
+    at: (i32, i32),
+    stations: &[usize],
+    w: usize,
+    scale: i32,
+) -> Result<(), String> {
+    for &k in stations {
+        let (i, j) = ((k / w) as i32, (k % w) as i32);
+        let (x0, y0) = (at.0 + j * scale, at.1 + i * scale);
+        for dy in -1..=scale {
+            for dx in -1..=scale {
+                let edge = dx == -1 || dy == -1 || dx == scale || dy == scale;
+                let color = if edge { BLACK } else { WHITE };
+                root.draw_pixel((x0 + dx, y0 + dy), &color).map_err(text)?;
             }
         }
     }
@@ -1705,6 +1753,34 @@ mod tests {
         // The 0.8 power: ω = vmax/2 maps to t = (1 + 0.5^0.8) / 2.
         let t = 0.5 * (1.0 + 0.5f32.powf(0.8));
         assert_eq!(vorticity_color(0.625, 1.25), icefire(t));
+    }
+
+    #[test]
+    fn stations_are_white_cells_in_black_frames() {
+        // A 3 × 4 field at 3 pixels per cell, drawn at (2, 2); a station at cell (1, 2) = 6.
+        let (w, scale) = (4usize, 3i32);
+        let (bw, bh) = (20usize, 16usize);
+        let mut buffer = vec![100u8; bw * bh * 3];
+        {
+            let root =
+                BitMapBackend::with_buffer(&mut buffer, (bw as u32, bh as u32)).into_drawing_area();
+            draw_stations(&root, (2, 2), &[6], w, scale).unwrap();
+            root.present().unwrap();
+        }
+        let pixel = |x: i32, y: i32| {
+            let k = 3 * (y as usize * bw + x as usize);
+            (buffer[k], buffer[k + 1], buffer[k + 2])
+        };
+        // The cell spans x = 2 + 2·3 .. +3 = 8..11, y = 2 + 1·3 = 5..8.
+        for y in 4..=8 {
+            for x in 7..=11 {
+                let frame = x == 7 || x == 11 || y == 4 || y == 8;
+                let want = if frame { (0, 0, 0) } else { (255, 255, 255) };
+                assert_eq!(pixel(x, y), want, "({x}, {y})");
+            }
+        }
+        assert_eq!(pixel(6, 6), (100, 100, 100));
+        assert_eq!(pixel(12, 6), (100, 100, 100));
     }
 
     #[test]

@@ -221,11 +221,11 @@ fn unknown_system_is_named() {
 }
 
 #[test]
-fn integer_npy_is_refused() {
-    let y = fixture().join("int.npy");
+fn unsupported_npy_dtype_is_refused() {
+    let y = fixture().join("complex.npy");
     let mut bytes = sda::io::npy_bytes(&sda::io::Array::new(vec![3, 1], vec![0.0; 3]));
     let at = bytes.windows(3).position(|w| w == b"<f4").unwrap();
-    bytes[at + 1] = b'i';
+    bytes[at + 1] = b'c';
     std::fs::write(&y, bytes).unwrap();
     let (o, out) = assimilate(&[("--observations", s(&y))]);
     fails_with(&o, &out, "not supported");

@@ -294,3 +294,90 @@ fn bad_imports_are_one_line_errors_and_write_nothing() {
     ]);
     fails_with(&o, &out, "sum to 1");
 }
+
+#[test]
+fn imported_fields_with_context_channels_train_and_sample() {
+    let dir = std::env::temp_dir().join(format!("sda-import-fields-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    // 5 trajectories of 6 states of one 8 × 8 channel, and one constant context channel.
+    let x = dir.join("fields.npy");
+    let data: Vec<f32> = (0..5 * 6 * 64).map(|k| ((k as f32) * 0.37).sin()).collect();
+    write(&x, vec![5, 6, 1, 8, 8], data);
+    let c = dir.join("context.npy");
+    write(
+        &c,
+        vec![1, 8, 8],
+        (0..64).map(|k| (k % 8) as f32 / 8.0).collect(),
+    );
+    let data = dir.join("data");
+    let out = ok(sda(&[
+        "import",
+        "--train",
+        s(&x),
+        "--context",
+        s(&c),
+        "--output",
+        s(&data),
+    ]));
+    assert!(out.contains("1 context channel"), "{out}");
+    let run = dir.join("run");
+    ok(sda(&[
+        "train",
+        "--data",
+        s(&data),
+        "--output",
+        s(&run),
+        "--order",
+        "1",
+        "--preset",
+        "reduced",
+        "--hidden",
+        "4,8",
+        "--blocks",
+        "1",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "2",
+    ]));
+    let config = std::fs::read_to_string(run.join("config.json")).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&config).unwrap();
+    assert_eq!(
+        v["net"]["forcing"], 0,
+        "imported fields have no Kolmogorov forcing"
+    );
+    assert_eq!(v["net"]["context"].as_array().unwrap().len(), 64);
+    let prior = dir.join("prior.npy");
+    ok(sda(&[
+        "sample",
+        "--model",
+        s(&run),
+        "--length",
+        "4",
+        "--samples",
+        "1",
+        "--steps",
+        "2",
+        "--output",
+        s(&prior),
+    ]));
+    let p = sda::io::read_npy(&prior).unwrap();
+    assert_eq!(p.shape, vec![1, 4, 1, 8, 8]);
+    assert_eq!(p.non_finite(), 0);
+    // A context of another grid is refused, naming the file.
+    let bad = dir.join("bad-context.npy");
+    write(&bad, vec![1, 8, 9], vec![0.0; 72]);
+    let never = dir.join("never");
+    let o = sda(&[
+        "import",
+        "--train",
+        s(&x),
+        "--context",
+        s(&bad),
+        "--output",
+        s(&never),
+    ]);
+    fails_with(&o, &never, "bad-context.npy");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -198,6 +198,11 @@ impl Mask {
     }
 }
 
+/// One observed state for filters (see [`Operator::observed_states`]): its index in the
+/// trajectory, the range of `y`'s flat values it explains, and its own per-state operator
+/// (`None`: the whole operator's per-state map).
+pub type ObservedState = (usize, std::ops::Range<usize>, Option<Operator>);
+
 /// An operator that the sampler, the filter and `sda observe` share.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Operator {
@@ -795,11 +800,7 @@ impl Operator {
     /// the range of `y`'s flat values it explains, and the operator that maps that state alone
     /// to them through [`Self::apply_states`] (`None`: this operator's own per-state map; for
     /// a table, the `points` of that time).
-    pub fn observed_states(
-        &self,
-        length: usize,
-        shape: &[usize],
-    ) -> Result<Vec<(usize, std::ops::Range<usize>, Option<Operator>)>> {
+    pub fn observed_states(&self, length: usize, shape: &[usize]) -> Result<Vec<ObservedState>> {
         let times = self.times(length)?;
         let per: usize = self.state_shape(shape)?.iter().product();
         Ok(match self.table() {

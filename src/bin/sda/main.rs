@@ -30,6 +30,12 @@ use clap::{Parser, Subcommand};
 ///   sda observe --trajectories data/test.npy --index 0 --operator 'stride:8|select:0' --noise 0.4 --output obs
 ///   sda assimilate --model run --observations obs/y.npy --operator 'stride:8|select:0' --noise 0.4 --length 65 --output x.npy
 ///
+/// Your own trajectories ((N, L, D) or (N, L, C, H, W) .npy) and a table of measurements
+/// (obs.csv: time,index,value,std):
+///   sda import --train X.npy --output data
+///   sda train --data data --output run
+///   sda assimilate --model run --observations obs.csv --length 64 --output x.npy
+///
 /// Fields (Kolmogorov flow, 32² for a CPU; the paper's 64² is the default):
 ///   sda simulate kolmogorov --size 128 --coarsen 4 --trajectories 256 --output kdata
 ///   sda train --data kdata --output krun --preset reduced

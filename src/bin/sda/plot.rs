@@ -7,7 +7,7 @@ use clap::Subcommand;
 use sda::field::vorticities;
 use sda::io::{Array, read_npy};
 use sda::plot::{
-    FieldStyle, Observations, VORTICITY_VMAX, trajectories, vorticity_gif, vorticity_grid,
+    FieldStyle, Observations, VORTICITY_VMAX, trajectories, vorticity_gif, vorticity_grid_stations,
 };
 use sda::score::operator::{Operator, Term};
 
@@ -149,6 +149,10 @@ pub struct VortArgs {
     /// observed); unobserved cells are faded to grey.
     #[arg(long)]
     pub mask: Option<PathBuf>,
+    /// Station markers: a .npy of flat indices within a state (the file of a `points:` term;
+    /// `c·H·W + i·W + j`), each grid cell (i, j) drawn white in a black frame.
+    #[arg(long)]
+    pub stations: Option<PathBuf>,
     /// Also write an animated GIF of the first sample, every state.
     #[arg(long)]
     pub gif: Option<PathBuf>,
@@ -256,13 +260,31 @@ fn run_vorticity(a: VortArgs) -> Result<()> {
     });
 
     let out = a.output.unwrap_or_else(|| a.fields.with_extension("png"));
-    vorticity_grid(
+    let stations: Vec<usize> = match &a.stations {
+        None => Vec::new(),
+        Some(path) => {
+            let p = read_npy(path).with_context(|| "--stations")?;
+            let mut cells = Vec::with_capacity(p.data.len());
+            for &v in &p.data {
+                if !(v >= 0.0 && v.fract() == 0.0 && (v as usize) < size) {
+                    bail!(
+                        "--stations {}: {v} is not a flat index of a state of {size} values",
+                        path.display()
+                    );
+                }
+                cells.push(v as usize % (h * w));
+            }
+            cells
+        }
+    };
+    vorticity_grid_stations(
         &out,
         &omega,
         masks.as_ref(),
         &row_labels,
         &column_labels,
         &style,
+        &stations,
     )
     .context("--output")?;
     println!("→ {}", out.display());
