@@ -14,7 +14,7 @@
 //! - [`field`]: 2-D velocity fields (vorticity, block means), and [`plot`]: PNG/GIF figures;
 //! - [`filter`]: the bootstrap particle filter, ground truth of the Lorenz study;
 //! - [`evaluate`], [`metrics`]: scores of samples against references and truths;
-//! - [`io`], [`error`]: `.npy`/JSON files and the error type.
+//! - [`io`], [`error`]: `.npy`/JSON files and the error type; [`options`]: flag values by name.
 #![warn(missing_docs)]
 
 pub mod assimilate;
@@ -29,6 +29,7 @@ pub mod mcs;
 pub mod metrics;
 pub mod model;
 pub mod nn;
+pub mod options;
 pub mod plot;
 pub mod score;
 pub mod train;
