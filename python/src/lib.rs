@@ -240,9 +240,10 @@ fn array_in(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<Array> {
     let shape = untyped.shape().to_vec();
     if let Ok(a) = obj.cast::<PyArrayDyn<f32>>() {
         let r = a.readonly();
+        // `as_slice` also accepts Fortran order, whose memory order is not C's.
         let data = match r.as_slice() {
-            Ok(s) => s.to_vec(),
-            Err(_) => r.as_array().iter().copied().collect(),
+            Ok(s) if a.is_c_contiguous() => s.to_vec(),
+            _ => r.as_array().iter().copied().collect(),
         };
         return Ok(Array::new(shape, data));
     }
@@ -539,17 +540,10 @@ fn simulate(
 /// A trained score network with its configuration (`config.json`): `sda.train(...)` makes one,
 /// `sda.Model.load(dir)` reads a run folder of `sda train`, `model.save(dir)` writes one.
 /// `model.assimilate(y, ...)` draws posterior trajectories, `model.sample(...)` prior ones.
-#[pyclass(module = "sda", name = "Model", unsendable)]
+#[pyclass(module = "sda", name = "Model", frozen)]
 struct Model {
     model: RustModel,
 }
-
-/// Lets a computation that borrows an `unsendable` object run without the GIL: the object is
-/// only ever touched on the thread that made it, and `Python::detach` runs its closure on the
-/// calling thread, so nothing crosses threads.
-struct SameThread<T>(T);
-// SAFETY: see above; the wrapped reference is used only inside `detach` on the current thread.
-unsafe impl<T> Send for SameThread<T> {}
 
 #[allow(clippy::too_many_arguments)]
 fn sample_config(
@@ -592,19 +586,15 @@ impl Model {
             "sample",
             progress,
         );
-        let model = SameThread(&self.model);
-        let job = SameThread(move |poll: &mut dyn FnMut()| {
-            let model = model;
-            sample(model.0, observed.as_ref(), &cfg, &Device::flex(), |i| {
+        let model = &self.model;
+        let x = compute(py, |poll| {
+            sample(model, observed.as_ref(), &cfg, &Device::flex(), |i| {
                 pb.set_position(i as u64);
                 poll()
             })
-            .inspect(|_| pb.finish_and_clear())
-        });
-        compute(py, move |poll| {
-            let job = job;
-            (job.0)(poll)
-        })
+        })?;
+        pb.finish_and_clear();
+        Ok(x)
     }
 }
 
@@ -615,20 +605,14 @@ impl Model {
     #[staticmethod]
     fn load(py: Python<'_>, dir: &Bound<'_, PyAny>) -> PyResult<Self> {
         let dir = path_in(dir)?;
-        let model = compute(py, |_| {
-            RustModel::load(&dir, &Device::flex()).map(SameThread)
-        })?;
-        Ok(Self { model: model.0 })
+        let model = compute(py, |_| RustModel::load(&dir, &Device::flex()))?;
+        Ok(Self { model })
     }
 
     /// Writes `config.json` and `model.safetensors` into `dir` (created if needed).
     fn save(&self, py: Python<'_>, dir: &Bound<'_, PyAny>) -> PyResult<()> {
         let dir = path_in(dir)?;
-        let model = SameThread(&self.model);
-        compute(py, move |_| {
-            let model = model;
-            model.0.save(&dir)
-        })
+        compute(py, |_| self.model.save(&dir))
     }
 
     /// What `config.json` holds: data (system, state shape, normalisation), network, noise
@@ -893,10 +877,9 @@ fn train(
                 poll()
             },
         )
-        .map(SameThread)
     })?;
     pb.finish_and_clear();
-    Ok(Model { model: model.0 })
+    Ok(Model { model })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1150,9 +1133,23 @@ fn version() -> &'static str {
     env!("CARGO_PKG_VERSION")
 }
 
+/// Keeps freed memory in the process for reuse, as the `sda` binary does at start: the samplers
+/// and trainers allocate and free the same multi-megabyte buffers at every step, and glibc's
+/// defaults return them to the kernel, so that every step pays page faults to get them back
+/// (about 1 s of system time in a one-minute assimilation).
+fn keep_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets allocator parameters, under glibc's arena lock.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 256 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
+    }
+}
+
 #[pymodule]
 fn _sda(m: &Bound<'_, PyModule>) -> PyResult<()> {
     install_panic_hook();
+    keep_freed_memory();
     m.add("__version__", version())?;
     m.add("SdaError", m.py().get_type::<SdaError>())?;
     add_error_types(m)?;

@@ -10,13 +10,17 @@ OPERATOR = "stride:8|select:0"
 
 @pytest.fixture(scope="session")
 def lorenz():
-    return sda.simulate("lorenz63", trajectories=64, length=64, burn_in=64, seed=1, progress=False)
+    return sda.simulate(
+        "lorenz63", trajectories=256, length=64, burn_in=64, seed=1, progress=False
+    )
 
 
 @pytest.fixture(scope="session")
 def model(lorenz):
     # Small enough to train in seconds; good enough for the observations to pull the samples.
-    return sda.train(lorenz, order=2, width=64, depth=3, epochs=256, seed=0, progress=False)
+    return sda.train(
+        lorenz, order=2, width=64, depth=3, epochs=512, batch_size=32, seed=0, progress=False
+    )
 
 
 @pytest.fixture(scope="session")

@@ -10,14 +10,14 @@ from conftest import OPERATOR
 def test_simulate_gives_float32_splits_of_the_chains(lorenz):
     assert lorenz.system == "lorenz63"
     assert list(lorenz.state_shape) == [3]
-    # 64 chains split 80/10/10 as `sda simulate` splits them.
-    assert lorenz.train.shape == (51, 64, 3)
-    assert lorenz.valid.shape == (6, 64, 3)
-    assert lorenz.test.shape == (7, 64, 3)
+    # 256 chains split 80/10/10 as `sda simulate` splits them.
+    assert lorenz.train.shape == (204, 64, 3)
+    assert lorenz.valid.shape == (26, 64, 3)
+    assert lorenz.test.shape == (26, 64, 3)
     for a in (lorenz.train, lorenz.valid, lorenz.test):
         assert a.dtype == np.float32 and a.flags.c_contiguous and not a.flags.writeable
     d = lorenz.description
-    assert d["system"]["name"] == "lorenz63" and d["trajectories"] == 64 and d["seed"] == 1
+    assert d["system"]["name"] == "lorenz63" and d["trajectories"] == 256 and d["seed"] == 1
     assert d["normalisation"]["scale"] == [8.0, 9.0, 8.6]
     # The attractor's z stays positive and of the usual size.
     assert 10 < lorenz.train[..., 2].mean() < 40
@@ -44,9 +44,9 @@ def test_data_save_load_round_trip(lorenz, tmp_path):
 
 
 def test_from_arrays_splits_converts_and_reads_any_layout(lorenz):
-    x = np.concatenate([lorenz.train, lorenz.valid, lorenz.test])  # (64, 64, 3)
+    x = np.concatenate([lorenz.train, lorenz.valid, lorenz.test])  # (256, 64, 3)
     d32 = sda.Data.from_arrays(x, system="lorenz63")
-    assert d32.train.shape == (51, 64, 3) and d32.test.shape == (7, 64, 3)
+    assert d32.train.shape == (204, 64, 3) and d32.test.shape == (26, 64, 3)
     assert np.array_equal(d32.train, lorenz.train)
     # float64 is converted; the values are those of the float32 array.
     d64 = sda.Data.from_arrays(x.astype(np.float64), system="lorenz63")
@@ -55,7 +55,7 @@ def test_from_arrays_splits_converts_and_reads_any_layout(lorenz):
     view = x[:, ::2]
     assert not view.flags.c_contiguous
     dv = sda.Data.from_arrays(view, system="lorenz63")
-    assert np.array_equal(dv.train, np.ascontiguousarray(view)[:51])
+    assert np.array_equal(dv.train, np.ascontiguousarray(view)[:204])
     # Fortran order too.
     df = sda.Data.from_arrays(np.asfortranarray(x), system="lorenz63")
     assert np.array_equal(df.train, d32.train)

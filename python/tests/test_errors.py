@@ -47,7 +47,8 @@ def test_bad_shapes_and_values_are_value_errors(model, observation):
     raises(ValueError, r"^operator 'stride:8\|nope'", model.assimilate, y,
            **{**kw, "operator": "stride:8|nope"})
     raises(ValueError, r"^length: 3 states is shorter than the model's window of 5",
-           model.assimilate, y, **{**kw, "length": 3, "operator": "last"})
+           model.assimilate, np.zeros((1, 3), np.float32),
+           **{**kw, "length": 3, "operator": "last"})
     raises(ValueError, r"^likelihood: unknown value 'mmps'", model.assimilate, y,
            **kw, likelihood="mmps")
     raises(ValueError, r"^composition: unknown value 'median' \(known: centre, mean\)",
@@ -118,15 +119,22 @@ def test_the_gil_is_released_while_computing(model):
     # A Python thread keeps counting while the sampler runs in another.
     count = 0
     done = threading.Event()
+    result = []
 
     def work():
-        model.sample(length=65, samples=16, steps=64, progress=False)
-        done.set()
+        result.append(model.sample(length=65, samples=16, steps=64, progress=False))
 
-    t = threading.Thread(target=work)
+    def run():
+        try:
+            work()
+        finally:
+            done.set()
+
+    t = threading.Thread(target=run)
     t.start()
     while not done.is_set():
         count += 1
         time.sleep(0.001)
     t.join()
+    assert result and result[0].shape == (16, 65, 3)
     assert count > 20, count
