@@ -46,7 +46,8 @@ x = ds["state"].transpose("chain", "time", "component").values  # float32 or flo
 data = sda.Data.from_arrays(x, system=ds.attrs.get("system", "lorenz63"))
 print(data)
 
-model = sda.train(data, order=2, width=128, epochs=64, seed=0)
+# A small network trained briefly (the paper: width 256, 4096 epochs).
+model = sda.train(data, order=2, width=64, depth=3, epochs=512, batch_size=32, seed=0)
 truth = data.test[0, :65]
 y = sda.observe(truth, operator="stride:8|select:0", noise=0.4, seed=0)
 samples = model.assimilate(y, operator="stride:8|select:0", noise=0.4, length=65,
