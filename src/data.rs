@@ -115,6 +115,34 @@ pub fn simulate_with(
     seed: u64,
     done: &(dyn Fn(std::time::Duration) + Sync),
 ) -> Result<SystemInfo> {
+    let data = simulate_splits(system, n, length, burn_in, seed, done)?;
+    data.save(dir)?;
+    Ok(data.info)
+}
+
+/// A data set in memory: what a data folder holds (`system.json` and the three splits).
+#[derive(Clone, Debug)]
+pub struct Splits {
+    /// `system.json`.
+    pub info: SystemInfo,
+    /// Training trajectories, `(N, L, *state)`, physical units.
+    pub train: Array,
+    /// Validation trajectories.
+    pub valid: Array,
+    /// Test trajectories (may hold no trajectory).
+    pub test: Array,
+}
+
+/// Simulates `n` chains and splits them 80/10/10 by chain, in memory ([`simulate_with`] writes
+/// the same arrays to a folder). `done` as in [`simulate_with`].
+pub fn simulate_splits(
+    system: System,
+    n: usize,
+    length: usize,
+    burn_in: usize,
+    seed: u64,
+    done: &(dyn Fn(std::time::Duration) + Sync),
+) -> Result<Splits> {
     if n < 3 {
         return Err(Error::config(
             "--trajectories",
@@ -124,7 +152,6 @@ pub fn simulate_with(
     if length == 0 {
         return Err(Error::config("--length", "must be at least 1"));
     }
-    let state_shape = system.state_shape();
     let x: Vec<f32> = match &system {
         System::Kolmogorov(k) => {
             k.check()?;
@@ -137,45 +164,156 @@ pub fn simulate_with(
             .map(|v| v as f32)
             .collect(),
     };
-    let d = features(&state_shape);
-    let n_train = (n * 8 / 10).max(1);
-    let n_valid = ((n - n_train) / 2).max(1);
-    let per = length * d;
-    let split = |a: usize, b: usize| {
-        let mut shape = vec![b - a, length];
-        shape.extend_from_slice(&state_shape);
-        Array::new(shape, x[a * per..b * per].to_vec())
-    };
-    let train = split(0, n_train);
-    let normalisation = match system.fixed_normalisation() {
-        Some((mean, scale)) => Normalisation { mean, scale },
-        None => Normalisation::fit(&train.data, d),
-    };
-    let info = SystemInfo {
-        system,
-        state_shape: state_shape.clone(),
-        normalisation,
-        trajectories: n,
-        length,
-        burn_in,
-        seed,
-    };
-    // system.json is written last and removed first: a folder holds a data set exactly when
-    // it has one, even if the writing was interrupted half-way.
-    match std::fs::remove_file(dir.join("system.json")) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-            return Err(Error::Io {
-                path: dir.join("system.json"),
-                source: e,
-            });
-        }
-        _ => {}
+    let mut shape = vec![n, length];
+    shape.extend(system.state_shape());
+    let mut data = Splits::from_arrays(system, Array::new(shape, x), None, None)?;
+    data.info.burn_in = burn_in;
+    data.info.seed = seed;
+    Ok(data)
+}
+
+impl Splits {
+    /// A data set from trajectories `(N, L, *state)` of `system` in physical units. Without
+    /// `valid`, the chains of `train` are split 80/10/10 (train, valid, test) as `sda simulate`
+    /// splits them; with `valid`, `test` defaults to no trajectory. The normalisation is the
+    /// system's fixed one, or the per-value mean and std of the training split.
+    pub fn from_arrays(
+        system: System,
+        train: Array,
+        valid: Option<Array>,
+        test: Option<Array>,
+    ) -> Result<Self> {
+        let state_shape = system.state_shape();
+        let check = |a: &Array, what: &str, min: usize| -> Result<()> {
+            if a.shape.len() != 2 + state_shape.len()
+                || a.shape[2..] != *state_shape
+                || a.shape[0] < min
+                || a.shape[1] == 0
+            {
+                return Err(Error::Shape {
+                    what: what.into(),
+                    expected: format!(
+                        "(N, L, {}) with N ≥ {min}, L ≥ 1 for {}",
+                        shape_text(&state_shape),
+                        system.name()
+                    ),
+                    got: a.shape.clone(),
+                });
+            }
+            a.check_finite(what)
+        };
+        let (train, valid, test) = match valid {
+            None => {
+                check(&train, "train", 3)?;
+                if test.is_some() {
+                    return Err(Error::config(
+                        "test",
+                        "give valid too (without valid, train is split 80/10/10 into train, valid and test)",
+                    ));
+                }
+                let (n, l) = (train.shape[0], train.shape[1]);
+                let n_train = (n * 8 / 10).max(1);
+                let n_valid = ((n - n_train) / 2).max(1);
+                let per = train.data.len() / n;
+                let split = |a: usize, b: usize| {
+                    let mut shape = vec![b - a, l];
+                    shape.extend_from_slice(&state_shape);
+                    Array::new(shape, train.data[a * per..b * per].to_vec())
+                };
+                (
+                    split(0, n_train),
+                    split(n_train, n_train + n_valid),
+                    split(n_train + n_valid, n),
+                )
+            }
+            Some(valid) => {
+                check(&train, "train", 1)?;
+                check(&valid, "valid", 1)?;
+                let test = match test {
+                    Some(t) => {
+                        check(&t, "test", 0)?;
+                        t
+                    }
+                    None => {
+                        let mut shape = vec![0, train.shape[1]];
+                        shape.extend_from_slice(&state_shape);
+                        Array::new(shape, Vec::new())
+                    }
+                };
+                (train, valid, test)
+            }
+        };
+        let normalisation = match system.fixed_normalisation() {
+            Some((mean, scale)) => Normalisation { mean, scale },
+            None => Normalisation::fit(&train.data, features(&state_shape)),
+        };
+        let info = SystemInfo {
+            system,
+            state_shape,
+            normalisation,
+            trajectories: train.shape[0] + valid.shape[0] + test.shape[0],
+            length: train.shape[1],
+            burn_in: 0,
+            seed: 0,
+        };
+        Ok(Self {
+            info,
+            train,
+            valid,
+            test,
+        })
     }
-    write_npy(&dir.join("train.npy"), &train)?;
-    write_npy(&dir.join("valid.npy"), &split(n_train, n_train + n_valid))?;
-    write_npy(&dir.join("test.npy"), &split(n_train + n_valid, n))?;
-    write_json(&dir.join("system.json"), &info)?;
-    Ok(info)
+
+    /// Writes `DIR/{train,valid,test}.npy` and `DIR/system.json`, each file atomically
+    /// (`test.npy` only when there are test trajectories).
+    pub fn save(&self, dir: &Path) -> Result<()> {
+        // system.json is written last and removed first: a folder holds a data set exactly when
+        // it has one, even if the writing was interrupted half-way.
+        match std::fs::remove_file(dir.join("system.json")) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(Error::Io {
+                    path: dir.join("system.json"),
+                    source: e,
+                });
+            }
+            _ => {}
+        }
+        write_npy(&dir.join("train.npy"), &self.train)?;
+        write_npy(&dir.join("valid.npy"), &self.valid)?;
+        if self.test.shape[0] > 0 {
+            write_npy(&dir.join("test.npy"), &self.test)?;
+        }
+        write_json(&dir.join("system.json"), &self.info)
+    }
+
+    /// Reads a data folder written by [`Splits::save`] or `sda simulate` (`test.npy` may be
+    /// absent: no test trajectory).
+    pub fn load(dir: &Path) -> Result<Self> {
+        let Dataset { info, train, valid } = Dataset::load(dir)?;
+        let path = dir.join("test.npy");
+        let test = if path.exists() {
+            read_trajectories(&path, &info.state_shape)?
+        } else {
+            let mut shape = vec![0, info.length];
+            shape.extend_from_slice(&info.state_shape);
+            Array::new(shape, Vec::new())
+        };
+        Ok(Self {
+            info,
+            train,
+            valid,
+            test,
+        })
+    }
+
+    /// The training view of the data set (what [`crate::train`] reads).
+    pub fn dataset(&self) -> Dataset {
+        Dataset {
+            info: self.info.clone(),
+            train: self.train.clone(),
+            valid: self.valid.clone(),
+        }
+    }
 }
 
 /// Reads `system.json` of a data folder.

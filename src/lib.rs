@@ -16,8 +16,9 @@
 //! - [`filter`]: the bootstrap particle filter, ground truth of the Lorenz study;
 //! - [`classical`]: the ensemble Kalman family, iEnKS, 3D/4D-Var, OI and climatology;
 //! - [`evaluate`], [`metrics`]: scores of samples against references and truths;
-//! - [`io`], [`error`]: `.npy`/JSON files and the error type; [`output`]: checks of output
-//!   paths made before any long computation (refusal to overwrite, missing folders, free space).
+//! - [`io`], [`error`]: `.npy`/JSON files and the error type; [`options`]: flag values by name;
+//!   [`output`]: checks of output paths made before any long computation (refusal to overwrite,
+//!   missing folders, free space).
 #![warn(missing_docs)]
 
 pub mod assimilate;
@@ -34,6 +35,7 @@ pub mod mcs;
 pub mod metrics;
 pub mod model;
 pub mod nn;
+pub mod options;
 pub mod output;
 pub mod plot;
 pub mod score;

@@ -36,6 +36,7 @@ use plotters::prelude::*;
 
 use crate::error::{Error, Result};
 use crate::io::{Array, temp_path};
+use crate::score::operator::{Operator, Term};
 
 /// Width in pixels of a [`trajectories`] figure.
 pub const TRAJECTORY_WIDTH: u32 = 1200;
@@ -91,6 +92,49 @@ pub struct Observations {
     /// The observed values, `(M, K)` with `M = times.len()` and `K = channels.len()`, in
     /// physical units.
     pub values: Array,
+}
+
+impl Observations {
+    /// The observations `values` made by `operator` on trajectories of `length` states of
+    /// dimension `dim`: the observed state of each row, and the coordinate of each column (that
+    /// of the last `select` term, every coordinate without one).
+    pub fn for_operator(
+        operator: &Operator,
+        values: Array,
+        length: usize,
+        dim: usize,
+    ) -> Result<Self> {
+        let expected = operator.output_shape(length, &[dim])?;
+        if values.shape != expected {
+            return Err(Error::Shape {
+                what: "observations".into(),
+                expected: format!("{expected:?} for '{}' on {length} states", operator.spec()),
+                got: values.shape,
+            });
+        }
+        let channels = match operator.terms().iter().rev().find_map(|t| match t {
+            Term::Select(idx) => Some(idx.clone()),
+            _ => None,
+        }) {
+            Some(idx) => idx.into_iter().map(Some).collect(),
+            None => (0..dim).map(Some).collect(),
+        };
+        Ok(Self {
+            times: operator.times(length)?,
+            channels,
+            values,
+        })
+    }
+}
+
+/// The axis labels of [`trajectories`] for states of dimension `dim`: `x, y, z` for three
+/// coordinates (Lorenz-63), `x0, x1, …` otherwise.
+pub fn coordinate_labels(dim: usize) -> Vec<String> {
+    if dim == 3 {
+        ["x", "y", "z"].map(String::from).to_vec()
+    } else {
+        (0..dim).map(|i| format!("x{i}")).collect()
+    }
 }
 
 /// One line of a [`Panel`].

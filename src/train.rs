@@ -18,14 +18,14 @@ use rand::seq::SliceRandom;
 use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
 
-use crate::data::Dataset;
+use crate::data::{Dataset, features};
 use crate::error::{Error, Result};
 use crate::io::{Array, read_json, read_npy, temp_path, write_atomic, write_json, write_npy};
 use crate::mcs::{chain_rng, splitmix64};
 use crate::model::{Model, RunConfig, load_weights, save_weights};
 use crate::nn::cpu::Precision;
 use crate::nn::cpu_train::{AdamW, CpuTrainer};
-use crate::score::net::{Backbone, ScoreNet, ScoreNetConfig};
+use crate::score::net::{Architecture, Backbone, ScoreNet, ScoreNetConfig, UNetPreset};
 use crate::score::sde::VpSde;
 use crate::score::tensor;
 use burn::store::{BurnpackStore, ModuleSnapshot};
@@ -118,6 +118,141 @@ impl TrainConfig {
             return Err(Error::config("--checkpoint-every", "must be at least 1"));
         }
         Ok(())
+    }
+}
+
+/// The network a user asks for, in the terms of `sda train`'s flags; [`NetSpec::config`] makes
+/// the [`ScoreNetConfig`] for a data set's state shape (a residual MLP for vector states, the
+/// U-Net of METHOD.md §7 for fields `(C, H, W)`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct NetSpec {
+    /// Markov-blanket order k: windows of `2k + 1` states (local networks).
+    pub order: usize,
+    /// Local (composed windows) or global (whole trajectories of `global_length` states).
+    pub architecture: Architecture,
+    /// Trajectory length of a global network.
+    pub global_length: usize,
+    /// Hidden width of the MLP.
+    pub width: usize,
+    /// Residual blocks of the MLP.
+    pub depth: usize,
+    /// U-Net size.
+    pub preset: UNetPreset,
+    /// U-Net hidden channels per level (overrides the preset's).
+    pub hidden: Option<Vec<usize>>,
+    /// U-Net residual blocks per level (overrides the preset's).
+    pub blocks: Option<usize>,
+    /// U-Net kernel size (overrides the preset's).
+    pub kernel: Option<usize>,
+    /// Size of the time embedding (default: the backbone's).
+    pub embedding: Option<usize>,
+}
+
+impl Default for NetSpec {
+    /// The paper's Lorenz-63 network (k = 2, width 256, 5 blocks) and Kolmogorov U-Net.
+    fn default() -> Self {
+        Self {
+            order: 2,
+            architecture: Architecture::Local,
+            global_length: 65,
+            width: 256,
+            depth: 5,
+            preset: UNetPreset::Paper,
+            hidden: None,
+            blocks: None,
+            kernel: None,
+            embedding: None,
+        }
+    }
+}
+
+impl NetSpec {
+    /// The network for states of `shape`, checked (flags named in errors).
+    pub fn config(&self, shape: &[usize]) -> Result<ScoreNetConfig> {
+        let window = match self.architecture {
+            Architecture::Local => 2 * self.order + 1,
+            Architecture::Global => self.global_length,
+        };
+        if window == 0 {
+            return Err(Error::config("--global-length", "must be at least 1"));
+        }
+        let mut net = match *shape {
+            [c, h, w] => {
+                if self.architecture == Architecture::Global {
+                    return Err(Error::config(
+                        "--architecture global",
+                        "only MLP networks (Lorenz-type data) can be global",
+                    ));
+                }
+                ScoreNetConfig::unet(self.order, [c, h, w], self.preset)
+            }
+            _ => {
+                if self.width == 0 {
+                    return Err(Error::config("--width", "must be at least 1"));
+                }
+                let mut net = ScoreNetConfig::local(self.order, features(shape), self.width);
+                net.backbone = Backbone::Mlp {
+                    width: self.width,
+                    depth: self.depth,
+                };
+                net
+            }
+        };
+        net.architecture = self.architecture;
+        net.window = window;
+        if let Some(e) = self.embedding {
+            net.embedding = e;
+        }
+        if let Backbone::Unet {
+            state,
+            hidden,
+            blocks,
+            kernel,
+            ..
+        } = &mut net.backbone
+        {
+            if let Some(h) = &self.hidden {
+                *hidden = h.clone();
+            }
+            *blocks = self.blocks.unwrap_or(*blocks);
+            *kernel = self.kernel.unwrap_or(*kernel);
+            let levels = hidden.len();
+            if hidden.is_empty() || hidden.contains(&0) {
+                return Err(Error::config(
+                    "--hidden",
+                    "needs at least one level of non-zero channels",
+                ));
+            }
+            if *kernel % 2 == 0 {
+                return Err(Error::config(
+                    "--kernel",
+                    format!("must be odd (got {kernel})"),
+                ));
+            }
+            let div = 1 << (levels - 1);
+            if state[1] % div != 0 || state[2] % div != 0 {
+                return Err(Error::config(
+                    "--hidden",
+                    format!(
+                        "{levels} levels halve the grid {} times, but {} × {} does not divide by {div}",
+                        levels - 1,
+                        state[1],
+                        state[2]
+                    ),
+                ));
+            }
+        }
+        Ok(net)
+    }
+}
+
+/// The default batch size and learning rate for states of `shape`: the paper's (64, 1e-3) for
+/// vector states, (32, 2e-4) for fields.
+pub fn default_batch_lr(shape: &[usize]) -> (usize, f64) {
+    if shape.len() == 3 {
+        (32, 2e-4)
+    } else {
+        (64, 1e-3)
     }
 }
 

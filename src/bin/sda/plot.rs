@@ -7,9 +7,10 @@ use clap::Subcommand;
 use sda::field::vorticities;
 use sda::io::{Array, read_npy};
 use sda::plot::{
-    FieldStyle, Observations, VORTICITY_VMAX, trajectories, vorticity_gif, vorticity_grid_stations,
+    FieldStyle, Observations, VORTICITY_VMAX, coordinate_labels, trajectories, vorticity_gif,
+    vorticity_grid_stations,
 };
-use sda::score::operator::{Operator, Term};
+use sda::score::operator::Operator;
 
 /// Draw PNG pictures.
 #[derive(clap::Args)]
@@ -78,35 +79,15 @@ fn run_trajectories(a: TrajArgs) -> Result<()> {
         (Some(path), Some(spec)) => {
             let op = Operator::parse(spec).context("--operator")?;
             let values = read_npy(path).with_context(|| "--observations")?;
-            let expected = op.output_shape(l, &[d]).context("--operator")?;
-            if values.shape != expected {
-                bail!(
-                    "--observations {}: expected shape {expected:?} for '{spec}' on {l} states, got {:?}",
-                    path.display(),
-                    values.shape
-                );
-            }
-            let channels = match op.terms().iter().rev().find_map(|t| match t {
-                Term::Select(idx) => Some(idx.clone()),
-                _ => None,
-            }) {
-                Some(idx) => idx.into_iter().map(Some).collect(),
-                None => (0..d).map(Some).collect(),
-            };
-            Some(Observations {
-                times: op.times(l)?,
-                channels,
-                values,
-            })
+            Some(
+                Observations::for_operator(&op, values, l, d)
+                    .with_context(|| format!("--observations {}", path.display()))?,
+            )
         }
         _ => None,
     };
     let out = a.output.unwrap_or_else(|| a.samples.with_extension("png"));
-    let labels: Vec<String> = if d == 3 {
-        ["x", "y", "z"].map(String::from).to_vec()
-    } else {
-        (0..d).map(|i| format!("x{i}")).collect()
-    };
+    let labels = coordinate_labels(d);
     trajectories(
         &out,
         &samples,

@@ -3,14 +3,16 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
-use sda::data::{Dataset, features};
+use sda::data::Dataset;
 use sda::import::read_context;
 use sda::mcs::System;
 use sda::nn::cpu::Precision;
 use sda::output::{Existing, Folder, check_folder, remove_outputs};
-use sda::score::net::{Architecture, Backbone, ScoreNetConfig, UNetPreset};
+use sda::score::net::{Architecture, Backbone, UNetPreset};
 use sda::score::sde::{Schedule, VpSde};
-use sda::train::{Engine, LrSchedule, TrainConfig, is_run_file, train_with};
+use sda::train::{
+    Engine, LrSchedule, NetSpec, TrainConfig, default_batch_lr, is_run_file, train_with,
+};
 
 use crate::common::{bar, device};
 
@@ -136,79 +138,34 @@ pub fn run(a: Args) -> Result<()> {
     }
     let dev = device(&a.device)?;
     let data = Dataset::load(&a.data).with_context(|| format!("--data {}", a.data.display()))?;
-    let window = match a.architecture {
-        Architecture::Local => 2 * a.order + 1,
-        Architecture::Global => a.global_length,
-    };
     let shape = &data.info.state_shape;
-    let field = shape.len() == 3;
-    let mut net = match *shape.as_slice() {
-        [c, h, w] => {
-            if a.architecture == Architecture::Global {
-                bail!("--architecture global: only MLP networks (Lorenz-type data) can be global");
-            }
-            let mut net = ScoreNetConfig::unet(a.order, [c, h, w], a.preset);
-            // Imported fields have no forcing; their own constant channels, if any, instead.
-            if let System::External(_) = &data.info.system {
-                let context = read_context(&a.data, &data.info)
-                    .with_context(|| format!("--data {}", a.data.display()))?;
-                if let Backbone::Unet {
-                    forcing,
-                    context: c,
-                    ..
-                } = &mut net.backbone
-                {
-                    *forcing = 0;
-                    *c = context.map(|a| a.data).unwrap_or_default();
-                }
-            }
-            net
-        }
-        _ => {
-            let mut net = ScoreNetConfig::local(a.order, features(shape), a.width);
-            net.backbone = Backbone::Mlp {
-                width: a.width,
-                depth: a.depth,
-            };
-            net
-        }
-    };
-    net.architecture = a.architecture;
-    net.window = window;
-    if let Some(e) = a.embedding {
-        net.embedding = e;
+    let mut net = NetSpec {
+        order: a.order,
+        architecture: a.architecture,
+        global_length: a.global_length,
+        width: a.width,
+        depth: a.depth,
+        preset: a.preset,
+        hidden: a.hidden.clone(),
+        blocks: a.blocks,
+        kernel: a.kernel,
+        embedding: a.embedding,
     }
-    if let Backbone::Unet {
-        state,
-        hidden,
-        blocks,
-        kernel,
-        ..
-    } = &mut net.backbone
+    .config(shape)?;
+    // Imported fields have no forcing; their own constant channels, if any, instead.
+    if let System::External(_) = &data.info.system
+        && let Backbone::Unet {
+            forcing,
+            context: c,
+            ..
+        } = &mut net.backbone
     {
-        if let Some(h) = &a.hidden {
-            *hidden = h.clone();
-        }
-        *blocks = a.blocks.unwrap_or(*blocks);
-        *kernel = a.kernel.unwrap_or(*kernel);
-        let levels = hidden.len();
-        if hidden.is_empty() || hidden.contains(&0) {
-            bail!("--hidden: needs at least one level of non-zero channels");
-        }
-        if *kernel % 2 == 0 {
-            bail!("--kernel: must be odd (got {kernel})");
-        }
-        let div = 1 << (levels - 1);
-        if state[1] % div != 0 || state[2] % div != 0 {
-            bail!(
-                "--hidden: {levels} levels halve the grid {} times, but {} × {} does not divide by {div}",
-                levels - 1,
-                state[1],
-                state[2]
-            );
-        }
+        let context = read_context(&a.data, &data.info)
+            .with_context(|| format!("--data {}", a.data.display()))?;
+        *forcing = 0;
+        *c = context.map(|a| a.data).unwrap_or_default();
     }
-    let (batch, lr) = if field { (32, 2e-4) } else { (64, 1e-3) };
+    let (batch, lr) = default_batch_lr(shape);
     let config = TrainConfig {
         epochs: a.epochs,
         batch_size: a.batch_size.unwrap_or(batch),

@@ -1,0 +1,17 @@
+from . import plot as plot
+from ._sda import (
+    Data as Data,
+    Model as Model,
+    SdaError as SdaError,
+    SdaFileNotFoundError as SdaFileNotFoundError,
+    SdaOSError as SdaOSError,
+    SdaPermissionError as SdaPermissionError,
+    SdaTypeError as SdaTypeError,
+    SdaValueError as SdaValueError,
+    __version__ as __version__,
+    evaluate as evaluate,
+    filter as filter,
+    observe as observe,
+    simulate as simulate,
+    train as train,
+)

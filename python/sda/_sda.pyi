@@ -1,0 +1,171 @@
+"""Type stubs of the native module (the docstrings are the module's own)."""
+
+from os import PathLike
+from typing import Any, Optional, Union
+
+import numpy as np
+import numpy.typing as npt
+
+__version__: str
+
+FloatArray = npt.NDArray[np.float32]
+ArrayLike = Union[npt.NDArray[np.float32], npt.NDArray[np.float64]]
+PathArg = Union[str, PathLike[str]]
+Noise = Union[float, ArrayLike]
+
+class SdaError(Exception): ...
+class SdaValueError(SdaError, ValueError): ...
+class SdaTypeError(SdaError, TypeError): ...
+class SdaFileNotFoundError(SdaError, FileNotFoundError): ...
+class SdaPermissionError(SdaError, PermissionError): ...
+class SdaOSError(SdaError, OSError): ...
+
+class Data:
+    @staticmethod
+    def load(dir: PathArg) -> Data: ...
+    @staticmethod
+    def from_arrays(
+        train: ArrayLike,
+        valid: Optional[ArrayLike] = None,
+        test: Optional[ArrayLike] = None,
+        *,
+        system: str,
+    ) -> Data: ...
+    def save(self, dir: PathArg) -> None: ...
+    @property
+    def train(self) -> FloatArray: ...
+    @property
+    def valid(self) -> FloatArray: ...
+    @property
+    def test(self) -> FloatArray: ...
+    @property
+    def system(self) -> str: ...
+    @property
+    def state_shape(self) -> list[int]: ...
+    @property
+    def description(self) -> dict[str, Any]: ...
+
+class Model:
+    @staticmethod
+    def load(dir: PathArg) -> Model: ...
+    def save(self, dir: PathArg) -> None: ...
+    @property
+    def config(self) -> dict[str, Any]: ...
+    @property
+    def state_shape(self) -> list[int]: ...
+    @property
+    def window(self) -> int: ...
+    def assimilate(
+        self,
+        y: ArrayLike,
+        *,
+        operator: str,
+        noise: Noise,
+        length: int = 65,
+        samples: int = 64,
+        batch: int = 64,
+        steps: int = 256,
+        corrections: int = 1,
+        tau: float = 0.25,
+        likelihood: str = "sda",
+        gamma: float = 0.03,
+        zeta: float = 1.0,
+        composition: str = "mean",
+        precision: str = "auto",
+        seed: int = 0,
+        progress: bool = True,
+    ) -> FloatArray: ...
+    def sample(
+        self,
+        *,
+        length: int = 65,
+        samples: int = 64,
+        batch: int = 64,
+        steps: int = 256,
+        corrections: int = 1,
+        tau: float = 0.25,
+        composition: str = "mean",
+        precision: str = "auto",
+        seed: int = 0,
+        progress: bool = True,
+    ) -> FloatArray: ...
+
+def simulate(
+    system: str,
+    *,
+    trajectories: int = 1024,
+    length: Optional[int] = None,
+    burn_in: Optional[int] = None,
+    seed: int = 0,
+    size: Optional[int] = None,
+    coarsen: Optional[int] = None,
+    progress: bool = True,
+) -> Data: ...
+def train(
+    data: Union[Data, ArrayLike],
+    *,
+    order: int = 2,
+    epochs: int = 4096,
+    seed: int = 0,
+    output: Optional[PathArg] = None,
+    progress: bool = True,
+    system: Optional[str] = None,
+    architecture: str = "local",
+    global_length: int = 65,
+    width: int = 256,
+    depth: int = 5,
+    preset: str = "paper",
+    hidden: Optional[list[int]] = None,
+    blocks: Optional[int] = None,
+    kernel: Optional[int] = None,
+    embedding: Optional[int] = None,
+    batch_size: Optional[int] = None,
+    lr: Optional[float] = None,
+    weight_decay: float = 1e-3,
+    schedule: str = "linear",
+    noise_schedule: str = "cos",
+    checkpoint_every: int = 64,
+    resume: bool = False,
+    engine: str = "auto",
+    precision: str = "auto",
+) -> Model: ...
+def observe(
+    x: ArrayLike,
+    *,
+    operator: str,
+    noise: Noise,
+    seed: int = 0,
+    fill: Optional[float] = None,
+) -> FloatArray: ...
+def filter(
+    y: ArrayLike,
+    *,
+    system: Union[str, PathArg, Data],
+    operator: str,
+    noise: Noise,
+    length: int = 65,
+    particles: int = 16384,
+    keep: int = 1024,
+    burn_in: int = 64,
+    seed: int = 0,
+    progress: bool = True,
+) -> FloatArray: ...
+def evaluate(
+    samples: ArrayLike,
+    reference: Optional[ArrayLike] = None,
+    truth: Optional[ArrayLike] = None,
+    *,
+    system: Union[None, str, PathArg, Data] = None,
+    y: Optional[ArrayLike] = None,
+    operator: Optional[str] = None,
+    noise: Optional[Noise] = None,
+) -> dict[str, Any]: ...
+def plot_trajectories(
+    samples: ArrayLike,
+    reference: Optional[ArrayLike] = None,
+    truth: Optional[ArrayLike] = None,
+    *,
+    y: Optional[ArrayLike] = None,
+    operator: Optional[str] = None,
+    output: Optional[PathArg] = None,
+) -> Union[PathLike[str], bytes]: ...

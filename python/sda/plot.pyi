@@ -1,0 +1,3 @@
+from ._sda import plot_trajectories as trajectories
+
+__all__ = ["trajectories"]

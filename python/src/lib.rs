@@ -1,0 +1,1165 @@
+//! `sda._sda`: the native module of the Python package `sda`.
+//!
+//! A thin layer over the `sda` library: numpy arrays in and out, keyword arguments with the
+//! command line's defaults, library errors as Python exceptions. Every computation is a call of
+//! the library function the command line calls, so that both give the same bits. Each call
+//! releases the GIL while it computes, polls for Ctrl-C between steps (through the library's
+//! progress callbacks) and then unwinds to here, raising `KeyboardInterrupt`; panics become
+//! `sda.SdaError`, never a crash of the interpreter.
+
+use std::any::Any;
+use std::cell::RefCell;
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use burn::prelude::Device;
+use indicatif::{ProgressBar, ProgressStyle};
+use numpy::ndarray::{ArrayD, IxDyn};
+use numpy::{IntoPyArray, PyArrayDyn, PyArrayMethods, PyUntypedArray, PyUntypedArrayMethods};
+use pyo3::create_exception;
+use pyo3::exceptions::PyException;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyFloat, PyInt, PyString};
+
+use sda::assimilate::{Observed, SampleConfig, sample};
+use sda::data::{Splits, SystemInfo, simulate_splits};
+use sda::evaluate::evaluate as evaluate_samples;
+use sda::filter::{FilterConfig, run_particle_filter};
+use sda::io::Array;
+use sda::mcs::System;
+use sda::model::Model as RustModel;
+use sda::options::{likelihood, parse};
+use sda::score::operator::Operator;
+use sda::train::{NetSpec, TrainConfig, default_batch_lr, train_with};
+
+create_exception!(
+    _sda,
+    SdaError,
+    PyException,
+    "An error of sda that is neither a bad value (ValueError) nor a file problem (OSError)."
+);
+
+// ---------------------------------------------------------------------------------------------
+// Errors
+
+/// The kinds of error, each a subclass of both `sda.SdaError` and the builtin exception, so
+/// that `except ValueError` and `except sda.SdaError` both catch what they should.
+#[derive(Clone, Copy)]
+enum Kind {
+    Value,
+    Type,
+    FileNotFound,
+    Permission,
+    Os,
+}
+
+const KINDS: [(Kind, &str, &str); 5] = [
+    (Kind::Value, "SdaValueError", "ValueError"),
+    (Kind::Type, "SdaTypeError", "TypeError"),
+    (
+        Kind::FileNotFound,
+        "SdaFileNotFoundError",
+        "FileNotFoundError",
+    ),
+    (Kind::Permission, "SdaPermissionError", "PermissionError"),
+    (Kind::Os, "SdaOSError", "OSError"),
+];
+
+static ERROR_TYPES: std::sync::OnceLock<Vec<Py<pyo3::types::PyType>>> = std::sync::OnceLock::new();
+
+/// Makes the error classes `class SdaValueError(SdaError, ValueError)`, … and adds them to `m`.
+fn add_error_types(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = m.py();
+    let builtins = py.import("builtins")?;
+    let mut types = Vec::new();
+    for (_, name, base) in KINDS {
+        let dict = PyDict::new(py);
+        dict.set_item("__module__", "sda")?;
+        dict.set_item("__doc__", format!("A {base} of sda: also a sda.SdaError."))?;
+        let bases = pyo3::types::PyTuple::new(
+            py,
+            [
+                py.get_type::<SdaError>().into_any(),
+                builtins.getattr(base)?,
+            ],
+        )?;
+        let ty = builtins
+            .getattr("type")?
+            .call1((name, bases, dict))?
+            .cast_into::<pyo3::types::PyType>()?;
+        m.add(name, &ty)?;
+        types.push(ty.unbind());
+    }
+    let _ = ERROR_TYPES.set(types);
+    Ok(())
+}
+
+fn new_err(kind: Kind, msg: impl Into<String>) -> PyErr {
+    let msg = msg.into();
+    Python::attach(|py| match ERROR_TYPES.get() {
+        Some(types) => PyErr::from_type(types[kind as usize].bind(py).clone(), msg),
+        None => SdaError::new_err(msg),
+    })
+}
+
+/// A command-line flag as the Python keyword that stands for it (`--batch-size` → `batch_size`,
+/// `--observations` → `y`).
+fn keyword(name: &str) -> String {
+    let mut out = String::new();
+    for (i, word) in name.split(' ').enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        match word.strip_prefix("--") {
+            Some("observations") => out.push('y'),
+            Some(flag) => out.push_str(&flag.replace('-', "_")),
+            None => out.push_str(word),
+        }
+    }
+    out
+}
+
+/// The Python exception of a library error, with its one-line message (flags named as the
+/// keywords of this package).
+fn py_err(e: sda::Error) -> PyErr {
+    use sda::Error as E;
+    match e {
+        E::Io { path, source } => {
+            let msg = format!("{}: {source}", path.display());
+            match source.kind() {
+                std::io::ErrorKind::NotFound => new_err(Kind::FileNotFound, msg),
+                std::io::ErrorKind::PermissionDenied => new_err(Kind::Permission, msg),
+                _ => new_err(Kind::Os, msg),
+            }
+        }
+        E::Npy { .. } | E::Json { .. } | E::Weights { .. } => new_err(Kind::Os, e.to_string()),
+        E::Shape {
+            what,
+            expected,
+            got,
+        } => new_err(
+            Kind::Value,
+            E::Shape {
+                what: keyword(&what),
+                expected,
+                got,
+            }
+            .to_string(),
+        ),
+        E::NonFinite { what, count } => new_err(
+            Kind::Value,
+            E::NonFinite {
+                what: keyword(&what),
+                count,
+            }
+            .to_string(),
+        ),
+        E::Config { name, reason } => new_err(Kind::Value, format!("{}: {reason}", keyword(&name))),
+        E::Operator { .. } | E::UnknownSystem(_) => new_err(Kind::Value, e.to_string()),
+    }
+}
+
+fn value_error(msg: impl Into<String>) -> PyErr {
+    new_err(Kind::Value, msg.into())
+}
+
+/// Marks an unwind started by a Ctrl-C seen in a progress callback.
+struct Interrupted;
+
+thread_local! {
+    /// Where and why the last panic of this thread happened (the hook keeps it quiet).
+    static LAST_PANIC: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let text = info.to_string();
+        LAST_PANIC.with(|p| *p.borrow_mut() = Some(text));
+    }));
+}
+
+fn panic_message(payload: Box<dyn Any + Send>) -> String {
+    LAST_PANIC
+        .with(|p| p.borrow_mut().take())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "unknown panic".into())
+}
+
+/// Runs `f` without the GIL. `f` gets a `poll` function to call between steps: every 50 ms it
+/// takes the GIL for a moment and checks for signals; a Ctrl-C unwinds out of `f` (nothing is
+/// half-written: the library writes files atomically) and raises `KeyboardInterrupt` here.
+fn compute<T: Send>(
+    py: Python<'_>,
+    f: impl FnOnce(&mut dyn FnMut()) -> sda::Result<T> + Send,
+) -> PyResult<T> {
+    let (result, interrupt) = py.detach(|| {
+        let mut interrupt: Option<PyErr> = None;
+        let mut last = Instant::now();
+        let mut poll = || {
+            if last.elapsed() < Duration::from_millis(50) {
+                return;
+            }
+            last = Instant::now();
+            if let Err(e) = Python::attach(|py| py.check_signals()) {
+                interrupt = Some(e);
+                resume_unwind(Box::new(Interrupted));
+            }
+        };
+        let result = catch_unwind(AssertUnwindSafe(|| f(&mut poll)));
+        (result, interrupt)
+    });
+    match result {
+        Ok(r) => r.map_err(py_err),
+        Err(payload) if payload.is::<Interrupted>() => Err(interrupt
+            .unwrap_or_else(|| pyo3::exceptions::PyKeyboardInterrupt::new_err("interrupted"))),
+        Err(payload) => Err(SdaError::new_err(format!(
+            "internal error: {}",
+            panic_message(payload)
+        ))),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Arrays
+
+/// A numpy array as the library's row-major float32 array. float32 is copied once (one
+/// `memcpy` when C-contiguous), float64 converted, non-contiguous arrays read in C order;
+/// anything else is a `TypeError` naming the argument.
+fn array_in(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<Array> {
+    let Ok(untyped) = obj.cast::<PyUntypedArray>() else {
+        return Err(new_err(
+            Kind::Type,
+            format!(
+                "{name}: expected a numpy array of float32 or float64, got {} (use np.asarray)",
+                obj.get_type().name()?
+            ),
+        ));
+    };
+    let shape = untyped.shape().to_vec();
+    if let Ok(a) = obj.cast::<PyArrayDyn<f32>>() {
+        let r = a.readonly();
+        // `as_slice` also accepts Fortran order, whose memory order is not C's.
+        let data = match r.as_slice() {
+            Ok(s) if a.is_c_contiguous() => s.to_vec(),
+            _ => r.as_array().iter().copied().collect(),
+        };
+        return Ok(Array::new(shape, data));
+    }
+    if let Ok(a) = obj.cast::<PyArrayDyn<f64>>() {
+        let r = a.readonly();
+        let data = r.as_array().iter().map(|&v| v as f32).collect();
+        return Ok(Array::new(shape, data));
+    }
+    Err(new_err(
+        Kind::Type,
+        format!(
+            "{name}: expected a numpy array of float32 or float64, got dtype {}",
+            untyped.dtype()
+        ),
+    ))
+}
+
+fn opt_array_in(obj: Option<&Bound<'_, PyAny>>, name: &str) -> PyResult<Option<Array>> {
+    obj.filter(|o| !o.is_none())
+        .map(|o| array_in(o, name))
+        .transpose()
+}
+
+/// The library's array as a new numpy float32 array (its buffer moved, not copied).
+fn array_out(py: Python<'_>, a: Array) -> PyResult<Bound<'_, PyArrayDyn<f32>>> {
+    let nd = ArrayD::from_shape_vec(IxDyn(&a.shape), a.data)
+        .map_err(|e| SdaError::new_err(e.to_string()))?;
+    Ok(nd.into_pyarray(py))
+}
+
+/// Noise stds: a positive number for every value of `y`, or an array of `y`'s shape.
+fn noise_in(obj: &Bound<'_, PyAny>, shape: &[usize]) -> PyResult<Vec<f32>> {
+    let m: usize = shape.iter().product();
+    if obj.is_instance_of::<PyFloat>() || obj.is_instance_of::<PyInt>() {
+        let v: f64 = obj.extract()?;
+        let v = v as f32;
+        if !(v.is_finite() && v > 0.0) {
+            return Err(value_error(format!(
+                "noise: standard deviations must be positive and finite (found {v})"
+            )));
+        }
+        return Ok(vec![v; m]);
+    }
+    let a = array_in(obj, "noise")?;
+    if a.shape != shape {
+        return Err(value_error(format!(
+            "noise: shape {:?} differs from the observations' {shape:?}",
+            a.shape
+        )));
+    }
+    if let Some(bad) = a.data.iter().find(|v| !(v.is_finite() && **v > 0.0)) {
+        return Err(value_error(format!(
+            "noise: standard deviations must be positive and finite (found {bad})"
+        )));
+    }
+    Ok(a.data)
+}
+
+fn operator_in(spec: &str) -> PyResult<Operator> {
+    Operator::parse(spec).map_err(py_err)
+}
+
+/// Observations `y` of `operator` with `noise`, for trajectories of `length` states of `shape`.
+fn observed_in(
+    y: &Bound<'_, PyAny>,
+    operator: &str,
+    noise: &Bound<'_, PyAny>,
+    shape: &[usize],
+    length: usize,
+) -> PyResult<Observed> {
+    let operator = operator_in(operator)?;
+    let expected = operator.output_shape(length, shape).map_err(py_err)?;
+    let y = array_in(y, "y")?;
+    let noise = noise_in(noise, &expected)?;
+    let o = Observed { operator, y, noise };
+    o.check(shape, length, "y").map_err(py_err)?;
+    Ok(o)
+}
+
+fn json_to_py<'py>(py: Python<'py>, value: &impl serde::Serialize) -> PyResult<Bound<'py, PyAny>> {
+    let text = serde_json::to_string(value).map_err(|e| SdaError::new_err(e.to_string()))?;
+    py.import("json")?.call_method1("loads", (text,))
+}
+
+fn bar(len: u64, what: &str, show: bool) -> ProgressBar {
+    if !show {
+        return ProgressBar::hidden();
+    }
+    let pb = ProgressBar::new(len);
+    pb.set_style(
+        ProgressStyle::with_template(
+            "{prefix} [{elapsed_precise}] {wide_bar} {pos}/{len} ({eta}) {msg}",
+        )
+        .expect("valid template"),
+    );
+    pb.set_prefix(what.to_string());
+    pb
+}
+
+fn path_in(obj: &Bound<'_, PyAny>) -> PyResult<PathBuf> {
+    obj.extract::<PathBuf>()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Data
+
+/// A data set: training, validation and test trajectories `(N, L, *state)` (float32, physical
+/// units, read-only numpy arrays) and the description of the system that made them (what
+/// `system.json` holds, normalisation included).
+///
+/// Make one with `sda.simulate(...)`, `sda.Data.load(dir)` or `sda.Data.from_arrays(...)`;
+/// `data.save(dir)` writes the folder `sda train --data` reads.
+#[pyclass(module = "sda", name = "Data", frozen)]
+struct Data {
+    info: SystemInfo,
+    train: Py<PyArrayDyn<f32>>,
+    valid: Py<PyArrayDyn<f32>>,
+    test: Py<PyArrayDyn<f32>>,
+}
+
+fn read_only(a: &Bound<'_, PyArrayDyn<f32>>) -> PyResult<()> {
+    let kwargs = PyDict::new(a.py());
+    kwargs.set_item("write", false)?;
+    a.call_method("setflags", (), Some(&kwargs))?;
+    Ok(())
+}
+
+impl Data {
+    fn from_splits(py: Python<'_>, s: Splits) -> PyResult<Self> {
+        let out = |a: Array| -> PyResult<Py<PyArrayDyn<f32>>> {
+            let a = array_out(py, a)?;
+            read_only(&a)?;
+            Ok(a.unbind())
+        };
+        Ok(Self {
+            info: s.info,
+            train: out(s.train)?,
+            valid: out(s.valid)?,
+            test: out(s.test)?,
+        })
+    }
+
+    fn to_splits(&self, py: Python<'_>) -> PyResult<Splits> {
+        Ok(Splits {
+            info: self.info.clone(),
+            train: array_in(self.train.bind(py).as_any(), "train")?,
+            valid: array_in(self.valid.bind(py).as_any(), "valid")?,
+            test: array_in(self.test.bind(py).as_any(), "test")?,
+        })
+    }
+}
+
+#[pymethods]
+impl Data {
+    /// Reads a data folder (`system.json`, `train.npy`, `valid.npy`, `test.npy`) written by
+    /// `sda simulate` or `Data.save`.
+    #[staticmethod]
+    fn load(py: Python<'_>, dir: &Bound<'_, PyAny>) -> PyResult<Self> {
+        let dir = path_in(dir)?;
+        let s = compute(py, |_| Splits::load(&dir))?;
+        Self::from_splits(py, s)
+    }
+
+    /// A data set from trajectories `(N, L, *state)` of a known system (physical units,
+    /// float32 or float64). Without `valid`, the chains of `train` are split 80/10/10 into
+    /// train, valid and test as `sda simulate` splits them. The normalisation is the system's
+    /// own (Lorenz-63) or the mean and std of each value over the training split.
+    #[staticmethod]
+    #[pyo3(signature = (train, valid=None, test=None, *, system))]
+    fn from_arrays(
+        py: Python<'_>,
+        train: &Bound<'_, PyAny>,
+        valid: Option<&Bound<'_, PyAny>>,
+        test: Option<&Bound<'_, PyAny>>,
+        system: &str,
+    ) -> PyResult<Self> {
+        let system = System::from_name(system).map_err(py_err)?;
+        let train = array_in(train, "train")?;
+        let valid = opt_array_in(valid, "valid")?;
+        let test = opt_array_in(test, "test")?;
+        let s = compute(py, |_| Splits::from_arrays(system, train, valid, test))?;
+        Self::from_splits(py, s)
+    }
+
+    /// Writes the data folder `dir` (created if needed; each file written atomically).
+    fn save(&self, py: Python<'_>, dir: &Bound<'_, PyAny>) -> PyResult<()> {
+        let dir = path_in(dir)?;
+        let s = self.to_splits(py)?;
+        compute(py, |_| s.save(&dir))
+    }
+
+    /// Training trajectories, `(N_train, L, *state)`.
+    #[getter]
+    fn train(&self, py: Python<'_>) -> Py<PyArrayDyn<f32>> {
+        self.train.clone_ref(py)
+    }
+
+    /// Validation trajectories, `(N_valid, L, *state)`.
+    #[getter]
+    fn valid(&self, py: Python<'_>) -> Py<PyArrayDyn<f32>> {
+        self.valid.clone_ref(py)
+    }
+
+    /// Test trajectories, `(N_test, L, *state)` (possibly no trajectory).
+    #[getter]
+    fn test(&self, py: Python<'_>) -> Py<PyArrayDyn<f32>> {
+        self.test.clone_ref(py)
+    }
+
+    /// The system's name (`lorenz63`, `lorenz96`, `linear`, `kolmogorov`).
+    #[getter]
+    fn system(&self) -> &'static str {
+        self.info.system.name()
+    }
+
+    /// The shape of one state, e.g. `(3,)`.
+    #[getter]
+    fn state_shape(&self) -> Vec<usize> {
+        self.info.state_shape.clone()
+    }
+
+    /// What `system.json` holds: the system and its parameters, the state shape, the
+    /// normalisation (`mean`, `scale` per value), chains, length, burn-in and seed.
+    #[getter]
+    fn description<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        json_to_py(py, &self.info)
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> String {
+        let n = |a: &Py<PyArrayDyn<f32>>| a.bind(py).shape().first().copied().unwrap_or(0);
+        format!(
+            "sda.Data({}, state {:?}, {} states per chain: train {}, valid {}, test {})",
+            self.info.system.name(),
+            self.info.state_shape,
+            self.info.length,
+            n(&self.train),
+            n(&self.valid),
+            n(&self.test)
+        )
+    }
+}
+
+/// `sda simulate`: independent chains of a system, split 80/10/10 by chain.
+///
+/// system: `lorenz63`, `lorenz96`, `linear` (a damped spring, whose exact posterior is a
+/// Kalman smoother's) or `kolmogorov` (2-D Navier–Stokes; states `(2, size/coarsen,
+/// size/coarsen)`). trajectories: number of chains. length: states kept per chain (default
+/// 1024; kolmogorov 64). burn_in: transitions dropped before the first kept state (default
+/// 1024; kolmogorov 64). size, coarsen: the Kolmogorov grid and block-averaging (default 256, 4).
+/// Returns a `Data` with float32 `(N, L, *state)` arrays in physical units.
+#[pyfunction]
+#[pyo3(signature = (system, *, trajectories=1024, length=None, burn_in=None, seed=0, size=None, coarsen=None, progress=true))]
+#[allow(clippy::too_many_arguments)]
+fn simulate(
+    py: Python<'_>,
+    system: &str,
+    trajectories: usize,
+    length: Option<usize>,
+    burn_in: Option<usize>,
+    seed: u64,
+    size: Option<usize>,
+    coarsen: Option<usize>,
+    progress: bool,
+) -> PyResult<Data> {
+    let mut system = System::from_name(system).map_err(py_err)?;
+    let (length, burn_in) = match &mut system {
+        System::Kolmogorov(k) => {
+            k.size = size.unwrap_or(k.size);
+            k.coarsen = coarsen.unwrap_or(k.coarsen);
+            k.check().map_err(py_err)?;
+            (length.unwrap_or(64), burn_in.unwrap_or(64))
+        }
+        _ => {
+            if size.is_some() || coarsen.is_some() {
+                return Err(value_error(format!(
+                    "size/coarsen: only for kolmogorov, not {}",
+                    system.name()
+                )));
+            }
+            (length.unwrap_or(1024), burn_in.unwrap_or(1024))
+        }
+    };
+    let pb = bar(trajectories as u64, "simulate", progress);
+    let s = compute(py, |_| {
+        simulate_splits(system, trajectories, length, burn_in, seed, &|_| pb.inc(1))
+    })?;
+    pb.finish_and_clear();
+    Data::from_splits(py, s)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Models
+
+/// A trained score network with its configuration (`config.json`): `sda.train(...)` makes one,
+/// `sda.Model.load(dir)` reads a run folder of `sda train`, `model.save(dir)` writes one.
+/// `model.assimilate(y, ...)` draws posterior trajectories, `model.sample(...)` prior ones.
+#[pyclass(module = "sda", name = "Model", frozen)]
+struct Model {
+    model: RustModel,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn sample_config(
+    length: usize,
+    samples: usize,
+    batch: usize,
+    steps: usize,
+    corrections: usize,
+    tau: f64,
+    composition: &str,
+    precision: &str,
+    seed: u64,
+    likelihood: sda::score::guidance::Likelihood,
+) -> PyResult<SampleConfig> {
+    Ok(SampleConfig {
+        length,
+        samples,
+        batch,
+        steps,
+        corrections,
+        tau,
+        likelihood,
+        composition: parse("--composition", composition).map_err(py_err)?,
+        precision: parse("--precision", precision).map_err(py_err)?,
+        seed,
+        ..Default::default()
+    })
+}
+
+impl Model {
+    fn draw(
+        &self,
+        py: Python<'_>,
+        observed: Option<Observed>,
+        cfg: SampleConfig,
+        progress: bool,
+    ) -> PyResult<Array> {
+        let pb = bar(
+            (cfg.samples.div_ceil(cfg.batch.max(1)) * cfg.steps) as u64,
+            "sample",
+            progress,
+        );
+        let model = &self.model;
+        let x = compute(py, |poll| {
+            sample(model, observed.as_ref(), &cfg, &Device::flex(), |i| {
+                pb.set_position(i as u64);
+                poll()
+            })
+        })?;
+        pb.finish_and_clear();
+        Ok(x)
+    }
+}
+
+#[pymethods]
+impl Model {
+    /// Reads a run folder (`config.json`, `model.safetensors`) written by `sda train` or
+    /// `Model.save`.
+    #[staticmethod]
+    fn load(py: Python<'_>, dir: &Bound<'_, PyAny>) -> PyResult<Self> {
+        let dir = path_in(dir)?;
+        let model = compute(py, |_| RustModel::load(&dir, &Device::flex()))?;
+        Ok(Self { model })
+    }
+
+    /// Writes `config.json` and `model.safetensors` into `dir` (created if needed).
+    fn save(&self, py: Python<'_>, dir: &Bound<'_, PyAny>) -> PyResult<()> {
+        let dir = path_in(dir)?;
+        compute(py, |_| self.model.save(&dir))
+    }
+
+    /// What `config.json` holds: data (system, state shape, normalisation), network, noise
+    /// schedule and training settings.
+    #[getter]
+    fn config<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        json_to_py(py, &self.model.config)
+    }
+
+    /// The shape of one state, e.g. `(3,)`.
+    #[getter]
+    fn state_shape(&self) -> Vec<usize> {
+        self.model.config.data.state_shape.clone()
+    }
+
+    /// States per window (`2k + 1` for a local model of order k).
+    #[getter]
+    fn window(&self) -> usize {
+        self.model.config.net.window
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "sda.Model({}, k = {}, {})",
+            self.model.config.data.system.name(),
+            self.model.config.net.order(),
+            self.model.config.net.describe()
+        )
+    }
+
+    /// `sda assimilate`: draws `samples` trajectories of `length` states from p(x | y).
+    ///
+    /// y: observations `A(x) + noise` of the shape the operator produces on `length` states,
+    /// e.g. `(9, 1)` for `"stride:8|select:0"` on 65 states (physical units). operator: the
+    /// observation operator in the command line's language (`stride:K[@O]`, `last`,
+    /// `select:I[,J]`, `coarsen:R`, `crop:…`, `space-stride:K`, `vorticity`, `saturate`,
+    /// `mask:FILE.npy`, joined by `|`). noise: the observation noise std, a number or an array
+    /// of `y`'s shape. steps: sampler steps T; corrections: Langevin corrections C; tau: their
+    /// step scale; likelihood: `"sda"` (with `gamma`) or `"dps"` (with `zeta`); composition:
+    /// `"mean"` or `"centre"`; precision: `"auto"`, `"f32"` or `"bf16"`; batch: trajectories
+    /// per sampler batch (bounds memory). Returns float32 `(samples, length, *state)` in
+    /// physical units: the same bits as `sda assimilate` with the same settings and seed.
+    #[pyo3(signature = (y, *, operator, noise, length=65, samples=64, batch=64, steps=256, corrections=1, tau=0.25, likelihood="sda", gamma=0.03, zeta=1.0, composition="mean", precision="auto", seed=0, progress=true))]
+    #[allow(clippy::too_many_arguments)]
+    fn assimilate<'py>(
+        &self,
+        py: Python<'py>,
+        y: &Bound<'py, PyAny>,
+        operator: &str,
+        noise: &Bound<'py, PyAny>,
+        length: usize,
+        samples: usize,
+        batch: usize,
+        steps: usize,
+        corrections: usize,
+        tau: f64,
+        likelihood: &str,
+        gamma: f64,
+        zeta: f64,
+        composition: &str,
+        precision: &str,
+        seed: u64,
+        progress: bool,
+    ) -> PyResult<Bound<'py, PyArrayDyn<f32>>> {
+        let shape = &self.model.config.data.state_shape;
+        let observed = observed_in(y, operator, noise, shape, length)?;
+        let likelihood = sda::options::likelihood(likelihood, gamma, zeta).map_err(py_err)?;
+        let cfg = sample_config(
+            length,
+            samples,
+            batch,
+            steps,
+            corrections,
+            tau,
+            composition,
+            precision,
+            seed,
+            likelihood,
+        )?;
+        let x = self.draw(py, Some(observed), cfg, progress)?;
+        array_out(py, x)
+    }
+
+    /// `sda sample`: draws `samples` trajectories of `length` states from the trained prior
+    /// p(x), with the sampler settings of `assimilate`. Returns float32
+    /// `(samples, length, *state)` in physical units.
+    #[pyo3(signature = (*, length=65, samples=64, batch=64, steps=256, corrections=1, tau=0.25, composition="mean", precision="auto", seed=0, progress=true))]
+    #[allow(clippy::too_many_arguments)]
+    fn sample<'py>(
+        &self,
+        py: Python<'py>,
+        length: usize,
+        samples: usize,
+        batch: usize,
+        steps: usize,
+        corrections: usize,
+        tau: f64,
+        composition: &str,
+        precision: &str,
+        seed: u64,
+        progress: bool,
+    ) -> PyResult<Bound<'py, PyArrayDyn<f32>>> {
+        let cfg = sample_config(
+            length,
+            samples,
+            batch,
+            steps,
+            corrections,
+            tau,
+            composition,
+            precision,
+            seed,
+            likelihood("sda", 0.0, 1.0).map_err(py_err)?,
+        )?;
+        let x = self.draw(py, None, cfg, progress)?;
+        array_out(py, x)
+    }
+}
+
+/// Removes a scratch folder when dropped.
+struct Scratch(PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn scratch_dir(what: &str) -> PathBuf {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNT: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    std::env::temp_dir().join(format!(
+        "sda-{what}-{}-{nanos}-{}",
+        std::process::id(),
+        COUNT.fetch_add(1, Ordering::Relaxed)
+    ))
+}
+
+/// A `Data`, or trajectories `(N, L, *state)` of `system` split 80/10/10.
+fn data_in(py: Python<'_>, data: &Bound<'_, PyAny>, system: Option<&str>) -> PyResult<Splits> {
+    if let Ok(d) = data.cast::<Data>() {
+        return d.get().to_splits(py);
+    }
+    let Some(system) = system else {
+        return Err(value_error(
+            "system: name the system of bare trajectories (e.g. system=\"lorenz63\"), or pass a sda.Data",
+        ));
+    };
+    let system = System::from_name(system).map_err(py_err)?;
+    let train = array_in(data, "data")?;
+    compute(py, |_| Splits::from_arrays(system, train, None, None))
+}
+
+/// `sda train`: denoising score matching on windows of `2 * order + 1` states.
+///
+/// data: a `sda.Data`, or trajectories `(N, L, *state)` of `system` (split 80/10/10). An epoch
+/// is one random window per training chain. The defaults are the paper's Lorenz-63 settings
+/// (width 256, depth 5, 4096 epochs, batch 64, lr 1e-3, linear decay); field data
+/// (Kolmogorov) gets the U-Net of `preset` ("paper" or "reduced"; `hidden`, `blocks`,
+/// `kernel` override it) with batch 32 and lr 2e-4. architecture: "local" or "global"
+/// (trajectories of `global_length`). schedule: "linear", "cosine", "exponential",
+/// "constant"; noise_schedule: the diffusion's ("cos", …); engine: "auto", "burn", "fused";
+/// precision: "auto", "f32", "bf16". output: a run folder to write (config.json,
+/// model.safetensors, stats.csv, checkpoints; `resume=True` continues a killed run), or None
+/// to keep the model in memory only. Returns the trained `sda.Model`.
+#[pyfunction]
+#[pyo3(signature = (data, *, order=2, epochs=4096, seed=0, output=None, progress=true, system=None, architecture="local", global_length=65, width=256, depth=5, preset="paper", hidden=None, blocks=None, kernel=None, embedding=None, batch_size=None, lr=None, weight_decay=1e-3, schedule="linear", noise_schedule="cos", checkpoint_every=64, resume=false, engine="auto", precision="auto"))]
+#[allow(clippy::too_many_arguments)]
+fn train(
+    py: Python<'_>,
+    data: &Bound<'_, PyAny>,
+    order: usize,
+    epochs: usize,
+    seed: u64,
+    output: Option<&Bound<'_, PyAny>>,
+    progress: bool,
+    system: Option<&str>,
+    architecture: &str,
+    global_length: usize,
+    width: usize,
+    depth: usize,
+    preset: &str,
+    hidden: Option<Vec<usize>>,
+    blocks: Option<usize>,
+    kernel: Option<usize>,
+    embedding: Option<usize>,
+    batch_size: Option<usize>,
+    lr: Option<f64>,
+    weight_decay: f64,
+    schedule: &str,
+    noise_schedule: &str,
+    checkpoint_every: usize,
+    resume: bool,
+    engine: &str,
+    precision: &str,
+) -> PyResult<Model> {
+    let splits = data_in(py, data, system)?;
+    let shape = splits.info.state_shape.clone();
+    let net = NetSpec {
+        order,
+        architecture: parse("--architecture", architecture).map_err(py_err)?,
+        global_length,
+        width,
+        depth,
+        preset: parse("--preset", preset).map_err(py_err)?,
+        hidden,
+        blocks,
+        kernel,
+        embedding,
+    }
+    .config(&shape)
+    .map_err(py_err)?;
+    let (batch, rate) = default_batch_lr(&shape);
+    let config = TrainConfig {
+        epochs,
+        batch_size: batch_size.unwrap_or(batch),
+        lr: lr.unwrap_or(rate),
+        weight_decay,
+        lr_schedule: parse("--schedule", schedule).map_err(py_err)?,
+        seed,
+        checkpoint_every,
+        precision: parse("--precision", precision).map_err(py_err)?,
+    };
+    let sde = sda::score::sde::VpSde {
+        schedule: parse("--noise-schedule", noise_schedule).map_err(py_err)?,
+        eta: 1e-3,
+    };
+    let engine = parse("--engine", engine).map_err(py_err)?;
+    let output = output.map(path_in).transpose()?;
+    if resume && output.is_none() {
+        return Err(value_error("resume: needs the output folder of the run"));
+    }
+    let (dir, _scratch) = match output {
+        Some(dir) => (dir, None),
+        None => {
+            let dir = scratch_dir("train");
+            (dir.clone(), Some(Scratch(dir)))
+        }
+    };
+    let pb = bar(epochs as u64, "train", progress);
+    let model = compute(py, |poll| {
+        let dataset = splits.dataset();
+        train_with(
+            &dataset,
+            net,
+            sde,
+            &config,
+            &dir,
+            resume,
+            &Device::flex(),
+            engine,
+            |s| {
+                pb.set_position(s.epoch as u64);
+                pb.set_message(format!(
+                    "loss {:.4} valid {:.4} lr {:.1e}",
+                    s.train_loss, s.valid_loss, s.lr
+                ));
+                poll()
+            },
+        )
+    })?;
+    pb.finish_and_clear();
+    Ok(Model { model })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Observations, filter, evaluation, plots
+
+/// `sda observe`: observations `y = A(x) + noise` of one trajectory `x` of shape
+/// `(L, *state)` (physical units), with `noise` a std (number or array of `y`'s shape) and
+/// the noise drawn from `seed`. `fill` writes that constant instead (a constraint rather than
+/// a measurement). Returns float32 `y` of the shape the operator produces.
+#[pyfunction]
+#[pyo3(signature = (x, *, operator, noise, seed=0, fill=None))]
+fn observe<'py>(
+    py: Python<'py>,
+    x: &Bound<'py, PyAny>,
+    operator: &str,
+    noise: &Bound<'py, PyAny>,
+    seed: u64,
+    fill: Option<f32>,
+) -> PyResult<Bound<'py, PyArrayDyn<f32>>> {
+    let x = array_in(x, "x")?;
+    if x.shape.len() < 2 || x.shape[0] == 0 {
+        return Err(value_error(format!(
+            "x: expected one trajectory (L, *state), got shape {:?}",
+            x.shape
+        )));
+    }
+    x.check_finite("x").map_err(py_err)?;
+    let op = operator_in(operator)?;
+    let (length, shape) = (x.shape[0], x.shape[1..].to_vec());
+    let expected = op.output_shape(length, &shape).map_err(py_err)?;
+    let std = noise_in(noise, &expected)?;
+    let mut y = compute(py, |_| {
+        sda::assimilate::observe(&x.data, length, &shape, &op, &std, seed)
+    })?;
+    if let Some(v) = fill {
+        if !v.is_finite() {
+            return Err(value_error(format!("fill: must be finite (got {v})")));
+        }
+        y.data.iter_mut().for_each(|y| *y = v);
+    }
+    array_out(py, y)
+}
+
+/// A system and state shape from a name, a data folder or a `sda.Data`.
+fn system_in(obj: &Bound<'_, PyAny>) -> PyResult<(System, Vec<usize>)> {
+    if let Ok(d) = obj.cast::<Data>() {
+        let info = &d.get().info;
+        return Ok((info.system.clone(), info.state_shape.clone()));
+    }
+    if obj.is_instance_of::<PyString>() {
+        let s: String = obj.extract()?;
+        return sda::options::system(&s).map_err(py_err);
+    }
+    let p = path_in(obj)?;
+    sda::options::system(&p.to_string_lossy()).map_err(py_err)
+}
+
+/// `sda filter`: reference trajectories from p(x | y) with a bootstrap particle filter.
+///
+/// system: a name (`lorenz63`, `lorenz96`, `linear`), a data folder or a `sda.Data` (its
+/// parameters). y, operator, noise: as in `Model.assimilate`. length: states per trajectory;
+/// particles: the number of particles; keep: trajectories returned; burn_in: prior
+/// transitions before the first state. Returns float32 `(keep, length, *state)`: the same
+/// bits as `sda filter` with the same seed, whatever the number of threads.
+#[pyfunction]
+#[pyo3(signature = (y, *, system, operator, noise, length=65, particles=16384, keep=1024, burn_in=64, seed=0, progress=true))]
+#[allow(clippy::too_many_arguments)]
+fn filter<'py>(
+    py: Python<'py>,
+    y: &Bound<'py, PyAny>,
+    system: &Bound<'py, PyAny>,
+    operator: &str,
+    noise: &Bound<'py, PyAny>,
+    length: usize,
+    particles: usize,
+    keep: usize,
+    burn_in: usize,
+    seed: u64,
+    progress: bool,
+) -> PyResult<Bound<'py, PyArrayDyn<f32>>> {
+    let (system, shape) = system_in(system)?;
+    if length == 0 {
+        return Err(value_error("length: must be at least 1"));
+    }
+    let op = operator_in(operator)?;
+    let expected = op.output_shape(length, &shape).map_err(py_err)?;
+    let y = array_in(y, "y")?;
+    let std = noise_in(noise, &expected)?;
+    let config = FilterConfig {
+        particles,
+        keep,
+        burn_in,
+        seed,
+    };
+    let pb = bar((burn_in + length - 1) as u64, "filter", progress);
+    let out = compute(py, |poll| {
+        run_particle_filter(
+            system.chain()?,
+            &op,
+            &y,
+            &std,
+            &shape,
+            length,
+            &config,
+            |done| {
+                pb.set_position(done as u64);
+                poll()
+            },
+        )
+    })?;
+    pb.finish_and_clear();
+    array_out(py, out.samples)
+}
+
+/// `sda evaluate`: scores of samples `(N, L, *state)` against a reference `(M, L, *state)`
+/// (e.g. the particle filter's) and a truth `(1, L, *state)`.
+///
+/// Returns a dict: `samples`, `failed` (samples with NaN or inf, left out), `w1` (exact
+/// Wasserstein-1 to the reference), `mmd`, `log_px` and `log_px_reference` (mean
+/// log p(x_2:L | x_1) under the true transition of `system`), `log_py`, `residual_std` and
+/// `noise_std` (with `y`, `operator`, `noise`), `rmse`, `spread`, `crps`, `rank_histogram`
+/// (with `truth`); a metric whose inputs are missing is None.
+#[pyfunction]
+#[pyo3(signature = (samples, reference=None, truth=None, *, system=None, y=None, operator=None, noise=None))]
+#[allow(clippy::too_many_arguments)]
+fn evaluate<'py>(
+    py: Python<'py>,
+    samples: &Bound<'py, PyAny>,
+    reference: Option<&Bound<'py, PyAny>>,
+    truth: Option<&Bound<'py, PyAny>>,
+    system: Option<&Bound<'py, PyAny>>,
+    y: Option<&Bound<'py, PyAny>>,
+    operator: Option<&str>,
+    noise: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let samples = array_in(samples, "samples")?;
+    if samples.shape.len() < 3 || samples.shape[0] == 0 {
+        return Err(value_error(format!(
+            "samples: expected a non-empty (N, L, *state) array, got shape {:?}",
+            samples.shape
+        )));
+    }
+    let reference = opt_array_in(reference, "reference")?;
+    let truth = opt_array_in(truth, "truth")?;
+    let system = system
+        .filter(|s| !s.is_none())
+        .map(system_in)
+        .transpose()?
+        .map(|s| s.0);
+    let shape = samples.shape[2..].to_vec();
+    let observed = match (y.filter(|o| !o.is_none()), operator, noise) {
+        (Some(y), Some(op), Some(noise)) => {
+            Some(observed_in(y, op, noise, &shape, samples.shape[1])?)
+        }
+        (None, None, None) | (None, _, _) => None,
+        _ => return Err(value_error("y: needs operator and noise too")),
+    };
+    let e = compute(py, |_| {
+        evaluate_samples(
+            &samples,
+            reference.as_ref(),
+            truth.as_ref(),
+            system.as_ref().and_then(|s| s.chain().ok()),
+            observed.as_ref().map(|o| (o, shape.as_slice())),
+        )
+    })?;
+    json_to_py(py, &e)
+}
+
+/// `sda plot trajectories`: each coordinate against time, samples `(N, L, D)` as thin blue
+/// lines, a reference set in orange, the truth in black, observations `y` (with `operator`) as
+/// crosses. Writes the PNG to `output` and returns its path, or returns the PNG's bytes when
+/// `output` is None.
+#[pyfunction]
+#[pyo3(signature = (samples, reference=None, truth=None, *, y=None, operator=None, output=None))]
+fn plot_trajectories<'py>(
+    py: Python<'py>,
+    samples: &Bound<'py, PyAny>,
+    reference: Option<&Bound<'py, PyAny>>,
+    truth: Option<&Bound<'py, PyAny>>,
+    y: Option<&Bound<'py, PyAny>>,
+    operator: Option<&str>,
+    output: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let samples = array_in(samples, "samples")?;
+    if samples.shape.len() != 3 {
+        return Err(value_error(format!(
+            "samples: expected (N, L, D), got shape {:?}",
+            samples.shape
+        )));
+    }
+    let (l, d) = (samples.shape[1], samples.shape[2]);
+    let reference = opt_array_in(reference, "reference")?;
+    let truth = opt_array_in(truth, "truth")?;
+    let observations = match (opt_array_in(y, "y")?, operator) {
+        (Some(values), Some(op)) => Some(
+            sda::plot::Observations::for_operator(&operator_in(op)?, values, l, d)
+                .map_err(|e| py_err(rename_observations(e)))?,
+        ),
+        (Some(_), None) => return Err(value_error("y: needs operator too")),
+        _ => None,
+    };
+    let output = output.filter(|o| !o.is_none()).map(path_in).transpose()?;
+    let (path, _scratch) = match &output {
+        Some(p) => (p.clone(), None),
+        None => {
+            let dir = scratch_dir("plot");
+            std::fs::create_dir_all(&dir)
+                .map_err(|e| new_err(Kind::Os, format!("{}: {e}", dir.display())))?;
+            (dir.join("trajectories.png"), Some(Scratch(dir)))
+        }
+    };
+    let labels = sda::plot::coordinate_labels(d);
+    compute(py, |_| {
+        sda::plot::trajectories(
+            &path,
+            &samples,
+            reference.as_ref(),
+            truth.as_ref(),
+            observations.as_ref(),
+            &labels,
+        )
+    })?;
+    match output {
+        Some(p) => Ok(p.into_pyobject(py)?.into_any()),
+        None => {
+            let bytes = std::fs::read(&path)
+                .map_err(|e| new_err(Kind::Os, format!("{}: {e}", path.display())))?;
+            Ok(PyBytes::new(py, &bytes).into_any())
+        }
+    }
+}
+
+fn rename_observations(e: sda::Error) -> sda::Error {
+    match e {
+        sda::Error::Shape {
+            what,
+            expected,
+            got,
+        } if what == "observations" => sda::Error::Shape {
+            what: "y".into(),
+            expected,
+            got,
+        },
+        e => e,
+    }
+}
+
+/// The version of the Rust library (the package's version).
+fn version() -> &'static str {
+    env!("CARGO_PKG_VERSION")
+}
+
+/// Keeps freed memory in the process for reuse, as the `sda` binary does at start: the samplers
+/// and trainers allocate and free the same multi-megabyte buffers at every step, and glibc's
+/// defaults return them to the kernel, so that every step pays page faults to get them back
+/// (about 1 s of system time in a one-minute assimilation).
+fn keep_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets allocator parameters, under glibc's arena lock.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 256 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
+    }
+}
+
+#[pymodule]
+fn _sda(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    install_panic_hook();
+    keep_freed_memory();
+    m.add("__version__", version())?;
+    m.add("SdaError", m.py().get_type::<SdaError>())?;
+    add_error_types(m)?;
+    m.add_class::<Data>()?;
+    m.add_class::<Model>()?;
+    m.add_function(wrap_pyfunction!(simulate, m)?)?;
+    m.add_function(wrap_pyfunction!(train, m)?)?;
+    m.add_function(wrap_pyfunction!(observe, m)?)?;
+    m.add_function(wrap_pyfunction!(filter, m)?)?;
+    m.add_function(wrap_pyfunction!(evaluate, m)?)?;
+    m.add_function(wrap_pyfunction!(plot_trajectories, m)?)?;
+    Ok(())
+}

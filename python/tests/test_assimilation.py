@@ -1,0 +1,93 @@
+"""End to end from Python: Lorenz-63 train → assimilate → evaluate against the particle filter,
+and the linear-Gaussian system against the exact posterior of a Kalman/RTS smoother."""
+
+import numpy as np
+
+import sda
+from conftest import OPERATOR
+
+
+def test_lorenz63_train_assimilate_evaluate(model, observation, lorenz):
+    truth, y = observation
+    length = truth.shape[0]
+    kw = dict(length=length, samples=64, steps=64, corrections=1, seed=0, progress=False)
+    x = model.assimilate(y, operator=OPERATOR, noise=0.4, **kw)
+    prior = model.sample(**kw)
+    assert x.shape == (64, length, 3) and x.dtype == np.float32
+    pf = sda.filter(y, system=lorenz, operator=OPERATOR, noise=0.4, length=length,
+                    particles=4096, keep=256, seed=0, progress=False)
+    assert pf.shape == (256, length, 3)
+    post = sda.evaluate(x, pf, truth[None], system="lorenz63", y=y, operator=OPERATOR,
+                        noise=0.4)
+    free = sda.evaluate(prior, pf, truth[None], system="lorenz63", y=y, operator=OPERATOR,
+                        noise=0.4)
+    assert post["samples"] == 64 and post["failed"] == 0
+    # The observations pull the samples toward the filter's posterior and the truth.
+    assert post["w1"] < 0.7 * free["w1"], (post["w1"], free["w1"])
+    assert post["rmse"] < 0.7 * free["rmse"], (post["rmse"], free["rmse"])
+    assert post["log_py"] > free["log_py"]
+    assert sum(post["rank_histogram"]) == length * 3
+    # Same seed, same bits; another seed, other samples.
+    assert np.array_equal(x, model.assimilate(y, operator=OPERATOR, noise=0.4, **kw))
+    assert not np.array_equal(x, model.assimilate(y, operator=OPERATOR, noise=0.4,
+                                                  **{**kw, "seed": 1}))
+
+
+def rts_smoother(spring, length, times, y, noise):
+    """The exact p(x_i | y) of the damped spring observed in its first coordinate."""
+    h, w2, c = spring["dt"], spring["omega"] ** 2, 2 * spring["zeta"] * spring["omega"]
+    v = np.array([-h * w2, 1 - h * c])
+    F = np.array([[1 + h * v[0], h * v[1]], v])
+    Q = np.eye(2) * spring["noise"] ** 2
+    P = Q.copy()
+    for _ in range(100_000):
+        P = F @ P @ F.T + Q
+    H = np.array([[1.0, 0.0]])
+    R = np.array([[noise**2]])
+    m, p = np.zeros(2), P
+    mf, pf, mp, pp = [], [], [], []
+    obs = dict(zip(times, y[:, 0]))
+    for i in range(length):
+        if i > 0:
+            m, p = F @ m, F @ p @ F.T + Q
+        mp.append(m)
+        pp.append(p)
+        if i in obs:
+            s = H @ p @ H.T + R
+            k = p @ H.T @ np.linalg.inv(s)
+            m = m + (k @ (obs[i] - H @ m)).ravel()
+            p = p - k @ H @ p
+        mf.append(m)
+        pf.append(p)
+    ms, ps = [mf[-1]], [pf[-1]]
+    for i in range(length - 2, -1, -1):
+        g = pf[i] @ F.T @ np.linalg.inv(pp[i + 1])
+        ms.insert(0, mf[i] + g @ (ms[0] - mp[i + 1]))
+        ps.insert(0, pf[i] + g @ (ps[0] - pp[i + 1]) @ g.T)
+    return np.array(ms), np.array(ps)
+
+
+def test_linear_gaussian_posterior_matches_the_kalman_smoother():
+    data = sda.simulate("linear", trajectories=256, length=64, burn_in=64, seed=2,
+                        progress=False)
+    model = sda.train(data, order=2, width=64, depth=3, epochs=512, batch_size=32, seed=0,
+                      progress=False)
+    length, operator, noise = 25, "stride:4|select:0", 0.1
+    truth = data.test[0, :length]
+    y = sda.observe(truth, operator=operator, noise=noise, seed=1)
+    x = model.assimilate(y, operator=operator, noise=noise, length=length, samples=256,
+                         steps=128, corrections=1, seed=0, progress=False)
+    spring = data.description["system"]
+    mean, cov = rts_smoother(spring, length, list(range(0, length, 4)), y, noise)
+    std = np.sqrt(np.stack([np.diag(c) for c in cov]))
+    sample_mean, sample_std = x.mean(0), x.std(0)
+    # The posterior mean, in posterior stds, and the spread, against the exact posterior.
+    z = np.abs(sample_mean - mean) / std
+    ratio = sample_std / std
+    assert z.mean() < 0.5, z.mean()
+    assert 0.6 < np.median(ratio) < 1.6, np.median(ratio)
+    # The check has teeth: prior samples are far from the posterior in both respects.
+    prior = model.sample(length=length, samples=256, steps=128, seed=0, progress=False)
+    z_prior = np.abs(prior.mean(0) - mean) / std
+    assert z_prior.mean() > 1.0, z_prior.mean()
+    assert np.median(prior.std(0) / std) > 1.5

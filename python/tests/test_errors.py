@@ -1,0 +1,140 @@
+"""Bad input gets a Python exception with a one-line message naming what was wrong, never a
+crash of the interpreter; every exception of sda is also a sda.SdaError."""
+
+import json
+import signal
+import threading
+import time
+
+import numpy as np
+import pytest
+
+import sda
+from conftest import OPERATOR
+
+
+def raises(kind, match, f, *args, **kwargs):
+    with pytest.raises(kind, match=match) as info:
+        f(*args, **kwargs)
+    assert isinstance(info.value, sda.SdaError), type(info.value).__mro__
+    assert "\n" not in str(info.value)
+    return info.value
+
+
+def test_wrong_dtype_is_a_type_error_naming_the_argument(model, observation):
+    _, y = observation
+    raises(TypeError, r"^y: .*dtype int64", model.assimilate, y.astype(np.int64),
+           operator=OPERATOR, noise=0.4, length=33)
+    raises(TypeError, r"^y: .*got list", model.assimilate, y.tolist(), operator=OPERATOR,
+           noise=0.4, length=33)
+    raises(TypeError, r"^train: .*dtype bool", sda.Data.from_arrays,
+           np.zeros((4, 8, 3), bool), system="lorenz63")
+    raises(TypeError, r"^samples: ", sda.evaluate, np.zeros((2, 3, 3), np.int32))
+    raises(TypeError, r"^noise: ", model.assimilate, y, operator=OPERATOR,
+           noise=np.full(y.shape, 1, np.int8), length=33)
+
+
+def test_bad_shapes_and_values_are_value_errors(model, observation):
+    _, y = observation
+    kw = dict(operator=OPERATOR, noise=0.4, length=33, samples=2, steps=2, progress=False)
+    raises(ValueError, r"^y: expected shape \(5, 1\)", model.assimilate, y[:, 0], **kw)
+    raises(ValueError, r"^y: expected shape \(5, 1\)", model.assimilate, y[:3], **kw)
+    bad = y.copy()
+    bad[1, 0] = np.nan
+    raises(ValueError, r"^y: contains 1 non-finite", model.assimilate, bad, **kw)
+    raises(ValueError, r"^noise: .*positive", model.assimilate, y,
+           **{**kw, "noise": -0.4})
+    raises(ValueError, r"^operator 'stride:8\|nope'", model.assimilate, y,
+           **{**kw, "operator": "stride:8|nope"})
+    raises(ValueError, r"^length: 3 states is shorter than the model's window of 5",
+           model.assimilate, np.zeros((1, 3), np.float32),
+           **{**kw, "length": 3, "operator": "last"})
+    raises(ValueError, r"^likelihood: unknown value 'mmps'", model.assimilate, y,
+           **kw, likelihood="mmps")
+    raises(ValueError, r"^composition: unknown value 'median' \(known: centre, mean\)",
+           model.assimilate, y, **kw, composition="median")
+    raises(ValueError, r"^samples: must be at least 1", model.assimilate, y,
+           **{**kw, "samples": 0})
+    raises(ValueError, r"^unknown system 'lorenz64'", sda.simulate, "lorenz64")
+    raises(ValueError, r"^trajectories: needs at least 3", sda.simulate, "linear",
+           trajectories=2)
+    raises(ValueError, r"^train: expected shape \(N, L, 3\)", sda.Data.from_arrays,
+           np.zeros((4, 8, 2), np.float32), system="lorenz63")
+    raises(ValueError, r"^system: name the system", sda.train, np.zeros((4, 8, 3)))
+    raises(ValueError, r"^epochs: must be at least 1", sda.train,
+           np.ones((5, 8, 3), np.float32), system="lorenz63", epochs=0)
+    raises(ValueError, r"^keep: ", sda.filter, y, system="lorenz63", operator=OPERATOR,
+           noise=0.4, length=33, particles=8, keep=16, progress=False)
+
+
+def test_missing_and_broken_files_are_os_errors(tmp_path, model):
+    raises(FileNotFoundError, str(tmp_path / "nope"), sda.Model.load, tmp_path / "nope")
+    raises(FileNotFoundError, "system.json", sda.Data.load, tmp_path)
+    raises(FileNotFoundError, "no such data folder", sda.filter, np.zeros((5, 1)),
+           system=str(tmp_path / "none" / "system.json"), operator=OPERATOR, noise=0.4,
+           length=33)
+    # A config.json that is not JSON, then weights that are not safetensors.
+    model.save(tmp_path / "run")
+    cfg = tmp_path / "run" / "config.json"
+    good = cfg.read_text()
+    cfg.write_text("{ not json")
+    e = raises(OSError, "config.json", sda.Model.load, tmp_path / "run")
+    assert not isinstance(e, FileNotFoundError)
+    cfg.write_text(good)
+    (tmp_path / "run" / "model.safetensors").write_bytes(b"garbage")
+    raises(OSError, "model.safetensors", sda.Model.load, tmp_path / "run")
+    json.loads(good)
+
+
+def test_ctrl_c_interrupts_a_long_call_cleanly(model):
+    # A SIGINT from another thread while the sampler runs: KeyboardInterrupt within a few
+    # steps, and the interpreter and the model carry on.
+    timer = threading.Timer(0.5, signal.raise_signal, (signal.SIGINT,))
+    t0 = time.monotonic()
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        model.sample(length=65, samples=64, steps=100_000, progress=False)
+    elapsed = time.monotonic() - t0
+    timer.join()
+    assert elapsed < 20, elapsed
+    x = model.sample(length=9, samples=2, steps=2, progress=False)
+    assert np.isfinite(x).all()
+
+
+def test_interrupted_training_leaves_no_half_written_file(lorenz, tmp_path):
+    timer = threading.Timer(1.0, signal.raise_signal, (signal.SIGINT,))
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        sda.train(lorenz, width=32, depth=1, epochs=1_000_000, checkpoint_every=1,
+                  output=tmp_path / "run", progress=False)
+    timer.join()
+    names = sorted(p.name for p in (tmp_path / "run").iterdir())
+    assert not any(".tmp" in n for n in names), names
+    # What was written is whole: the run resumes from its checkpoint.
+    assert "config.json" in names
+    json.loads((tmp_path / "run" / "config.json").read_text())
+
+
+def test_the_gil_is_released_while_computing(model):
+    # A Python thread keeps counting while the sampler runs in another.
+    count = 0
+    done = threading.Event()
+    result = []
+
+    def work():
+        result.append(model.sample(length=65, samples=16, steps=64, progress=False))
+
+    def run():
+        try:
+            work()
+        finally:
+            done.set()
+
+    t = threading.Thread(target=run)
+    t.start()
+    while not done.is_set():
+        count += 1
+        time.sleep(0.001)
+    t.join()
+    assert result and result[0].shape == (16, 65, 3)
+    assert count > 20, count
