@@ -361,9 +361,12 @@ fn tiny_study_writes_its_table_and_figures() {
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         let rows = std::fs::read_to_string(out.join("rows.csv")).unwrap();
         assert_eq!(rows.lines().count(), 3, "{rows}");
-        assert!(rows.lines().nth(1).unwrap().ends_with(",f32"), "{rows}");
-        assert!(rows.lines().nth(2).unwrap().ends_with(",bf16"), "{rows}");
-        for f in ["k1-lo-0-C0.npy", "k1-lo-0-C0-bf16.npy"] {
+        let precision = |i: usize| rows.lines().nth(i).unwrap().split(',').nth(12).unwrap();
+        assert_eq!((precision(1), precision(2)), ("f32", "bf16"), "{rows}");
+        for f in [
+            "k1-lo-0-C0-sda0.03-pc-t-sda0.25-T4.npy",
+            "k1-lo-0-C0-bf16-sda0.03-pc-t-sda0.25-T4.npy",
+        ] {
             assert!(out.join("samples").join(f).exists(), "{f}");
         }
     }

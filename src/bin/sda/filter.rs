@@ -183,6 +183,13 @@ pub fn run(a: Args) -> Result<()> {
         return run_classical(a, method);
     }
     let (system, shape) = system(&a.system)?;
+    if let System::External(_) = system {
+        bail!(
+            "--system {}: an external (imported) system has no transition density, which the \
+             particle filter needs (evaluate samples against the truth instead)",
+            a.system
+        );
+    }
     if system.deterministic() {
         bail!(
             "--method bpf: the particle filter needs a transition density, and this {} system is \
