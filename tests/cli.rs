@@ -361,9 +361,12 @@ fn tiny_study_writes_its_table_and_figures() {
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         let rows = std::fs::read_to_string(out.join("rows.csv")).unwrap();
         assert_eq!(rows.lines().count(), 3, "{rows}");
-        assert!(rows.lines().nth(1).unwrap().ends_with(",f32"), "{rows}");
-        assert!(rows.lines().nth(2).unwrap().ends_with(",bf16"), "{rows}");
-        for f in ["k1-lo-0-C0.npy", "k1-lo-0-C0-bf16.npy"] {
+        let precision = |i: usize| rows.lines().nth(i).unwrap().split(',').nth(12).unwrap();
+        assert_eq!((precision(1), precision(2)), ("f32", "bf16"), "{rows}");
+        for f in [
+            "k1-lo-0-C0-sda0.03-pc-t-sda0.25-T4.npy",
+            "k1-lo-0-C0-bf16-sda0.03-pc-t-sda0.25-T4.npy",
+        ] {
             assert!(out.join("samples").join(f).exists(), "{f}");
         }
     }
@@ -382,4 +385,59 @@ fn tiny_study_writes_its_table_and_figures() {
 fn field_observations_given_to_a_lorenz_model_are_refused() {
     let (o, out) = assimilate(&[("--operator", "stride:8|coarsen:4")]);
     fails_with(&o, &out, "needs field states");
+}
+
+#[test]
+fn meaningless_or_out_of_range_sampler_flags_are_refused_and_nothing_is_written() {
+    for (flags, needle) in [
+        (
+            &[("--likelihood", "mmps"), ("--iterations", "0")][..],
+            "--iterations",
+        ),
+        (
+            &[("--iterations", "2")][..],
+            "--iterations apply to --likelihood mmps",
+        ),
+        (&[("--corrector", "fixed"), ("--delta", "0")][..], "--delta"),
+        (
+            &[("--delta", "0.1")][..],
+            "--delta applies to --corrector fixed",
+        ),
+        (&[("--sampler", "ddim"), ("--eta", "1.5")][..], "--eta"),
+        (&[("--eta", "0.5")][..], "--eta applies to --sampler ddim"),
+        (&[("--preset", "fast"), ("--gamma", "0.1")][..], "--gamma"),
+    ] {
+        let (o, out) = assimilate(flags);
+        fails_with(&o, &out, needle);
+    }
+}
+
+#[test]
+fn presets_and_mmps_run_and_name_what_ran() {
+    for (flags, needle) in [
+        (&[("--preset", "fast")][..], "preset fast"),
+        (&[("--preset", "accurate"), ("--steps", "3")][..], "3 steps"),
+        (
+            &[
+                ("--likelihood", "mmps"),
+                ("--solver", "gmres"),
+                ("--iterations", "2"),
+                ("--sampler", "heun"),
+            ][..],
+            "MMPS (GMRES, K = 2)",
+        ),
+    ] {
+        let (o, out) = assimilate(flags);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let stdout = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            stdout.contains(needle) && stdout.contains("backward network passes per sample"),
+            "{stdout}"
+        );
+        assert_eq!(
+            sda::io::read_npy(&out).unwrap().non_finite(),
+            0,
+            "{flags:?}"
+        );
+    }
 }
