@@ -364,6 +364,7 @@ fn auto_sampling_runs_what_auto_resolves_to() {
             composition: Default::default(),
             precision,
             seed: 3,
+            ..SampleConfig::default()
         };
         sample(&m, None, &cfg, &Device::flex(), |_| {})
             .unwrap()
