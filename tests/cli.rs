@@ -405,7 +405,14 @@ fn meaningless_or_out_of_range_sampler_flags_are_refused_and_nothing_is_written(
         ),
         (&[("--sampler", "ddim"), ("--eta", "1.5")][..], "--eta"),
         (&[("--eta", "0.5")][..], "--eta applies to --sampler ddim"),
-        (&[("--preset", "fast"), ("--gamma", "0.1")][..], "--gamma"),
+        (
+            &[
+                ("--preset", "fast"),
+                ("--likelihood", "mmps"),
+                ("--gamma", "0.1"),
+            ][..],
+            "--gamma",
+        ),
     ] {
         let (o, out) = assimilate(flags);
         fails_with(&o, &out, needle);
