@@ -394,3 +394,65 @@ fn field_observations_given_to_a_lorenz_model_are_refused() {
     let (o, out) = assimilate(&[("--operator", "stride:8|coarsen:4")]);
     fails_with(&o, &out, "needs field states");
 }
+
+#[test]
+fn meaningless_or_out_of_range_sampler_flags_are_refused_and_nothing_is_written() {
+    for (flags, needle) in [
+        (
+            &[("--likelihood", "mmps"), ("--iterations", "0")][..],
+            "--iterations",
+        ),
+        (
+            &[("--iterations", "2")][..],
+            "--iterations apply to --likelihood mmps",
+        ),
+        (&[("--corrector", "fixed"), ("--delta", "0")][..], "--delta"),
+        (
+            &[("--delta", "0.1")][..],
+            "--delta applies to --corrector fixed",
+        ),
+        (&[("--sampler", "ddim"), ("--eta", "1.5")][..], "--eta"),
+        (&[("--eta", "0.5")][..], "--eta applies to --sampler ddim"),
+        (
+            &[
+                ("--preset", "fast"),
+                ("--likelihood", "mmps"),
+                ("--gamma", "0.1"),
+            ][..],
+            "--gamma",
+        ),
+    ] {
+        let (o, out) = assimilate(flags);
+        fails_with(&o, &out, needle);
+    }
+}
+
+#[test]
+fn presets_and_mmps_run_and_name_what_ran() {
+    for (flags, needle) in [
+        (&[("--preset", "fast")][..], "preset fast"),
+        (&[("--preset", "accurate"), ("--steps", "3")][..], "3 steps"),
+        (
+            &[
+                ("--likelihood", "mmps"),
+                ("--solver", "gmres"),
+                ("--iterations", "2"),
+                ("--sampler", "heun"),
+            ][..],
+            "MMPS (GMRES, K = 2)",
+        ),
+    ] {
+        let (o, out) = assimilate(flags);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let stdout = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            stdout.contains(needle) && stdout.contains("backward network passes per sample"),
+            "{stdout}"
+        );
+        assert_eq!(
+            sda::io::read_npy(&out).unwrap().non_finite(),
+            0,
+            "{flags:?}"
+        );
+    }
+}

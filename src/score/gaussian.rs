@@ -6,6 +6,7 @@
 use burn::prelude::*;
 use nalgebra::{DMatrix, DVector};
 
+use super::net::{Composition, compose_windows, fold_windows, unfold_windows};
 use super::sde::VpSde;
 use super::{NoiseEstimator, tensor};
 
@@ -42,5 +43,42 @@ impl NoiseEstimator for GaussianPrior {
             &device,
         );
         (x.reshape([b, n]) - m).matmul(a).reshape([b, l, f])
+    }
+}
+
+/// The composed local score of a stationary Gaussian chain: every window of `w` states gets the
+/// exact noise estimate of the window marginal `N(m_w, S_w)`, and windows compose over the
+/// trajectory as the network's do ([`Composition`]). It isolates the error of composition
+/// itself (the marginals of `x(t)` are not Markov, so even exact window scores do not compose
+/// into the exact trajectory score).
+pub struct LocalGaussianPrior {
+    /// The window's prior (mean and covariance of `w` consecutive states, flattened).
+    pub window: GaussianPrior,
+    /// States per window `w`.
+    pub states: usize,
+    /// How window estimates compose.
+    pub composition: Composition,
+}
+
+impl NoiseEstimator for LocalGaussianPrior {
+    fn eps(&self, x: Tensor<3>, t: f64) -> Tensor<3> {
+        let [b, l, f] = x.dims();
+        let w = self.states;
+        let n = l - w + 1;
+        let windows = unfold_windows(x, w).reshape([b * n, w, f]);
+        let e = self.window.eps(windows, t).reshape([b * n, w * f]);
+        match self.composition {
+            Composition::Centre => compose_windows(e.reshape([b, n, w, f]), (w - 1) / 2),
+            Composition::Mean => {
+                let device = e.device();
+                let c: Vec<f32> = (0..l)
+                    .map(|i| {
+                        let covering = i.min(n - 1) + 1 - i.saturating_sub(w - 1);
+                        1.0 / covering as f32
+                    })
+                    .collect();
+                fold_windows(e, b, w, f) * tensor(c, [1, l, 1], &device)
+            }
+        }
     }
 }

@@ -208,16 +208,17 @@ impl Guided<'_> {
                 .zip(&q)
                 .map(|(a, q)| rho2 * (a - sigma * q))
                 .collect();
-            // Guard: along a, Tweedie's covariance ρ²(I − σJ_ε) has a Rayleigh quotient
-            // κ = a·(a − σJ_εᵀa)/a·a in [0, 1] for any Gaussian prior (σ²K⁻¹ ≼ I). A network
-            // misses it where σJ_ε ≈ I (high noise, ρ² up to 1e6): there its error can make M
-            // indefinite and the solve diverge. Outside [0, 1], the direction gets κ clipped,
-            // isotropically.
+            // Guard: for any Gaussian prior D = I − σJ_ε = I − σ²K⁻¹ has eigenvalues in
+            // [0, 1], so along a, κ = a·Da / a·a ∈ [0, 1] and ‖Da‖² ≤ a·Da (D² ≼ D). A network
+            // misses both where σJ_ε ≈ I (high noise, ρ² up to 1e6): there its error can make M
+            // indefinite, or dominate Da, and the solve diverge. Where either fails, the
+            // direction gets D = clamp(κ, 0, 1) I.
             for (cs, as_) in c.chunks_mut(n).zip(a.chunks(n)) {
                 let aa: f64 = as_.iter().map(|v| v * v).sum();
-                let kappa = as_.iter().zip(cs.iter()).map(|(a, c)| a * c).sum::<f64>()
-                    / (rho2 * aa).max(GUARD);
-                if !(0.0..=1.0).contains(&kappa) {
+                let ad = as_.iter().zip(cs.iter()).map(|(a, c)| a * c).sum::<f64>() / rho2;
+                let dd = cs.iter().map(|c| c * c).sum::<f64>() / (rho2 * rho2);
+                let kappa = ad / aa.max(GUARD);
+                if !(0.0..=1.0).contains(&kappa) || dd > ad * (1.0 + 1e-6) {
                     let k = kappa.clamp(0.0, 1.0);
                     for (c, a) in cs.iter_mut().zip(as_) {
                         *c = rho2 * k * a;

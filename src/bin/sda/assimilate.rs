@@ -36,9 +36,9 @@ pub struct SamplerArgs {
     /// Trajectories per batch: bounds memory for any --samples and --length.
     #[arg(long, default_value_t = 64)]
     pub batch: usize,
-    /// Named settings of the sampler and the likelihood: paper (PC, 256 steps, C = 1, SDA),
-    /// fast (MMPS K = 1, eab2, 32 log-SNR steps, C = 0) or accurate (MMPS K = 3, eab2, 64
-    /// log-SNR steps, C = 1 fixed δ = 0.1). Any flag below given explicitly wins over the preset.
+    /// Named settings of the sampler and the likelihood: paper (PC, 256 steps, C = 1, SDA
+    /// γ = 0.03), fast (the same with 64 steps) or accurate (the same with C = 2), as measured
+    /// on Lorenz-63 (docs/mmps.md). Any flag below given explicitly wins over the preset.
     #[arg(long, value_enum, default_value_t = Preset::Paper)]
     pub preset: Preset,
     /// Sampler: pc (Euler predictor and Langevin corrector, the paper's), ddim (η), heun
@@ -119,7 +119,7 @@ pub struct Args {
     #[arg(long, allow_hyphen_values = true)]
     pub noise: Option<String>,
     /// Likelihood approximation: sda (the paper's), dps, or mmps (moment matching, Tweedie's
-    /// covariance). [preset paper: sda; fast, accurate: mmps]
+    /// covariance). [default sda]
     #[arg(long, value_enum)]
     pub likelihood: Option<LikelihoodKind>,
     /// Krylov solver of MMPS: cg or gmres (for networks whose Jacobian is far from symmetric).
@@ -127,7 +127,7 @@ pub struct Args {
     #[arg(long, value_enum)]
     pub solver: Option<Solver>,
     /// Krylov iterations K of MMPS, ≥ 1: each costs one network backward pass (and one forward
-    /// pass, except on the fused CPU network). [preset fast: 1, accurate: 3]
+    /// pass, except on the fused CPU network). [default 1]
     #[arg(long)]
     pub iterations: Option<usize>,
     /// γ of the SDA likelihood. [default 0.03, the paper's Lorenz evaluation]

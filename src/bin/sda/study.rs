@@ -841,7 +841,11 @@ fn report(
                 }
             })
             .collect();
-        cost_series.push(dashed("filter vs filter", floor));
+        // On a log axis the reference level needs a positive x.
+        cost_series.push(Series {
+            points: vec![(1.0, floor)],
+            ..dashed("filter vs filter", floor)
+        });
         let panel = |title: &str, x: &str, y: &str, series, log_x| Panel {
             title: format!("{case}: {title}"),
             x_label: x.into(),
