@@ -43,7 +43,7 @@ SDA=$TARGET/release/sda
 
 echo "== networks and sampling on Vulkan (lavapipe) against the CPU"
 nice cargo test --release --features "$FEATURE" --target-dir "$TARGET" --test vulkan \
-    -- --ignored --nocapture --test-threads 1 2>&1 | grep -E '^(MLP|U-Net|sampling)|test result|panicked|error'
+    -- --ignored --nocapture --test-threads 1 2>&1 | grep -E 'MLP|U-Net|sampling|test result|panicked|error'
 STATUS=${PIPESTATUS[0]}
 
 echo "== sda sample --device vulkan against --device cpu"
@@ -54,7 +54,7 @@ $SDA train --data "$D/data" --output "$D/run" --width 32 --depth 2 --epochs 4 --
     --engine burn --precision f32 >/dev/null
 for dev in cpu vulkan; do
     $SDA sample --model "$D/run" --length 17 --samples 4 --steps 16 --precision f32 --seed 1 \
-        --device $dev --output "$D/x-$dev.npy" | head -1
+        --device $dev --output "$D/x-$dev.npy" > "$D/log-$dev.txt" && head -1 "$D/log-$dev.txt"
 done
 python3 - "$D/x-cpu.npy" "$D/x-vulkan.npy" <<'PY'
 import sys, numpy as np
