@@ -10,7 +10,6 @@ use crate::data::{SystemInfo, read_info};
 use crate::error::{Error, Result};
 use crate::io::read_json;
 use crate::mcs::System;
-use crate::score::guidance::Likelihood;
 
 /// The value of the flag `flag` named `value` (as `--help` lists them, case-insensitive).
 pub fn parse<T: ValueEnum>(flag: &str, value: &str) -> Result<T> {
@@ -25,19 +24,6 @@ pub fn parse<T: ValueEnum>(flag: &str, value: &str) -> Result<T> {
             format!("unknown value '{value}' (known: {})", known.join(", ")),
         )
     })
-}
-
-/// The likelihood approximation named `name` (`sda` with γ = `gamma`, `dps` with ζ = `zeta`),
-/// as `sda assimilate --likelihood` takes it.
-pub fn likelihood(name: &str, gamma: f64, zeta: f64) -> Result<Likelihood> {
-    match name.to_ascii_lowercase().as_str() {
-        "sda" => Ok(Likelihood::Sda { gamma }),
-        "dps" => Ok(Likelihood::Dps { zeta }),
-        other => Err(Error::config(
-            "--likelihood",
-            format!("unknown value '{other}' (known: sda, dps)"),
-        )),
-    }
 }
 
 /// A system and its state shape from a name (default parameters), a data folder or its
@@ -89,11 +75,22 @@ mod tests {
             "{err}"
         );
         assert!(err.contains("mean") && err.contains("centre"), "{err}");
-        assert_eq!(
-            likelihood("dps", 0.1, 2.0).unwrap(),
-            Likelihood::Dps { zeta: 2.0 }
-        );
-        assert!(likelihood("mmps", 0.1, 1.0).is_err());
+        // Sampler and likelihood names, through the presets' settings.
+        use crate::score::guidance::Likelihood;
+        use crate::score::preset::{Flags, LikelihoodKind, Preset};
+        let kind = parse::<LikelihoodKind>("--likelihood", "MMPS").unwrap();
+        let s = Preset::Paper
+            .resolve(&Flags {
+                likelihood: Some(kind),
+                iterations: Some(2),
+                ..Flags::default()
+            })
+            .unwrap();
+        assert!(matches!(
+            s.likelihood,
+            Likelihood::Mmps { iterations: 2, .. }
+        ));
+        assert!(parse::<LikelihoodKind>("--likelihood", "gauss").is_err());
         assert_eq!(system("linear").unwrap().1, vec![2]);
         assert!(matches!(system("nope"), Err(Error::UnknownSystem(_))));
         assert!(matches!(system("no/such/dir"), Err(Error::Io { .. })));

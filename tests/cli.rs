@@ -409,10 +409,10 @@ fn meaningless_or_out_of_range_sampler_flags_are_refused_and_nothing_is_written(
         (&[("--corrector", "fixed"), ("--delta", "0")][..], "--delta"),
         (
             &[("--delta", "0.1")][..],
-            "--delta applies to --corrector fixed",
+            "--delta: applies to --corrector fixed",
         ),
         (&[("--sampler", "ddim"), ("--eta", "1.5")][..], "--eta"),
-        (&[("--eta", "0.5")][..], "--eta applies to --sampler ddim"),
+        (&[("--eta", "0.5")][..], "--eta: applies to --sampler ddim"),
         (
             &[
                 ("--preset", "fast"),

@@ -47,6 +47,20 @@ fn fixture() -> &'static PathBuf {
             "1",
         ]));
         assert!(out.contains("10 + 1 + 1 trajectories"), "{out}");
+        // A data set is never overwritten without --force.
+        let again = [
+            "import",
+            "--train",
+            s(&x),
+            "--output",
+            s(&data),
+            "--seed",
+            "1",
+        ];
+        let o = sda(&again);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success() && err.contains("--force"), "{err}");
+        ok(sda(&[&again[..], &["--force"]].concat()));
         ok(sda(&[
             "train",
             "--data",

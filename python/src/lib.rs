@@ -29,8 +29,10 @@ use sda::filter::{FilterConfig, run_particle_filter};
 use sda::io::Array;
 use sda::mcs::System;
 use sda::model::Model as RustModel;
-use sda::options::{likelihood, parse};
+use sda::options::parse;
+use sda::score::guidance::Likelihood;
 use sda::score::operator::Operator;
+use sda::score::preset::{Flags, Preset, Settings};
 use sda::train::{NetSpec, TrainConfig, default_batch_lr, train_with};
 
 create_exception!(
@@ -545,27 +547,81 @@ struct Model {
     model: RustModel,
 }
 
+/// The sampler and likelihood settings of `preset`, overridden by every setting given (the
+/// command line's `--preset` and flags, with the same names and the same refusals).
 #[allow(clippy::too_many_arguments)]
+fn settings(
+    preset: &str,
+    sampler: Option<&str>,
+    steps: Option<usize>,
+    grid: Option<&str>,
+    eta: Option<f64>,
+    corrections: Option<usize>,
+    corrector: Option<&str>,
+    tau: Option<f64>,
+    delta: Option<f64>,
+    likelihood: Option<&str>,
+    solver: Option<&str>,
+    iterations: Option<usize>,
+    gamma: Option<f64>,
+    zeta: Option<f64>,
+) -> PyResult<Settings> {
+    let preset: Preset = parse("--preset", preset).map_err(py_err)?;
+    let flags = Flags {
+        sampler: sampler
+            .map(|v| parse("--sampler", v))
+            .transpose()
+            .map_err(py_err)?,
+        steps,
+        grid: grid
+            .map(|v| parse("--grid", v))
+            .transpose()
+            .map_err(py_err)?,
+        eta,
+        corrections,
+        corrector: corrector
+            .map(|v| parse("--corrector", v))
+            .transpose()
+            .map_err(py_err)?,
+        tau,
+        delta,
+        likelihood: likelihood
+            .map(|v| parse("--likelihood", v))
+            .transpose()
+            .map_err(py_err)?,
+        solver: solver
+            .map(|v| parse("--solver", v))
+            .transpose()
+            .map_err(py_err)?,
+        iterations,
+        gamma,
+        zeta,
+    };
+    preset.resolve(&flags).map_err(py_err)
+}
+
 fn sample_config(
     length: usize,
     samples: usize,
     batch: usize,
-    steps: usize,
-    corrections: usize,
-    tau: f64,
+    settings: &Settings,
     composition: &str,
     precision: &str,
     seed: u64,
-    likelihood: sda::score::guidance::Likelihood,
 ) -> PyResult<SampleConfig> {
     Ok(SampleConfig {
         length,
         samples,
         batch,
-        steps,
-        corrections,
-        tau,
-        likelihood,
+        steps: settings.steps,
+        corrections: settings.corrections,
+        tau: settings.tau,
+        method: settings.sampler,
+        grid: settings.grid,
+        eta: settings.eta,
+        corrector: settings.corrector,
+        delta: settings.delta,
+        likelihood: settings.likelihood,
         composition: parse("--composition", composition).map_err(py_err)?,
         precision: parse("--precision", precision).map_err(py_err)?,
         seed,
@@ -647,15 +703,22 @@ impl Model {
     ///
     /// y: observations `A(x) + noise` of the shape the operator produces on `length` states,
     /// e.g. `(9, 1)` for `"stride:8|select:0"` on 65 states (physical units). operator: the
-    /// observation operator in the command line's language (`stride:K[@O]`, `last`,
-    /// `select:I[,J]`, `coarsen:R`, `crop:…`, `space-stride:K`, `vorticity`, `saturate`,
-    /// `mask:FILE.npy`, joined by `|`). noise: the observation noise std, a number or an array
-    /// of `y`'s shape. steps: sampler steps T; corrections: Langevin corrections C; tau: their
-    /// step scale; likelihood: `"sda"` (with `gamma`) or `"dps"` (with `zeta`); composition:
-    /// `"mean"` or `"centre"`; precision: `"auto"`, `"f32"` or `"bf16"`; batch: trajectories
-    /// per sampler batch (bounds memory). Returns float32 `(samples, length, *state)` in
-    /// physical units: the same bits as `sda assimilate` with the same settings and seed.
-    #[pyo3(signature = (y, *, operator, noise, length=65, samples=64, batch=64, steps=256, corrections=1, tau=0.25, likelihood="sda", gamma=0.03, zeta=1.0, composition="mean", precision="auto", seed=0, progress=true))]
+    /// observation operator in the command line's language (`stride:K[@O]`, `at:I,J`, `last`,
+    /// `select:I[,J]`, `points:FILE.npy`, `linear:FILE.npy`, `coarsen:R`, `crop:…`,
+    /// `space-stride:K`, `vorticity`, `saturate`, `mask:FILE.npy`, joined by `|`). noise: the
+    /// observation noise std, a number or an array of `y`'s shape.
+    ///
+    /// preset: `"paper"` (the paper's settings, the default), `"fast"` or `"accurate"`; any
+    /// setting given explicitly wins over the preset, and one that means nothing for what runs
+    /// is refused (as on the command line). sampler: `"pc"`, `"ddim"` (with `eta`), `"heun"`
+    /// or `"eab2"`; steps: sampler steps T; grid: `"t"` or `"logsnr"`; corrections: C per
+    /// step; corrector: `"sda"` (step scale `tau`) or `"fixed"` (step `delta`); likelihood:
+    /// `"sda"` (with `gamma`), `"dps"` (with `zeta`) or `"mmps"` (with `solver` `"cg"` or
+    /// `"gmres"` and `iterations` K); composition: `"mean"` or `"centre"`; precision:
+    /// `"auto"`, `"f32"` or `"bf16"`; batch: trajectories per sampler batch (bounds memory).
+    /// Returns float32 `(samples, length, *state)` in physical units: the same bits as
+    /// `sda assimilate` with the same settings and seed.
+    #[pyo3(signature = (y, *, operator, noise, length=65, samples=64, batch=64, preset="paper", sampler=None, steps=None, grid=None, eta=None, corrections=None, corrector=None, tau=None, delta=None, likelihood=None, solver=None, iterations=None, gamma=None, zeta=None, composition="mean", precision="auto", seed=0, progress=true))]
     #[allow(clippy::too_many_arguments)]
     fn assimilate<'py>(
         &self,
@@ -666,40 +729,60 @@ impl Model {
         length: usize,
         samples: usize,
         batch: usize,
-        steps: usize,
-        corrections: usize,
-        tau: f64,
-        likelihood: &str,
-        gamma: f64,
-        zeta: f64,
+        preset: &str,
+        sampler: Option<&str>,
+        steps: Option<usize>,
+        grid: Option<&str>,
+        eta: Option<f64>,
+        corrections: Option<usize>,
+        corrector: Option<&str>,
+        tau: Option<f64>,
+        delta: Option<f64>,
+        likelihood: Option<&str>,
+        solver: Option<&str>,
+        iterations: Option<usize>,
+        gamma: Option<f64>,
+        zeta: Option<f64>,
         composition: &str,
         precision: &str,
         seed: u64,
         progress: bool,
     ) -> PyResult<Bound<'py, PyArrayDyn<f32>>> {
+        let settings = settings(
+            preset,
+            sampler,
+            steps,
+            grid,
+            eta,
+            corrections,
+            corrector,
+            tau,
+            delta,
+            likelihood,
+            solver,
+            iterations,
+            gamma,
+            zeta,
+        )?;
         let shape = &self.model.config.data.state_shape;
         let observed = observed_in(y, operator, noise, shape, length)?;
-        let likelihood = sda::options::likelihood(likelihood, gamma, zeta).map_err(py_err)?;
         let cfg = sample_config(
             length,
             samples,
             batch,
-            steps,
-            corrections,
-            tau,
+            &settings,
             composition,
             precision,
             seed,
-            likelihood,
         )?;
         let x = self.draw(py, Some(observed), cfg, progress)?;
         array_out(py, x)
     }
 
     /// `sda sample`: draws `samples` trajectories of `length` states from the trained prior
-    /// p(x), with the sampler settings of `assimilate`. Returns float32
+    /// p(x), with the sampler settings of `assimilate` (no likelihood). Returns float32
     /// `(samples, length, *state)` in physical units.
-    #[pyo3(signature = (*, length=65, samples=64, batch=64, steps=256, corrections=1, tau=0.25, composition="mean", precision="auto", seed=0, progress=true))]
+    #[pyo3(signature = (*, length=65, samples=64, batch=64, preset="paper", sampler=None, steps=None, grid=None, eta=None, corrections=None, corrector=None, tau=None, delta=None, composition="mean", precision="auto", seed=0, progress=true))]
     #[allow(clippy::too_many_arguments)]
     fn sample<'py>(
         &self,
@@ -707,25 +790,47 @@ impl Model {
         length: usize,
         samples: usize,
         batch: usize,
-        steps: usize,
-        corrections: usize,
-        tau: f64,
+        preset: &str,
+        sampler: Option<&str>,
+        steps: Option<usize>,
+        grid: Option<&str>,
+        eta: Option<f64>,
+        corrections: Option<usize>,
+        corrector: Option<&str>,
+        tau: Option<f64>,
+        delta: Option<f64>,
         composition: &str,
         precision: &str,
         seed: u64,
         progress: bool,
     ) -> PyResult<Bound<'py, PyArrayDyn<f32>>> {
+        let settings = Settings {
+            likelihood: Likelihood::Sda { gamma: 0.0 },
+            ..settings(
+                preset,
+                sampler,
+                steps,
+                grid,
+                eta,
+                corrections,
+                corrector,
+                tau,
+                delta,
+                None,
+                None,
+                None,
+                None,
+                None,
+            )?
+        };
         let cfg = sample_config(
             length,
             samples,
             batch,
-            steps,
-            corrections,
-            tau,
+            &settings,
             composition,
             precision,
             seed,
-            likelihood("sda", 0.0, 1.0).map_err(py_err)?,
         )?;
         let x = self.draw(py, None, cfg, progress)?;
         array_out(py, x)

@@ -33,6 +33,22 @@ def test_lorenz63_train_assimilate_evaluate(model, observation, lorenz):
                                                   **{**kw, "seed": 1}))
 
 
+def test_presets_samplers_and_mmps_run_as_on_the_command_line(model, observation):
+    truth, y = observation
+    kw = dict(length=truth.shape[0], samples=8, seed=0, progress=False)
+    # The paper preset is the default: naming it changes nothing.
+    base = model.assimilate(y, operator=OPERATOR, noise=0.4, steps=16, **kw)
+    assert np.array_equal(base, model.assimilate(y, operator=OPERATOR, noise=0.4, steps=16,
+                                                 preset="paper", **kw))
+    for extra in [dict(preset="fast", steps=16),
+                  dict(likelihood="mmps", iterations=2, sampler="eab2", grid="logsnr",
+                       steps=16, corrections=0),
+                  dict(sampler="ddim", eta=1.0, steps=16, corrector="fixed", delta=0.1)]:
+        x = model.assimilate(y, operator=OPERATOR, noise=0.4, **extra, **kw)
+        assert x.shape == base.shape and np.isfinite(x).all(), extra
+        assert not np.array_equal(x, base), extra
+
+
 def rts_smoother(spring, length, times, y, noise):
     """The exact p(x_i | y) of the damped spring observed in its first coordinate."""
     h, w2, c = spring["dt"], spring["omega"] ** 2, 2 * spring["zeta"] * spring["omega"]

@@ -49,8 +49,13 @@ def test_bad_shapes_and_values_are_value_errors(model, observation):
     raises(ValueError, r"^length: 3 states is shorter than the model's window of 5",
            model.assimilate, np.zeros((1, 3), np.float32),
            **{**kw, "length": 3, "operator": "last"})
-    raises(ValueError, r"^likelihood: unknown value 'mmps'", model.assimilate, y,
-           **kw, likelihood="mmps")
+    raises(ValueError, r"^likelihood: unknown value 'gauss'", model.assimilate, y,
+           **kw, likelihood="gauss")
+    raises(ValueError, r"^preset: unknown value 'best'", model.assimilate, y,
+           **kw, preset="best")
+    raises(ValueError, r"^eta: applies to", model.assimilate, y, **kw, eta=0.5)
+    raises(ValueError, r"^iterations: must be at least 1", model.assimilate, y,
+           **kw, likelihood="mmps", iterations=0)
     raises(ValueError, r"^composition: unknown value 'median' \(known: centre, mean\)",
            model.assimilate, y, **kw, composition="median")
     raises(ValueError, r"^samples: must be at least 1", model.assimilate, y,

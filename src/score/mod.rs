@@ -8,6 +8,7 @@ pub mod gaussian;
 pub mod guidance;
 pub mod net;
 pub mod operator;
+pub mod preset;
 pub mod sampler;
 pub mod sde;
 pub mod table;

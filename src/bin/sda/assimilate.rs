@@ -18,8 +18,8 @@ use sda::score::operator::Operator;
 use sda::score::sampler::{Corrector, Grid, Method};
 
 use crate::common::{bar, device, noise};
-pub use crate::preset::LikelihoodKind;
-use crate::preset::{Flags, Preset, Settings};
+pub use sda::score::preset::LikelihoodKind;
+use sda::score::preset::{Flags, Preset, Settings};
 
 /// Sampler flags shared by `assimilate` and `sample`.
 #[derive(clap::Args)]

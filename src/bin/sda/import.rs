@@ -6,6 +6,9 @@ use anyhow::{Context, Result, bail};
 use sda::data::shape_text;
 use sda::import::import_files;
 use sda::mcs::System;
+use sda::output::{Existing, Folder, check_folder};
+
+use crate::simulate::DATA_FILES;
 
 /// Import trajectories of your own system: writes DIR/{train,valid,test}.npy (float32, physical
 /// units) and DIR/system.json (`system: external`, the state shape, the normalisation: per value
@@ -37,6 +40,9 @@ pub struct Args {
     /// Output data folder.
     #[arg(long)]
     pub output: PathBuf,
+    /// Replace the data set already in --output (without it, one is never overwritten).
+    #[arg(long)]
+    pub force: bool,
 }
 
 pub fn run(a: Args) -> Result<()> {
@@ -46,6 +52,31 @@ pub fn run(a: Args) -> Result<()> {
         Some(_) => bail!("--split: give three fractions train,valid,test, e.g. 0.8,0.1,0.1"),
     };
     let valid_test = a.valid.as_deref().zip(a.test.as_deref());
+    // An existing data set, a file in the way, an unwritable folder or a full disk fail before
+    // anything is read. The float32 copies take at most the inputs' size.
+    let inputs = [
+        Some(&a.train),
+        a.valid.as_ref(),
+        a.test.as_ref(),
+        a.context.as_ref(),
+    ];
+    let bytes = inputs
+        .into_iter()
+        .flatten()
+        .filter_map(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum::<u64>();
+    check_folder(
+        &Folder {
+            path: &a.output,
+            flag: "--output",
+            what: "a data set",
+            markers: &DATA_FILES,
+            resumable: false,
+            bytes: Some(bytes + 4096),
+        },
+        Existing::from_flags(a.force, false),
+    )?;
     let info = import_files(
         &a.output,
         &a.train,

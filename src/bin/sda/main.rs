@@ -12,7 +12,6 @@ mod filter;
 mod import;
 mod observe;
 mod plot;
-mod preset;
 mod simulate;
 mod study;
 mod study96;

@@ -27,7 +27,7 @@ use sda::score::sde::VpSde;
 use sda::train::{TrainConfig, train};
 
 use crate::common::{bar, device};
-use crate::preset::{Flags, LikelihoodKind, Preset, Settings, likelihood_name};
+use sda::score::preset::{Flags, LikelihoodKind, Preset, Settings, likelihood_name};
 
 /// `sda study lorenz96` instead runs the classical data-assimilation benchmark (DAPPER's
 /// sakov2008 at dko 1 and 4, spantini2019; --cases, --truth-seeds, --cycles; see

@@ -1,9 +1,10 @@
-//! `--preset paper|fast|accurate`: sampler and likelihood settings a user need not tune, with
-//! explicit flags taking precedence. Shared by `assimilate` and `study`.
+//! Presets (`--preset paper|fast|accurate`): sampler and likelihood settings a user need not
+//! tune, with explicitly given settings taking precedence. Shared by the command line's
+//! `assimilate` and `study` and the Python package, so that all accept and refuse the same.
 
-use anyhow::{Result, bail};
-use sda::score::guidance::{Likelihood, Solver};
-use sda::score::sampler::{Corrector, Grid, Method};
+use super::guidance::{Likelihood, Solver};
+use super::sampler::{Corrector, Grid, Method};
+use crate::error::{Error, Result};
 
 /// Named sampler and likelihood settings (see `docs/mmps.md` for the measurements behind them).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -35,32 +36,54 @@ pub enum LikelihoodKind {
 /// The flags a user gave (None: not given), before the preset fills the rest.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Flags {
+    /// The sampler (`--sampler`).
     pub sampler: Option<Method>,
+    /// Sampler steps T (`--steps`).
     pub steps: Option<usize>,
+    /// The time grid (`--grid`).
     pub grid: Option<Grid>,
+    /// DDIM's η (`--eta`).
     pub eta: Option<f64>,
+    /// Corrections C per step (`--corrections`).
     pub corrections: Option<usize>,
+    /// The corrector (`--corrector`).
     pub corrector: Option<Corrector>,
+    /// The SDA corrector's τ (`--tau`).
     pub tau: Option<f64>,
+    /// The fixed corrector's δ (`--delta`).
     pub delta: Option<f64>,
+    /// The likelihood (`--likelihood`).
     pub likelihood: Option<LikelihoodKind>,
+    /// MMPS's Krylov solver (`--solver`).
     pub solver: Option<Solver>,
+    /// MMPS's iterations K (`--iterations`).
     pub iterations: Option<usize>,
+    /// SDA's γ (`--gamma`).
     pub gamma: Option<f64>,
+    /// DPS's ζ (`--zeta`).
     pub zeta: Option<f64>,
 }
 
 /// Settings resolved from a preset and flags.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Settings {
+    /// The sampler (`--sampler`).
     pub sampler: Method,
+    /// Sampler steps T (`--steps`).
     pub steps: usize,
+    /// The time grid (`--grid`).
     pub grid: Grid,
+    /// DDIM's η (`--eta`).
     pub eta: f64,
+    /// Corrections C per step (`--corrections`).
     pub corrections: usize,
+    /// The corrector (`--corrector`).
     pub corrector: Corrector,
+    /// The SDA corrector's τ (`--tau`).
     pub tau: f64,
+    /// The fixed corrector's δ (`--delta`).
     pub delta: f64,
+    /// The likelihood (`--likelihood`).
     pub likelihood: Likelihood,
 }
 
@@ -107,37 +130,55 @@ impl Preset {
         let corrector: Corrector = pick(given.corrector, base.corrector);
         let kind: LikelihoodKind = pick(given.likelihood, base.likelihood);
         if given.eta.is_some() && sampler != Method::Ddim {
-            bail!(
-                "--eta applies to --sampler ddim only (the sampler is {})",
-                sda::flag_value(&sampler)
-            );
+            return Err(Error::config(
+                "--eta",
+                format!(
+                    "applies to --sampler ddim only (the sampler is {})",
+                    crate::flag_value(&sampler)
+                ),
+            ));
         }
         if given.delta.is_some() && corrector != Corrector::Fixed {
-            bail!(
-                "--delta applies to --corrector fixed only (the corrector is {})",
-                sda::flag_value(&corrector)
-            );
+            return Err(Error::config(
+                "--delta",
+                format!(
+                    "applies to --corrector fixed only (the corrector is {})",
+                    crate::flag_value(&corrector)
+                ),
+            ));
         }
         if given.tau.is_some() && corrector != Corrector::Sda {
-            bail!("--tau applies to --corrector sda only (the corrector is fixed: use --delta)");
+            return Err(Error::config(
+                "--tau",
+                "applies to --corrector sda only (the corrector is fixed: use --delta)",
+            ));
         }
         if kind != LikelihoodKind::Mmps && (given.solver.is_some() || given.iterations.is_some()) {
-            bail!(
-                "--solver and --iterations apply to --likelihood mmps only (the likelihood is {})",
-                sda::flag_value(&kind)
-            );
+            return Err(Error::config(
+                "--solver and --iterations",
+                format!(
+                    "apply to --likelihood mmps only (the likelihood is {})",
+                    crate::flag_value(&kind)
+                ),
+            ));
         }
         if given.gamma.is_some() && kind != LikelihoodKind::Sda {
-            bail!(
-                "--gamma applies to --likelihood sda only (the likelihood is {})",
-                sda::flag_value(&kind)
-            );
+            return Err(Error::config(
+                "--gamma",
+                format!(
+                    "applies to --likelihood sda only (the likelihood is {})",
+                    crate::flag_value(&kind)
+                ),
+            ));
         }
         if given.zeta.is_some() && kind != LikelihoodKind::Dps {
-            bail!(
-                "--zeta applies to --likelihood dps only (the likelihood is {})",
-                sda::flag_value(&kind)
-            );
+            return Err(Error::config(
+                "--zeta",
+                format!(
+                    "applies to --likelihood dps only (the likelihood is {})",
+                    crate::flag_value(&kind)
+                ),
+            ));
         }
         let s = Settings {
             sampler,
@@ -162,19 +203,28 @@ impl Preset {
             },
         };
         if s.steps == 0 {
-            bail!("--steps must be at least 1");
+            return Err(Error::config("--steps", "must be at least 1"));
         }
         if matches!(s.likelihood, Likelihood::Mmps { iterations: 0, .. }) {
-            bail!("--iterations must be at least 1");
+            return Err(Error::config("--iterations", "must be at least 1"));
         }
         if !(s.delta > 0.0 && s.delta.is_finite()) {
-            bail!("--delta must be positive (got {})", s.delta);
+            return Err(Error::config(
+                "--delta",
+                format!("must be positive (got {})", s.delta),
+            ));
         }
         if !(0.0..=1.0).contains(&s.eta) {
-            bail!("--eta must lie in [0, 1] (got {})", s.eta);
+            return Err(Error::config(
+                "--eta",
+                format!("must lie in [0, 1] (got {})", s.eta),
+            ));
         }
         if !(s.tau > 0.0 && s.tau.is_finite()) {
-            bail!("--tau must be positive (got {})", s.tau);
+            return Err(Error::config(
+                "--tau",
+                format!("must be positive (got {})", s.tau),
+            ));
         }
         Ok(s)
     }
@@ -187,7 +237,7 @@ impl Settings {
             Grid::T => "uniform-t grid",
             Grid::Logsnr => "log-SNR grid",
         };
-        let mut sampler = sda::flag_value(&self.sampler);
+        let mut sampler = crate::flag_value(&self.sampler);
         if self.sampler == Method::Ddim {
             sampler = format!("ddim (η = {})", self.eta);
         }
@@ -211,7 +261,7 @@ pub fn likelihood_name(l: &Likelihood) -> String {
         Likelihood::Dps { zeta } => format!("DPS (ζ = {zeta})"),
         Likelihood::Mmps { solver, iterations } => format!(
             "MMPS ({}, K = {iterations})",
-            sda::flag_value(solver).to_uppercase()
+            crate::flag_value(solver).to_uppercase()
         ),
     }
 }
@@ -236,21 +286,21 @@ mod tests {
                     eta: Some(0.5),
                     ..Flags::default()
                 },
-                "--eta applies",
+                "--eta: applies",
             ),
             (
                 Flags {
                     delta: Some(0.1),
                     ..Flags::default()
                 },
-                "--delta applies",
+                "--delta: applies",
             ),
             (
                 Flags {
                     iterations: Some(2),
                     ..Flags::default()
                 },
-                "--iterations apply",
+                "--solver and --iterations: apply",
             ),
             (
                 Flags {
