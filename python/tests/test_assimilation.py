@@ -40,7 +40,7 @@ def test_presets_samplers_and_mmps_run_as_on_the_command_line(model, observation
     base = model.assimilate(y, operator=OPERATOR, noise=0.4, steps=16, **kw)
     assert np.array_equal(base, model.assimilate(y, operator=OPERATOR, noise=0.4, steps=16,
                                                  preset="paper", **kw))
-    for extra in [dict(preset="fast", steps=16),
+    for extra in [dict(preset="accurate", steps=16),
                   dict(likelihood="mmps", iterations=2, sampler="eab2", grid="logsnr",
                        steps=16, corrections=0),
                   dict(sampler="ddim", eta=1.0, steps=16, corrector="fixed", delta=0.1)]:
