@@ -404,7 +404,7 @@ fn meaningless_or_out_of_range_sampler_flags_are_refused_and_nothing_is_written(
         ),
         (
             &[("--iterations", "2")][..],
-            "--iterations apply to --likelihood mmps",
+            "--iterations: apply to --likelihood mmps",
         ),
         (&[("--corrector", "fixed"), ("--delta", "0")][..], "--delta"),
         (
