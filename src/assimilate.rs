@@ -95,6 +95,22 @@ impl Default for SampleConfig {
 }
 
 impl SampleConfig {
+    /// These settings with the sampler and likelihood of resolved preset `settings`.
+    pub fn with(self, settings: &crate::score::preset::Settings) -> Self {
+        Self {
+            steps: settings.steps,
+            corrections: settings.corrections,
+            tau: settings.tau,
+            method: settings.sampler,
+            grid: settings.grid,
+            eta: settings.eta,
+            corrector: settings.corrector,
+            delta: settings.delta,
+            likelihood: settings.likelihood,
+            ..self
+        }
+    }
+
     /// Checks the settings against the model.
     pub fn check(&self, model: &Model) -> Result<()> {
         let net = &model.config.net;

@@ -613,20 +613,12 @@ fn sample_config(
         length,
         samples,
         batch,
-        steps: settings.steps,
-        corrections: settings.corrections,
-        tau: settings.tau,
-        method: settings.sampler,
-        grid: settings.grid,
-        eta: settings.eta,
-        corrector: settings.corrector,
-        delta: settings.delta,
-        likelihood: settings.likelihood,
         composition: parse("--composition", composition).map_err(py_err)?,
         precision: parse("--precision", precision).map_err(py_err)?,
         seed,
         ..Default::default()
-    })
+    }
+    .with(settings))
 }
 
 impl Model {

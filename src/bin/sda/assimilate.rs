@@ -181,20 +181,12 @@ fn config(
         length: a.length,
         samples: a.samples,
         batch: a.batch,
-        steps: settings.steps,
-        corrections: settings.corrections,
-        tau: settings.tau,
-        method: settings.sampler,
-        grid: settings.grid,
-        eta: settings.eta,
-        corrector: settings.corrector,
-        delta: settings.delta,
-        likelihood: settings.likelihood,
         composition: a.composition,
         precision: a.precision.resolve(net, fused(net, dev))?,
         seed: a.seed,
         ..Default::default()
-    })
+    }
+    .with(settings))
 }
 
 /// Reads observations and noise for `operator`, checking everything against the model.
