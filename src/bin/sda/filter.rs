@@ -197,16 +197,7 @@ pub fn run(a: Args) -> Result<()> {
             system.name()
         );
     }
-    if a.length == 0 {
-        bail!("--length: must be at least 1");
-    }
-    let observed = observed_any(
-        &shape,
-        &a.observations,
-        a.operator.as_deref(),
-        a.noise.as_deref(),
-        a.length,
-    )?;
+    let observed = observations(&a, &shape)?;
     let (operator, y, std) = (observed.operator, observed.y, observed.noise);
     let config = FilterConfig {
         particles: a.particles,
@@ -260,22 +251,28 @@ pub fn run(a: Args) -> Result<()> {
     Ok(())
 }
 
+/// The observations of the flags (a table, or `.npy` with `--operator` and `--noise`), checked
+/// against `length` states of `shape`.
+fn observations(a: &Args, shape: &[usize]) -> Result<sda::assimilate::Observed> {
+    if a.length == 0 {
+        bail!("--length: must be at least 1");
+    }
+    observed_any(
+        shape,
+        &a.observations,
+        a.operator.as_deref(),
+        a.noise.as_deref(),
+        a.length,
+    )
+}
+
 /// `sda filter --method NAME` for a classical method.
 fn run_classical(a: Args, method: sda::classical::Method) -> Result<()> {
     use sda::classical::{Climatology, Problem, Settings, dynamics, run};
     let name = sda::flag_value(&method);
     let (system, shape) = system(&a.system)?;
     let model = dynamics(&system).with_context(|| format!("--method {name}"))?;
-    if a.length == 0 {
-        bail!("--length: must be at least 1");
-    }
-    let observed = observed_any(
-        &shape,
-        &a.observations,
-        a.operator.as_deref(),
-        a.noise.as_deref(),
-        a.length,
-    )?;
+    let observed = observations(&a, &shape)?;
     if observed.operator.table().is_some() {
         bail!(
             "--observations {}: classical methods take observations as .npy with --operator and \
