@@ -5,7 +5,7 @@ use burn::prelude::*;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
-use crate::data::{features, shape_text};
+use crate::data::features;
 use crate::error::{Error, Result};
 use crate::io::Array;
 use crate::mcs::splitmix64;
@@ -183,30 +183,8 @@ impl Observed {
 
     /// Checks `y` against the operator, the model's states and the trajectory length.
     pub fn check(&self, state_shape: &[usize], length: usize, what: &str) -> Result<()> {
-        let expected = self.operator.output_shape(length, state_shape)?;
-        if self.y.shape != expected {
-            return Err(Error::Shape {
-                what: what.into(),
-                expected: format!(
-                    "({}) for operator '{}' on {length} states of shape ({})",
-                    shape_text(&expected),
-                    self.operator,
-                    shape_text(state_shape)
-                ),
-                got: self.y.shape.clone(),
-            });
-        }
-        self.y.check_finite(what)?;
-        if self.noise.len() != self.y.data.len() {
-            return Err(Error::config("--noise", "needs one std per observed value"));
-        }
-        if let Some(v) = self.noise.iter().find(|v| !(v.is_finite() && **v > 0.0)) {
-            return Err(Error::config(
-                "--noise",
-                format!("standard deviations must be positive (found {v})"),
-            ));
-        }
-        Ok(())
+        self.operator
+            .check_observations(&self.y, &self.noise, length, state_shape, what)
     }
 
     /// The observation in the sampler's terms, on `device`.

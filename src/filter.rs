@@ -19,7 +19,6 @@ use rand::Rng;
 use rand::rngs::StdRng;
 use rayon::prelude::*;
 
-use crate::data::shape_text;
 use crate::error::{Error, Result};
 use crate::io::Array;
 use crate::mcs::{MarkovChain, chain_rng, splitmix64};
@@ -128,36 +127,7 @@ fn check(
             got: state_shape.to_vec(),
         });
     }
-    let expected = operator.output_shape(length, state_shape)?;
-    if y.shape != expected {
-        return Err(Error::Shape {
-            what: "observations".into(),
-            expected: format!(
-                "({}) for operator '{}' on {length} states of shape ({})",
-                shape_text(&expected),
-                operator,
-                shape_text(state_shape)
-            ),
-            got: y.shape.clone(),
-        });
-    }
-    y.check_finite("observations")?;
-    if noise.len() != y.data.len() {
-        return Err(Error::config(
-            "--noise",
-            format!(
-                "needs one std per observed value ({}), got {}",
-                y.data.len(),
-                noise.len()
-            ),
-        ));
-    }
-    if let Some(v) = noise.iter().find(|v| !(v.is_finite() && **v > 0.0)) {
-        return Err(Error::config(
-            "--noise",
-            format!("standard deviations must be positive and finite (found {v})"),
-        ));
-    }
+    operator.check_observations(y, noise, length, state_shape, "observations")?;
     operator.times(length)
 }
 

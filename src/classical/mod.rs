@@ -410,28 +410,7 @@ impl<'a> Problem<'a> {
         if length == 0 {
             return Err(Error::config("--length", "must be at least 1"));
         }
-        let expected = operator.output_shape(length, &[d])?;
-        if y.shape != expected {
-            return Err(Error::Shape {
-                what: "observations".into(),
-                expected: format!(
-                    "({}) for operator '{operator}' on {length} states of {d} values",
-                    crate::data::shape_text(&expected)
-                ),
-                got: y.shape.clone(),
-            });
-        }
-        y.check_finite("observations")?;
-        if noise.len() != y.data.len() {
-            return Err(Error::config(
-                "--noise",
-                format!(
-                    "needs one std per observed value ({}), got {}",
-                    y.data.len(),
-                    noise.len()
-                ),
-            ));
-        }
+        operator.check_observations(y, noise, length, &[d], "observations")?;
         let obs = ObsMap::new(operator, d)?;
         let times = operator.times(length)?;
         let p = obs.len();

@@ -757,6 +757,50 @@ impl Operator {
         Ok((y.reshape([b, lo, fo]), jv.reshape([b, lo, fo])))
     }
 
+    /// Checks observations `y` (named `what` in errors, with one noise std per value) against
+    /// this operator on `length` states of `state_shape`: `y`'s shape, finite values, and
+    /// positive, finite stds.
+    pub fn check_observations(
+        &self,
+        y: &crate::io::Array,
+        noise: &[f32],
+        length: usize,
+        state_shape: &[usize],
+        what: &str,
+    ) -> Result<()> {
+        let expected = self.output_shape(length, state_shape)?;
+        if y.shape != expected {
+            return Err(Error::Shape {
+                what: what.into(),
+                expected: format!(
+                    "({}) for operator '{}' on {length} states of shape ({})",
+                    crate::data::shape_text(&expected),
+                    self,
+                    crate::data::shape_text(state_shape)
+                ),
+                got: y.shape.clone(),
+            });
+        }
+        y.check_finite(what)?;
+        if noise.len() != y.data.len() {
+            return Err(Error::config(
+                "--noise",
+                format!(
+                    "needs one std per observed value ({}), got {}",
+                    y.data.len(),
+                    noise.len()
+                ),
+            ));
+        }
+        if let Some(v) = noise.iter().find(|v| !(v.is_finite() && **v > 0.0)) {
+            return Err(Error::config(
+                "--noise",
+                format!("standard deviations must be positive and finite (found {v})"),
+            ));
+        }
+        Ok(())
+    }
+
     /// Applies the operator to a batch of trajectories.
     ///
     /// # Shapes
