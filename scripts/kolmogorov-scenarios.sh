@@ -8,7 +8,8 @@
 # trained on it; OUT: where observations, samples, pictures and summary.csv go. The operators
 # scale with H so that the observations have the paper's sizes (8 × 8 block means, …).
 # Environment: SDA (the binary), LENGTH (states, 8), INDEX (test trajectory, 0), STEPS (override
-# the sampler steps of every scenario), SPACE_STRIDE (scenario 4, 4).
+# the sampler steps of every scenario), SPACE_STRIDE (scenario 4, 4), LIKELIHOODS (the likelihoods
+# to compare, "sda dps"; "sda mmps" puts moment matching beside SDA), SEED (sampler seed, 0).
 set -euo pipefail
 DATA=${1:?data folder}
 RUN=${2:?run folder}
@@ -16,6 +17,8 @@ OUT=${3:?output folder}
 SAMPLES=${4:-4}
 DEVICE=${5:-cpu}
 SDA=${SDA:-sda}
+LIKELIHOODS=${LIKELIHOODS:-sda dps}
+SEED=${SEED:-0}
 LENGTH=${LENGTH:-8}
 INDEX=${INDEX:-0}
 H=$(python3 -c "import json;print(json.load(open('$DATA/system.json'))['state_shape'][1])" 2>/dev/null \
@@ -39,11 +42,11 @@ for s in "${SCENARIOS[@]}"; do
   # shellcheck disable=SC2086
   "$SDA" observe --trajectories "$DATA/test.npy" --index "$INDEX" --length "$LENGTH" \
       --operator "$op" --noise "$noise" --output "$OUT/$name" $extra
-  for lik in sda dps; do
+  for lik in $LIKELIHOODS; do
     t0=$(date +%s.%N)
     "$SDA" assimilate --model "$RUN" --observations "$OUT/$name/y.npy" --operator "$op" \
         --noise "$noise" --length "$LENGTH" --samples "$SAMPLES" --steps "$steps" \
-        --corrections 1 --tau 0.5 --likelihood "$lik" --device "$DEVICE" \
+        --corrections 1 --tau 0.5 --likelihood "$lik" --device "$DEVICE" --seed "$SEED" \
         --output "$OUT/$name/x-$lik.npy" | tee "$OUT/$name/$lik.log"
     t1=$(date +%s.%N)
     res=$(grep -o 'std(A(x) − y): [0-9.eE+-]*' "$OUT/$name/$lik.log" | awk '{print $NF}')
