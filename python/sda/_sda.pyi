@@ -1,7 +1,7 @@
 """Type stubs of the native module (the docstrings are the module's own)."""
 
 from os import PathLike
-from typing import Any, Optional, Union
+from typing import Any, Literal, Optional, Union, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -12,6 +12,9 @@ FloatArray = npt.NDArray[np.float32]
 ArrayLike = Union[npt.NDArray[np.float32], npt.NDArray[np.float64]]
 PathArg = Union[str, PathLike[str]]
 Noise = Union[float, ArrayLike]
+# Observations: an array y (with operator and noise), or a .csv table of time,index,value,std
+# rows (a path; it brings its own operator and per-row noise).
+Observations = Union[ArrayLike, PathArg]
 
 class SdaError(Exception): ...
 class SdaValueError(SdaError, ValueError): ...
@@ -29,7 +32,10 @@ class Data:
         valid: Optional[ArrayLike] = None,
         test: Optional[ArrayLike] = None,
         *,
-        system: str,
+        system: str = "external",
+        split: Optional[tuple[float, float, float]] = None,
+        seed: int = 0,
+        context: Optional[ArrayLike] = None,
     ) -> Data: ...
     def save(self, dir: PathArg) -> None: ...
     @property
@@ -38,6 +44,8 @@ class Data:
     def valid(self) -> FloatArray: ...
     @property
     def test(self) -> FloatArray: ...
+    @property
+    def context(self) -> Optional[FloatArray]: ...
     @property
     def system(self) -> str: ...
     @property
@@ -57,10 +65,10 @@ class Model:
     def window(self) -> int: ...
     def assimilate(
         self,
-        y: ArrayLike,
+        y: Observations,
         *,
-        operator: str,
-        noise: Noise,
+        operator: Optional[str] = None,
+        noise: Optional[Noise] = None,
         length: int = 65,
         samples: int = 64,
         batch: int = 64,
@@ -143,6 +151,7 @@ def train(
     engine: str = "auto",
     precision: str = "auto",
 ) -> Model: ...
+@overload
 def observe(
     x: ArrayLike,
     *,
@@ -151,12 +160,23 @@ def observe(
     seed: int = 0,
     fill: Optional[float] = None,
 ) -> FloatArray: ...
+@overload
+def observe(
+    x: ArrayLike,
+    *,
+    noise: Union[float, tuple[float, float]],
+    seed: int = 0,
+    table: Literal[True],
+    times: Optional[int] = None,
+    stations: Optional[int] = None,
+    output: PathArg,
+) -> PathLike[str]: ...
 def filter(
-    y: ArrayLike,
+    y: Observations,
     *,
     system: Union[str, PathArg, Data],
-    operator: str,
-    noise: Noise,
+    operator: Optional[str] = None,
+    noise: Optional[Noise] = None,
     length: int = 65,
     particles: int = 16384,
     keep: int = 1024,
@@ -170,7 +190,7 @@ def evaluate(
     truth: Optional[ArrayLike] = None,
     *,
     system: Union[None, str, PathArg, Data] = None,
-    y: Optional[ArrayLike] = None,
+    y: Optional[Observations] = None,
     operator: Optional[str] = None,
     noise: Optional[Noise] = None,
 ) -> dict[str, Any]: ...

@@ -26,13 +26,16 @@ use sda::assimilate::{Observed, SampleConfig, sample};
 use sda::data::{Splits, SystemInfo, simulate_splits};
 use sda::evaluate::evaluate as evaluate_samples;
 use sda::filter::{FilterConfig, run_particle_filter};
-use sda::io::Array;
+use sda::import::{DEFAULT_SPLIT, ImportSpec, Input, prepare, read_context};
+use sda::io::{Array, write_atomic, write_npy};
 use sda::mcs::System;
 use sda::model::Model as RustModel;
 use sda::options::parse;
 use sda::score::guidance::Likelihood;
+use sda::score::net::Backbone;
 use sda::score::operator::Operator;
 use sda::score::preset::{Flags, Preset, Settings};
+use sda::score::table::{Design, Table};
 use sda::train::{NetSpec, TrainConfig, default_batch_lr, train_with};
 
 create_exception!(
@@ -269,6 +272,18 @@ fn opt_array_in(obj: Option<&Bound<'_, PyAny>>, name: &str) -> PyResult<Option<A
         .transpose()
 }
 
+/// An array to import: its values, its dtype as given and where it came from (Python, for
+/// the record of the import and its messages).
+fn input_in(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<Input> {
+    let array = array_in(obj, name)?;
+    let dtype = obj.cast::<PyUntypedArray>()?.dtype().to_string();
+    Ok(Input {
+        array,
+        origin: format!("{name} (numpy array from Python)"),
+        dtype,
+    })
+}
+
 /// The library's array as a new numpy float32 array (its buffer moved, not copied).
 fn array_out(py: Python<'_>, a: Array) -> PyResult<Bound<'_, PyArrayDyn<f32>>> {
     let nd = ArrayD::from_shape_vec(IxDyn(&a.shape), a.data)
@@ -308,14 +323,46 @@ fn operator_in(spec: &str) -> PyResult<Operator> {
     Operator::parse(spec).map_err(py_err)
 }
 
-/// Observations `y` of `operator` with `noise`, for trajectories of `length` states of `shape`.
+/// Whether `y` names a table of observations (a `str` or path-like ending in `.csv`) rather
+/// than holding values.
+fn table_path(y: &Bound<'_, PyAny>) -> Option<PathBuf> {
+    if y.cast::<PyUntypedArray>().is_ok() {
+        return None;
+    }
+    let p: PathBuf = y.extract().ok()?;
+    p.extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("csv"))
+        .then_some(p)
+}
+
+/// Observations for trajectories of `length` states of `shape`: `y` of `operator` with
+/// `noise`, or a table of `time,index,value,std` rows (`y` a `.csv` path), which brings its
+/// own operator and per-row noise (as `--observations obs.csv` on the command line).
 fn observed_in(
     y: &Bound<'_, PyAny>,
-    operator: &str,
-    noise: &Bound<'_, PyAny>,
+    operator: Option<&str>,
+    noise: Option<&Bound<'_, PyAny>>,
     shape: &[usize],
     length: usize,
 ) -> PyResult<Observed> {
+    let noise = noise.filter(|n| !n.is_none());
+    if let Some(path) = table_path(y) {
+        if operator.is_some() || noise.is_some() {
+            return Err(value_error(format!(
+                "operator/noise: not given with a table of observations ({} defines both)",
+                path.display()
+            )));
+        }
+        let o = Observed::from_table(&path).map_err(py_err)?;
+        o.check(shape, length, &format!("y {}", path.display()))
+            .map_err(py_err)?;
+        return Ok(o);
+    }
+    let (Some(operator), Some(noise)) = (operator, noise) else {
+        return Err(value_error(
+            "operator and noise: needed with an array y; a .csv table of observations brings its own",
+        ));
+    };
     let operator = operator_in(operator)?;
     let expected = operator.output_shape(length, shape).map_err(py_err)?;
     let y = array_in(y, "y")?;
@@ -364,6 +411,8 @@ struct Data {
     train: Py<PyArrayDyn<f32>>,
     valid: Py<PyArrayDyn<f32>>,
     test: Py<PyArrayDyn<f32>>,
+    /// Constant context channels `(Cc, H, W)` of imported field data.
+    context: Option<Array>,
 }
 
 fn read_only(a: &Bound<'_, PyArrayDyn<f32>>) -> PyResult<()> {
@@ -374,7 +423,7 @@ fn read_only(a: &Bound<'_, PyArrayDyn<f32>>) -> PyResult<()> {
 }
 
 impl Data {
-    fn from_splits(py: Python<'_>, s: Splits) -> PyResult<Self> {
+    fn from_splits(py: Python<'_>, s: Splits, context: Option<Array>) -> PyResult<Self> {
         let out = |a: Array| -> PyResult<Py<PyArrayDyn<f32>>> {
             let a = array_out(py, a)?;
             read_only(&a)?;
@@ -385,6 +434,7 @@ impl Data {
             train: out(s.train)?,
             valid: out(s.valid)?,
             test: out(s.test)?,
+            context,
         })
     }
 
@@ -405,36 +455,103 @@ impl Data {
     #[staticmethod]
     fn load(py: Python<'_>, dir: &Bound<'_, PyAny>) -> PyResult<Self> {
         let dir = path_in(dir)?;
-        let s = compute(py, |_| Splits::load(&dir))?;
-        Self::from_splits(py, s)
+        let (s, context) = compute(py, |_| {
+            let s = Splits::load(&dir)?;
+            let context = read_context(&dir, &s.info)?;
+            Ok((s, context))
+        })?;
+        Self::from_splits(py, s, context)
     }
 
-    /// A data set from trajectories `(N, L, *state)` of a known system (physical units,
-    /// float32 or float64). Without `valid`, the chains of `train` are split 80/10/10 into
-    /// train, valid and test as `sda simulate` splits them. The normalisation is the system's
-    /// own (Lorenz-63) or the mean and std of each value over the training split.
+    /// A data set from trajectories of your own system (`system="external"`, the default: what
+    /// `sda import` does) or of a built-in one.
+    ///
+    /// External: `(N, L, D)` vectors or `(N, L, C, H, W)` fields, float32 or float64, physical
+    /// units. Without `valid` and `test`, the trajectories of `train` are shuffled (`seed`) and
+    /// split by `split` (fractions train, valid, test; default 0.8, 0.1, 0.1). The
+    /// normalisation is per value for vectors and per channel for fields; `context` gives
+    /// constant channels `(Cc, H, W)` of field data to the network beside every state. The
+    /// description records each array's dtype, shape and checksum.
+    ///
+    /// Built-in (`lorenz63`, `lorenz96`, `linear`, `kolmogorov`): `(N, L, *state)` of that
+    /// system; without `valid`, the chains of `train` are split 80/10/10 in order as `sda
+    /// simulate` splits them; the normalisation is the system's own (Lorenz-63) or the mean
+    /// and std of each value over the training split.
     #[staticmethod]
-    #[pyo3(signature = (train, valid=None, test=None, *, system))]
+    #[pyo3(signature = (train, valid=None, test=None, *, system="external", split=None, seed=0, context=None))]
+    #[allow(clippy::too_many_arguments)]
     fn from_arrays(
         py: Python<'_>,
         train: &Bound<'_, PyAny>,
         valid: Option<&Bound<'_, PyAny>>,
         test: Option<&Bound<'_, PyAny>>,
         system: &str,
+        split: Option<(f64, f64, f64)>,
+        seed: u64,
+        context: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
-        let system = System::from_name(system).map_err(py_err)?;
-        let train = array_in(train, "train")?;
-        let valid = opt_array_in(valid, "valid")?;
-        let test = opt_array_in(test, "test")?;
-        let s = compute(py, |_| Splits::from_arrays(system, train, valid, test))?;
-        Self::from_splits(py, s)
+        let valid = valid.filter(|v| !v.is_none());
+        let test = test.filter(|t| !t.is_none());
+        let context = context.filter(|c| !c.is_none());
+        if system != "external" {
+            if split.is_some() || seed != 0 || context.is_some() {
+                return Err(value_error(format!(
+                    "split/seed/context: only for system=\"external\", not {system}"
+                )));
+            }
+            let system = System::from_name(system).map_err(py_err)?;
+            let train = array_in(train, "train")?;
+            let valid = opt_array_in(valid, "valid")?;
+            let test = opt_array_in(test, "test")?;
+            let s = compute(py, |_| Splits::from_arrays(system, train, valid, test))?;
+            return Self::from_splits(py, s, None);
+        }
+        let valid_test = match (valid, test) {
+            (Some(v), Some(t)) => {
+                if split.is_some() {
+                    return Err(value_error(
+                        "split: not with valid and test (the splits are then kept as given)",
+                    ));
+                }
+                Some((input_in(v, "valid")?, input_in(t, "test")?))
+            }
+            (None, None) => None,
+            _ => {
+                return Err(value_error(
+                    "valid and test: give both (the splits as they are) or neither (train is split)",
+                ));
+            }
+        };
+        let spec = ImportSpec {
+            train: input_in(train, "train")?,
+            valid_test,
+            split: split.map_or(DEFAULT_SPLIT, |(a, b, c)| [a, b, c]),
+            seed,
+            context: context.map(|c| input_in(c, "context")).transpose()?,
+        };
+        let imported = compute(py, |_| prepare(&spec))?;
+        let s = Splits {
+            info: imported.info,
+            train: imported.train,
+            valid: imported.valid,
+            test: imported.test,
+        };
+        Self::from_splits(py, s, imported.context)
     }
 
     /// Writes the data folder `dir` (created if needed; each file written atomically).
     fn save(&self, py: Python<'_>, dir: &Bound<'_, PyAny>) -> PyResult<()> {
         let dir = path_in(dir)?;
         let s = self.to_splits(py)?;
-        compute(py, |_| s.save(&dir))
+        let context = self.context.clone();
+        compute(py, |_| {
+            // Before system.json, which `save` writes last: a folder is a data set only once
+            // all of it is there.
+            if let Some(c) = &context {
+                write_npy(&dir.join("context.npy"), c)?;
+            }
+            s.save(&dir)
+        })
     }
 
     /// Training trajectories, `(N_train, L, *state)`.
@@ -455,7 +572,14 @@ impl Data {
         self.test.clone_ref(py)
     }
 
-    /// The system's name (`lorenz63`, `lorenz96`, `linear`, `kolmogorov`).
+    /// The constant context channels `(Cc, H, W)` of imported field data, or None.
+    #[getter]
+    fn context<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyArrayDyn<f32>>>> {
+        self.context.clone().map(|c| array_out(py, c)).transpose()
+    }
+
+    /// The system's name (`lorenz63`, `lorenz96`, `linear`, `kolmogorov`, or `external` for
+    /// imported data).
     #[getter]
     fn system(&self) -> &'static str {
         self.info.system.name()
@@ -533,7 +657,7 @@ fn simulate(
         simulate_splits(system, trajectories, length, burn_in, seed, &|_| pb.inc(1))
     })?;
     pb.finish_and_clear();
-    Data::from_splits(py, s)
+    Data::from_splits(py, s, None)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -698,7 +822,9 @@ impl Model {
     /// observation operator in the command line's language (`stride:K[@O]`, `at:I,J`, `last`,
     /// `select:I[,J]`, `points:FILE.npy`, `linear:FILE.npy`, `coarsen:R`, `crop:…`,
     /// `space-stride:K`, `vorticity`, `saturate`, `mask:FILE.npy`, joined by `|`). noise: the
-    /// observation noise std, a number or an array of `y`'s shape.
+    /// observation noise std, a number or an array of `y`'s shape. Or y: the path of a `.csv`
+    /// table of `time,index,value,std` rows (scattered measurements, each with its std), which
+    /// brings its own operator and noise (then not given), as `--observations obs.csv`.
     ///
     /// preset: `"paper"` (the paper's settings, the default), `"fast"` or `"accurate"`; any
     /// setting given explicitly wins over the preset, and one that means nothing for what runs
@@ -710,14 +836,14 @@ impl Model {
     /// `"auto"`, `"f32"` or `"bf16"`; batch: trajectories per sampler batch (bounds memory).
     /// Returns float32 `(samples, length, *state)` in physical units: the same bits as
     /// `sda assimilate` with the same settings and seed.
-    #[pyo3(signature = (y, *, operator, noise, length=65, samples=64, batch=64, preset="paper", sampler=None, steps=None, grid=None, eta=None, corrections=None, corrector=None, tau=None, delta=None, likelihood=None, solver=None, iterations=None, gamma=None, zeta=None, composition="mean", precision="auto", seed=0, progress=true))]
+    #[pyo3(signature = (y, *, operator=None, noise=None, length=65, samples=64, batch=64, preset="paper", sampler=None, steps=None, grid=None, eta=None, corrections=None, corrector=None, tau=None, delta=None, likelihood=None, solver=None, iterations=None, gamma=None, zeta=None, composition="mean", precision="auto", seed=0, progress=true))]
     #[allow(clippy::too_many_arguments)]
     fn assimilate<'py>(
         &self,
         py: Python<'py>,
         y: &Bound<'py, PyAny>,
-        operator: &str,
-        noise: &Bound<'py, PyAny>,
+        operator: Option<&str>,
+        noise: Option<&Bound<'py, PyAny>>,
         length: usize,
         samples: usize,
         batch: usize,
@@ -852,10 +978,15 @@ fn scratch_dir(what: &str) -> PathBuf {
     ))
 }
 
-/// A `Data`, or trajectories `(N, L, *state)` of `system` split 80/10/10.
-fn data_in(py: Python<'_>, data: &Bound<'_, PyAny>, system: Option<&str>) -> PyResult<Splits> {
+/// A `Data` (with its context channels, if any), or trajectories `(N, L, *state)` of
+/// `system` split 80/10/10.
+fn data_in(
+    py: Python<'_>,
+    data: &Bound<'_, PyAny>,
+    system: Option<&str>,
+) -> PyResult<(Splits, Option<Array>)> {
     if let Ok(d) = data.cast::<Data>() {
-        return d.get().to_splits(py);
+        return Ok((d.get().to_splits(py)?, d.get().context.clone()));
     }
     let Some(system) = system else {
         return Err(value_error(
@@ -864,7 +995,8 @@ fn data_in(py: Python<'_>, data: &Bound<'_, PyAny>, system: Option<&str>) -> PyR
     };
     let system = System::from_name(system).map_err(py_err)?;
     let train = array_in(data, "data")?;
-    compute(py, |_| Splits::from_arrays(system, train, None, None))
+    let s = compute(py, |_| Splits::from_arrays(system, train, None, None))?;
+    Ok((s, None))
 }
 
 /// `sda train`: denoising score matching on windows of `2 * order + 1` states.
@@ -910,9 +1042,9 @@ fn train(
     engine: &str,
     precision: &str,
 ) -> PyResult<Model> {
-    let splits = data_in(py, data, system)?;
+    let (splits, context) = data_in(py, data, system)?;
     let shape = splits.info.state_shape.clone();
-    let net = NetSpec {
+    let mut net = NetSpec {
         order,
         architecture: parse("--architecture", architecture).map_err(py_err)?,
         global_length,
@@ -926,6 +1058,18 @@ fn train(
     }
     .config(&shape)
     .map_err(py_err)?;
+    // Imported fields have no forcing; their own constant channels, if any, instead (as
+    // `sda train` on an imported data folder).
+    if let System::External(_) = &splits.info.system
+        && let Backbone::Unet {
+            forcing,
+            context: c,
+            ..
+        } = &mut net.backbone
+    {
+        *forcing = 0;
+        *c = context.map(|a| a.data).unwrap_or_default();
+    }
     let (batch, rate) = default_batch_lr(&shape);
     let config = TrainConfig {
         epochs,
@@ -986,16 +1130,27 @@ fn train(
 /// `(L, *state)` (physical units), with `noise` a std (number or array of `y`'s shape) and
 /// the noise drawn from `seed`. `fill` writes that constant instead (a constraint rather than
 /// a measurement). Returns float32 `y` of the shape the operator produces.
+///
+/// table=True (without `operator`): scattered measurements instead, written as a table of
+/// `time,index,value,std` rows to `output` (a `.csv` path, returned): `times` states chosen at
+/// random (default a quarter), `stations` values of each chosen at random each time (default
+/// a quarter), each row's std `noise` (a number) or drawn uniformly from `noise=(lo, hi)`.
+/// `model.assimilate(output, ...)` and `sda.evaluate(..., y=output)` read it.
 #[pyfunction]
-#[pyo3(signature = (x, *, operator, noise, seed=0, fill=None))]
+#[pyo3(signature = (x, *, operator=None, noise, seed=0, fill=None, table=false, times=None, stations=None, output=None))]
+#[allow(clippy::too_many_arguments)]
 fn observe<'py>(
     py: Python<'py>,
     x: &Bound<'py, PyAny>,
-    operator: &str,
+    operator: Option<&str>,
     noise: &Bound<'py, PyAny>,
     seed: u64,
     fill: Option<f32>,
-) -> PyResult<Bound<'py, PyArrayDyn<f32>>> {
+    table: bool,
+    times: Option<usize>,
+    stations: Option<usize>,
+    output: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyAny>> {
     let x = array_in(x, "x")?;
     if x.shape.len() < 2 || x.shape[0] == 0 {
         return Err(value_error(format!(
@@ -1004,6 +1159,48 @@ fn observe<'py>(
         )));
     }
     x.check_finite("x").map_err(py_err)?;
+    if table {
+        if operator.is_some() || fill.is_some() {
+            return Err(value_error(
+                "operator/fill: not with table=True (a table defines its own operator)",
+            ));
+        }
+        let Some(output) = output.filter(|o| !o.is_none()) else {
+            return Err(value_error(
+                "output: table=True writes a .csv file; give its path",
+            ));
+        };
+        let path = path_in(output)?;
+        let (lo, hi) = match noise.extract::<(f32, f32)>() {
+            Ok(range) => range,
+            Err(_) => {
+                let v: f32 = noise.extract().map_err(|_| {
+                    value_error("noise: with table=True, a number or a pair (lo, hi)")
+                })?;
+                (v, v)
+            }
+        };
+        let (length, f) = (x.shape[0], x.shape[1..].iter().product::<usize>());
+        let design = Design {
+            times: times.unwrap_or(length.div_ceil(4)),
+            stations: stations.unwrap_or(f.div_ceil(4)),
+            std: (lo, hi),
+            seed,
+        };
+        compute(py, |_| {
+            let t = Table::observe(&x.data, length, f, &design)?;
+            write_atomic(&path, t.to_csv().as_bytes())
+        })?;
+        return Ok(path.into_pyobject(py)?.into_any());
+    }
+    if times.is_some() || stations.is_some() || output.is_some_and(|o| !o.is_none()) {
+        return Err(value_error("times/stations/output: only with table=True"));
+    }
+    let Some(operator) = operator else {
+        return Err(value_error(
+            "operator: needed (or table=True for a table of scattered measurements)",
+        ));
+    };
     let op = operator_in(operator)?;
     let (length, shape) = (x.shape[0], x.shape[1..].to_vec());
     let expected = op.output_shape(length, &shape).map_err(py_err)?;
@@ -1017,7 +1214,7 @@ fn observe<'py>(
         }
         y.data.iter_mut().for_each(|y| *y = v);
     }
-    array_out(py, y)
+    Ok(array_out(py, y)?.into_any())
 }
 
 /// A system and state shape from a name, a data folder or a `sda.Data`.
@@ -1042,14 +1239,14 @@ fn system_in(obj: &Bound<'_, PyAny>) -> PyResult<(System, Vec<usize>)> {
 /// transitions before the first state. Returns float32 `(keep, length, *state)`: the same
 /// bits as `sda filter` with the same seed, whatever the number of threads.
 #[pyfunction]
-#[pyo3(signature = (y, *, system, operator, noise, length=65, particles=16384, keep=1024, burn_in=64, seed=0, progress=true))]
+#[pyo3(signature = (y, *, system, operator=None, noise=None, length=65, particles=16384, keep=1024, burn_in=64, seed=0, progress=true))]
 #[allow(clippy::too_many_arguments)]
 fn filter<'py>(
     py: Python<'py>,
     y: &Bound<'py, PyAny>,
     system: &Bound<'py, PyAny>,
-    operator: &str,
-    noise: &Bound<'py, PyAny>,
+    operator: Option<&str>,
+    noise: Option<&Bound<'py, PyAny>>,
     length: usize,
     particles: usize,
     keep: usize,
@@ -1061,10 +1258,7 @@ fn filter<'py>(
     if length == 0 {
         return Err(value_error("length: must be at least 1"));
     }
-    let op = operator_in(operator)?;
-    let expected = op.output_shape(length, &shape).map_err(py_err)?;
-    let y = array_in(y, "y")?;
-    let std = noise_in(noise, &expected)?;
+    let o = observed_in(y, operator, noise, &shape, length)?;
     let config = FilterConfig {
         particles,
         keep,
@@ -1075,9 +1269,9 @@ fn filter<'py>(
     let out = compute(py, |poll| {
         run_particle_filter(
             system.chain()?,
-            &op,
-            &y,
-            &std,
+            &o.operator,
+            &o.y,
+            &o.noise,
             &shape,
             length,
             &config,
@@ -1097,7 +1291,7 @@ fn filter<'py>(
 /// Returns a dict: `samples`, `failed` (samples with NaN or inf, left out), `w1` (exact
 /// Wasserstein-1 to the reference), `mmd`, `log_px` and `log_px_reference` (mean
 /// log p(x_2:L | x_1) under the true transition of `system`), `log_py`, `residual_std` and
-/// `noise_std` (with `y`, `operator`, `noise`), `rmse`, `spread`, `crps`, `rank_histogram`
+/// `noise_std` (with `y`, `operator`, `noise`, or `y` a `.csv` table of observations), `rmse`, `spread`, `crps`, `rank_histogram`
 /// (with `truth`); a metric whose inputs are missing is None.
 #[pyfunction]
 #[pyo3(signature = (samples, reference=None, truth=None, *, system=None, y=None, operator=None, noise=None))]
@@ -1127,12 +1321,9 @@ fn evaluate<'py>(
         .transpose()?
         .map(|s| s.0);
     let shape = samples.shape[2..].to_vec();
-    let observed = match (y.filter(|o| !o.is_none()), operator, noise) {
-        (Some(y), Some(op), Some(noise)) => {
-            Some(observed_in(y, op, noise, &shape, samples.shape[1])?)
-        }
-        (None, None, None) | (None, _, _) => None,
-        _ => return Err(value_error("y: needs operator and noise too")),
+    let observed = match y.filter(|o| !o.is_none()) {
+        Some(y) => Some(observed_in(y, operator, noise, &shape, samples.shape[1])?),
+        None => None,
     };
     let e = compute(py, |_| {
         evaluate_samples(

@@ -1,0 +1,181 @@
+"""Your own data: trajectories imported from arrays (as `sda import` imports files) and
+observations as a table of scattered measurements (as `--observations obs.csv`)."""
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import sda
+
+ROOT = Path(__file__).resolve().parents[2]
+SDA = Path(os.environ.get("SDA", ROOT / "target" / "release" / "sda"))
+needs_binary = pytest.mark.skipif(not SDA.exists(), reason=f"{SDA} not built")
+
+
+def cli(*args):
+    out = subprocess.run([str(SDA), *map(str, args)], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
+def own_trajectories(rng, n=30, length=12, d=4):
+    # A random walk with a drift and scale of its own per component: no built-in system.
+    steps = rng.normal(size=(n, length, d)) * np.array([0.5, 1.0, 2.0, 0.1])
+    return (np.cumsum(steps, axis=1) + np.array([3.0, -1.0, 10.0, 0.0])).astype(np.float64)
+
+
+@needs_binary
+def test_from_arrays_is_sda_import_of_the_same_array(rng, tmp_path):
+    x = own_trajectories(rng)
+    np.save(tmp_path / "x.npy", x)
+    cli("import", "--train", tmp_path / "x.npy", "--split", "0.6,0.2,0.2", "--seed", 5,
+        "--output", tmp_path / "cli")
+    data = sda.Data.from_arrays(x, split=(0.6, 0.2, 0.2), seed=5)
+    on_disk = sda.Data.load(tmp_path / "cli")
+    assert data.system == on_disk.system == "external"
+    assert data.train.shape == (18, 12, 4) and data.test.shape == (6, 12, 4)
+    for split in ("train", "valid", "test"):
+        assert np.array_equal(getattr(data, split), getattr(on_disk, split)), split
+    # The shuffle is the seed's: another seed puts other trajectories in the test split.
+    other = sda.Data.from_arrays(x, split=(0.6, 0.2, 0.2), seed=6)
+    assert not np.array_equal(other.test, data.test)
+    py, cl = data.description, on_disk.description
+    assert py["normalisation"] == cl["normalisation"]
+    # Per value over the training split (the float32 values' mean and std).
+    mean = data.train.astype(np.float64).reshape(-1, 4).mean(0)
+    assert np.allclose(py["normalisation"]["mean"], mean, rtol=1e-6, atol=1e-6)
+    assert np.allclose(py["normalisation"]["scale"], data.train.reshape(-1, 4).std(0), rtol=1e-3)
+    # The record: same dtype, shape and checksum; the origin says where each came from.
+    (ps,), (cs,) = py["system"]["provenance"]["sources"], cl["system"]["provenance"]["sources"]
+    assert (ps["dtype"], ps["shape"], ps["checksum"]) == ("float64", [30, 12, 4], cs["checksum"])
+    assert "Python" in ps["origin"] and cs["origin"].endswith("x.npy")
+    assert py["system"]["provenance"]["trajectories"] == [18, 6, 6]
+
+    # Saved, the folder is one `sda train` reads; sda.train takes the data itself.
+    data.save(tmp_path / "py")
+    back = sda.Data.load(tmp_path / "py")
+    assert np.array_equal(back.valid, data.valid) and back.description == py
+    cli("train", "--data", tmp_path / "py", "--output", tmp_path / "run", "--epochs", 2,
+        "--width", 16, "--depth", 1, "--order", 1)
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["data"] == \
+        json.loads((tmp_path / "py" / "system.json").read_text())
+    model = sda.train(data, order=1, width=16, depth=1, epochs=2, progress=False)
+    x = model.sample(length=12, samples=3, steps=4, progress=False)
+    assert x.shape == (3, 12, 4) and np.isfinite(x).all()
+
+
+def test_given_splits_fields_and_context_are_kept(rng, tmp_path):
+    fields = rng.normal(size=(5, 3, 2, 4, 4)).astype(np.float32)
+    fields[:, :, 1] = fields[:, :, 1] * 3.0 + 7.0
+    ctx = rng.normal(size=(1, 4, 4))
+    d = sda.Data.from_arrays(fields[:3], fields[3:4], fields[4:], context=ctx)
+    assert np.array_equal(d.train, fields[:3]) and np.array_equal(d.test, fields[4:])
+    assert d.context.shape == (1, 4, 4) and np.array_equal(d.context, ctx.astype(np.float32))
+    # Per channel: every grid point of a channel shares the channel's mean.
+    mean = np.array(d.description["normalisation"]["mean"]).reshape(2, 16)
+    assert np.allclose(mean, fields[:3].transpose(2, 0, 1, 3, 4).reshape(2, -1).mean(1)[:, None],
+                       atol=1e-5)
+    d.save(tmp_path / "f")
+    back = sda.Data.load(tmp_path / "f")
+    assert np.array_equal(back.context, d.context)
+    assert back.description["system"]["context_channels"] == 1
+
+
+def write_table(path, rows):
+    with open(path, "w") as f:
+        f.write("index,time,std,value\n")  # any column order
+        for t, i, v, s in rows:
+            f.write(f"{i},{t},{float(s)!r},{float(v)!r}\n")
+
+
+def test_a_table_gives_the_bits_of_the_same_observations_as_arrays(model, lorenz, tmp_path):
+    truth = lorenz.test[0, :33]
+    op = "stride:8|select:0,2"
+    noise = np.array([[0.3, 0.5], [0.4, 0.2], [0.6, 0.3], [0.5, 0.5], [0.2, 0.7]], np.float32)
+    y = sda.observe(truth, operator=op, noise=noise, seed=2)  # (5, 2)
+    rows = [(8 * t, i, y[t, k], noise[t, k]) for t in range(5) for k, i in enumerate((0, 2))]
+    # Rows of one time are kept in file order, times sorted: the file may list times in any order.
+    write_table(tmp_path / "obs.csv", rows[4:] + rows[:4])
+    kw = dict(length=33, samples=4, steps=8, corrections=1, seed=7, progress=False)
+    a = model.assimilate(y, operator=op, noise=noise, **kw)
+    b = model.assimilate(tmp_path / "obs.csv", **kw)
+    assert a.dtype == b.dtype and a.shape == b.shape == (4, 33, 3)
+    assert a.tobytes() == b.tobytes()
+    # Other stds in the table: other samples (the noise is read, not ignored).
+    write_table(tmp_path / "wide.csv", [(t, i, v, 5 * s) for t, i, v, s in rows])
+    c = model.assimilate(str(tmp_path / "wide.csv"), **kw)
+    assert c.tobytes() != a.tobytes()
+    # evaluate: the same scores from the table as from the arrays.
+    ea = sda.evaluate(a, truth=truth[None], y=y, operator=op, noise=noise)
+    eb = sda.evaluate(a, truth=truth[None], y=tmp_path / "obs.csv")
+    assert ea["log_py"] is not None and np.isfinite(ea["log_py"])
+    for key in ("log_py", "residual_std", "noise_std", "rmse", "crps"):
+        assert ea[key] == eb[key], key
+
+
+@needs_binary
+def test_observe_table_is_sda_observe_table(lorenz, model, tmp_path):
+    np.save(tmp_path / "x.npy", lorenz.test[:2])
+    cli("observe", "--trajectories", tmp_path / "x.npy", "--index", 1, "--length", 20,
+        "--table", "--times", 6, "--stations", 2, "--noise", "0.1:0.5", "--seed", 3,
+        "--output", tmp_path / "cli")
+    out = sda.observe(lorenz.test[1, :20], table=True, times=6, stations=2, noise=(0.1, 0.5),
+                      seed=3, output=tmp_path / "obs.csv")
+    assert Path(out) == tmp_path / "obs.csv"
+    text = (tmp_path / "obs.csv").read_text()
+    assert text == (tmp_path / "cli" / "obs.csv").read_text()
+    rows = np.loadtxt(tmp_path / "obs.csv", delimiter=",", skiprows=1)
+    assert rows.shape == (12, 4) and len(set(rows[:, 0])) == 6
+    assert ((rows[:, 3] >= 0.1) & (rows[:, 3] <= 0.5)).all()
+    x = model.assimilate(out, length=20, samples=2, steps=4, progress=False)
+    assert x.shape == (2, 20, 3) and np.isfinite(x).all()
+
+
+def test_bad_tables_raise_the_librarys_message_with_the_line(model, tmp_path):
+    kw = dict(length=33, samples=2, steps=2, progress=False)
+
+    def bad(text, kind, match, **extra):
+        p = tmp_path / "bad.csv"
+        p.write_text(text)
+        with pytest.raises(kind, match=match) as info:
+            model.assimilate(p, **{**kw, **extra})
+        assert isinstance(info.value, sda.SdaError) and "\n" not in str(info.value)
+        assert "bad.csv" in str(info.value)
+
+    bad("time,index,value\n0,0,1.0\n", ValueError, r"no column 'std'")
+    bad("time,index,value,std\n0,0,1.0,0.1\n8,1,abc,0.1\n", ValueError,
+        r"line 3: value 'abc' is not a number")
+    bad("time,index,value,std\n0,0,1.0,0.1\n# a comment\n8,3,2.0,0.1\n", ValueError,
+        r"line 4: index 3")
+    bad("time,index,value,std\n40,0,1.0,0.1\n", ValueError, r"line 2: time 40 lies outside")
+    bad("time,index,value,std\n0,0,1.0,-1\n", ValueError, r"line 2: std -1")
+    bad("time,index,value,std\n0,0,1.0,0.1\n", ValueError, r"operator/noise: not given",
+        operator="stride:8|select:0")
+    with pytest.raises(FileNotFoundError, match="none.csv"):
+        model.assimilate(tmp_path / "none.csv", **kw)
+    with pytest.raises(ValueError, match=r"^operator and noise: needed"):
+        model.assimilate(np.zeros((5, 1), np.float32), **kw)
+    with pytest.raises(ValueError, match=r"line 2: time 40"):
+        (tmp_path / "bad.csv").write_text("time,index,value,std\n40,0,1.0,0.1\n")
+        sda.evaluate(np.zeros((2, 33, 3), np.float32), y=tmp_path / "bad.csv")
+
+
+def test_bad_imports_raise_with_what_and_where(rng):
+    x = own_trajectories(rng, n=6)
+    x[2, 3, 1] = np.nan
+    with pytest.raises(ValueError, match=r"^train .*1 non-finite.* at \[2, 3, 1\]"):
+        sda.Data.from_arrays(x)
+    with pytest.raises(ValueError, match=r"^split: fractions must sum to 1"):
+        sda.Data.from_arrays(own_trajectories(rng), split=(0.5, 0.5, 0.5))
+    with pytest.raises(ValueError, match=r"^train .*2 trajectories cannot be split"):
+        sda.Data.from_arrays(own_trajectories(rng, n=2))
+    with pytest.raises(ValueError, match=r"field data"):
+        sda.Data.from_arrays(own_trajectories(rng), context=np.zeros((1, 4, 4)))
+    with pytest.raises(ValueError, match=r"give both"):
+        sda.Data.from_arrays(own_trajectories(rng), own_trajectories(rng))
+    with pytest.raises(ValueError, match=r"only for system=\"external\""):
+        sda.Data.from_arrays(np.zeros((4, 8, 3)), system="lorenz63", seed=1)
