@@ -179,3 +179,19 @@ def test_bad_imports_raise_with_what_and_where(rng):
         sda.Data.from_arrays(own_trajectories(rng), own_trajectories(rng))
     with pytest.raises(ValueError, match=r"only for system=\"external\""):
         sda.Data.from_arrays(np.zeros((4, 8, 3)), system="lorenz63", seed=1)
+
+
+@needs_binary
+def test_imported_fields_train_with_their_context_as_sda_train_does(rng, tmp_path):
+    f = rng.normal(size=(8, 6, 2, 8, 8)).astype(np.float32)
+    ctx = rng.normal(size=(1, 8, 8)).astype(np.float32)
+    data = sda.Data.from_arrays(f, context=ctx, split=(0.5, 0.25, 0.25))
+    data.save(tmp_path / "data")
+    kw = dict(order=1, hidden=[8], blocks=1, epochs=2, batch_size=2)
+    model = sda.train(sda.Data.load(tmp_path / "data"), progress=False, **kw)
+    net = model.config["net"]
+    # The imported field's own constant channel instead of the Kolmogorov forcing.
+    assert net["forcing"] == 0 and np.array_equal(np.float32(net["context"]), ctx.ravel())
+    cli("train", "--data", tmp_path / "data", "--order", 1, "--hidden", 8, "--blocks", 1,
+        "--epochs", 2, "--batch-size", 2, "--output", tmp_path / "cli")
+    assert json.loads((tmp_path / "cli" / "config.json").read_text()) == model.config
