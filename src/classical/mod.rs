@@ -69,11 +69,19 @@ impl Dynamics for Lorenz96 {
         if m < 4 {
             return states.chunks_mut(n).for_each(|x| self.step(x));
         }
-        let mut buf = vec![0.0; 6 * n * m];
-        let (x, scratch) = buf.split_at_mut(n * m);
-        transpose::transpose(states, x, n, m);
-        crate::nn::cpu::simd!(self.step_batch(x, m, scratch));
-        transpose::transpose(x, states, m, n);
+        thread_local! {
+            /// The transposed states and the RK4 stages, kept between steps.
+            static BUF: std::cell::RefCell<Vec<f64>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
+        BUF.with_borrow_mut(|buf| {
+            if buf.len() < 6 * n * m {
+                buf.resize(6 * n * m, 0.0);
+            }
+            let (x, scratch) = buf.split_at_mut(n * m);
+            transpose::transpose(states, x, n, m);
+            crate::nn::cpu::simd!(self.step_batch(x, m, scratch));
+            transpose::transpose(x, states, m, n);
+        });
     }
     fn noise(&self) -> f64 {
         self.noise
@@ -508,9 +516,11 @@ impl<'a> Problem<'a> {
         let he = self.obs.apply_columns(e);
         let ybar = he.column_mean();
         let mut y = he;
-        for mut c in y.column_iter_mut() {
-            c -= &ybar;
-            c.component_div_assign(&self.std[k]);
+        let std = self.std[k].as_slice();
+        for c in y.as_mut_slice().chunks_exact_mut(std.len().max(1)) {
+            for ((v, m), s) in c.iter_mut().zip(ybar.as_slice()).zip(std) {
+                *v = (*v - m) / s;
+            }
         }
         let d = (&self.y[k] - ybar).component_div(&self.std[k]);
         (y, d)
@@ -766,7 +776,7 @@ fn finite(e: &DMatrix<f64>) -> bool {
 }
 
 /// The initial ensemble `N(x0, s² I)`, `D × N`.
-fn initial_ensemble(p: &Problem, n: usize, rng: &mut StdRng) -> DMatrix<f64> {
+fn initial_ensemble(p: &Problem, n: usize, rng: &mut MethodRng) -> DMatrix<f64> {
     let d = p.model.dim();
     DMatrix::from_fn(d, n, |i, _| {
         let z: f64 = StandardNormal.sample(rng);
@@ -825,7 +835,7 @@ fn join(mean: &DVector<f64>, a: &DMatrix<f64>) -> DMatrix<f64> {
 /// A random mean-preserving orthogonal `N × N` matrix `Q` (`Q 1 = 1`, `QᵀQ = I`), Haar
 /// distributed on that subgroup: `U blockdiag(1, O) Uᵀ` with `U` orthogonal, first column
 /// `1/√N`, and `O` Haar on `O(N − 1)`.
-pub fn mean_preserving_rotation(n: usize, rng: &mut StdRng) -> DMatrix<f64> {
+pub fn mean_preserving_rotation<R: rand::Rng + ?Sized>(n: usize, rng: &mut R) -> DMatrix<f64> {
     if n < 2 {
         return DMatrix::identity(n, n);
     }
@@ -847,15 +857,16 @@ pub fn mean_preserving_rotation(n: usize, rng: &mut StdRng) -> DMatrix<f64> {
 }
 
 /// Inflation and rotation of an ensemble's anomalies (DAPPER's `post_process`).
-fn post_process(e: &mut DMatrix<f64>, s: &Settings, rng: &mut StdRng) {
+fn post_process(e: &mut DMatrix<f64>, s: &Settings, rng: &mut MethodRng) {
     if s.inflation == 1.0 && !s.rotate {
         return;
     }
     if !s.rotate {
         // In place, the arithmetic of the general case: x̄ + (x − x̄) · inflation.
         let mean = e.column_mean();
-        for mut c in e.column_iter_mut() {
-            for (x, m) in c.iter_mut().zip(mean.iter()) {
+        let d = e.nrows();
+        for c in e.as_mut_slice().chunks_exact_mut(d) {
+            for (x, m) in c.iter_mut().zip(mean.as_slice()) {
                 *x = m + (*x - m) * s.inflation;
             }
         }
@@ -898,7 +909,7 @@ impl Spectrum {
     pub(super) fn of(y: &DMatrix<f64>) -> Self {
         let (p, n) = y.shape();
         if p >= n {
-            let eig = (y.transpose() * y).symmetric_eigen();
+            let eig = dense::mul(y, true, y, false).symmetric_eigen();
             let s2 = eig.eigenvalues.iter().map(|s| s.max(0.0)).collect();
             return Self {
                 v: eig.eigenvectors,
@@ -906,7 +917,7 @@ impl Spectrum {
                 n,
             };
         }
-        let eig = (y * y.transpose()).symmetric_eigen();
+        let eig = dense::mul(y, false, y, true).symmetric_eigen();
         let top = eig.eigenvalues.iter().fold(0.0f64, |m, &s| m.max(s));
         let keep: Vec<usize> = (0..p)
             .filter(|&i| eig.eigenvalues[i] > 1e-12 * top && eig.eigenvalues[i] > 0.0)
@@ -932,8 +943,12 @@ impl Spectrum {
     /// `f(ỸᵀỸ + ζ I)` as an `N × N` matrix.
     pub(super) fn function(&self, zeta: f64, f: impl Fn(f64) -> f64) -> DMatrix<f64> {
         let f0 = f(zeta);
-        let d = DVector::from_iterator(self.s2.len(), self.s2.iter().map(|&s| f(s + zeta) - f0));
-        let mut out = &self.v * DMatrix::from_diagonal(&d) * self.v.transpose();
+        // V diag(f(s² + ζ) − f(ζ)) Vᵀ: the columns of V scaled, then one product.
+        let mut vd = self.v.clone();
+        for (mut c, &s) in vd.column_iter_mut().zip(&self.s2) {
+            c *= f(s + zeta) - f0;
+        }
+        let mut out = dense::mul(&vd, false, &self.v, true);
         for i in 0..self.n {
             out[(i, i)] += f0;
         }
@@ -1012,10 +1027,10 @@ impl Transform {
 /// `G = 1 1ᵀ / N + Π W` (`Π = I − 1 1ᵀ / N`) from `N × N` anomaly weights `W`:
 /// `E G = x̄ 1ᵀ + A W`, in one product with the ensemble.
 fn anomaly_factor(mut w: DMatrix<f64>) -> DMatrix<f64> {
-    let n = w.nrows() as f64;
-    for mut c in w.column_iter_mut() {
-        let shift = 1.0 / n - c.mean();
-        c.add_scalar_mut(shift);
+    let n = w.nrows();
+    for c in w.as_mut_slice().chunks_exact_mut(n) {
+        let shift = 1.0 / n as f64 - c.iter().sum::<f64>() / n as f64;
+        c.iter_mut().for_each(|x| *x += shift);
     }
     w
 }
@@ -1025,9 +1040,12 @@ fn apply_transform(e: &DMatrix<f64>, tr: &Transform) -> DMatrix<f64> {
     dense::mul(e, false, &tr.right_factor(), false)
 }
 
+/// The generator of a method's draws.
+type MethodRng = StdRng;
+
 /// A seeded RNG for a method's draws (initial ensemble, perturbations, rotations).
-fn method_rng(seed: u64) -> StdRng {
-    StdRng::seed_from_u64(splitmix64(seed ^ 0xC1A5_51CA))
+fn method_rng(seed: u64) -> MethodRng {
+    MethodRng::seed_from_u64(splitmix64(seed ^ 0xC1A5_51CA))
 }
 
 #[cfg(test)]
