@@ -66,7 +66,8 @@ pub(super) fn run(
 ) -> Result<Estimate> {
     let mut rng = method_rng(s.seed);
     let mut e = initial_ensemble(p, s.members, &mut rng);
-    let mut states: Vec<Option<DMatrix<f64>>> = vec![None; p.length];
+    let mut out = Estimate::zeros(s.members, p.length, p.model.dim());
+    let mut recorded = vec![false; p.length];
     let n_obs = p.times.len();
     let mut done = 0;
     for ko in 0..n_obs + s.lag {
@@ -80,7 +81,8 @@ pub(super) fn run(
             }
         }
         if klag >= 0 {
-            states[start] = Some(e.clone());
+            out.set(start, &e);
+            recorded[start] = true;
         }
         let next = klag + 1;
         if next >= 0 && (next as usize) < n_obs {
@@ -89,7 +91,8 @@ pub(super) fn run(
                 if t > start {
                     forecast(p.model, &mut e, 0, t);
                 }
-                states[t] = Some(e.clone());
+                out.set(t, &e);
+                recorded[t] = true;
             }
             forecast(p.model, &mut e, 0, end);
             if !finite(&e) {
@@ -108,13 +111,11 @@ pub(super) fn run(
                 return Err(diverged(t));
             }
         }
-        states[t] = Some(e.clone());
+        out.set(t, &e);
+        recorded[t] = true;
     }
     let _ = done;
     progress(p.length);
-    let states: Vec<DMatrix<f64>> = states
-        .into_iter()
-        .map(|s| s.expect("every state is recorded"))
-        .collect();
-    Ok(Estimate::from_ensembles(&states))
+    assert!(recorded.iter().all(|&r| r), "every state is recorded");
+    Ok(out)
 }

@@ -21,6 +21,7 @@
 //! columns are members. Every run returns what the method knows at every state: the analysis at
 //! observed states and forecasts between them for filters, smoothed states for smoothers.
 
+mod dense;
 mod ensemble;
 mod ienks;
 mod variational;
@@ -44,6 +45,12 @@ pub trait Dynamics: Sync {
     fn step(&self, x: &mut [f64]);
     /// Std of the additive Gaussian noise after each step (0: deterministic).
     fn noise(&self) -> f64;
+    /// [`step`](Self::step) of every state of `states` (one after the other, `dim` values each).
+    fn step_all(&self, states: &mut [f64]) {
+        for x in states.chunks_mut(self.dim()) {
+            self.step(x);
+        }
+    }
 }
 
 impl Dynamics for Lorenz96 {
@@ -52,6 +59,29 @@ impl Dynamics for Lorenz96 {
     }
     fn step(&self, x: &mut [f64]) {
         Lorenz96::step(self, x)
+    }
+    /// All states at once: a ring of 40 variables is too short for the vector units state by
+    /// state, so the states are transposed to variable-major order, where every loop of the
+    /// RK4 step runs over the states, compiled for AVX-512 where the CPU has it. The arithmetic
+    /// of each state is that of `step`, to the bit.
+    fn step_all(&self, states: &mut [f64]) {
+        let (n, m) = (self.n, states.len() / self.n);
+        if m < 4 {
+            return states.chunks_mut(n).for_each(|x| self.step(x));
+        }
+        thread_local! {
+            /// The transposed states and the RK4 stages, kept between steps.
+            static BUF: std::cell::RefCell<Vec<f64>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
+        BUF.with_borrow_mut(|buf| {
+            if buf.len() < 6 * n * m {
+                buf.resize(6 * n * m, 0.0);
+            }
+            let (x, scratch) = buf.split_at_mut(n * m);
+            transpose::transpose(states, x, n, m);
+            crate::nn::cpu::simd!(self.step_batch(x, m, scratch));
+            transpose::transpose(x, states, m, n);
+        });
     }
     fn noise(&self) -> f64 {
         self.noise
@@ -341,6 +371,14 @@ impl ObsMap {
 
     /// `h` of every column of `e` (`D × N` → `p × N`).
     pub fn apply_columns(&self, e: &DMatrix<f64>) -> DMatrix<f64> {
+        // The common maps (all of the state, or one selection) without a vector per column.
+        match self.terms.as_slice() {
+            [] => return e.clone(),
+            [MapTerm::Select(idx)] => {
+                return DMatrix::from_fn(idx.len(), e.ncols(), |i, j| e[(idx[i], j)]);
+            }
+            _ => {}
+        }
         let p = self.len();
         let mut out = DMatrix::zeros(p, e.ncols());
         for (j, col) in e.column_iter().enumerate() {
@@ -478,9 +516,11 @@ impl<'a> Problem<'a> {
         let he = self.obs.apply_columns(e);
         let ybar = he.column_mean();
         let mut y = he;
-        for mut c in y.column_iter_mut() {
-            c -= &ybar;
-            c.component_div_assign(&self.std[k]);
+        let std = self.std[k].as_slice();
+        for c in y.as_mut_slice().chunks_exact_mut(std.len().max(1)) {
+            for ((v, m), s) in c.iter_mut().zip(ybar.as_slice()).zip(std) {
+                *v = (*v - m) / s;
+            }
         }
         let d = (&self.y[k] - ybar).component_div(&self.std[k]);
         (y, d)
@@ -501,22 +541,51 @@ pub struct Estimate {
 }
 
 impl Estimate {
-    /// From one `D × N` ensemble per state.
-    fn from_ensembles(states: &[DMatrix<f64>]) -> Self {
-        let (dim, members) = states[0].shape();
-        let length = states.len();
-        let mut data = vec![0.0; members * length * dim];
-        for (t, e) in states.iter().enumerate() {
-            for (n, col) in e.column_iter().enumerate() {
-                let at = (n * length + t) * dim;
-                data[at..at + dim].copy_from_slice(col.as_slice());
-            }
-        }
+    /// Zeros, to be filled state by state with [`set`](Self::set).
+    fn zeros(members: usize, length: usize, dim: usize) -> Self {
         Self {
             members,
             length,
             dim,
-            data,
+            data: zeroed(members * length * dim),
+        }
+    }
+
+    /// The `D × N` ensemble `e` at state `t`.
+    fn set(&mut self, t: usize, e: &DMatrix<f64>) {
+        let (dim, length) = (self.dim, self.length);
+        for (n, col) in e.column_iter().enumerate() {
+            let at = (n * length + t) * dim;
+            self.data[at..at + dim].copy_from_slice(col.as_slice());
+        }
+    }
+
+    /// `E_t ← E_t G` for the ensembles of the states in `range` (`G` is `N × N`): one product,
+    /// as the states of a range are consecutive rows of `(range.len() · D) × N` with the
+    /// members `length · D` values apart.
+    fn right_multiply(&mut self, range: std::ops::Range<usize>, g: &DMatrix<f64>) {
+        let (dim, length, n) = (self.dim, self.length, self.members);
+        let rows = range.len() * dim;
+        if rows == 0 {
+            return;
+        }
+        let mut old = DMatrix::zeros(rows, n);
+        for (j, mut col) in old.column_iter_mut().enumerate() {
+            let at = (j * length + range.start) * dim;
+            col.copy_from_slice(&self.data[at..at + rows]);
+        }
+        let dst = self.data[range.start * dim..].as_mut_ptr();
+        // SAFETY: element (i, j) of the output is `data[(j · length + start) · D + i]`, inside
+        // `data` for i < rows and j < N; `old` is a separate allocation.
+        unsafe {
+            dense::gemm_raw(
+                (rows, n, n),
+                (dst, 1, (length * dim) as isize),
+                (old.as_ptr(), 1, rows as isize),
+                (g.as_ptr(), 1, n as isize),
+                1.0,
+                false,
+            )
         }
     }
 
@@ -560,6 +629,24 @@ impl Estimate {
         }
         c / (self.members.max(2) - 1) as f64
     }
+}
+
+/// `len` zeros. An output of many states is megabytes, and the first touch of each 4 KiB page
+/// costs a page fault (most of the time of the cheap filters on a virtual machine): on Linux the
+/// buffer is advised into transparent huge pages, 512 times fewer faults.
+fn zeroed(len: usize) -> Vec<f64> {
+    let v = vec![0.0; len];
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    if len * 8 >= 4 << 20 {
+        let page = 4096;
+        let start = (v.as_ptr() as usize).next_multiple_of(page);
+        let end = (v.as_ptr() as usize + len * 8) / page * page;
+        // SAFETY: an advice on whole pages inside the allocation; it changes no contents.
+        unsafe {
+            libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_HUGEPAGE);
+        }
+    }
+    v
 }
 
 /// Checks the settings against the problem: one error per bad value.
@@ -689,7 +776,7 @@ fn finite(e: &DMatrix<f64>) -> bool {
 }
 
 /// The initial ensemble `N(x0, s² I)`, `D × N`.
-fn initial_ensemble(p: &Problem, n: usize, rng: &mut StdRng) -> DMatrix<f64> {
+fn initial_ensemble(p: &Problem, n: usize, rng: &mut MethodRng) -> DMatrix<f64> {
     let d = p.model.dim();
     DMatrix::from_fn(d, n, |i, _| {
         let z: f64 = StandardNormal.sample(rng);
@@ -702,20 +789,27 @@ fn initial_ensemble(p: &Problem, n: usize, rng: &mut StdRng) -> DMatrix<f64> {
 fn forecast(model: &dyn Dynamics, e: &mut DMatrix<f64>, seed: u64, t: usize) {
     let d = e.nrows();
     let noise = model.noise();
-    let one = |(n, x): (usize, &mut [f64])| {
-        model.step(x);
-        if noise > 0.0 {
+    let parallel = e.len() >= 1 << 14;
+    if parallel {
+        e.as_mut_slice()
+            .par_chunks_mut(d * 64)
+            .for_each(|c| model.step_all(c));
+    } else {
+        model.step_all(e.as_mut_slice());
+    }
+    if noise > 0.0 {
+        let one = |(n, x): (usize, &mut [f64])| {
             let mut rng = chain_rng(seed ^ splitmix64(t as u64 + 1), n as u64);
             for v in x.iter_mut() {
                 let z: f64 = StandardNormal.sample(&mut rng);
                 *v += noise * z;
             }
+        };
+        if parallel {
+            e.as_mut_slice().par_chunks_mut(d).enumerate().for_each(one);
+        } else {
+            e.as_mut_slice().chunks_mut(d).enumerate().for_each(one);
         }
-    };
-    if e.len() >= 1 << 14 {
-        e.as_mut_slice().par_chunks_mut(d).enumerate().for_each(one);
-    } else {
-        e.as_mut_slice().chunks_mut(d).enumerate().for_each(one);
     }
 }
 
@@ -741,7 +835,7 @@ fn join(mean: &DVector<f64>, a: &DMatrix<f64>) -> DMatrix<f64> {
 /// A random mean-preserving orthogonal `N × N` matrix `Q` (`Q 1 = 1`, `QᵀQ = I`), Haar
 /// distributed on that subgroup: `U blockdiag(1, O) Uᵀ` with `U` orthogonal, first column
 /// `1/√N`, and `O` Haar on `O(N − 1)`.
-pub fn mean_preserving_rotation(n: usize, rng: &mut StdRng) -> DMatrix<f64> {
+pub fn mean_preserving_rotation<R: rand::Rng + ?Sized>(n: usize, rng: &mut R) -> DMatrix<f64> {
     if n < 2 {
         return DMatrix::identity(n, n);
     }
@@ -758,13 +852,30 @@ pub fn mean_preserving_rotation(n: usize, rng: &mut StdRng) -> DMatrix<f64> {
     // Householder reflection U = I − 2vvᵀ/vᵀv with v = e₁ − 1/√N: U e₁ = 1/√N, U = Uᵀ.
     let mut v = DVector::from_element(n, -1.0 / (n as f64).sqrt());
     v[0] += 1.0;
-    let u = DMatrix::identity(n, n) - &v * v.transpose() * (2.0 / v.norm_squared());
-    &u * b * &u
+    // U B U applied as two rank-one updates, O(N²) instead of two dense products:
+    // U X = X − c v (vᵀX), X U = X − c (X v) vᵀ.
+    let c = 2.0 / v.norm_squared();
+    let w = b.tr_mul(&v);
+    b.ger(-c, &v, &w, 1.0);
+    let z = &b * &v;
+    b.ger(-c, &z, &v, 1.0);
+    b
 }
 
 /// Inflation and rotation of an ensemble's anomalies (DAPPER's `post_process`).
-fn post_process(e: &mut DMatrix<f64>, s: &Settings, rng: &mut StdRng) {
+fn post_process(e: &mut DMatrix<f64>, s: &Settings, rng: &mut MethodRng) {
     if s.inflation == 1.0 && !s.rotate {
+        return;
+    }
+    if !s.rotate {
+        // In place, the arithmetic of the general case: x̄ + (x − x̄) · inflation.
+        let mean = e.column_mean();
+        let d = e.nrows();
+        for c in e.as_mut_slice().chunks_exact_mut(d) {
+            for (x, m) in c.iter_mut().zip(mean.as_slice()) {
+                *x = m + (*x - m) * s.inflation;
+            }
+        }
         return;
     }
     let (mean, mut a) = split(e);
@@ -773,7 +884,7 @@ fn post_process(e: &mut DMatrix<f64>, s: &Settings, rng: &mut StdRng) {
     }
     if s.rotate {
         let q = mean_preserving_rotation(e.ncols(), rng);
-        a *= q.transpose();
+        a = dense::mul(&a, false, &q, true);
     }
     *e = join(&mean, &a);
 }
@@ -804,7 +915,7 @@ impl Spectrum {
     pub(super) fn of(y: &DMatrix<f64>) -> Self {
         let (p, n) = y.shape();
         if p >= n {
-            let eig = (y.transpose() * y).symmetric_eigen();
+            let eig = dense::mul(y, true, y, false).symmetric_eigen();
             let s2 = eig.eigenvalues.iter().map(|s| s.max(0.0)).collect();
             return Self {
                 v: eig.eigenvectors,
@@ -812,7 +923,7 @@ impl Spectrum {
                 n,
             };
         }
-        let eig = (y * y.transpose()).symmetric_eigen();
+        let eig = dense::mul(y, false, y, true).symmetric_eigen();
         let top = eig.eigenvalues.iter().fold(0.0f64, |m, &s| m.max(s));
         let keep: Vec<usize> = (0..p)
             .filter(|&i| eig.eigenvalues[i] > 1e-12 * top && eig.eigenvalues[i] > 0.0)
@@ -838,8 +949,12 @@ impl Spectrum {
     /// `f(ỸᵀỸ + ζ I)` as an `N × N` matrix.
     pub(super) fn function(&self, zeta: f64, f: impl Fn(f64) -> f64) -> DMatrix<f64> {
         let f0 = f(zeta);
-        let d = DVector::from_iterator(self.s2.len(), self.s2.iter().map(|&s| f(s + zeta) - f0));
-        let mut out = &self.v * DMatrix::from_diagonal(&d) * self.v.transpose();
+        // V diag(f(s² + ζ) − f(ζ)) Vᵀ: the columns of V scaled, then one product.
+        let mut vd = self.v.clone();
+        for (mut c, &s) in vd.column_iter_mut().zip(&self.s2) {
+            c *= f(s + zeta) - f0;
+        }
+        let mut out = dense::mul(&vd, false, &self.v, true);
         for i in 0..self.n {
             out[(i, i)] += f0;
         }
@@ -904,21 +1019,39 @@ fn sqrt_transform(y: &DMatrix<f64>, d: &DVector<f64>, finite_size: Option<f64>) 
     Transform { w, t }
 }
 
-/// `x̄ 1ᵀ + A (w 1ᵀ + T)` for an ensemble `e`.
-fn apply_transform(e: &DMatrix<f64>, tr: &Transform) -> DMatrix<f64> {
-    let (mean, a) = split(e);
-    let n = e.ncols();
-    let mut m = tr.t.clone();
-    for j in 0..n {
-        let mut c = m.column_mut(j);
-        c += &tr.w;
+impl Transform {
+    /// `G` with `E G = x̄ 1ᵀ + A (w 1ᵀ + T)` for every ensemble `E` (mean `x̄`, anomalies `A`).
+    fn right_factor(&self) -> DMatrix<f64> {
+        let mut g = self.t.clone();
+        for mut c in g.column_iter_mut() {
+            c += &self.w;
+        }
+        anomaly_factor(g)
     }
-    join(&mean, &(a * m))
 }
 
+/// `G = 1 1ᵀ / N + Π W` (`Π = I − 1 1ᵀ / N`) from `N × N` anomaly weights `W`:
+/// `E G = x̄ 1ᵀ + A W`, in one product with the ensemble.
+fn anomaly_factor(mut w: DMatrix<f64>) -> DMatrix<f64> {
+    let n = w.nrows();
+    for c in w.as_mut_slice().chunks_exact_mut(n) {
+        let shift = 1.0 / n as f64 - c.iter().sum::<f64>() / n as f64;
+        c.iter_mut().for_each(|x| *x += shift);
+    }
+    w
+}
+
+/// `x̄ 1ᵀ + A (w 1ᵀ + T)` for an ensemble `e`.
+fn apply_transform(e: &DMatrix<f64>, tr: &Transform) -> DMatrix<f64> {
+    dense::mul(e, false, &tr.right_factor(), false)
+}
+
+/// The generator of a method's draws.
+type MethodRng = StdRng;
+
 /// A seeded RNG for a method's draws (initial ensemble, perturbations, rotations).
-fn method_rng(seed: u64) -> StdRng {
-    StdRng::seed_from_u64(splitmix64(seed ^ 0xC1A5_51CA))
+fn method_rng(seed: u64) -> MethodRng {
+    MethodRng::seed_from_u64(splitmix64(seed ^ 0xC1A5_51CA))
 }
 
 #[cfg(test)]

@@ -341,7 +341,7 @@ fn run_classical(a: Args, method: sda::classical::Method) -> Result<()> {
     write_npy(&a.output, &out.to_array())
         .with_context(|| format!("--output {}", a.output.display()))?;
     println!(
-        "{name}: {} member(s) × {} states, {} observed, in {secs:.2} s ({:.3} ms of CPU time per \
+        "{name}: {} member(s) × {} states, {} observed, in {secs:.2} s ({:.4} ms of CPU time per \
          observed state) → {}",
         out.members,
         a.length,
