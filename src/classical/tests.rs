@@ -137,6 +137,10 @@ fn assert_close(
             }
         }
     }
+    eprintln!(
+        "{what}: mean off by {worst_m:.3} stds, variance by {:.1} %",
+        100.0 * worst_c
+    );
     assert!(worst_m < tol_mean, "{what}: mean off by {worst_m:.3} stds");
     if let Some(tc) = tol_cov {
         assert!(
@@ -178,22 +182,35 @@ fn ensemble_filters_match_the_kalman_filter() {
 
 #[test]
 fn enks_with_full_lag_matches_the_rts_smoother() {
+    // Several seeds: with 2000 members the gain's sampling error alone moves the mean by up to
+    // 0.15 posterior std on some seeds (the innovations are several stds), so 0.2 per seed;
+    // the filter's estimates, or a smoother of another lag, are off by far more.
     let lin = Linear::new(0.1, "stride:2@1|select:0", 24);
     let p = lin.problem();
     let n_obs = p.times.len();
-    let s = Settings {
-        lag: n_obs,
-        ..settings(2000)
-    };
-    let enks = run(Method::Enks, &s, &p, &|_| {}).unwrap();
-    assert_close("enks", &enks, &lin.smoothed(), 0.1, Some(0.15));
-    // A short lag: each state sees the observations of two more cycles.
-    let s2 = Settings {
-        lag: 2,
-        ..settings(2000)
-    };
-    let enks2 = run(Method::Enks, &s2, &p, &|_| {}).unwrap();
-    assert_close("enks lag 2", &enks2, &lin.lagged(2), 0.1, Some(0.15));
+    for seed in [0, 1, 2, 3] {
+        let s = Settings {
+            lag: n_obs,
+            seed,
+            ..settings(2000)
+        };
+        let enks = run(Method::Enks, &s, &p, &|_| {}).unwrap();
+        assert_close("enks", &enks, &lin.smoothed(), 0.2, Some(0.15));
+        // A short lag: each state sees the observations of two more cycles.
+        let s2 = Settings { lag: 2, ..s };
+        let enks2 = run(Method::Enks, &s2, &p, &|_| {}).unwrap();
+        assert_close("enks lag 2", &enks2, &lin.lagged(2), 0.2, Some(0.15));
+        // The filter is not the smoother: the same check must fail against the filtered states.
+        let filtered = lin.filtered();
+        let far = (0..enks.length).any(|t| {
+            let (m, c) = (&filtered.0[t], &filtered.1[t]);
+            (0..2).any(|i| (enks.mean(t)[i] - m[i]).abs() / c[(i, i)].sqrt() > 0.5)
+        });
+        assert!(
+            far,
+            "enks (seed {seed}) is as close to the filter as to the smoother"
+        );
+    }
 }
 
 #[test]
