@@ -148,6 +148,28 @@ pub struct Args {
     /// 500 for spantini2019].
     #[arg(long)]
     pub cycles: Option<usize>,
+    /// lorenz96: run the classical methods only (no SDA prior is trained or sampled).
+    #[arg(long)]
+    pub no_sda: bool,
+    /// lorenz96: Markov orders k of the SDA priors (one row per order; each model is trained
+    /// once under DIR/models and reused).
+    #[arg(long, value_delimiter = ',', default_value = "2")]
+    pub sda_orders: Vec<usize>,
+    /// lorenz96: hidden width of the SDA priors' residual MLP.
+    #[arg(long, default_value_t = 256)]
+    pub sda_width: usize,
+    /// lorenz96: training epochs of the SDA priors (one window per training chain each).
+    #[arg(long, default_value_t = 8000)]
+    pub sda_epochs: usize,
+    /// lorenz96: simulated chains the SDA priors train on (80 % train, 10 % valid).
+    #[arg(long, default_value_t = 2048)]
+    pub sda_chains: usize,
+    /// lorenz96: states per simulated training chain.
+    #[arg(long, default_value_t = 64)]
+    pub sda_length: usize,
+    /// lorenz96: posterior samples of each SDA assimilation (its ensemble).
+    #[arg(long, default_value_t = 16)]
+    pub sda_samples: usize,
 }
 
 /// What a study writes in its folder (`data` only when it simulates its own).
