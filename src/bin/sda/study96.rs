@@ -508,7 +508,8 @@ fn figures(
                     })
                 })
                 .collect(),
-            dashed: false,
+            // SDA's lines dashed: the palette repeats after ten methods.
+            dashed: label.starts_with("sda"),
             color: i,
         })
         .collect();
