@@ -824,6 +824,7 @@ fn prior(a: &Args, c: &Case, k: usize) -> Result<Model> {
 }
 
 /// SDA's posterior samples `(N, L_sda, 40)` of one truth's observations, on the case's grid.
+#[allow(clippy::too_many_arguments)]
 fn assimilate_sda(
     a: &Args,
     c: &Case,
@@ -851,14 +852,18 @@ fn assimilate_sda(
     }
     .with(&s.settings);
     let passes = cfg.steps * (1 + cfg.corrections);
+    println!(
+        "{} {}: {l} states × {} samples, {passes} guided network passes over {} windows each",
+        c.name,
+        s.label(a.sda_samples),
+        a.sda_samples,
+        l.saturating_sub(2 * s.k)
+    );
     let pb = bar(
         (cfg.steps * a.sda_samples.div_ceil(cfg.batch)) as u64,
         "sda",
     );
-    pb.set_message(format!(
-        "{l} states, {} samples, {passes} guided passes of {l} windows each",
-        a.sda_samples
-    ));
+    pb.set_message(format!("{l} states, {} samples", a.sda_samples));
     let (x, _) = sample_counted(model, Some(&observed), &cfg, &device(&a.device)?, |_| {
         pb.inc(1)
     })?;
