@@ -703,7 +703,7 @@ fn sda_settings(a: &Args) -> Result<Vec<SdaSetting>> {
 
 /// The operator of a case on the states SDA models (every `thin`-th model state).
 fn sda_operator(c: &Case) -> Result<Operator> {
-    if c.dko % c.thin != 0 {
+    if !c.dko.is_multiple_of(c.thin) {
         bail!(
             "{}: observations every {} steps are not on a grid of every {}th state",
             c.name,
