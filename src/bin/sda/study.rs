@@ -31,7 +31,10 @@ use sda::score::preset::{Flags, LikelihoodKind, Preset, Settings, likelihood_nam
 
 /// `sda study lorenz96` instead runs the classical data-assimilation benchmark (DAPPER's
 /// sakov2008 at dko 1 and 4, spantini2019; --cases, --truth-seeds, --cycles; see
-/// docs/classical.md) and writes DIR/lorenz96.{csv,md} and figures.
+/// docs/classical.md) and SDA on the same observations (a prior trained once per grid under
+/// DIR/models, the --sda-* flags; the sampler from --preset, --steps, --corrections, --tau,
+/// --gamma, each list giving rows; --no-sda skips it), and writes DIR/lorenz96.{csv,md} and
+/// figures.
 ///
 /// Run the paper's Lorenz-63 study: for each Markov order k (training the models if missing,
 /// with the paper's widths), each observation scenario ("lo": every 8th state, first coordinate,
@@ -148,6 +151,28 @@ pub struct Args {
     /// 500 for spantini2019].
     #[arg(long)]
     pub cycles: Option<usize>,
+    /// lorenz96: run the classical methods only (no SDA prior is trained or sampled).
+    #[arg(long)]
+    pub no_sda: bool,
+    /// lorenz96: Markov orders k of the SDA priors (one row per order; each model is trained
+    /// once under DIR/models and reused).
+    #[arg(long, value_delimiter = ',', default_value = "2")]
+    pub sda_orders: Vec<usize>,
+    /// lorenz96: hidden width of the SDA priors' residual MLP.
+    #[arg(long, default_value_t = 256)]
+    pub sda_width: usize,
+    /// lorenz96: training epochs of the SDA priors (one window per training chain each).
+    #[arg(long, default_value_t = 8000)]
+    pub sda_epochs: usize,
+    /// lorenz96: simulated chains the SDA priors train on (80 % train, 10 % valid).
+    #[arg(long, default_value_t = 2048)]
+    pub sda_chains: usize,
+    /// lorenz96: states per simulated training chain.
+    #[arg(long, default_value_t = 64)]
+    pub sda_length: usize,
+    /// lorenz96: posterior samples of each SDA assimilation (its ensemble).
+    #[arg(long, default_value_t = 16)]
+    pub sda_samples: usize,
 }
 
 /// What a study writes in its folder (`data` only when it simulates its own).

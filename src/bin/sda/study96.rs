@@ -8,13 +8,22 @@ use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use rand_distr::{Distribution, StandardNormal};
+use sda::assimilate::{Observed, SampleConfig, sample_counted};
 use sda::classical::{Climatology, Method, Problem, Settings, Taper, run};
+use sda::data::{Dataset, Splits};
 use sda::evaluate::time_averaged;
 use sda::io::{Array, write_atomic};
-use sda::mcs::{Lorenz96, chain_rng};
+use sda::mcs::{Lorenz96, System, chain_rng};
+use sda::model::Model;
 use sda::plot::{FieldStyle, Panel, Series, panels, vorticity_grid};
+use sda::score::guidance::Likelihood;
+use sda::score::net::ScoreNetConfig;
 use sda::score::operator::Operator;
+use sda::score::preset::{Flags, Settings as SamplerSettings, likelihood_name};
+use sda::score::sde::VpSde;
+use sda::train::{TrainConfig, train};
 
+use crate::common::{bar, device};
 use crate::filter::process_cpu;
 use crate::study::Args;
 
@@ -30,6 +39,8 @@ struct Case {
     std: f64,
     /// Scores average over t > burn_in (strictly).
     burn_in: f64,
+    /// SDA models every `thin`-th model state (its prior's time step is `thin · dt`).
+    thin: usize,
     methods: Vec<(String, Method, Settings)>,
 }
 
@@ -53,6 +64,7 @@ fn case(name: &str) -> Result<Case> {
             operator: every,
             std: 1.0,
             burn_in: 20.0,
+            thin: 1,
             methods: vec![
                 ("climatology".into(), Climatology, Settings::default()),
                 ("oi".into(), Oi, Settings::default()),
@@ -113,6 +125,7 @@ fn case(name: &str) -> Result<Case> {
             operator: "stride:4@4".into(),
             std: 1.0,
             burn_in: 20.0,
+            thin: 1,
             methods: vec![
                 (
                     "ienks N=20 xN=2 lag=4".into(),
@@ -144,6 +157,7 @@ fn case(name: &str) -> Result<Case> {
                 operator: format!("stride:20@20|select:{}", select.join(",")),
                 std: 0.5f64.sqrt(),
                 burn_in: 20.0,
+                thin: 5,
                 methods: vec![
                     (
                         "ienks N=40 infl=1.10 lag=2".into(),
@@ -253,8 +267,23 @@ pub fn run_study(a: &Args) -> Result<()> {
     std::fs::create_dir_all(&a.output)
         .with_context(|| format!("--output {}", a.output.display()))?;
     let seeds = &a.truth_seeds;
+    let sda_runs = if a.no_sda {
+        Vec::new()
+    } else {
+        sda_settings(a)?
+    };
+    if !a.no_sda && a.sda_samples == 0 {
+        bail!("--sda-samples: must be at least 1");
+    }
     let mut rows: Vec<Row> = Vec::new();
     for c in &cases {
+        // The SDA priors of this case's grid (trained once, then read from DIR/models).
+        let mut priors: Vec<(usize, Model)> = Vec::new();
+        for s in &sda_runs {
+            if !priors.iter().any(|(k, _)| *k == s.k) {
+                priors.push((s.k, prior(a, c, s.k)?));
+            }
+        }
         let model = Lorenz96 {
             n: 40,
             forcing: 8.0,
@@ -325,24 +354,88 @@ pub fn run_study(a: &Args) -> Result<()> {
                         }
                     }
                 }
-                println!(
-                    "{:<15} seed {seed:<5} {:<34} rmse {:.3} (all states {:.3})  spread {:.3}  crps {:.3}  {:.2} s{}",
-                    c.name,
-                    row.method,
-                    row.rmse_obs,
-                    row.rmse_all,
-                    row.spread_obs,
-                    row.crps_obs,
-                    row.seconds,
-                    row.failed
-                        .as_deref()
-                        .map(|f| format!("  FAILED: {f}"))
-                        .unwrap_or_default()
+                print_row(&row);
+                rows.push(row);
+            }
+            // SDA: the whole observed period as one trajectory on the grid of every
+            // `thin`-th state, scored like the methods above on the states it models.
+            let mut sda_best: Option<(f64, String, Array)> = None;
+            for (ri, s) in sda_runs.iter().enumerate() {
+                let label = s.label(a.sda_samples);
+                let model = &priors.iter().find(|(k, _)| *k == s.k).expect("trained").1;
+                let thin = c.thin;
+                let l_sda = (length - 1) / thin + 1;
+                let truth_sda = Array::new(
+                    vec![l_sda, 40],
+                    (0..l_sda)
+                        .flat_map(|j| truth_arr.data[j * thin * 40..(j * thin + 1) * 40].to_vec())
+                        .collect(),
                 );
+                let skip_sda = (c.burn_in / (c.dt * thin as f64) + 1e-9).floor() as usize;
+                let at_sda = sda_operator(c)?.times(l_sda)?;
+                let cpu0 = process_cpu();
+                let result = assimilate_sda(
+                    a,
+                    c,
+                    model,
+                    s,
+                    &y,
+                    &noise,
+                    length,
+                    seed + 1 + ri as u64 * 7919,
+                );
+                let secs = process_cpu() - cpu0;
+                let mut row = Row {
+                    case: c.name.into(),
+                    seed,
+                    method: label.clone(),
+                    rmse_obs: f64::NAN,
+                    rmse_all: f64::NAN,
+                    spread_obs: f64::NAN,
+                    crps_obs: f64::NAN,
+                    seconds: secs,
+                    ms_per_cycle: 1e3 * secs / cycles as f64,
+                    failed: None,
+                };
+                let scored = result.and_then(|x| {
+                    let obs = time_averaged(&x, &truth_sda, skip_sda, Some(&at_sda))?;
+                    let all = time_averaged(&x, &truth_sda, skip_sda, None)?;
+                    Ok((x, obs, all))
+                });
+                match scored {
+                    Err(e) => row.failed = Some(e.to_string()),
+                    Ok((x, obs, all)) => {
+                        row.rmse_obs = obs.rmse;
+                        row.rmse_all = all.rmse;
+                        row.spread_obs = obs.spread;
+                        row.crps_obs = obs.crps;
+                        if si == 0 {
+                            // On the model grid, NaN at the states SDA does not model.
+                            let mut r = vec![f64::NAN; length];
+                            for (j, v) in all.rmse_series.iter().enumerate() {
+                                r[j * thin] = *v;
+                            }
+                            series.push((label.clone(), r));
+                            if sda_best.as_ref().is_none_or(|b| all.rmse < b.0) {
+                                sda_best = Some((all.rmse, label.clone(), mean_of(&x)));
+                            }
+                        }
+                    }
+                }
+                print_row(&row);
                 rows.push(row);
             }
             if si == 0 {
-                figures(&a.output, c, &series, &truth_arr, best, skip, length)?;
+                figures(
+                    &a.output,
+                    c,
+                    &series,
+                    &truth_arr,
+                    best,
+                    sda_best.map(|(_, l, m)| (l, m)),
+                    skip,
+                    length,
+                )?;
             }
         }
     }
@@ -352,6 +445,24 @@ pub fn run_study(a: &Args) -> Result<()> {
         a.output.display()
     );
     Ok(())
+}
+
+fn print_row(row: &Row) {
+    println!(
+        "{:<15} seed {:<5} {:<34} rmse {:.3} (all states {:.3})  spread {:.3}  crps {:.3}  {:.2} s{}",
+        row.case,
+        row.seed,
+        row.method,
+        row.rmse_obs,
+        row.rmse_all,
+        row.spread_obs,
+        row.crps_obs,
+        row.seconds,
+        row.failed
+            .as_deref()
+            .map(|f| format!("  FAILED: {f}"))
+            .unwrap_or_default()
+    );
 }
 
 /// The ensemble mean as a `(1, L, D)` array.
@@ -366,13 +477,16 @@ fn mean_of(x: &Array) -> Array {
     Array::new(vec![1, l, d], m)
 }
 
-/// RMSE over time per method, and a Hovmöller picture of the truth and the best smoother.
+/// RMSE over time per method, and a Hovmöller picture of the truth, SDA's mean (on its grid of
+/// every `thin`-th state) and the best smoother's, with their errors.
+#[allow(clippy::too_many_arguments)]
 fn figures(
     dir: &Path,
     c: &Case,
     series: &[(String, Vec<f64>)],
     truth: &Array,
     best: Option<(f64, String, Array)>,
+    sda: Option<(String, Array)>,
     skip: usize,
     length: usize,
 ) -> Result<()> {
@@ -394,7 +508,8 @@ fn figures(
                     })
                 })
                 .collect(),
-            dashed: false,
+            // SDA's lines dashed: the palette repeats after ten methods.
+            dashed: label.starts_with("sda"),
             color: i,
         })
         .collect();
@@ -412,23 +527,37 @@ fn figures(
         1,
         &[panel],
     )?;
-    // Hovmöller of the last 10 time units: time across, the 40 variables down.
+    // Hovmöller of the last 10 time units: time across, the 40 variables down; with SDA on a
+    // coarser grid, every panel shows the states SDA models.
     let d = 40;
-    let span = ((10.0 / c.dt) as usize).min(length);
-    let from = length - span;
+    let thin = if sda.is_some() { c.thin } else { 1 };
+    let times: Vec<usize> = (0..length)
+        .filter(|t| t % thin == 0)
+        .filter(|&t| t as f64 * c.dt > (length - 1) as f64 * c.dt - 10.0 - 1e-9)
+        .collect();
+    let span = times.len();
     let mut fields: Vec<f32> = Vec::new();
     let mut labels = vec!["truth".to_string()];
-    let mut push = |value: &dyn Fn(usize) -> f32| {
+    let mut push = |value: &dyn Fn(usize, usize) -> f32| {
         for i in 0..d {
-            for t in from..length {
-                fields.push(value(t * d + i));
+            for &t in &times {
+                fields.push(value(t, i));
             }
         }
     };
-    push(&|k| truth.data[k]);
+    push(&|t, i| truth.data[t * d + i]);
+    if let Some((label, mean)) = &sda {
+        let at = |t: usize, i: usize| mean.data[(t / c.thin) * d + i];
+        push(&at);
+        push(&|t, i| at(t, i) - truth.data[t * d + i]);
+        let short = label.split(" T=").next().unwrap_or("sda");
+        labels.push(format!("{short} mean"));
+        labels.push(format!("{short} error"));
+    }
     if let Some((_, label, mean)) = &best {
-        push(&|k| mean.data[k]);
-        push(&|k| mean.data[k] - truth.data[k]);
+        let m_at = |t: usize, i: usize| mean.data[t * d + i];
+        push(&m_at);
+        push(&|t, i| m_at(t, i) - truth.data[t * d + i]);
         let short = label.split_whitespace().next().unwrap_or("smoother");
         labels.push(format!("{short} mean"));
         labels.push(format!("{short} error"));
@@ -513,4 +642,231 @@ fn write_tables(dir: &Path, rows: &[Row], seeds: &[u64]) -> Result<()> {
     write_atomic(&dir.join("lorenz96.md"), md.as_bytes())?;
     print!("{md}");
     Ok(())
+}
+
+/// One SDA setting of the study: the prior's order and the sampler and likelihood.
+struct SdaSetting {
+    k: usize,
+    settings: SamplerSettings,
+}
+
+impl SdaSetting {
+    /// The table's method name, e.g. `sda k=2 T=64 C=1 τ=0.25 γ=0.03 N=16`.
+    fn label(&self, samples: usize) -> String {
+        let s = &self.settings;
+        let lik = match s.likelihood {
+            Likelihood::Sda { gamma } => format!("γ={gamma}"),
+            other => likelihood_name(&other),
+        };
+        format!(
+            "sda k={} T={} C={} τ={} {lik} N={samples}",
+            self.k, s.steps, s.corrections, s.tau
+        )
+    }
+}
+
+/// Every combination of --sda-orders, --steps and --corrections, the preset filling the rest.
+fn sda_settings(a: &Args) -> Result<Vec<SdaSetting>> {
+    let base = a.preset.resolve(&Flags::default())?;
+    let steps = if a.steps.is_empty() {
+        vec![base.steps]
+    } else {
+        a.steps.clone()
+    };
+    let corrections = if a.corrections.is_empty() {
+        vec![base.corrections]
+    } else {
+        a.corrections.clone()
+    };
+    let mut out = Vec::new();
+    for &k in &a.sda_orders {
+        if k == 0 {
+            bail!("--sda-orders: k must be at least 1 (windows of 2k + 1 states)");
+        }
+        for &t in &steps {
+            for &c in &corrections {
+                let settings = a.preset.resolve(&Flags {
+                    steps: Some(t),
+                    corrections: Some(c),
+                    tau: a.tau,
+                    gamma: a.gamma,
+                    corrector: a.corrector,
+                    grid: a.grid,
+                    ..Flags::default()
+                })?;
+                out.push(SdaSetting { k, settings });
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The operator of a case on the states SDA models (every `thin`-th model state).
+fn sda_operator(c: &Case) -> Result<Operator> {
+    if !c.dko.is_multiple_of(c.thin) {
+        bail!(
+            "{}: observations every {} steps are not on a grid of every {}th state",
+            c.name,
+            c.dko,
+            c.thin
+        );
+    }
+    let n = c.dko / c.thin;
+    let rest = c
+        .operator
+        .split_once('|')
+        .map(|(_, r)| format!("|{r}"))
+        .unwrap_or_default();
+    Ok(Operator::parse(&format!("stride:{n}@{n}{rest}"))?)
+}
+
+/// Simulated L96-40 chains on the grid SDA models: `--sda-chains` chains from random states,
+/// 1024 model steps of burn-in, then `--sda-length` states `thin` model steps apart.
+fn training_data(a: &Args, c: &Case) -> Result<Splits> {
+    let model = Lorenz96 {
+        n: 40,
+        forcing: 8.0,
+        dt: c.dt,
+        noise: 0.0,
+    };
+    let (n, len, thin) = (a.sda_chains, a.sda_length, c.thin);
+    if n < 3 || len < 2 {
+        bail!("--sda-chains/--sda-length: need at least 3 chains of 2 states");
+    }
+    let steps = (len - 1) * thin + 1;
+    let x = System::Lorenz96(model.clone())
+        .chain()?
+        .trajectories(n, steps, 1024, a.seed);
+    let mut kept = Vec::with_capacity(n * len * 40);
+    for chain in x.chunks(steps * 40) {
+        for t in (0..steps).step_by(thin) {
+            kept.extend(chain[t * 40..(t + 1) * 40].iter().map(|&v| v as f32));
+        }
+    }
+    let system = System::Lorenz96(Lorenz96 {
+        dt: c.dt * thin as f64,
+        ..model
+    });
+    let mut splits = Splits::from_arrays(system, Array::new(vec![n, len, 40], kept), None, None)?;
+    splits.info.burn_in = 1024;
+    splits.info.seed = a.seed;
+    Ok(splits)
+}
+
+/// The SDA prior of order k for a case's grid: loaded from DIR/models when trained with the
+/// same settings, else trained (or resumed) there. Its data set is kept beside it.
+fn prior(a: &Args, c: &Case, k: usize) -> Result<Model> {
+    let dt = c.dt * c.thin as f64;
+    let root = a.output.join("models");
+    let data_dir = root.join(format!(
+        "l96-dt{dt}-data-n{}-l{}",
+        a.sda_chains, a.sda_length
+    ));
+    let dir = root.join(format!(
+        "l96-dt{dt}-n{}-l{}-k{k}-w{}-e{}",
+        a.sda_chains, a.sda_length, a.sda_width, a.sda_epochs
+    ));
+    let dev = device(&a.device)?;
+    let done = dir.join("model.safetensors").exists() && !dir.join("checkpoint.json").exists()
+        || sda::io::read_json::<serde_json::Value>(&dir.join("checkpoint.json"))
+            .ok()
+            .and_then(|c| c["epochs_done"].as_u64())
+            == Some(a.sda_epochs as u64);
+    if done {
+        return Model::load(&dir, &dev).with_context(|| format!("loading {}", dir.display()));
+    }
+    let data = if data_dir.join("system.json").exists() {
+        Dataset::load(&data_dir).with_context(|| format!("loading {}", data_dir.display()))?
+    } else {
+        let splits = training_data(a, c)?;
+        splits.save(&data_dir)?;
+        splits.dataset()
+    };
+    let net = ScoreNetConfig::local(k, 40, a.sda_width);
+    let config = TrainConfig {
+        epochs: a.sda_epochs,
+        seed: a.seed + k as u64,
+        ..TrainConfig::default()
+    };
+    let pb = bar(a.sda_epochs as u64, &format!("train dt={dt} k={k}"));
+    let t0 = std::time::Instant::now();
+    let resume = dir.join("config.json").exists();
+    let mut last = (f64::NAN, f64::NAN);
+    let m = train(
+        &data,
+        net,
+        VpSde::default(),
+        &config,
+        &dir,
+        resume,
+        &dev,
+        |s| {
+            pb.set_position(s.epoch as u64);
+            last = (s.train_loss, s.valid_loss);
+            pb.set_message(format!(
+                "loss {:.4} valid {:.4}",
+                s.train_loss, s.valid_loss
+            ));
+        },
+    )
+    .with_context(|| format!("training {}", dir.display()))?;
+    pb.finish_and_clear();
+    println!(
+        "trained the L96-40 prior dt = {dt}, k = {k}, width {} ({} epochs, {:.0} s; loss {:.4}, valid {:.4}) → {}",
+        a.sda_width,
+        a.sda_epochs,
+        t0.elapsed().as_secs_f64(),
+        last.0,
+        last.1,
+        dir.display()
+    );
+    Ok(m)
+}
+
+/// SDA's posterior samples `(N, L_sda, 40)` of one truth's observations, on the case's grid.
+#[allow(clippy::too_many_arguments)]
+fn assimilate_sda(
+    a: &Args,
+    c: &Case,
+    model: &Model,
+    s: &SdaSetting,
+    y: &Array,
+    noise: &[f32],
+    length: usize,
+    seed: u64,
+) -> Result<Array> {
+    let operator = sda_operator(c)?;
+    let l = (length - 1) / c.thin + 1;
+    let observed = Observed {
+        operator,
+        y: y.clone(),
+        noise: noise.to_vec(),
+    };
+    let cfg = SampleConfig {
+        length: l,
+        samples: a.sda_samples,
+        batch: a.sda_samples.min(8),
+        precision: a.precision,
+        seed,
+        ..SampleConfig::default()
+    }
+    .with(&s.settings);
+    let passes = cfg.steps * (1 + cfg.corrections);
+    println!(
+        "{} {}: {l} states × {} samples, {passes} guided network passes over {} windows each",
+        c.name,
+        s.label(a.sda_samples),
+        a.sda_samples,
+        l.saturating_sub(2 * s.k)
+    );
+    let pb = bar(
+        (cfg.steps * a.sda_samples.div_ceil(cfg.batch)) as u64,
+        "sda",
+    );
+    pb.set_message(format!("{l} states, {} samples", a.sda_samples));
+    let (x, _) = sample_counted(model, Some(&observed), &cfg, &device(&a.device)?, |_| {
+        pb.inc(1)
+    })?;
+    pb.finish_and_clear();
+    Ok(x)
 }
