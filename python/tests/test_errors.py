@@ -91,7 +91,16 @@ def test_missing_and_broken_files_are_os_errors(tmp_path, model):
     json.loads(good)
 
 
-def test_ctrl_c_interrupts_a_long_call_cleanly(model):
+@pytest.fixture
+def sigint():
+    # Python raises KeyboardInterrupt on SIGINT only if SIGINT was not ignored when it started,
+    # and a shell's background jobs (`cmd &`) start with it ignored: install the handler here.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_ctrl_c_interrupts_a_long_call_cleanly(model, sigint):
     # A SIGINT from another thread while the sampler runs: KeyboardInterrupt within a few
     # steps, and the interpreter and the model carry on.
     timer = threading.Timer(0.5, signal.raise_signal, (signal.SIGINT,))
@@ -106,7 +115,7 @@ def test_ctrl_c_interrupts_a_long_call_cleanly(model):
     assert np.isfinite(x).all()
 
 
-def test_interrupted_training_leaves_no_half_written_file(lorenz, tmp_path):
+def test_interrupted_training_leaves_no_half_written_file(lorenz, tmp_path, sigint):
     timer = threading.Timer(1.0, signal.raise_signal, (signal.SIGINT,))
     timer.start()
     with pytest.raises(KeyboardInterrupt):
