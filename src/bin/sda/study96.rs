@@ -253,6 +253,24 @@ struct Row {
     failed: Option<String>,
 }
 
+impl Row {
+    /// A row not scored yet: `seconds` of CPU over `cycles` observation cycles.
+    fn new(case: &str, seed: u64, method: &str, seconds: f64, cycles: usize) -> Self {
+        Row {
+            case: case.into(),
+            seed,
+            method: method.into(),
+            rmse_obs: f64::NAN,
+            rmse_all: f64::NAN,
+            spread_obs: f64::NAN,
+            crps_obs: f64::NAN,
+            seconds,
+            ms_per_cycle: 1e3 * seconds / cycles as f64,
+            failed: None,
+        }
+    }
+}
+
 pub fn run_study(a: &Args) -> Result<()> {
     let names: Vec<String> = if a.cases == ["lo", "hi"] {
         vec![
@@ -322,18 +340,7 @@ pub fn run_study(a: &Args) -> Result<()> {
                 let cpu0 = process_cpu();
                 let result = run(*method, &s, &problem, &|_| {});
                 let secs = process_cpu() - cpu0;
-                let mut row = Row {
-                    case: c.name.into(),
-                    seed,
-                    method: label.clone(),
-                    rmse_obs: f64::NAN,
-                    rmse_all: f64::NAN,
-                    spread_obs: f64::NAN,
-                    crps_obs: f64::NAN,
-                    seconds: secs,
-                    ms_per_cycle: 1e3 * secs / cycles as f64,
-                    failed: None,
-                };
+                let mut row = Row::new(c.name, seed, label, secs, cycles);
                 match result {
                     Err(e) => row.failed = Some(e.to_string()),
                     Ok(est) => {
@@ -385,18 +392,7 @@ pub fn run_study(a: &Args) -> Result<()> {
                     seed + 1 + ri as u64 * 7919,
                 );
                 let secs = process_cpu() - cpu0;
-                let mut row = Row {
-                    case: c.name.into(),
-                    seed,
-                    method: label.clone(),
-                    rmse_obs: f64::NAN,
-                    rmse_all: f64::NAN,
-                    spread_obs: f64::NAN,
-                    crps_obs: f64::NAN,
-                    seconds: secs,
-                    ms_per_cycle: 1e3 * secs / cycles as f64,
-                    failed: None,
-                };
+                let mut row = Row::new(c.name, seed, &label, secs, cycles);
                 let scored = result.and_then(|x| {
                     let obs = time_averaged(&x, &truth_sda, skip_sda, Some(&at_sda))?;
                     let all = time_averaged(&x, &truth_sda, skip_sda, None)?;
