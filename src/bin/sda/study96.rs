@@ -367,19 +367,19 @@ pub fn run_study(a: &Args) -> Result<()> {
             // SDA: the whole observed period as one trajectory on the grid of every
             // `thin`-th state, scored like the methods above on the states it models.
             let mut sda_best: Option<(f64, String, Array)> = None;
+            let thin = c.thin;
+            let l_sda = (length - 1) / thin + 1;
+            let truth_sda = Array::new(
+                vec![l_sda, 40],
+                (0..l_sda)
+                    .flat_map(|j| truth_arr.data[j * thin * 40..(j * thin + 1) * 40].to_vec())
+                    .collect(),
+            );
+            let skip_sda = (c.burn_in / (c.dt * thin as f64) + 1e-9).floor() as usize;
+            let at_sda = sda_operator(c)?.times(l_sda)?;
             for (ri, s) in sda_runs.iter().enumerate() {
                 let label = s.label(a.sda_samples);
                 let model = &priors.iter().find(|(k, _)| *k == s.k).expect("trained").1;
-                let thin = c.thin;
-                let l_sda = (length - 1) / thin + 1;
-                let truth_sda = Array::new(
-                    vec![l_sda, 40],
-                    (0..l_sda)
-                        .flat_map(|j| truth_arr.data[j * thin * 40..(j * thin + 1) * 40].to_vec())
-                        .collect(),
-                );
-                let skip_sda = (c.burn_in / (c.dt * thin as f64) + 1e-9).floor() as usize;
-                let at_sda = sda_operator(c)?.times(l_sda)?;
                 let cpu0 = process_cpu();
                 let result = assimilate_sda(
                     a,
@@ -847,7 +847,7 @@ fn assimilate_sda(
         ..SampleConfig::default()
     }
     .with(&s.settings);
-    let passes = cfg.steps * (1 + cfg.corrections);
+    let passes = cfg.sampler(model.config.sde).evaluations();
     println!(
         "{} {}: {l} states × {} samples, {passes} guided network passes over {} windows each",
         c.name,
