@@ -246,6 +246,26 @@ impl NetSpec {
     }
 }
 
+/// Gives the U-Net of imported field data (`system: external`) the data's own constant
+/// channels, if any, instead of the Kolmogorov forcing `sin(4y)`, which only Kolmogorov flow
+/// has. Other systems and MLP networks are left as they are.
+pub fn use_data_context(
+    net: &mut ScoreNetConfig,
+    system: &crate::mcs::System,
+    context: Option<Array>,
+) {
+    if let crate::mcs::System::External(_) = system
+        && let Backbone::Unet {
+            forcing,
+            context: c,
+            ..
+        } = &mut net.backbone
+    {
+        *forcing = 0;
+        *c = context.map(|a| a.data).unwrap_or_default();
+    }
+}
+
 /// The default batch size and learning rate for states of `shape`: the paper's (64, 1e-3) for
 /// vector states, (32, 2e-4) for fields.
 pub fn default_batch_lr(shape: &[usize]) -> (usize, f64) {

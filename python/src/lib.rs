@@ -32,11 +32,10 @@ use sda::mcs::System;
 use sda::model::Model as RustModel;
 use sda::options::parse;
 use sda::score::guidance::Likelihood;
-use sda::score::net::Backbone;
 use sda::score::operator::Operator;
 use sda::score::preset::{Flags, Preset, Settings};
 use sda::score::table::{Design, Table};
-use sda::train::{NetSpec, TrainConfig, default_batch_lr, train_with};
+use sda::train::{NetSpec, TrainConfig, default_batch_lr, train_with, use_data_context};
 
 create_exception!(
     _sda,
@@ -1058,18 +1057,7 @@ fn train(
     }
     .config(&shape)
     .map_err(py_err)?;
-    // Imported fields have no forcing; their own constant channels, if any, instead (as
-    // `sda train` on an imported data folder).
-    if let System::External(_) = &splits.info.system
-        && let Backbone::Unet {
-            forcing,
-            context: c,
-            ..
-        } = &mut net.backbone
-    {
-        *forcing = 0;
-        *c = context.map(|a| a.data).unwrap_or_default();
-    }
+    use_data_context(&mut net, &splits.info.system, context);
     let (batch, rate) = default_batch_lr(&shape);
     let config = TrainConfig {
         epochs,

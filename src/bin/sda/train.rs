@@ -5,13 +5,13 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use sda::data::Dataset;
 use sda::import::read_context;
-use sda::mcs::System;
 use sda::nn::cpu::Precision;
 use sda::output::{Existing, Folder, check_folder, remove_outputs};
-use sda::score::net::{Architecture, Backbone, UNetPreset};
+use sda::score::net::{Architecture, UNetPreset};
 use sda::score::sde::{Schedule, VpSde};
 use sda::train::{
     Engine, LrSchedule, NetSpec, TrainConfig, default_batch_lr, is_run_file, train_with,
+    use_data_context,
 };
 
 use crate::common::{bar, device};
@@ -152,19 +152,9 @@ pub fn run(a: Args) -> Result<()> {
         embedding: a.embedding,
     }
     .config(shape)?;
-    // Imported fields have no forcing; their own constant channels, if any, instead.
-    if let System::External(_) = &data.info.system
-        && let Backbone::Unet {
-            forcing,
-            context: c,
-            ..
-        } = &mut net.backbone
-    {
-        let context = read_context(&a.data, &data.info)
-            .with_context(|| format!("--data {}", a.data.display()))?;
-        *forcing = 0;
-        *c = context.map(|a| a.data).unwrap_or_default();
-    }
+    let context = read_context(&a.data, &data.info)
+        .with_context(|| format!("--data {}", a.data.display()))?;
+    use_data_context(&mut net, &data.info.system, context);
     let (batch, lr) = default_batch_lr(shape);
     let config = TrainConfig {
         epochs: a.epochs,
