@@ -7,7 +7,7 @@ use rand::rngs::SmallRng;
 use rand_distr::{Distribution, StandardNormal};
 use rayon::prelude::*;
 
-use super::dense::{gain_weights, mul};
+use super::dense::{denkf_weights, gain_weights, mul};
 use super::{
     Estimate, Method, Problem, Settings, anomaly_factor, apply_transform, diverged, finite,
     forecast, initial_ensemble, method_rng, post_process, sqrt_transform,
@@ -101,11 +101,7 @@ fn perturbed(p: &Problem, k: usize, e: &DMatrix<f64>, rng: &mut super::MethodRng
 fn denkf(p: &Problem, k: usize, e: &DMatrix<f64>) -> DMatrix<f64> {
     let (y, d) = p.whitened(k, e);
     // M̃ = d̃ 1ᵀ − Ỹ / 2.
-    let mut m = y.clone() * -0.5;
-    for mut c in m.column_iter_mut() {
-        c += &d;
-    }
-    gain_update(e, gain_weights(&y, &m))
+    gain_update(e, denkf_weights(&y, &d))
 }
 
 /// The periodic distance between grid points `i` and `j` on a ring of `n`.

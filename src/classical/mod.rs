@@ -833,60 +833,103 @@ fn join(mean: &DVector<f64>, a: &DMatrix<f64>) -> DMatrix<f64> {
 }
 
 /// A random mean-preserving orthogonal `N × N` matrix `Q` (`Q 1 = 1`, `QᵀQ = I`), Haar
-/// distributed on that subgroup: `U blockdiag(1, O) Uᵀ` with `U` orthogonal, first column
-/// `1/√N`, and `O` Haar on `O(N − 1)`.
-pub fn mean_preserving_rotation<R: rand::Rng + ?Sized>(n: usize, rng: &mut R) -> DMatrix<f64> {
-    if n < 2 {
-        return DMatrix::identity(n, n);
-    }
-    let g = DMatrix::from_fn(n - 1, n - 1, |_, _| StandardNormal.sample(rng));
-    let qr = g.qr();
-    let (mut o, r) = (qr.q(), qr.r());
-    for j in 0..n - 1 {
-        if r[(j, j)] < 0.0 {
-            o.column_mut(j).neg_mut();
-        }
-    }
-    let mut b = DMatrix::identity(n, n);
-    b.view_mut((1, 1), (n - 1, n - 1)).copy_from(&o);
-    // Householder reflection U = I − 2vvᵀ/vᵀv with v = e₁ − 1/√N: U e₁ = 1/√N, U = Uᵀ.
-    let mut v = DVector::from_element(n, -1.0 / (n as f64).sqrt());
-    v[0] += 1.0;
-    // U B U applied as two rank-one updates, O(N²) instead of two dense products:
-    // U X = X − c v (vᵀX), X U = X − c (X v) vᵀ.
-    let c = 2.0 / v.norm_squared();
-    let w = b.tr_mul(&v);
-    b.ger(-c, &v, &w, 1.0);
-    let z = &b * &v;
-    b.ger(-c, &z, &v, 1.0);
-    b
+/// distributed on that subgroup: the identity through [`rotate_members`].
+pub fn mean_preserving_rotation<R: rand::Rng>(n: usize, rng: &mut R) -> DMatrix<f64> {
+    let mut q = DMatrix::identity(n, n);
+    rotate_members(&mut q, rng);
+    q
 }
 
-/// Inflation and rotation of an ensemble's anomalies (DAPPER's `post_process`).
+/// `A ← A Q` for the columns (members) of `a` and a fresh random mean-preserving orthogonal
+/// `Q = U blockdiag(1, O) U` (DAPPER's `genOG_1`): `U = I − c u uᵀ` the reflection with
+/// `U e₁ = 1/√N`, and `O` Haar on `O(N − 1)`. `O` is drawn as Stewart's (1980) product of
+/// Householder reflections `H₁ ⋯ H_{N−2} D` built from independent standard normal vectors
+/// of dimensions `N − 1, …, 2` and the signs `D` that make the implied `R` of a QR
+/// factorisation positive: the law of the `Q` factor of a Gaussian matrix, without forming
+/// the matrix, its factorisation or `Q`. Each reflection is one pass over the columns.
+pub fn rotate_members<R: rand::Rng>(a: &mut DMatrix<f64>, rng: &mut R) {
+    let n = a.ncols();
+    if n < 2 {
+        return;
+    }
+    let rows = a.nrows();
+    // The N(N−1)/2 normal draws come from a xoshiro256++ stream seeded by `rng`.
+    let mut fast = rand::rngs::SmallRng::from_rng(rng);
+    let mut av = vec![0.0; rows];
+    // A ← A − β (A v) vᵀ for v supported on columns `from..`.
+    let mut reflect = |a: &mut DMatrix<f64>, from: usize, v: &[f64], beta: f64| {
+        av.fill(0.0);
+        let data = a.as_mut_slice();
+        for (j, &vj) in v.iter().enumerate() {
+            let col = &data[(from + j) * rows..(from + j + 1) * rows];
+            for (x, &c) in av.iter_mut().zip(col) {
+                *x += c * vj;
+            }
+        }
+        for (j, &vj) in v.iter().enumerate() {
+            let col = &mut data[(from + j) * rows..(from + j + 1) * rows];
+            let f = beta * vj;
+            for (c, &x) in col.iter_mut().zip(&av) {
+                *c -= f * x;
+            }
+        }
+    };
+    let mut u = vec![-1.0 / (n as f64).sqrt(); n];
+    u[0] += 1.0;
+    let cu = 2.0 / u.iter().map(|x| x * x).sum::<f64>();
+    reflect(a, 0, &u, cu);
+    let m = n - 1;
+    let mut signs = vec![1.0; m];
+    let mut v = vec![0.0f64; m];
+    for k in 0..m {
+        let v = &mut v[..m - k];
+        for x in v.iter_mut() {
+            *x = StandardNormal.sample(&mut fast);
+        }
+        if k + 1 == m {
+            // The last diagonal entry of R: the sign of a normal draw.
+            signs[k] = v[0].signum();
+            break;
+        }
+        let norm = v.iter().map(|x| x * x).sum::<f64>().sqrt();
+        // H x = α e₁ with α = −sign(x₀)‖x‖ (R's diagonal entry), v = x − α e₁.
+        let alpha = if v[0] >= 0.0 { -norm } else { norm };
+        signs[k] = alpha.signum();
+        v[0] -= alpha;
+        let vv = v.iter().map(|x| x * x).sum::<f64>();
+        if vv > 0.0 {
+            reflect(a, 1 + k, v, 2.0 / vv);
+        }
+    }
+    for (k, &sg) in signs.iter().enumerate() {
+        if sg < 0.0 {
+            a.column_mut(1 + k).neg_mut();
+        }
+    }
+    reflect(a, 0, &u, cu);
+}
+
+/// Inflation and rotation of an ensemble's anomalies (DAPPER's `post_process`), in place.
 fn post_process(e: &mut DMatrix<f64>, s: &Settings, rng: &mut MethodRng) {
     if s.inflation == 1.0 && !s.rotate {
         return;
     }
-    if !s.rotate {
-        // In place, the arithmetic of the general case: x̄ + (x − x̄) · inflation.
-        let mean = e.column_mean();
-        let d = e.nrows();
-        for c in e.as_mut_slice().chunks_exact_mut(d) {
-            for (x, m) in c.iter_mut().zip(mean.as_slice()) {
-                *x = m + (*x - m) * s.inflation;
-            }
+    // The arithmetic of x̄ + (x − x̄) · inflation, with the rotation between.
+    let mean = e.column_mean();
+    let d = e.nrows();
+    for c in e.as_mut_slice().chunks_exact_mut(d) {
+        for (x, m) in c.iter_mut().zip(mean.as_slice()) {
+            *x -= m;
         }
-        return;
-    }
-    let (mean, mut a) = split(e);
-    if s.inflation != 1.0 {
-        a *= s.inflation;
     }
     if s.rotate {
-        let q = mean_preserving_rotation(e.ncols(), rng);
-        a = dense::mul(&a, false, &q, true);
+        rotate_members(e, rng);
     }
-    *e = join(&mean, &a);
+    for c in e.as_mut_slice().chunks_exact_mut(d) {
+        for (x, m) in c.iter_mut().zip(mean.as_slice()) {
+            *x = m + *x * s.inflation;
+        }
+    }
 }
 
 /// EnKF-N's hyper-prior coefficients `(eN, cL)` for singular values² `s2` (padded to N) and
@@ -915,24 +958,20 @@ impl Spectrum {
     pub(super) fn of(y: &DMatrix<f64>) -> Self {
         let (p, n) = y.shape();
         if p >= n {
-            let eig = dense::mul(y, true, y, false).symmetric_eigen();
-            let s2 = eig.eigenvalues.iter().map(|s| s.max(0.0)).collect();
-            return Self {
-                v: eig.eigenvectors,
-                s2,
-                n,
-            };
+            let (values, v) = eigen(dense::mul(y, true, y, false));
+            let s2 = values.iter().map(|s| s.max(0.0)).collect();
+            return Self { v, s2, n };
         }
-        let eig = dense::mul(y, false, y, true).symmetric_eigen();
-        let top = eig.eigenvalues.iter().fold(0.0f64, |m, &s| m.max(s));
+        let (values, vectors) = eigen(dense::mul(y, false, y, true));
+        let top = values.iter().fold(0.0f64, |m, &s| m.max(s));
         let keep: Vec<usize> = (0..p)
-            .filter(|&i| eig.eigenvalues[i] > 1e-12 * top && eig.eigenvalues[i] > 0.0)
+            .filter(|&i| values[i] > 1e-12 * top && values[i] > 0.0)
             .collect();
         let mut v = DMatrix::zeros(n, keep.len());
         let mut s2 = Vec::with_capacity(keep.len());
         for (c, &i) in keep.iter().enumerate() {
-            let s = eig.eigenvalues[i];
-            let col = y.transpose() * eig.eigenvectors.column(i) / s.sqrt();
+            let s = values[i];
+            let col = y.transpose() * vectors.column(i) / s.sqrt();
             v.column_mut(c).copy_from(&col);
             s2.push(s);
         }
@@ -975,6 +1014,19 @@ impl Spectrum {
             (0..c.len()).map(|i| (f(self.s2[i] + zeta) - f0) * c[i]),
         );
         &self.v * d + x * f0
+    }
+}
+
+/// Eigenvalues and eigenvectors of a symmetric matrix ([`dense::symmetric_eigen`]); NaN where
+/// that does not converge (non-finite input), so that the NaN reaches the ensemble and the
+/// divergence check.
+fn eigen(m: DMatrix<f64>) -> (Vec<f64>, DMatrix<f64>) {
+    match dense::symmetric_eigen(m.clone()) {
+        Some(e) => e,
+        None => {
+            let n = m.nrows();
+            (vec![f64::NAN; n], DMatrix::from_element(n, n, f64::NAN))
+        }
     }
 }
 
