@@ -74,6 +74,8 @@ def main():
     ap.add_argument("--sda", required=True)
     ap.add_argument("--cycles", type=int, default=1000)
     ap.add_argument("--seed", type=int, default=3000)
+    ap.add_argument("--repeats", type=int, default=3,
+                    help="runs of each timing, DAPPER's and sda's alike; the table gives the fastest")
     a = ap.parse_args()
     work = tempfile.mkdtemp(prefix="dapper-compare-")
     system = os.path.join(work, "l96")
@@ -97,24 +99,29 @@ def main():
             np.save(base + "-y.npy", np.stack([np.asarray(v, dtype=float) for v in yy]).astype(np.float32))
             data[key] = (h, xx, yy, base)
         h, xx, yy, base = data[key]
-        # DAPPER
-        dpr.set_seed(a.seed + 1)
-        xp = make()
-        t0 = time.process_time()
-        xp.assimilate(h, xx, yy, liveplots=False)
-        dapper_cpu = time.process_time() - t0
-        xp.stats.average_in_time()
-        d_rmse = avrg(xp, "s" if smoother else "a")
+        # DAPPER, as it runs (statistics on); the rmse from the first run.
+        dapper_cpu, bare_cpu, sda_ms = float("inf"), float("inf"), float("inf")
+        d_rmse = s_rmse = float("nan")
+        for rep in range(a.repeats):
+            dpr.set_seed(a.seed + 1)
+            xp = make()
+            t0 = time.process_time()
+            xp.assimilate(h, xx, yy, liveplots=False)
+            dapper_cpu = min(dapper_cpu, time.process_time() - t0)
+            if rep == 0:
+                xp.stats.average_in_time()
+                d_rmse = avrg(xp, "s" if smoother else "a")
         # DAPPER again with its statistics switched off (assess a no-op): the method's own time.
         import dapper.stats as dstats
         assess = dstats.Stats.assess
         dstats.Stats.assess = lambda self, *args, **kwargs: None
         try:
-            dpr.set_seed(a.seed + 1)
-            xp2 = make()
-            t0 = time.process_time()
-            xp2.assimilate(h, xx, yy, liveplots=False)
-            bare_cpu = time.process_time() - t0
+            for _ in range(a.repeats):
+                dpr.set_seed(a.seed + 1)
+                xp2 = make()
+                t0 = time.process_time()
+                xp2.assimilate(h, xx, yy, liveplots=False)
+                bare_cpu = min(bare_cpu, time.process_time() - t0)
         except Exception as e:  # noqa: BLE001
             print(f"DAPPER without statistics failed on {label}: {e}", file=sys.stderr)
             bare_cpu = float("nan")
@@ -126,12 +133,14 @@ def main():
                "--observations", base + "-y.npy", "--length", str(xx.shape[0]), "--initial",
                os.path.join(work, "x0.npy"), "--initial-std", str(0.001 ** 0.5), "--climatology",
                base + "-truth.npy", "--seed", str(a.seed + 1), "--output", out] + flags.split()
-        r = subprocess.run(cmd, capture_output=True, text=True)
-        if r.returncode != 0:
-            print(f"sda failed on {label}: {r.stderr.strip()}", file=sys.stderr)
-            sda_ms, s_rmse = float("nan"), float("nan")
-        else:
-            sda_ms = float(re.search(r"\(([0-9.]+) ms of CPU time", r.stdout).group(1))
+        for _ in range(a.repeats):
+            r = subprocess.run(cmd, capture_output=True, text=True)
+            if r.returncode != 0:
+                print(f"sda failed on {label}: {r.stderr.strip()}", file=sys.stderr)
+                sda_ms = float("nan")
+                break
+            sda_ms = min(sda_ms, float(re.search(r"\(([0-9.]+) ms of CPU time", r.stdout).group(1)))
+        if r.returncode == 0:
             x = np.load(out)
             mean = x.mean(axis=0)
             burn = int(round(20 / 0.05))
@@ -141,7 +150,7 @@ def main():
         bare_ms = 1e3 * bare_cpu / cycles
         rows.append((label, cycles, dapper_ms, bare_ms, sda_ms, d_rmse, s_rmse))
         print(f"{label}: DAPPER {dapper_ms:.3f} ms/cycle, sda {sda_ms:.4f} ms/cycle", file=sys.stderr, flush=True)
-    print(f"\nLorenz-96 sakov2008, truth seed {a.seed}, one core each "
+    print(f"\nLorenz-96 sakov2008, truth seed {a.seed}, one core each, fastest of {a.repeats} runs "
           f"(python {sys.version.split()[0]}, dapper {dpr.__version__}, numpy {np.__version__})\n")
     print("| method | cycles | DAPPER ms/cycle (with its statistics) | DAPPER, statistics off | sda ms/cycle "
           "| speed-up (statistics off) | DAPPER rmse | sda rmse |")

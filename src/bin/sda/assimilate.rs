@@ -37,7 +37,7 @@ pub struct SamplerArgs {
     #[arg(long, default_value_t = 64)]
     pub batch: usize,
     /// Named settings of the sampler and the likelihood: paper (PC, 256 steps, C = 1, SDA
-    /// γ = 0.03), fast (the same with 64 steps) or accurate (the same with C = 2), as measured
+    /// γ = 0.03), fast (the same with 64 steps and C = 2) or accurate (256 steps, C = 4), as measured
     /// on Lorenz-63 (docs/mmps.md). Any flag below given explicitly wins over the preset.
     #[arg(long, value_enum, default_value_t = Preset::Paper)]
     pub preset: Preset,
