@@ -156,7 +156,7 @@ def main():
           "| speed-up (statistics off) | DAPPER rmse | sda rmse |")
     print("|---|---|---|---|---|---|---|---|")
     for label, cycles, dm, bm, sm, dr, sr in rows:
-        speed = f"{bm / sm:.0f}× ({dm / sm:.0f}×)" if sm > 0 else "(sda below timer resolution)"
+        speed = f"{bm / sm:.1f}× ({dm / sm:.0f}×)" if sm > 0 else "(sda below timer resolution)"
         print(f"| {label} | {cycles} | {dm:.3f} | {bm:.3f} | {sm:.4f} | {speed} | {dr:.3f} | {sr:.3f} |")
     print("\n(rmse: analysis, or smoothed for smoothers, at observed states with t > 20; sda's time is "
           "the method alone, scoring is a separate `sda evaluate`; speed-up against DAPPER without, "
