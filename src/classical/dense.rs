@@ -235,31 +235,50 @@ pub(super) fn spd_solve_t(s: DMatrix<f64>, bt: &mut DMatrix<f64>) -> bool {
     ok
 }
 
-/// [`gain_weights`] for the DEnKF's `M̃ = d̃ 1ᵀ − Ỹ / 2`: in ensemble space (`p ≥ N`)
-/// `ỸᵀM̃ = (Ỹᵀd̃) 1ᵀ − (S − (N−1) I) / 2` comes from `S = ỸᵀỸ + (N−1) I` itself, one product
-/// fewer than the general form.
-pub(super) fn denkf_weights(y: &DMatrix<f64>, d: &nalgebra::DVector<f64>) -> DMatrix<f64> {
-    let (p, n) = y.shape();
-    if p < n {
-        let mut m = y * -0.5;
-        for mut c in m.column_iter_mut() {
-            c += d;
-        }
-        return gain_weights(y, &m);
-    }
+/// The DEnKF analysis of the ensemble `e` (`D × N`) in ensemble space (`p ≥ N` whitened
+/// observed anomalies `ỹ`, innovation `d̃`). With `S = ỸᵀỸ + (N−1) I` and `M̃ = d̃ 1ᵀ − Ỹ / 2`
+/// the gain's weights are `X = S⁻¹ỸᵀM̃ = w 1ᵀ − I / 2 + (N−1)/2 · S⁻¹` (`w = S⁻¹Ỹᵀd̃`, as
+/// `S⁻¹ỸᵀỸ = I − (N−1) S⁻¹`), so that `E + A X = x̄ 1ᵀ + A / 2 + (A w) 1ᵀ + (N−1)/2 · A S⁻¹`:
+/// one product (`ỸᵀỸ`) and one Cholesky solve with the `D + 1` right-hand sides `Aᵀ`,
+/// `Ỹᵀd̃`, against two products and a solve in the general form. NaN where `S` is not
+/// positive definite (non-finite input).
+pub(super) fn denkf_analysis(
+    e: &DMatrix<f64>,
+    y: &DMatrix<f64>,
+    d: &nalgebra::DVector<f64>,
+) -> DMatrix<f64> {
+    let (dim, n) = e.shape();
+    assert!(y.nrows() >= n, "ensemble space: p ≥ N");
     let n1 = (n - 1) as f64;
     let mut s = mul(y, true, y, false);
-    let yd = y.tr_mul(d);
-    // (ỸᵀM̃)ᵀ, entry (i, j) = (Ỹᵀd̃)_j − (ỸᵀỸ)_ij / 2 (S symmetric).
-    let mut xt = DMatrix::from_fn(n, n, |i, j| yd[j] - 0.5 * s[(i, j)]);
     for i in 0..n {
         s[(i, i)] += n1;
     }
-    if spd_solve_t(s, &mut xt) {
-        xt.transpose()
-    } else {
-        DMatrix::from_element(n, n, f64::NAN)
+    let mean = e.column_mean();
+    // Bᵀ = [A; (Ỹᵀd̃)ᵀ], solved in place to [A S⁻¹; wᵀ].
+    let mut bt = DMatrix::zeros(dim + 1, n);
+    for j in 0..n {
+        let (mut col, ej) = (bt.column_mut(j), e.column(j));
+        for i in 0..dim {
+            col[i] = ej[i] - mean[i];
+        }
+        col[dim] = y.column(j).dot(d);
     }
+    if !spd_solve_t(s, &mut bt) {
+        return DMatrix::from_element(dim, n, f64::NAN);
+    }
+    // A w, from the anomalies E − x̄ 1ᵀ.
+    let mut aw = nalgebra::DVector::<f64>::zeros(dim);
+    for j in 0..n {
+        let wj = bt[(dim, j)];
+        for i in 0..dim {
+            aw[i] += (e[(i, j)] - mean[i]) * wj;
+        }
+    }
+    let half = 0.5 * n1;
+    DMatrix::from_fn(dim, n, |i, j| {
+        mean[i] + 0.5 * (e[(i, j)] - mean[i]) + aw[i] + half * bt[(i, j)]
+    })
 }
 
 /// The Kalman gain's ensemble weights `X = Ỹᵀ (ỸỸᵀ + (N−1) I)⁻¹ M̃ = (ỸᵀỸ + (N−1) I)⁻¹ Ỹᵀ M̃`
@@ -501,15 +520,24 @@ mod tests {
             let got = gain_weights(&y, &m);
             assert!((got - want).amax() < 1e-12, "p {p}, n {n}");
         }
-        for (p, n) in [(3, 6), (6, 4), (5, 5)] {
+        // The DEnKF analysis against E + A X with the general weights of M̃ = d̃ 1ᵀ − Ỹ / 2.
+        for (p, n) in [(6, 4), (5, 5), (9, 3)] {
+            let e = DMatrix::from_fn(4, n, |i, j| ((i * 5 + j * 3) as f64 * 0.41).cos() * 2.0);
             let y = DMatrix::from_fn(p, n, |i, j| ((i * n + j) as f64 * 0.53).sin());
             let d = nalgebra::DVector::from_fn(p, |i, _| (i as f64 * 0.8).cos());
             let mut m = &y * -0.5;
             for mut c in m.column_iter_mut() {
                 c += &d;
             }
-            let diff = denkf_weights(&y, &d) - gain_weights(&y, &m);
-            assert!(diff.amax() < 1e-12, "DEnKF weights, p {p}, n {n}");
+            let x = gain_weights(&y, &m);
+            let mean = e.column_mean();
+            let mut a = e.clone();
+            for mut c in a.column_iter_mut() {
+                c -= &mean;
+            }
+            let want = &e + &a * x;
+            let diff = denkf_analysis(&e, &y, &d) - want;
+            assert!(diff.amax() < 1e-12, "DEnKF analysis, p {p}, n {n}");
         }
         let mut bt = DMatrix::zeros(1, 2);
         assert!(!spd_solve_t(

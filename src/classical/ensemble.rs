@@ -7,7 +7,7 @@ use rand::rngs::SmallRng;
 use rand_distr::{Distribution, StandardNormal};
 use rayon::prelude::*;
 
-use super::dense::{denkf_weights, gain_weights, mul};
+use super::dense::{denkf_analysis, gain_weights, mul};
 use super::{
     Estimate, Method, Problem, Settings, anomaly_factor, apply_transform, diverged, finite,
     forecast, initial_ensemble, method_rng, post_process, sqrt_transform,
@@ -200,8 +200,15 @@ fn perturbed(p: &Problem, k: usize, e: &DMatrix<f64>, rng: &mut super::MethodRng
 /// The deterministic EnKF: the mean gets the Kalman update, the anomalies half of it.
 fn denkf(p: &Problem, k: usize, e: &DMatrix<f64>) -> DMatrix<f64> {
     let (y, d) = p.whitened(k, e);
+    if y.nrows() >= y.ncols() {
+        return denkf_analysis(e, &y, &d);
+    }
     // M̃ = d̃ 1ᵀ − Ỹ / 2.
-    gain_update(e, denkf_weights(&y, &d))
+    let mut m = &y * -0.5;
+    for mut c in m.column_iter_mut() {
+        c += &d;
+    }
+    gain_update(e, gain_weights(&y, &m))
 }
 
 /// The periodic distance between grid points `i` and `j` on a ring of `n`.
