@@ -2,12 +2,11 @@
 //! ensemble Kalman smoother (BASELINES.md §4.1–4.7).
 
 use nalgebra::{DMatrix, DVector};
-use rand::SeedableRng;
-use rand::rngs::SmallRng;
-use rand_distr::{Distribution, StandardNormal};
+use rand::Rng;
 use rayon::prelude::*;
 
 use super::dense::{denkf_analysis, gain_weights, mul};
+use super::normals::Normals;
 use super::{
     Estimate, Method, Problem, Settings, anomaly_factor, apply_transform, diverged, finite,
     forecast, initial_ensemble, method_rng, post_process, sqrt_transform,
@@ -118,7 +117,7 @@ impl LagProducts {
         }
         if i + 1 >= lag {
             let a = i + 1 - lag;
-            let w = if a % lag == 0 {
+            let w = if a.is_multiple_of(lag) {
                 self.prefix.last().expect("pushed").clone()
             } else {
                 mul(&self.suffix[a % lag], false, &self.prefix[pos], false)
@@ -170,28 +169,22 @@ fn gain_update(e: &DMatrix<f64>, x: DMatrix<f64>) -> DMatrix<f64> {
 }
 
 /// The stochastic EnKF: `E_n ← E_n + K (y − D_n − h(E_n))` with centred perturbations
-/// `D ~ N(0, R)` rescaled by `√(N/(N−1))`, in whitened form (`R^{-1/2}`).
+/// `D ~ N(0, R)` rescaled by `√(N/(N−1))`, in whitened form (`R^{-1/2}`): the whitened
+/// perturbations are centred standard normal draws.
 fn perturbed(p: &Problem, k: usize, e: &DMatrix<f64>, rng: &mut super::MethodRng) -> DMatrix<f64> {
     let n = e.ncols();
     let (y, d) = p.whitened(k, e);
-    let std = &p.std[k];
-    // The N·p normal draws of each analysis come from a xoshiro256++ stream seeded by the
-    // method's generator: several times faster than drawing them all from its ChaCha, which
-    // cost a third of the filter's time.
-    let mut fast = SmallRng::from_rng(rng);
-    let pert = DMatrix::from_fn(y.nrows(), n, |i, _| {
-        let z: f64 = StandardNormal.sample(&mut fast);
-        std[i] * z
-    });
-    let mean = pert.column_mean();
+    // The N·p draws of each analysis in bulk (`Normals`), seeded by the method's generator.
+    let mut m = DMatrix::zeros(y.nrows(), n);
+    Normals::new(rng.random()).fill(m.as_mut_slice());
+    let mean = m.column_mean();
     let scale = (n as f64 / (n as f64 - 1.0)).sqrt();
     // M̃ = R^{-1/2} (y 1ᵀ − D − h(E)) = d̃ 1ᵀ − R^{-1/2} D − Ỹ.
-    let mut m = pert;
     let rows = y.nrows().max(1);
     let cols = m.as_mut_slice().chunks_exact_mut(rows);
     for (c, yc) in cols.zip(y.as_slice().chunks_exact(rows)) {
         for i in 0..c.len() {
-            c[i] = d[i] - (c[i] - mean[i]) * scale / std[i] - yc[i];
+            c[i] = d[i] - (c[i] - mean[i]) * scale - yc[i];
         }
     }
     gain_update(e, gain_weights(&y, &m))

@@ -24,6 +24,7 @@
 mod dense;
 mod ensemble;
 mod ienks;
+mod normals;
 mod variational;
 
 use nalgebra::{DMatrix, DVector};
