@@ -517,10 +517,11 @@ impl<'a> Problem<'a> {
         let he = self.obs.apply_columns(e);
         let ybar = he.column_mean();
         let mut y = he;
-        let std = self.std[k].as_slice();
-        for c in y.as_mut_slice().chunks_exact_mut(std.len().max(1)) {
-            for ((v, m), s) in c.iter_mut().zip(ybar.as_slice()).zip(std) {
-                *v = (*v - m) / s;
+        // Multiplied by 1/σ: one division per observation, not per member.
+        let inv: Vec<f64> = self.std[k].iter().map(|s| 1.0 / s).collect();
+        for c in y.as_mut_slice().chunks_exact_mut(inv.len().max(1)) {
+            for ((v, m), s) in c.iter_mut().zip(ybar.as_slice()).zip(&inv) {
+                *v = (*v - m) * s;
             }
         }
         let d = (&self.y[k] - ybar).component_div(&self.std[k]);
