@@ -211,6 +211,17 @@ pub(super) fn spd_solve_t(s: DMatrix<f64>, bt: &mut DMatrix<f64>) -> bool {
     let n = s.nrows();
     let m = bt.nrows();
     assert_eq!(bt.ncols(), n, "right-hand sides");
+    if n % LANES == 0 && m % LANES == 0 {
+        // Already whole SIMD blocks: `s` is its own padded factor and the columns of `bt` are
+        // the rows of B one after the other, so both are worked in place.
+        let mut s = s;
+        return simd!(
+            cholesky_in(s.as_mut_slice(), n, n) && {
+                cholesky_solve_rows(s.as_slice(), n, n, bt.as_mut_slice(), m);
+                true
+            }
+        );
+    }
     // The rows of B padded to whole SIMD blocks (the padding solves zeros).
     let w = m.next_multiple_of(LANES);
     let mut b = vec![0.0; n * w];
@@ -305,7 +316,12 @@ pub(super) fn gain_weights(y: &DMatrix<f64>, m: &DMatrix<f64>) -> DMatrix<f64> {
         }
         let mut xt = mul(m, true, y, false);
         ok = spd_solve_t(s, &mut xt);
-        xt.transpose()
+        if xt.is_square() {
+            xt.transpose_mut();
+            xt
+        } else {
+            xt.transpose()
+        }
     };
     if ok {
         x
@@ -508,8 +524,8 @@ mod tests {
         mul_to(&mut c, &b, true, &a, false, -2.0, true);
         let want = DMatrix::from_element(3, 5, 1.0) - b.transpose() * &a * 2.0;
         assert!((c - want).amax() < 1e-13);
-        // Gain weights in both spaces against the direct formula.
-        for (p, n) in [(3, 6), (6, 4), (5, 5)] {
+        // Gain weights in both spaces against the direct formula (16 and 8: the in-place solve).
+        for (p, n) in [(3, 6), (6, 4), (5, 5), (16, 8), (8, 16)] {
             let y = DMatrix::from_fn(p, n, |i, j| ((i * n + j) as f64 * 0.53).sin());
             let m = DMatrix::from_fn(p, 2, |i, j| ((i + 7 * j) as f64 * 0.29).cos());
             let mut c = &y * y.transpose();
