@@ -86,7 +86,7 @@ def main():
     ap.add_argument("--sda", required=True)
     ap.add_argument("--cycles", type=int, default=1000)
     ap.add_argument("--seed", type=int, default=3000)
-    ap.add_argument("--repeats", type=int, default=3,
+    ap.add_argument("--repeats", type=int, default=5,
                     help="runs of each timing, DAPPER's and sda's alike; the table gives the fastest")
     a = ap.parse_args()
     work = tempfile.mkdtemp(prefix="dapper-compare-")

@@ -249,10 +249,10 @@ pub(super) fn spd_solve_t(s: DMatrix<f64>, bt: &mut DMatrix<f64>) -> bool {
 /// The DEnKF analysis of the ensemble `e` (`D × N`) in ensemble space (`p ≥ N` whitened
 /// observed anomalies `ỹ`, innovation `d̃`). With `S = ỸᵀỸ + (N−1) I` and `M̃ = d̃ 1ᵀ − Ỹ / 2`
 /// the gain's weights are `X = S⁻¹ỸᵀM̃ = w 1ᵀ − I / 2 + (N−1)/2 · S⁻¹` (`w = S⁻¹Ỹᵀd̃`, as
-/// `S⁻¹ỸᵀỸ = I − (N−1) S⁻¹`), so that `E + A X = x̄ 1ᵀ + A / 2 + (A w) 1ᵀ + (N−1)/2 · A S⁻¹`:
-/// one product (`ỸᵀỸ`) and one Cholesky solve with the `D + 1` right-hand sides `Aᵀ`,
-/// `Ỹᵀd̃`, against two products and a solve in the general form. NaN where `S` is not
-/// positive definite (non-finite input).
+/// `S⁻¹ỸᵀỸ = I − (N−1) S⁻¹`), so that with `Z = A S⁻¹`
+/// `E + A X = x̄ 1ᵀ + A / 2 + (Z Ỹᵀd̃) 1ᵀ + (N−1)/2 · Z`: one product (`ỸᵀỸ`) and one
+/// Cholesky solve with the rows of `A` as right-hand sides, against two products and a solve
+/// in the general form. NaN where `S` is not positive definite (non-finite input).
 pub(super) fn denkf_analysis(
     e: &DMatrix<f64>,
     y: &DMatrix<f64>,
@@ -266,29 +266,19 @@ pub(super) fn denkf_analysis(
         s[(i, i)] += n1;
     }
     let mean = e.column_mean();
-    // Bᵀ = [A; (Ỹᵀd̃)ᵀ], solved in place to [A S⁻¹; wᵀ].
-    let mut bt = DMatrix::zeros(dim + 1, n);
-    for j in 0..n {
-        let (mut col, ej) = (bt.column_mut(j), e.column(j));
-        for i in 0..dim {
-            col[i] = ej[i] - mean[i];
-        }
-        col[dim] = y.column(j).dot(d);
+    // Z = A S⁻¹, solved in place from A (the rows of Aᵀ as right-hand sides).
+    let mut z = e.clone();
+    for mut col in z.column_iter_mut() {
+        col -= &mean;
     }
-    if !spd_solve_t(s, &mut bt) {
+    if !spd_solve_t(s, &mut z) {
         return DMatrix::from_element(dim, n, f64::NAN);
     }
-    // A w, from the anomalies E − x̄ 1ᵀ.
-    let mut aw = nalgebra::DVector::<f64>::zeros(dim);
-    for j in 0..n {
-        let wj = bt[(dim, j)];
-        for i in 0..dim {
-            aw[i] += (e[(i, j)] - mean[i]) * wj;
-        }
-    }
+    // A w = A S⁻¹ Ỹᵀd̃ = Z (Ỹᵀd̃).
+    let aw = &z * y.tr_mul(d);
     let half = 0.5 * n1;
     DMatrix::from_fn(dim, n, |i, j| {
-        mean[i] + 0.5 * (e[(i, j)] - mean[i]) + aw[i] + half * bt[(i, j)]
+        mean[i] + 0.5 * (e[(i, j)] - mean[i]) + aw[i] + half * z[(i, j)]
     })
 }
 
