@@ -215,12 +215,7 @@ pub(super) fn spd_solve_t(s: DMatrix<f64>, bt: &mut DMatrix<f64>) -> bool {
         // Already whole SIMD blocks: `s` is its own padded factor and the columns of `bt` are
         // the rows of B one after the other, so both are worked in place.
         let mut s = s;
-        return simd!(
-            cholesky_in(s.as_mut_slice(), n, n) && {
-                cholesky_solve_rows(s.as_slice(), n, n, bt.as_mut_slice(), m);
-                true
-            }
-        );
+        return factor_and_solve(s.as_mut_slice(), n, n, bt.as_mut_slice(), m);
     }
     // The rows of B padded to whole SIMD blocks (the padding solves zeros).
     let w = m.next_multiple_of(LANES);
@@ -234,16 +229,22 @@ pub(super) fn spd_solve_t(s: DMatrix<f64>, bt: &mut DMatrix<f64>) -> bool {
     for (to, col) in l.chunks_exact_mut(ld).zip(s.column_iter()) {
         to[..n].copy_from_slice(col.as_slice());
     }
-    let ok = simd!(
-        cholesky_in(&mut l, n, ld) && {
-            cholesky_solve_rows(&l, n, ld, &mut b, w);
-            true
-        }
-    );
+    let ok = factor_and_solve(&mut l, n, ld, &mut b, w);
     for (row, mut col) in b.chunks_exact(w).zip(bt.column_iter_mut()) {
         col.copy_from_slice(&row[..m]);
     }
     ok
+}
+
+/// [`cholesky_in`] of `l` then [`cholesky_solve_rows`] of `b`, compiled for AVX-512 where the
+/// CPU has it; `false` (and `b` untouched) when the matrix is not positive definite.
+fn factor_and_solve(l: &mut [f64], n: usize, ld: usize, b: &mut [f64], w: usize) -> bool {
+    simd!(
+        cholesky_in(l, n, ld) && {
+            cholesky_solve_rows(l, n, ld, b, w);
+            true
+        }
+    )
 }
 
 /// The DEnKF analysis of the ensemble `e` (`D × N`) in ensemble space (`p ≥ N` whitened
