@@ -149,30 +149,58 @@ pub fn simulate_splits(
             "needs at least 3 chains to split 80/10/10",
         ));
     }
+    let x = simulate_chains(&system, 0..n, length, burn_in, seed, done)?;
+    Splits::from_chains(system, x, burn_in, seed)
+}
+
+/// Chains `chains` (by index) of a simulation of `system`, `(chains.len(), L, *state)`,
+/// physical units: the same values, chain for chain, as those of a simulation of more chains
+/// with the same seed (each chain's randomness depends on the seed and its index only).
+pub fn simulate_chains(
+    system: &System,
+    chains: std::ops::Range<usize>,
+    length: usize,
+    burn_in: usize,
+    seed: u64,
+    done: &(dyn Fn(std::time::Duration) + Sync),
+) -> Result<Array> {
     if length == 0 {
         return Err(Error::config("--length", "must be at least 1"));
     }
-    let x: Vec<f32> = match &system {
+    let n = chains.len();
+    let x: Vec<f32> = match system {
         System::Kolmogorov(k) => {
             k.check()?;
-            k.trajectories_with(n, length, burn_in, seed, done)
+            k.trajectories_from(chains.start, n, length, burn_in, seed, done)
         }
         other => other
             .chain()?
-            .trajectories(n, length, burn_in, seed)
+            .trajectories_from(chains.start, n, length, burn_in, seed)
             .into_iter()
             .map(|v| v as f32)
             .collect(),
     };
     let mut shape = vec![n, length];
     shape.extend(system.state_shape());
-    let mut data = Splits::from_arrays(system, Array::new(shape, x), None, None)?;
-    data.info.burn_in = burn_in;
-    data.info.seed = seed;
-    Ok(data)
+    Ok(Array::new(shape, x))
 }
 
 impl Splits {
+    /// The data set of simulated chains `(N, L, *state)` (all of them, in order), split
+    /// 80/10/10 by chain as [`simulate_splits`] splits them.
+    pub fn from_chains(system: System, chains: Array, burn_in: usize, seed: u64) -> Result<Self> {
+        if chains.shape.first().copied().unwrap_or(0) < 3 {
+            return Err(Error::config(
+                "--trajectories",
+                "needs at least 3 chains to split 80/10/10",
+            ));
+        }
+        let mut data = Splits::from_arrays(system, chains, None, None)?;
+        data.info.burn_in = burn_in;
+        data.info.seed = seed;
+        Ok(data)
+    }
+
     /// A data set from trajectories `(N, L, *state)` of `system` in physical units. Without
     /// `valid`, the chains of `train` are split 80/10/10 (train, valid, test) as `sda simulate`
     /// splits them; with `valid`, `test` defaults to no trajectory. The normalisation is the

@@ -39,6 +39,7 @@ pub mod options;
 pub mod output;
 pub mod plot;
 pub mod score;
+pub mod shard;
 pub mod train;
 
 pub use error::{Error, Result};

@@ -258,6 +258,20 @@ impl Kolmogorov {
         seed: u64,
         done: &(dyn Fn(Duration) + Sync),
     ) -> Vec<f32> {
+        self.trajectories_from(0, n, length, burn_in, seed, done)
+    }
+
+    /// Chains `first .. first + n` of [`Kolmogorov::trajectories_with`] with more chains (each
+    /// chain's randomness depends on the seed and its index only).
+    pub fn trajectories_from(
+        &self,
+        first: usize,
+        n: usize,
+        length: usize,
+        burn_in: usize,
+        seed: u64,
+        done: &(dyn Fn(Duration) + Sync),
+    ) -> Vec<f32> {
         let per = length * self.state_len();
         let mut out = vec![0.0; n * per];
         if per == 0 {
@@ -267,7 +281,7 @@ impl Kolmogorov {
             || self.solver(),
             |solver, (i, traj)| {
                 let t0 = thread_time();
-                let mut rng = chain_rng(seed, i as u64);
+                let mut rng = chain_rng(seed, (first + i) as u64);
                 traj.copy_from_slice(&solver.trajectory(&mut rng, length, burn_in));
                 done(thread_time().saturating_sub(t0));
             },

@@ -42,12 +42,26 @@ pub trait MarkovChain: Sync {
     /// Simulates `n` independent chains of `burn_in + length` transitions from the prior and
     /// keeps the last `length` states: a row-major `[n, length, dim]` array.
     fn trajectories(&self, n: usize, length: usize, burn_in: usize, seed: u64) -> Vec<f64> {
+        self.trajectories_from(0, n, length, burn_in, seed)
+    }
+
+    /// Chains `first .. first + n` of [`MarkovChain::trajectories`] with more chains: each
+    /// chain's randomness depends on the seed and its index only, so that a run cut into
+    /// pieces gives the same chains.
+    fn trajectories_from(
+        &self,
+        first: usize,
+        n: usize,
+        length: usize,
+        burn_in: usize,
+        seed: u64,
+    ) -> Vec<f64> {
         let d = self.dim();
         let mut out = vec![0.0; n * length * d];
         out.par_chunks_mut(length * d)
             .enumerate()
-            .for_each(|(chain, traj)| {
-                let mut rng = chain_rng(seed, chain as u64);
+            .for_each(|(i, traj)| {
+                let mut rng = chain_rng(seed, (first + i) as u64);
                 let mut x = self.prior(&mut rng);
                 for _ in 0..burn_in {
                     self.transition(&mut x, &mut rng);

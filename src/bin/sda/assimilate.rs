@@ -18,8 +18,10 @@ use sda::score::operator::Operator;
 use sda::score::sampler::{Corrector, Grid, Method};
 
 use crate::common::{bar, device, noise};
+use crate::shard::{ShardArgs, Sharded};
 pub use sda::score::preset::LikelihoodKind;
 use sda::score::preset::{Flags, Preset, Settings};
+use sda::shard::Shards;
 
 /// Sampler flags shared by `assimilate` and `sample`.
 #[derive(clap::Args)]
@@ -96,6 +98,10 @@ pub struct SamplerArgs {
     /// Discard the completed batches of a killed run (OUTPUT.parts/) and start over.
     #[arg(long)]
     pub force: bool,
+    /// (With --shard, the unit of work is the batch: shards take contiguous runs of
+    /// batches, so use at least as many batches, --samples / --batch, as shards.)
+    #[command(flatten)]
+    pub shard: ShardArgs,
 }
 
 /// Draw N posterior trajectories of L states given observations y = A(x) + noise, with the
@@ -299,21 +305,25 @@ fn fingerprint_of(a: &SamplerArgs, cfg: &SampleConfig, obs: Option<&Observed>) -
     .to_string())
 }
 
-/// Draws the samples batch by batch; with more than one batch, each completed batch is kept in
-/// OUTPUT.parts/ so that `--resume` finishes a killed run with the same samples.
+/// Draws the samples batch by batch (a shard: its batches only); with more than one batch,
+/// each completed batch is kept in OUTPUT.parts/ so that `--resume` finishes a killed run with
+/// the same samples. The output (a shard's part) is written before returning.
 fn draw(
     model: &Model,
     obs: Option<&Observed>,
     cfg: &SampleConfig,
     dev: &burn::prelude::Device,
     a: &SamplerArgs,
+    sharded: Option<&Sharded>,
 ) -> Result<(Array, f64, Evaluations)> {
     cfg.check(model)?;
-    let batches = cfg.samples.div_ceil(cfg.batch);
+    let all = cfg.samples.div_ceil(cfg.batch);
+    let mine = sharded.map_or(0..all, |s| s.shard.range(all));
+    let batches = mine.len();
     let pb = bar((batches * cfg.steps) as u64, "sample");
     let t0 = std::time::Instant::now();
     let existing = Existing::from_flags(a.force, a.resume);
-    let parts = if batches > 1 {
+    let parts = if batches > 1 && sharded.is_none() {
         Some(Parts::open(
             &a.output,
             &fingerprint_of(a, cfg, obs)?,
@@ -325,7 +335,7 @@ fn draw(
     let mut data = Vec::new();
     let mut evals = Evaluations::default();
     let mut shape = Vec::new();
-    for i in 0..batches {
+    for (done, i) in mine.clone().enumerate() {
         let b = cfg.batch.min(cfg.samples - i * cfg.batch);
         let kept = parts.as_ref().map(|p| p.get(i)).transpose()?.flatten();
         let x = match kept {
@@ -336,7 +346,7 @@ fn draw(
                     first_batch: i,
                     ..cfg.clone()
                 };
-                let offset = i * cfg.steps;
+                let offset = done * cfg.steps;
                 let (x, e) = sample_counted(model, obs, &piece, dev, |s| {
                     pb.set_position((offset + s) as u64)
                 })?;
@@ -348,14 +358,21 @@ fn draw(
                 x
             }
         };
-        pb.set_position(((i + 1) * cfg.steps) as u64);
+        pb.set_position(((done + 1) * cfg.steps) as u64);
         shape = x.shape.clone();
         data.extend(x.data);
     }
     pb.finish_and_clear();
-    shape[0] = cfg.samples;
+    if shape.is_empty() {
+        // A shard without batches (more shards than batches).
+        shape = vec![0, cfg.length];
+        shape.extend(&model.config.data.state_shape);
+    }
+    shape[0] = data.len() / shape[1..].iter().product::<usize>().max(1);
     let x = Array::new(shape, data);
-    write_npy(&a.output, &x).with_context(|| format!("--output {}", a.output.display()))?;
+    if sharded.is_none() {
+        write_npy(&a.output, &x).with_context(|| format!("--output {}", a.output.display()))?;
+    }
     if let Some(p) = parts {
         p.finish()?;
     }
@@ -410,7 +427,15 @@ pub fn run(a: Args) -> Result<()> {
     )?;
     let cfg = config(&a.sampler, &settings, &model, &dev)?;
     check_output(&a.sampler, &model)?;
-    let (x, secs, evals) = draw(&model, Some(&obs), &cfg, &dev, &a.sampler)?;
+    let sharded = match crate::shard::open(&a.sampler.shard, &a.sampler.output)? {
+        Some(None) => return Ok(()),
+        Some(Some(s)) => Some(s),
+        None => None,
+    };
+    let (x, secs, evals) = draw(&model, Some(&obs), &cfg, &dev, &a.sampler, sharded.as_ref())?;
+    if let Some(s) = sharded {
+        return finish_shard(s, &x, &cfg);
+    }
     println!(
         "{} posterior trajectories of {} states (preset {}: {}; precision {}) in {:.1} s, \
          {evals} network passes per sample → {}",
@@ -422,10 +447,15 @@ pub fn run(a: Args) -> Result<()> {
         secs,
         a.sampler.output.display()
     );
-    report_prior(&model, &x);
+    report_posterior(&model, &x, &obs)
+}
+
+/// What `assimilate` says of its samples.
+fn report_posterior(model: &Model, x: &Array, obs: &Observed) -> Result<()> {
+    report_prior(model, x);
     let shape = &model.config.data.state_shape;
-    let ll = log_likelihood(&x, &obs, shape)?;
-    let (res, noise) = residual_std(&x, &obs, shape)?;
+    let ll = log_likelihood(x, obs, shape)?;
+    let (res, noise) = residual_std(x, obs, shape)?;
     println!(
         "  mean log p(y | x): {:.1}",
         ll.iter().sum::<f64>() / ll.len() as f64
@@ -442,7 +472,15 @@ pub fn run_sample(a: SampleArgs) -> Result<()> {
     let (dev, model) = load(&a.sampler)?;
     let cfg = config(&a.sampler, &settings, &model, &dev)?;
     check_output(&a.sampler, &model)?;
-    let (x, secs, evals) = draw(&model, None, &cfg, &dev, &a.sampler)?;
+    let sharded = match crate::shard::open(&a.sampler.shard, &a.sampler.output)? {
+        Some(None) => return Ok(()),
+        Some(Some(s)) => Some(s),
+        None => None,
+    };
+    let (x, secs, evals) = draw(&model, None, &cfg, &dev, &a.sampler, sharded.as_ref())?;
+    if let Some(s) = sharded {
+        return finish_shard(s, &x, &cfg);
+    }
     println!(
         "{} prior trajectories of {} states ({} steps of {}, C = {}; precision {}) in {:.1} s, \
          {evals} network passes per sample → {}",
@@ -455,6 +493,71 @@ pub fn run_sample(a: SampleArgs) -> Result<()> {
         secs,
         a.sampler.output.display()
     );
+    report_prior(&model, &x);
+    Ok(())
+}
+
+/// Keeps a shard's samples as its part.
+fn finish_shard(s: Sharded, x: &Array, cfg: &SampleConfig) -> Result<()> {
+    let all = cfg.samples.div_ceil(cfg.batch);
+    let r = s.shard.range(all);
+    let what = format!(
+        "{} trajectories (batches {}..{} of {all})",
+        x.shape[0], r.start, r.end
+    );
+    s.finish("npy", &sda::io::npy_bytes(x), &what)
+}
+
+/// The samples of every part, in order, written to --output (after the same checks as a run).
+fn merge_parts(a: &SamplerArgs, model: &Model, shards: Shards) -> Result<Array> {
+    check_output(a, model)?;
+    let mut shape = Vec::new();
+    let mut data = Vec::new();
+    for i in 0..shards.manifest().count {
+        let part = read_npy(&shards.part(i, "npy"))?;
+        shape = part.shape.clone();
+        data.extend(part.data);
+    }
+    shape[0] = data.len() / shape[1..].iter().product::<usize>().max(1);
+    if shape[0] != a.samples {
+        bail!(
+            "{}: the parts hold {} trajectories, not the {} of --samples",
+            shards.dir().display(),
+            shape[0],
+            a.samples
+        );
+    }
+    let x = Array::new(shape, data);
+    write_npy(&a.output, &x).with_context(|| format!("--output {}", a.output.display()))?;
+    let n = shards.manifest().count;
+    shards.remove()?;
+    println!(
+        "{} trajectories of {} states merged from {n} shards → {}",
+        a.samples,
+        a.length,
+        a.output.display()
+    );
+    Ok(x)
+}
+
+/// `sda merge` of a sharded `assimilate`.
+pub fn merge(a: Args, shards: Shards) -> Result<()> {
+    let (_, model) = load(&a.sampler)?;
+    let obs = observed_any(
+        &model.config.data.state_shape,
+        &a.observations,
+        a.operator.as_deref(),
+        a.noise.as_deref(),
+        a.sampler.length,
+    )?;
+    let x = merge_parts(&a.sampler, &model, shards)?;
+    report_posterior(&model, &x, &obs)
+}
+
+/// `sda merge` of a sharded `sample`.
+pub fn merge_sample(a: SampleArgs, shards: Shards) -> Result<()> {
+    let (_, model) = load(&a.sampler)?;
+    let x = merge_parts(&a.sampler, &model, shards)?;
     report_prior(&model, &x);
     Ok(())
 }

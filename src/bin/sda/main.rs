@@ -12,11 +12,16 @@ mod filter;
 mod import;
 mod observe;
 mod plot;
+mod shard;
 mod simulate;
+mod slurm;
 mod study;
 mod study96;
 mod train;
 
+use std::path::PathBuf;
+
+use anyhow::{Result, bail};
 use clap::{Parser, Subcommand};
 
 /// Score-based data assimilation (Rozet & Louppe, NeurIPS 2023): infer whole trajectories of a
@@ -78,6 +83,41 @@ enum Command {
     Demo(demo::Args),
     /// Measure training and guided-evaluation speed.
     Bench(bench::Args),
+    /// Put the parts of a sharded run (`--shard I/N`, kept in OUTPUT.shards/) together into
+    /// its output, the same bits as an unsharded run; refuses missing or foreign parts.
+    Merge(MergeArgs),
+    /// Run sda commands on a Slurm cluster: `submit` (job arrays of shards and their merge),
+    /// `status`, `resubmit`.
+    Slurm(slurm::Args),
+}
+
+/// `sda merge DIR`.
+#[derive(clap::Args)]
+struct MergeArgs {
+    /// The sharded run's output (or its OUTPUT.shards/ folder).
+    dir: PathBuf,
+}
+
+/// Re-reads the command line the shards ran and lets its command put the parts together.
+fn merge(a: MergeArgs) -> Result<()> {
+    let shards = sda::shard::Shards::complete(&a.dir)?;
+    shard::enter(&shards)?;
+    let args = std::iter::once("sda".to_string()).chain(shards.manifest().args.iter().cloned());
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => bail!(
+            "{}: the shards' command line does not parse with this build ({})",
+            shards.dir().display(),
+            e.kind()
+        ),
+    };
+    match cli.command {
+        Command::Simulate(a) => simulate::merge(a, shards),
+        Command::Assimilate(a) => assimilate::merge(a, shards),
+        Command::Sample(a) => assimilate::merge_sample(a, shards),
+        Command::Study(a) => study::merge(a, shards),
+        _ => bail!("{}: this command is not sharded", shards.dir().display()),
+    }
 }
 
 /// Keeps freed memory in the process for reuse: the samplers and trainers allocate and free
@@ -109,6 +149,8 @@ fn main() {
         Command::Plot(a) => plot::run(a),
         Command::Demo(a) => demo::run(a),
         Command::Bench(a) => bench::run(a),
+        Command::Merge(a) => merge(a),
+        Command::Slurm(a) => slurm::run(a),
     };
     if let Err(e) = result {
         // One line: the context chain, outermost first.

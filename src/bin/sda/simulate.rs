@@ -5,11 +5,14 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use sda::data::{features, simulate_with};
+use sda::data::{Splits, features, simulate_chains, simulate_with};
+use sda::io::{Array, npy_bytes};
 use sda::mcs::System;
 use sda::output::{Existing, Folder, check_folder};
+use sda::shard::Shards;
 
 use crate::common::bar;
+use crate::shard::ShardArgs;
 
 /// Simulate trajectories of a system and write DIR/{train,valid,test}.npy (float32, shape
 /// (N, L, *state), physical units, split 80/10/10 by chain) and DIR/system.json.
@@ -55,12 +58,15 @@ pub struct Args {
     /// Replace the data set already in --output (without it, one is never overwritten).
     #[arg(long)]
     pub force: bool,
+    #[command(flatten)]
+    pub shard: ShardArgs,
 }
 
 /// The files of a data folder.
 pub const DATA_FILES: [&str; 4] = ["system.json", "train.npy", "valid.npy", "test.npy"];
 
-pub fn run(a: Args) -> Result<()> {
+/// The system with the flags applied, the states kept per chain and the burn-in.
+fn resolve(a: &Args) -> Result<(System, usize, usize)> {
     let mut system = System::from_name(&a.system)?;
     let (length, burn_in) = match &mut system {
         System::Kolmogorov(k) => {
@@ -107,10 +113,15 @@ pub fn run(a: Args) -> Result<()> {
             (a.length.unwrap_or(1024), a.burn_in.unwrap_or(1024))
         }
     };
+    Ok((system, length, burn_in))
+}
+
+/// Checks --output before the simulation; returns whether it holds a data set.
+fn preflight(a: &Args, system: &System, length: usize) -> Result<bool> {
     // Everything about the output is checked before the simulation: an existing data set, a
     // missing parent folder, and room for the float32 arrays.
     let values = a.trajectories as u64 * length as u64 * features(&system.state_shape()) as u64;
-    check_folder(
+    Ok(check_folder(
         &Folder {
             path: &a.output,
             flag: "--output",
@@ -120,7 +131,35 @@ pub fn run(a: Args) -> Result<()> {
             bytes: Some(4 * values + 4096),
         },
         Existing::from_flags(a.force, false),
-    )?;
+    )?)
+}
+
+pub fn run(a: Args) -> Result<()> {
+    let (system, length, burn_in) = resolve(&a)?;
+    if a.trajectories < 3 {
+        bail!(
+            "--trajectories {}: needs at least 3 chains to split 80/10/10",
+            a.trajectories
+        );
+    }
+    preflight(&a, &system, length)?;
+    if let Some(sharded) = crate::shard::open(&a.shard, &a.output)? {
+        let Some(sharded) = sharded else {
+            return Ok(());
+        };
+        let chains = sharded.shard.range(a.trajectories);
+        let pb = bar(chains.len() as u64, "simulate");
+        let x = simulate_chains(&system, chains.clone(), length, burn_in, a.seed, &|_| {
+            pb.inc(1)
+        })
+        .with_context(|| format!("simulating chains {chains:?}"))?;
+        pb.finish_and_clear();
+        let what = format!(
+            "chains {}..{} of {}",
+            chains.start, chains.end, a.trajectories
+        );
+        return sharded.finish("npy", &npy_bytes(&x), &what);
+    }
     let pb = bar(a.trajectories as u64, "simulate");
     let busy = Mutex::new(Duration::ZERO);
     let done = |t: Duration| {
@@ -164,5 +203,42 @@ pub fn run(a: Args) -> Result<()> {
             k.statistics(&train.data, train.shape[0], length, h, w)
         );
     }
+    Ok(())
+}
+
+/// `sda merge` of a sharded simulation: the chains of every part, in order, split and written
+/// as one data set.
+pub fn merge(a: Args, shards: Shards) -> Result<()> {
+    let (system, length, burn_in) = resolve(&a)?;
+    let holds = preflight(&a, &system, length)?;
+    let mut shape = Vec::new();
+    let mut data = Vec::new();
+    for i in 0..shards.manifest().count {
+        let path = shards.part(i, "npy");
+        let part = sda::io::read_npy(&path)?;
+        shape = part.shape.clone();
+        data.extend(part.data);
+    }
+    shape[0] = data.len() / (length * features(&system.state_shape()));
+    if shape[0] != a.trajectories {
+        bail!(
+            "{}: the parts hold {} chains, not the {} of the command line",
+            shards.dir().display(),
+            shape[0],
+            a.trajectories
+        );
+    }
+    let splits = Splits::from_chains(system, Array::new(shape, data), burn_in, a.seed)?;
+    if holds {
+        sda::output::remove_outputs(&a.output, &DATA_FILES)?;
+    }
+    splits.save(&a.output)?;
+    shards.remove()?;
+    println!(
+        "{}: {} chains × {length} states (burn-in {burn_in}) merged → {}/{{train,valid,test}}.npy, system.json",
+        splits.info.system.name(),
+        a.trajectories,
+        a.output.display()
+    );
     Ok(())
 }

@@ -27,7 +27,9 @@ use sda::score::sde::VpSde;
 use sda::train::{TrainConfig, train};
 
 use crate::common::{bar, device};
+use crate::shard::{ShardArgs, Sharded};
 use sda::score::preset::{Flags, LikelihoodKind, Preset, Settings, likelihood_name};
+use sda::shard::{Shards, locked};
 
 /// `sda study lorenz96` instead runs the classical data-assimilation benchmark (DAPPER's
 /// sakov2008 at dko 1 and 4, spantini2019; --cases, --truth-seeds, --cycles; see
@@ -173,10 +175,22 @@ pub struct Args {
     /// lorenz96: posterior samples of each SDA assimilation (its ensemble).
     #[arg(long, default_value_t = 16)]
     pub sda_samples: usize,
+    /// (lorenz63: the assimilations, every order × scenario × trajectory × setting, are cut
+    /// into N contiguous runs; the data and models are made once, by the first shard that
+    /// needs them, the others waiting for it.)
+    #[command(flatten)]
+    pub shard: ShardArgs,
+}
+
+/// How a study runs: whole, as one shard of its assimilations, or merging the shards' rows.
+enum Mode {
+    Whole,
+    Shard(Sharded),
+    Merge(Shards),
 }
 
 /// What a study writes in its folder (`data` only when it simulates its own).
-const STUDY_FILES: [&str; 8] = [
+pub const STUDY_FILES: [&str; 8] = [
     "rows.csv",
     "summary.csv",
     "figure3.png",
@@ -476,14 +490,43 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 pub fn run(a: Args) -> Result<()> {
     if a.system == "lorenz96" {
+        if a.shard.shard.is_some() {
+            bail!("--shard: only `study lorenz63` is sharded");
+        }
         return crate::study96::run_study(&a);
     }
+    check_system(&a)?;
+    if a.shard.shard.is_some() && a.force {
+        bail!(
+            "--force with --shard: shards never remove a study; remove {} first (or `sda slurm submit --force`)",
+            a.output.display()
+        );
+    }
+    match crate::shard::open(&a.shard, &a.output)? {
+        None => run_mode(a, Mode::Whole),
+        Some(None) => Ok(()),
+        Some(Some(s)) => run_mode(a, Mode::Shard(s)),
+    }
+}
+
+/// `sda merge` of a sharded study: the shards' rows join rows.csv, then the summary and the
+/// figures are made as a whole run makes them.
+pub fn merge(a: Args, shards: Shards) -> Result<()> {
+    check_system(&a)?;
+    run_mode(a, Mode::Merge(shards))
+}
+
+fn check_system(a: &Args) -> Result<()> {
     if a.system != "lorenz63" {
         bail!(
             "unknown study system '{}': lorenz63 and lorenz96 have studies",
             a.system
         );
     }
+    Ok(())
+}
+
+fn run_mode(a: Args, mode: Mode) -> Result<()> {
     // Bad --device, --cases or --precision fail now, not after the filters.
     let precision = precisions(&a)?;
     let (combos, corrections) = combos(&a)?;
@@ -491,7 +534,11 @@ pub fn run(a: Args) -> Result<()> {
         scenario(case)?;
     }
     let dir = &a.output;
-    let existing = Existing::from_flags(a.force, a.resume);
+    // Shards share the folder: each continues what the others made.
+    let existing = match mode {
+        Mode::Whole => Existing::from_flags(a.force, a.resume),
+        _ => Existing::Resume,
+    };
     let own = if a.data.is_some() {
         &STUDY_FILES[..7]
     } else {
@@ -512,17 +559,20 @@ pub fn run(a: Args) -> Result<()> {
         remove_outputs(dir, own)?;
     }
     let data_dir = a.data.clone().unwrap_or_else(|| dir.join("data"));
-    if !data_dir.join("system.json").exists() {
-        simulate(
-            &data_dir,
-            System::from_name("lorenz63")?,
-            1024,
-            1024,
-            1024,
-            a.seed,
-        )?;
-        println!("simulated 1024 Lorenz-63 chains → {}", data_dir.display());
-    }
+    locked(&dir.join(".lock-data"), || -> Result<()> {
+        if !data_dir.join("system.json").exists() {
+            simulate(
+                &data_dir,
+                System::from_name("lorenz63")?,
+                1024,
+                1024,
+                1024,
+                a.seed,
+            )?;
+            println!("simulated 1024 Lorenz-63 chains → {}", data_dir.display());
+        }
+        Ok(())
+    })?;
     let data =
         Dataset::load(&data_dir).with_context(|| format!("--data {}", data_dir.display()))?;
     let shape = data.info.state_shape.clone();
@@ -533,14 +583,41 @@ pub fn run(a: Args) -> Result<()> {
         bail!("--trajectories/--length: the test set has {n_test} trajectories of {l_test} states");
     }
     let l = a.length;
+    let runs: Vec<(usize, &Combo)> = corrections
+        .iter()
+        .flat_map(|&c| combos.iter().map(move |combo| (c, combo)))
+        .collect();
+    // Every assimilation, in the order a whole study runs them; a shard takes a contiguous
+    // run of them (and the trajectories they need).
+    let mut items = Vec::new();
+    for &k in &a.orders {
+        for case in &a.cases {
+            for m in 0..a.trajectories {
+                for r in 0..runs.len() {
+                    items.push((k, case.clone(), m, r));
+                }
+            }
+        }
+    }
+    let mine = match &mode {
+        Mode::Shard(s) => items[s.shard.range(items.len())].to_vec(),
+        _ => items.clone(),
+    };
+    let needed: std::collections::BTreeSet<(String, usize)> = mine
+        .iter()
+        .map(|(_, case, m, _)| (case.clone(), *m))
+        .collect();
 
     // Observations and the two filter runs (reference and floor) of every trajectory.
     let mut truths = BTreeMap::new();
-    let pb = bar((a.cases.len() * a.trajectories) as u64, "filter");
+    let pb = bar(needed.len() as u64, "filter");
     for case in &a.cases {
         let (spec, std) = scenario(case)?;
         let op = Operator::parse(spec)?;
         for m in 0..a.trajectories {
+            if !needed.contains(&(case.clone(), m)) {
+                continue;
+            }
             let obs_dir = dir.join("obs").join(format!("{case}-{m}"));
             let truth = test.data[m * l_test * 3..(m * l_test + l) * 3].to_vec();
             let y_path = obs_dir.join("y.npy");
@@ -608,22 +685,33 @@ pub fn run(a: Args) -> Result<()> {
         Ok(write_atomic(&rows_path, text.as_bytes())?)
     };
 
-    let runs: Vec<(usize, &Combo)> = corrections
-        .iter()
-        .flat_map(|&c| combos.iter().map(move |combo| (c, combo)))
-        .collect();
-    let total = a.orders.len() * a.cases.len() * a.trajectories * runs.len();
-    let mut todo = 0;
-    for &k in &a.orders {
-        for case in &a.cases {
-            for m in 0..a.trajectories {
-                todo += runs
-                    .iter()
-                    .filter(|(c, combo)| !have(&rows, k, case, m, *c, &combo.key()))
-                    .count();
+    if let Mode::Merge(shards) = &mode {
+        let before = rows.len();
+        for i in 0..shards.manifest().count {
+            let text = String::from_utf8(shards.read(i, "csv")?)
+                .with_context(|| format!("{}", shards.part(i, "csv").display()))?;
+            for r in text.lines().filter_map(Row::parse) {
+                if !have(&rows, r.k, &r.case, r.m, r.c, &r.method) {
+                    rows.push(r);
+                }
             }
         }
+        save(&rows)?;
+        println!(
+            "merged {} rows from {} shards",
+            rows.len() - before,
+            shards.manifest().count
+        );
     }
+    let total = mine.len();
+    let todo = mine
+        .iter()
+        .filter(|(k, case, m, r)| {
+            let (c, combo) = runs[*r];
+            !have(&rows, *k, case, *m, c, &combo.key())
+        })
+        .count();
+    let mut shard_rows: Vec<Row> = Vec::new();
     let arithmetic: Vec<String> = precision
         .iter()
         .map(|(k, p)| format!("k = {k}: {p}"))
@@ -633,95 +721,116 @@ pub fn run(a: Args) -> Result<()> {
         arithmetic.join(", ")
     );
     let pb = bar(todo as u64, "assimilate");
-    for &k in &a.orders {
+    let mut loaded: Option<(usize, Model)> = None;
+    for (k, case, m, r) in &mine {
+        let (k, m, (c, combo)) = (*k, *m, runs[*r]);
         let model_dir = dir.join("models").join(format!("k{k}"));
-        let mut loaded = None;
-        for case in &a.cases {
-            let (spec, std) = scenario(case)?;
-            for m in 0..a.trajectories {
-                for &(c, combo) in &runs {
-                    let key = combo.key();
-                    if have(&rows, k, case, m, c, &key) {
-                        continue;
-                    }
-                    if loaded.is_none() {
-                        pb.suspend(|| model(&a, &data, k, &model_dir))
-                            .map(|mdl| loaded = Some(mdl))?;
-                    }
-                    let mdl = loaded.as_ref().expect("loaded above");
-                    let obs_dir = dir.join("obs").join(format!("{case}-{m}"));
-                    let y = read_npy(&obs_dir.join("y.npy"))?;
-                    let observed = Observed {
-                        operator: Operator::parse(spec)?,
-                        noise: vec![std; y.data.len()],
-                        y,
-                    };
-                    let st = &combo.settings;
-                    let cfg = SampleConfig {
-                        length: l,
-                        samples: a.samples,
-                        batch: a.samples,
-                        steps: st.steps,
-                        corrections: c,
-                        tau: st.tau,
-                        method: st.sampler,
-                        grid: st.grid,
-                        eta: st.eta,
-                        corrector: st.corrector,
-                        delta: st.delta,
-                        likelihood: st.likelihood,
-                        composition: a.composition,
-                        precision: precision[&k],
-                        seed: a.seed ^ ((k * 1_000_003 + m * 1009 + c) as u64),
-                        ..Default::default()
-                    };
-                    let t0 = std::time::Instant::now();
-                    let (x, evals) =
-                        sample_counted(mdl, Some(&observed), &cfg, &device(&a.device)?, |_| {})?;
-                    let seconds = t0.elapsed().as_secs_f64();
-                    write_npy(
-                        &dir.join("samples")
-                            .join(sample_name(k, case, m, c, precision[&k], &key)),
-                        &x,
-                    )?;
-                    let fa = read_npy(&obs_dir.join("filter-a.npy"))?;
-                    let fb = read_npy(&obs_dir.join("filter-b.npy"))?;
-                    let e = evaluate(&x, Some(&fa), None, Some(chain), Some((&observed, &shape)))?;
-                    // The floor: as many samples of an independent filter run, against the reference.
-                    let nb = a.samples.min(fb.shape[0]);
-                    let fbv: Vec<f64> = fb.data[..nb * l * 3].iter().map(|&v| v as f64).collect();
-                    let (fav, _) = finite_samples(&fa);
-                    let floor = wasserstein1(&fbv, &fav, l * 3);
-                    rows.push(Row {
-                        k,
-                        case: case.clone(),
-                        m,
-                        c,
-                        w1: e.w1.unwrap_or(f64::NAN),
-                        floor,
-                        log_px: e.log_px.unwrap_or(f64::NAN),
-                        log_px_filter: e.log_px_reference.unwrap_or(f64::NAN),
-                        log_py: e.log_py.unwrap_or(f64::NAN),
-                        failed: e.failed,
-                        seconds,
-                        composition: composition.clone(),
-                        precision: precision[&k].to_string(),
-                        method: key.clone(),
-                        forward: evals.forward,
-                        backward: evals.backward,
-                    });
-                    save(&rows)?;
-                    pb.inc(1);
-                    pb.set_message(format!(
-                        "k={k} {case} #{m} C={c} {key}: W1 {:.1} (floor {floor:.1})",
-                        e.w1.unwrap_or(f64::NAN)
-                    ));
-                }
-            }
+        let (spec, std) = scenario(case)?;
+        let key = combo.key();
+        if have(&rows, k, case, m, c, &key) {
+            continue;
         }
+        if loaded.as_ref().is_none_or(|(lk, _)| *lk != k) {
+            let lock = dir.join("models").join(format!(".lock-k{k}"));
+            let mdl = pb.suspend(|| locked(&lock, || model(&a, &data, k, &model_dir)))?;
+            loaded = Some((k, mdl));
+        }
+        let mdl = &loaded.as_ref().expect("loaded above").1;
+        let obs_dir = dir.join("obs").join(format!("{case}-{m}"));
+        let y = read_npy(&obs_dir.join("y.npy"))?;
+        let observed = Observed {
+            operator: Operator::parse(spec)?,
+            noise: vec![std; y.data.len()],
+            y,
+        };
+        let st = &combo.settings;
+        let cfg = SampleConfig {
+            length: l,
+            samples: a.samples,
+            batch: a.samples,
+            steps: st.steps,
+            corrections: c,
+            tau: st.tau,
+            method: st.sampler,
+            grid: st.grid,
+            eta: st.eta,
+            corrector: st.corrector,
+            delta: st.delta,
+            likelihood: st.likelihood,
+            composition: a.composition,
+            precision: precision[&k],
+            seed: a.seed ^ ((k * 1_000_003 + m * 1009 + c) as u64),
+            ..Default::default()
+        };
+        let t0 = std::time::Instant::now();
+        let (x, evals) = sample_counted(mdl, Some(&observed), &cfg, &device(&a.device)?, |_| {})?;
+        let seconds = t0.elapsed().as_secs_f64();
+        write_npy(
+            &dir.join("samples")
+                .join(sample_name(k, case, m, c, precision[&k], &key)),
+            &x,
+        )?;
+        let fa = read_npy(&obs_dir.join("filter-a.npy"))?;
+        let fb = read_npy(&obs_dir.join("filter-b.npy"))?;
+        let e = evaluate(&x, Some(&fa), None, Some(chain), Some((&observed, &shape)))?;
+        // The floor: as many samples of an independent filter run, against the reference.
+        let nb = a.samples.min(fb.shape[0]);
+        let fbv: Vec<f64> = fb.data[..nb * l * 3].iter().map(|&v| v as f64).collect();
+        let (fav, _) = finite_samples(&fa);
+        let floor = wasserstein1(&fbv, &fav, l * 3);
+        let row = Row {
+            k,
+            case: case.clone(),
+            m,
+            c,
+            w1: e.w1.unwrap_or(f64::NAN),
+            floor,
+            log_px: e.log_px.unwrap_or(f64::NAN),
+            log_px_filter: e.log_px_reference.unwrap_or(f64::NAN),
+            log_py: e.log_py.unwrap_or(f64::NAN),
+            failed: e.failed,
+            seconds,
+            composition: composition.clone(),
+            precision: precision[&k].to_string(),
+            method: key.clone(),
+            forward: evals.forward,
+            backward: evals.backward,
+        };
+        if matches!(mode, Mode::Whole) {
+            rows.push(row);
+            save(&rows)?;
+        } else {
+            shard_rows.push(row);
+        }
+        pb.inc(1);
+        pb.set_message(format!(
+            "k={k} {case} #{m} C={c} {key}: W1 {:.1} (floor {floor:.1})",
+            e.w1.unwrap_or(f64::NAN)
+        ));
     }
     pb.finish_and_clear();
-    report(&a, &rows, dir, &truths, &precision, &combos, &corrections)
+    match mode {
+        Mode::Shard(s) => {
+            let mut text = String::from(HEADER);
+            text.push('\n');
+            for r in &shard_rows {
+                text.push_str(&r.csv());
+                text.push('\n');
+            }
+            let what = format!("{} assimilations", shard_rows.len());
+            s.finish("csv", text.as_bytes(), &what)
+        }
+        Mode::Whole => {
+            // The summary is a function of rows.csv alone (as written, to its decimals), so that
+            // a whole run, a resumed one and a merge of shards give the same summary.csv.
+            let rows: Vec<Row> = rows.iter().filter_map(|r| Row::parse(&r.csv())).collect();
+            report(&a, &rows, dir, &truths, &precision, &combos, &corrections)
+        }
+        Mode::Merge(shards) => {
+            report(&a, &rows, dir, &truths, &precision, &combos, &corrections)?;
+            Ok(shards.remove()?)
+        }
+    }
 }
 
 /// Summary table, summary.csv and the figures, from the rows of this study's settings.
