@@ -19,8 +19,8 @@ import dapper.da_methods as da
 import dapper.mods as modelling
 from dapper.mods.Lorenz96.sakov2008 import HMM as HMM0
 
-# DAPPER 1.6-1.8.1's Var4D calls the time-indexed observation operator twice (BASELINES.md
-# §5.5); an operator called with an integer returns itself, which is what Var4D means.
+# DAPPER 1.6-1.8.1's Var4D calls the time-indexed observation operator twice (docs/baselines.md
+# §4); an operator called with an integer returns itself, which is what Var4D means.
 _call = modelling.Operator.__call__
 
 

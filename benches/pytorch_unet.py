@@ -190,7 +190,7 @@ def guided_eps(net, x, t, y, size, gamma=1e-2, std=0.1):
 
 
 def sample(net, shape, y, size, steps, corrections, tau, dev, autocast):
-    """The predictor-corrector sampler of METHOD.md section 5."""
+    """The predictor-corrector sampler of docs/method.md section 6."""
     x = torch.randn(shape, device=dev)
     dt = 1.0 / steps
     for j in range(steps):

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The five observation scenarios of the paper's Kolmogorov experiment (METHOD.md §7), each one
+# The five observation scenarios of the paper's Kolmogorov experiment (docs/method.md §8), each one
 # `sda observe` + `sda assimilate` with SDA and with DPS, then pictures and `sda evaluate`.
 #
 #   scripts/kolmogorov-scenarios.sh DATA RUN OUT [SAMPLES] [DEVICE]

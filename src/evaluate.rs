@@ -1,5 +1,5 @@
 //! Scores of posterior samples against a reference (a particle filter's samples) and a truth:
-//! the metrics of the paper's Lorenz study (METHOD.md §6) and those a data-assimilation user
+//! the metrics of the paper's Lorenz study (docs/method.md §7) and those a data-assimilation user
 //! expects (RMSE, spread, CRPS, rank histogram). All in physical units.
 
 use serde::Serialize;
@@ -31,7 +31,7 @@ pub struct Evaluation {
     /// Mean `log p(y | x)` of the samples.
     pub log_py: Option<f64>,
     /// `std(A(x) − y)` over samples and observed values: about the noise std when the samples
-    /// explain the observations (METHOD.md §7).
+    /// explain the observations (docs/method.md §8).
     pub residual_std: Option<f64>,
     /// The rms noise std of the observations, to read `residual_std` against.
     pub noise_std: Option<f64>,
@@ -187,7 +187,7 @@ pub fn evaluate(
     })
 }
 
-/// How well the physics keeps a field sample (METHOD.md §7, the paper's Figure 5): the first
+/// How well the physics keeps a field sample (docs/method.md §8, the paper's Figure 5): the first
 /// state of each sample is re-simulated with the true model over the sample's length, and the
 /// two trajectories compared state by state.
 #[derive(Clone, Debug, Serialize)]
@@ -271,8 +271,8 @@ pub fn resimulation(system: &Kolmogorov, samples: &Array, max: usize) -> Result<
     })
 }
 
-/// DAPPER's time-averaged scores (BASELINES.md §6): the arithmetic mean over the averaged
-/// states of the per-state RMSE of the ensemble mean over components, of the spread
+/// DAPPER's time-averaged scores (docs/baselines.md §1, "Scores"): the arithmetic mean over the
+/// averaged states of the per-state RMSE of the ensemble mean over components, of the spread
 /// (`√ mean_i var_i`, unbiased; 0 for one member) and of the mean CRPS over components.
 #[derive(Clone, Debug, Serialize)]
 pub struct TimeAveraged {

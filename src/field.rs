@@ -1,4 +1,4 @@
-//! Plain-array helpers on 2-D velocity fields, such as the Kolmogorov flow's (METHOD.md §7).
+//! Plain-array helpers on 2-D velocity fields, such as the Kolmogorov flow's (docs/method.md §8).
 //!
 //! A field is a row-major `(C, H, W)` slice: channels `(u, v)` on an `(H, W)` grid whose first
 //! axis is x and second axis y, both periodic. Derivatives are in grid units (one cell = 1), as
@@ -51,7 +51,7 @@ pub fn vorticities(fields: &[f32], h: usize, w: usize) -> Vec<f32> {
 }
 
 /// The block mean of `field`, `(C, H, W)` → `(C, H/r, W/r)`: each output cell is the mean of an
-/// `r × r` block, as the observation operator "r× block-averaged" of METHOD.md §7 and the
+/// `r × r` block, as the observation operator "r× block-averaged" of docs/method.md §8 and the
 /// 256² → 64² reduction of the simulations.
 ///
 /// Fails with [`Error::Config`] when `r` is zero or does not divide `H` and `W`.

@@ -1,6 +1,6 @@
 //! A bootstrap particle filter (Gordon, Salmond & Smith, "Novel approach to nonlinear/non-Gaussian
 //! Bayesian state estimation", IEE Proceedings F, 1993): the ground truth of the Lorenz-63
-//! evaluation (METHOD.md §6: 16384 particles, 64 prior transitions of burn-in before the first
+//! evaluation (docs/method.md §7: 16384 particles, 64 prior transitions of burn-in before the first
 //! state, 1024 trajectories kept).
 //!
 //! Particles are drawn from the prior `p(x_1)` of the chain, moved `burn_in` times by its

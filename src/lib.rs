@@ -2,7 +2,9 @@
 //!
 //! Infers whole trajectories of dynamical systems from sparse, noisy observations with a
 //! diffusion model trained on short windows of simulated trajectories (Rozet & Louppe,
-//! "Score-based Data Assimilation", NeurIPS 2023). `../shared/METHOD.md` is the specification.
+//! "Score-based Data Assimilation", NeurIPS 2023). `docs/method.md` states the method
+//! as implemented here, `docs/guidance.md` the likelihoods and samplers, `docs/baselines.md` the
+//! classical methods.
 //!
 //! Where things live, leaves first:
 //! - [`mcs`]: Markov chains (Lorenz-63, Lorenz-96, a linear-Gaussian spring) and their simulation;

@@ -8,7 +8,7 @@
 //!   such as the paper's Figure 3 (rows = scenarios, columns = metrics, x = number of
 //!   corrections, one series per Markov order `k`, the particle filter as a dashed line);
 //! - [`vorticity_grid`] and [`vorticity_gif`]: 2-D vorticity fields (of the Kolmogorov flow,
-//!   METHOD.md §7) as pixel-exact images in the paper's diverging "icefire" colours, a grid of
+//!   docs/method.md §8) as pixel-exact images in the paper's diverging "icefire" colours, a grid of
 //!   samples × states with a colour bar and faded unobserved cells, or an animation of one
 //!   trajectory (the reference code's `draw` and `save_gif`).
 //!

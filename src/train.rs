@@ -1,4 +1,4 @@
-//! Denoising score matching on windows of trajectories (METHOD.md §2, §6).
+//! Denoising score matching on windows of trajectories (docs/method.md §3, §7).
 //!
 //! An epoch draws one window at a random position of every training chain, in a random
 //! order; each sample gets its own `t ~ U(0, 1)` and `ε ~ N(0, I)`, and the loss is
@@ -123,7 +123,7 @@ impl TrainConfig {
 
 /// The network a user asks for, in the terms of `sda train`'s flags; [`NetSpec::config`] makes
 /// the [`ScoreNetConfig`] for a data set's state shape (a residual MLP for vector states, the
-/// U-Net of METHOD.md §7 for fields `(C, H, W)`).
+/// U-Net of docs/method.md §8 for fields `(C, H, W)`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct NetSpec {
     /// Markov-blanket order k: windows of `2k + 1` states (local networks).
@@ -433,7 +433,7 @@ pub enum Engine {
     Auto,
     /// burn's autodiff and AdamW, on any device and network.
     Burn,
-    /// The fused CPU trainer ([`crate::nn::cpu_train`]): MLP networks on the CPU only.
+    /// The fused CPU trainer (hand-written gradients, every core): MLP networks on the CPU only.
     Fused,
 }
 

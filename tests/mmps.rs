@@ -1,6 +1,7 @@
-//! Exact oracles of moment matching (MMPS.md §5.2a), with no training: for a Gaussian prior
-//! over whole trajectories and a linear operator, Tweedie's covariance is exact, so MMPS with a
-//! converged solve gives the exact posterior noise `ε_post = σ (μ² S_y + σ² I)⁻¹ (x(t) − μ m_y)`.
+//! Exact oracles of moment matching (docs/guidance.md §7, check a), with no training: for a
+//! Gaussian prior over whole trajectories and a linear operator, Tweedie's covariance is exact,
+//! so MMPS with a converged solve gives the exact posterior noise
+//! `ε_post = σ (μ² S_y + σ² I)⁻¹ (x(t) − μ m_y)`.
 
 use burn::prelude::*;
 use nalgebra::{DMatrix, DVector};
@@ -140,7 +141,7 @@ fn mmps_with_a_converged_solve_gives_the_exact_posterior_noise() {
 #[test]
 fn one_iteration_is_the_scalar_formula_and_the_score_needs_no_extra_product() {
     // K = 1: u = c r with c = r·r / r·Mr (CG) or r·Mr / Mr·Mr (GMRES); the score is then the
-    // direct formula g = (1/μ)(I − σJ)ᵀ Aᵀ u with J = σ K_t⁻¹ (MMPS.md §2.4).
+    // direct formula g = (1/μ)(I − σJ)ᵀ Aᵀ u with J = σ K_t⁻¹ (docs/guidance.md §5).
     let device = Device::flex();
     let st = setup();
     let sde = VpSde::default();
@@ -290,7 +291,7 @@ fn deterministic_samplers_propagate_the_exact_gaussian_with_small_discretisation
     // deterministic samplers is affine: x(0) = P x(1) + q. Running the sampler from x(1) = 0 and
     // from the unit vectors gives q and P, so the output law N(q, P Pᵀ) is known exactly and
     // compares with the posterior N(m_y, S_y + σ(0)² I): KL and mean variance error isolate
-    // the discretisation error (MMPS.md §5.2b).
+    // the discretisation error (docs/guidance.md §7, check b).
     use sda::score::sampler::{Grid, Method, Sampler};
     let device = Device::flex();
     let st = setup();
@@ -395,7 +396,8 @@ fn compare(x: &[f32], n: usize, mean: &[f64], var: &[f64]) -> (f64, f64, f64) {
 fn monte_carlo_matches_the_rts_smoother_and_measures_composition_and_corrector_errors() {
     // The spring over 16 states, its position observed at states 0, 5, 10, 15 (σ_y = 0.1);
     // 4096 posterior samples with MMPS (CG, K = m = 4) against the Kalman/RTS smoother
-    // (MMPS.md §5.2c). Standard errors: √(v/N) for means, √(2/N) = 2.2 % for variances.
+    // (docs/guidance.md §7, check c). Standard errors: √(v/N) for means, √(2/N) = 2.2 % for
+    // variances.
     use sda::kalman::{LinearGaussian, LinearObservation};
     use sda::score::gaussian::LocalGaussianPrior;
     use sda::score::net::Composition;

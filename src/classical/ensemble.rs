@@ -1,5 +1,5 @@
 //! The ensemble Kalman filters (perturbed observations, DEnKF, ETKF, LETKF) and the fixed-lag
-//! ensemble Kalman smoother (BASELINES.md §4.1–4.7).
+//! ensemble Kalman smoother (docs/baselines.md §2–3).
 
 use nalgebra::{DMatrix, DVector};
 use rand::Rng;

@@ -1,6 +1,6 @@
 //! The iterative ensemble Kalman smoother (Bocquet & Sakov 2014): square-root ("transform")
 //! version, Gauss–Newton iterations, data-assimilation windows of `lag` cycles shifted by one
-//! cycle, each observation assimilated once when it enters the window (BASELINES.md §4.8).
+//! cycle, each observation assimilated once when it enters the window (docs/baselines.md §3).
 
 use nalgebra::{DMatrix, DVector};
 

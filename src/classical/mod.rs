@@ -1,6 +1,6 @@
 //! Classical data assimilation: the ensemble Kalman family, iterative ensemble smoothing,
 //! variational methods and the static baselines, on the same systems and observation operators
-//! as the score-based sampler, following DAPPER's conventions (`../shared/BASELINES.md`).
+//! as the score-based sampler, following DAPPER's conventions (docs/baselines.md).
 //!
 //! | method | what it does | output |
 //! |---|---|---|
@@ -935,7 +935,7 @@ fn post_process(e: &mut DMatrix<f64>, s: &Settings, rng: &mut MethodRng) {
 }
 
 /// EnKF-N's hyper-prior coefficients `(eN, cL)` for singular values² `s2` (padded to N) and
-/// boost `xn` (Bocquet 2011, 2015; BASELINES.md §4.9).
+/// boost `xn` (Bocquet 2011, 2015; docs/baselines.md §2, "EnKF-N").
 fn hyperprior(s2: &[f64], n: usize, xn: f64) -> (f64, f64) {
     let n1 = (n - 1) as f64;
     let mut en = (n as f64 + 1.0) / n as f64;
@@ -1053,7 +1053,7 @@ fn sqrt_transform(y: &DMatrix<f64>, d: &DVector<f64>, finite_size: Option<f64>) 
         Some(xn) => {
             let (en, cl) = hyperprior(&sp.padded(), n, xn);
             // Newton on J(w) = −wᵀỸᵀd̃ + ½ wᵀỸᵀỸw + ½ N1 cL log(eN + wᵀw) with the Hessian
-            // approximated by ỸᵀỸ + ζ(w) I (BASELINES.md §4.9).
+            // approximated by ỸᵀỸ + ζ(w) I (docs/baselines.md §2, "EnKF-N").
             let zeta_of = |u: &DVector<f64>| n1 * cl / (en + u.norm_squared());
             let mut u = DVector::zeros(n);
             for _ in 0..100 {

@@ -1,5 +1,6 @@
 //! Oracles: the exact Kalman filter and RTS smoother on a linear-Gaussian system, the
-//! Gaspari–Cohn table of BASELINES.md, ETKF = LETKF without localisation, rotation invariants.
+//! Gaspari–Cohn table of docs/baselines.md §2, ETKF = LETKF without localisation, rotation
+//! invariants.
 
 use nalgebra::{DMatrix, DVector};
 

@@ -1,5 +1,5 @@
 //! Deterministic baselines: climatology, optimal interpolation, 3D-Var and DAPPER's cycled
-//! strong-constraint incremental 4D-Var (BASELINES.md §5.1–5.5). Each gives one member.
+//! strong-constraint incremental 4D-Var (docs/baselines.md §4). Each gives one member.
 
 use nalgebra::{DMatrix, DVector};
 

@@ -1,5 +1,5 @@
 //! Kolmogorov flow: 2-D incompressible Navier–Stokes on the periodic square `[0, 2π]²`
-//! (METHOD.md §7), the reference's jax-cfd set-up solved pseudo-spectrally.
+//! (docs/method.md §8), the reference's jax-cfd set-up solved pseudo-spectrally.
 //!
 //! In vorticity form, with `ω = ∂v/∂x − ∂u/∂y` and density 1,
 //!
@@ -100,7 +100,7 @@ const COURANT_LIMIT: f64 = RK_STABILITY * 3.0 / std::f64::consts::TAU;
 /// again (relative).
 const REPLAN_SLACK: f64 = 0.05;
 
-/// The Kolmogorov-flow simulator and its parameters (defaults: the paper's, METHOD.md §7).
+/// The Kolmogorov-flow simulator and its parameters (defaults: the paper's, docs/method.md §8).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(default)]
 pub struct Kolmogorov {

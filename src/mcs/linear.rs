@@ -1,5 +1,5 @@
 //! A damped spring: a linear-Gaussian Markov chain `x_{i+1} = F x_i + w`, `w ~ N(0, q² I)`,
-//! whose exact posterior a Kalman/RTS smoother gives (METHOD.md §8). It is the oracle that the
+//! whose exact posterior a Kalman/RTS smoother gives (docs/method.md §9). It is the oracle that the
 //! sampler and the particle filter are checked against.
 
 use nalgebra::{DMatrix, DVector};

@@ -1,4 +1,4 @@
-//! Noisy Lorenz-63 (METHOD.md §6): σ = 10, ρ = 28, β = 8/3, one RK4 step of dt = 0.025 per
+//! Noisy Lorenz-63 (docs/method.md §7): σ = 10, ρ = 28, β = 8/3, one RK4 step of dt = 0.025 per
 //! transition, then `N(0, dt)` noise on every coordinate.
 
 use rand::rngs::StdRng;

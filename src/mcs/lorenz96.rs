@@ -1,5 +1,5 @@
 //! Lorenz-96: `dx_j/dt = (x_{j+1} − x_{j−2}) x_{j−1} − x_j + F`, periodic in j, RK4 steps, with
-//! additive Gaussian noise after each transition (METHOD.md §8).
+//! additive Gaussian noise after each transition (docs/method.md §9).
 //!
 //! The size, forcing, time step and noise are settings: `n = 40`, `F = 8`, `dt = 0.05` and no
 //! noise is the deterministic model of the data-assimilation benchmarks (DAPPER's `sakov2008`,

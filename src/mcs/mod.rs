@@ -1,6 +1,6 @@
 //! Markov chains: the dynamical systems whose trajectories `sda` learns and assimilates.
 //!
-//! A system is a first-order Markov chain `p(x_1) ∏ p(x_{i+1} | x_i)` (METHOD.md §1). Each
+//! A system is a first-order Markov chain `p(x_1) ∏ p(x_{i+1} | x_i)` (docs/method.md §1). Each
 //! implements [`MarkovChain`]; trajectories are simulated in parallel, one seeded RNG per chain,
 //! so that a seed gives the same data whatever the number of threads.
 
@@ -162,13 +162,13 @@ pub fn log_normal(x: &[f64], mean: &[f64], std: f64) -> f64 {
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(tag = "name", rename_all = "lowercase")]
 pub enum System {
-    /// Noisy Lorenz-63 (METHOD.md §6).
+    /// Noisy Lorenz-63 (docs/method.md §7).
     Lorenz63(Lorenz63),
     /// Lorenz-96 with additive noise.
     Lorenz96(Lorenz96),
     /// A damped spring: linear-Gaussian, with an exact Kalman answer.
     Linear(DampedSpring),
-    /// Kolmogorov flow: 2-D Navier–Stokes, deterministic (METHOD.md §7).
+    /// Kolmogorov flow: 2-D Navier–Stokes, deterministic (docs/method.md §8).
     Kolmogorov(Kolmogorov),
     /// Trajectories imported with `sda import`: no simulator, no transition density.
     External(External),
@@ -237,7 +237,8 @@ impl System {
     }
 
     /// A fixed normalisation `(mean, scale)`, one per value of a state, when the system
-    /// prescribes one (Lorenz-63, METHOD.md §6; Kolmogorov flow: none, §7); otherwise `None` and the data's own statistics are used.
+    /// prescribes one (Lorenz-63, docs/method.md §7; Kolmogorov flow: none, §8); otherwise `None`
+    /// and the data's own statistics are used.
     pub fn fixed_normalisation(&self) -> Option<(Vec<f64>, Vec<f64>)> {
         match self {
             System::Lorenz63(_) => Some((vec![0.0, 0.0, 25.0], vec![8.0, 9.0, 8.6])),

@@ -1,4 +1,4 @@
-//! Time embedding (METHOD.md §2): `[cos(π k t), sin(π k t)]`, `k = 1..16` → Linear(32, 256) →
+//! Time embedding (docs/method.md §3): `[cos(π k t), sin(π k t)]`, `k = 1..16` → Linear(32, 256) →
 //! SiLU → Linear(256, E).
 
 use burn::nn::{Linear, LinearConfig};

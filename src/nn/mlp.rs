@@ -1,4 +1,4 @@
-//! The residual MLP of the paper's Lorenz experiments (METHOD.md §6): Linear to the width,
+//! The residual MLP of the paper's Lorenz experiments (docs/method.md §7): Linear to the width,
 //! `depth` blocks `h + Lin(SiLU(Lin(LayerNorm(h))))`, Linear to the output, one block at the
 //! output width. LayerNorm has no affine parameters.
 

@@ -1,4 +1,4 @@
-//! The time-modulated U-Net of the paper's Kolmogorov experiment (METHOD.md §7), after the
+//! The time-modulated U-Net of the paper's Kolmogorov experiment (docs/method.md §8), after the
 //! reference `UNet` (Rozet & Louppe 2023, `sda/nn.py`): circular 3×3 convolutions, stride-2
 //! convolutions down, nearest ×2 up-sampling then a convolution up, skips added, channel
 //! LayerNorm and SiLU. Each block is `h + Res(h + Lin(emb))` with
@@ -46,7 +46,7 @@ pub struct UNetConfig {
 
 impl UNetConfig {
     /// The paper's network: hidden channels (96, 192, 384), 3 blocks per level, 3×3 kernels,
-    /// E = 64 (METHOD.md §7).
+    /// E = 64 (docs/method.md §8).
     pub fn paper(channels: usize, context: usize) -> Self {
         Self {
             channels,

@@ -1,19 +1,21 @@
-//! Likelihood scores that turn a prior noise estimate into a posterior one (METHOD.md §4).
+//! Likelihood scores that turn a prior noise estimate into a posterior one (docs/method.md §5,
+//! docs/guidance.md).
 //!
 //! [`Guided`] wraps any [`NoiseEstimator`] and is itself one, so the unchanged sampler draws from
 //! `p(x | y)`. With `x̂ = (x(t) − σ ε̂) / μ` (Tweedie):
 //! - SDA (Rozet & Louppe 2023, eq. 12): `log p(y | x(t)) ≈ −½ Σ (y − A(x̂))² / (σ_y² + γ (σ/μ)²)`;
 //! - DPS (Chung et al. 2023): `s_y = −ζ ∇‖y − A(x̂)‖² / ‖y − A(x̂)‖`;
-//! - MMPS (Rozet et al. 2024, MMPS.md §2): `q(y | x(t)) = N(A(x̂), Σ_y + J_A C_t J_Aᵀ)` with
-//!   Tweedie's covariance `C_t = ρ² (I − σ J_ε)`, `ρ = σ/μ`, applied through network VJPs;
-//!   the system is solved by K iterations of CG or GMRES, per sample, in f64.
+//! - MMPS (Rozet et al., NeurIPS 2024; docs/guidance.md §5):
+//!   `q(y | x(t)) = N(A(x̂), Σ_y + J_A C_t J_Aᵀ)` with Tweedie's covariance
+//!   `C_t = ρ² (I − σ J_ε)`, `ρ = σ/μ`, applied through network VJPs; the system is solved by K
+//!   iterations of CG or GMRES, per sample, in f64.
 //!
 //! The gradient with respect to `x(t)` goes through the network and through `A`; the guided
 //! estimate is `ε̂ − σ s_y`.
 //!
 //! `A` acts on physical units, the network on normalised ones. The reference adds `γ (σ/μ)²`
 //! in normalised units; here it is multiplied by the squared scale of each observed value so
-//! that both agree (METHOD.md §4, "Units").
+//! that both agree (docs/guidance.md §2, "Units").
 
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -161,7 +163,7 @@ fn f64s<const D: usize>(x: Tensor<D>) -> Vec<f64> {
 }
 
 impl Guided<'_> {
-    /// MMPS (MMPS.md §2.3, §2.4, §3.2 option B): `ε̂_post = ε̂ − σ g` with
+    /// MMPS (docs/guidance.md §5): `ε̂_post = ε̂ − σ g` with
     /// `g = (1/μ) (I − σ J_εᵀ) J_Aᵀ u` and `u ≈ M⁻¹ (y − A(x̂))`,
     /// `M = Σ_y + J_A C_t J_Aᵀ`, `C_t = ρ² (I − σ J_εᵀ)`.
     ///

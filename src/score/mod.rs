@@ -1,5 +1,5 @@
 //! Diffusion: the noise schedule, the composed local score, guidance by observations and the
-//! predictor-corrector sampler (METHOD.md §2–§5).
+//! predictor-corrector sampler (docs/method.md §2–§6).
 //!
 //! Everything here speaks through [`NoiseEstimator`]: the trained network, an analytic score and
 //! the guided posterior score all implement it, so the sampler never knows which it is given.

@@ -1033,7 +1033,7 @@ mod tests {
         assert_eq!(y[2 * 3 + 3 + 2], at(1, 2, 4));
         let y = apply_flat(&"space-stride:3@1".parse().unwrap(), &x, 1, &[c, h, w]);
         assert_eq!(y, vec![at(0, 1, 1), at(0, 1, 4), at(1, 1, 1), at(1, 1, 4)]);
-        // Vorticity with periodic centred differences, METHOD.md §7's sign convention.
+        // Vorticity with periodic centred differences, the sign convention of docs/method.md §8.
         let y = apply_flat(&"vorticity".parse().unwrap(), &x, 1, &[c, h, w]);
         for (i, j) in [(0, 0), (1, 3), (3, 5), (2, 1)] {
             let want = (at(0, i, j + 1) - at(0, i, j + w - 1)) / 2.0

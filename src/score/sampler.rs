@@ -1,5 +1,6 @@
-//! Samplers of the reverse diffusion (METHOD.md §5, MMPS.md §4): the paper's predictor-corrector
-//! and the low-step methods of the DDIM/DPM-Solver family, on a uniform-t or a log-SNR grid.
+//! Samplers of the reverse diffusion (docs/method.md §6, docs/guidance.md §4): the paper's
+//! predictor-corrector and the low-step methods of the DDIM/DPM-Solver family, on a uniform-t
+//! or a log-SNR grid.
 //!
 //! With `ρ = σ/μ`, every predictor integrates the probability-flow ODE `d(x/μ) = ε̂ dρ` from `t`
 //! down to `s < t` (`x̂ = (x − σ ε̂)/μ` is the denoiser):

@@ -1,4 +1,4 @@
-//! Variance-preserving noise schedules (METHOD.md §2): `x(t) = μ(t) x + σ(t) ε`,
+//! Variance-preserving noise schedules (docs/method.md §2): `x(t) = μ(t) x + σ(t) ε`,
 //! `σ(t) = √(1 − μ(t)² + η²)`, so that `μ² + σ² = 1 + η²` at every `t`.
 
 use serde::{Deserialize, Serialize};

@@ -1,6 +1,6 @@
 //! `sda bench`: speed of the score networks on any device: training steps per second and the
 //! time of one guided evaluation (forward + input gradient through the network, the SDA
-//! likelihood, METHOD.md §4), for the Lorenz-63 MLP (§6) and the Kolmogorov U-Net (§7).
+//! likelihood, docs/method.md §5), for the Lorenz-63 MLP (§7) and the Kolmogorov U-Net (§8).
 //! `benches/pytorch_lorenz.py` and `benches/pytorch_unet.py` measure the same networks, losses
 //! and guided evaluations in PyTorch.
 //!
@@ -31,9 +31,10 @@ use crate::common::{device, device_name};
 /// Which network to measure.
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Network {
-    /// The Lorenz-63 local score: k = 2, MLP width 256, depth 5 (METHOD.md §6).
+    /// The Lorenz-63 local score: k = 2, MLP width 256, depth 5 (the paper's, docs/method.md §7).
     Lorenz,
-    /// The Kolmogorov local score: k = 2, U-Net on 5 states of (u, v) + the forcing (§7).
+    /// The Kolmogorov local score: k = 2, U-Net on 5 states of (u, v) + the forcing (the paper's,
+    /// docs/method.md §8).
     Unet,
     /// Both, one after the other.
     All,
@@ -181,7 +182,7 @@ fn rounded(v: Value) -> Value {
     }
 }
 
-/// The SDA-guided posterior estimate of `prior` (METHOD.md §4) with the default schedule.
+/// The SDA-guided posterior estimate of `prior` (docs/method.md §5) with the default schedule.
 fn guided<'a>(
     prior: &'a dyn NoiseEstimator,
     obs: &'a Observation,
@@ -382,7 +383,7 @@ fn lorenz(a: &Args, dev: &Device) -> Result<Report> {
     })
 }
 
-/// Scenario 1 of METHOD.md §7 on a trajectory of `l` states of `(2, s, s)` fields: every 4th
+/// Scenario 1 of docs/method.md §8 on a trajectory of `l` states of `(2, s, s)` fields: every 4th
 /// state, 8×8 block means, noise std 0.1; unnormalised data (mean 0, scale 1).
 fn scenario1(l: usize, s: usize, dev: &Device) -> Result<Observation> {
     let shape = vec![2, s, s];

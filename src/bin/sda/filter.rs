@@ -1,5 +1,5 @@
 //! `sda filter`: reference posterior trajectories from a bootstrap particle filter, the ground
-//! truth that `sda assimilate`'s samples are compared with (METHOD.md §6), and the classical
+//! truth that `sda assimilate`'s samples are compared with (docs/method.md §7), and the classical
 //! data-assimilation methods (`--method`: EnKF family, LETKF, EnKS, iEnKS, 3D/4D-Var, OI,
 //! climatology).
 

@@ -1,4 +1,4 @@
-//! `sda study lorenz63`: the paper's Lorenz-63 evaluation (Figure 3, METHOD.md §6) in one
+//! `sda study lorenz63`: the paper's Lorenz-63 evaluation (Figure 3, docs/method.md §7) in one
 //! command. Every expensive piece (data, models, filters, rows) is cached in the output folder,
 //! so an interrupted study resumes where it stopped and a larger study reuses a smaller one.
 

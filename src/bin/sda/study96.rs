@@ -1,5 +1,5 @@
 //! `sda study lorenz96`: the classical data-assimilation benchmark on Lorenz-96 with DAPPER's
-//! conventions and tuned settings (`../shared/BASELINES.md`, docs/classical.md): truth from
+//! conventions and tuned settings (docs/baselines.md §6, docs/classical.md): truth from
 //! `N(e_0, 0.001 I)`, observations, every method, DAPPER's time-averaged scores, a table and
 //! figures.
 
