@@ -37,10 +37,11 @@ if [ ! -s /etc/munge/munge.key ]; then
 fi
 mkdir -p /run/munge /var/log/munge /var/lib/munge
 chown munge:munge /run/munge /var/log/munge /var/lib/munge
-su -s /bin/sh munge -c "munged --pid-file=$dir/run/munged.pid" \
+# munged writes its PID file as the munge user, in a folder of its own.
+install -d -o munge -g munge "$dir/munge"
+su -s /bin/sh munge -c "munged --pid-file=$dir/munge/munged.pid" \
     || skip "munged did not start"
-# munged writes its PID file as the munge user: make it readable for stop.sh.
-for _ in $(seq 50); do [ -s "$dir/run/munged.pid" ] && break; sleep 0.1; done
+for _ in $(seq 50); do [ -s "$dir/munge/munged.pid" ] && break; sleep 0.1; done
 
 # The machine's cores shared among the fake nodes, so that an array spreads over all of them.
 cpus=$(( $(nproc) / nodes )); [ "$cpus" -ge 1 ] || cpus=1

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Stops the test cluster of scripts/slurm/start.sh: every daemon by the PID it recorded.
 dir=${SDA_SLURM_DIR:-/tmp/sda-slurm}
-for pid_file in "$dir"/run/slurmd-*.pid "$dir"/run/slurmctld.pid "$dir"/run/munged.pid; do
+for pid_file in "$dir"/run/slurmd-*.pid "$dir"/run/slurmctld.pid "$dir"/munge/munged.pid; do
     [ -s "$pid_file" ] || continue
     pid=$(cat "$pid_file")
     kill "$pid" 2>/dev/null || true

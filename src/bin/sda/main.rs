@@ -154,7 +154,13 @@ fn main() {
     };
     if let Err(e) = result {
         // One line: the context chain, outermost first.
-        let msg: Vec<String> = e.chain().map(|c| c.to_string()).collect();
+        // A cause that its outer message already ends with is said once.
+        let mut msg: Vec<String> = Vec::new();
+        for c in e.chain().map(|c| c.to_string()) {
+            if !msg.last().is_some_and(|m| m.ends_with(&c)) {
+                msg.push(c);
+            }
+        }
         eprintln!("error: {}", msg.join(": "));
         std::process::exit(1);
     }

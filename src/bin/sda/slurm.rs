@@ -609,7 +609,7 @@ fn status(dir: &Path) -> Result<()> {
             State::Queued(t) => t.clone(),
             State::Failed(t) => {
                 failed.push(i.to_string());
-                format!("failed ({t})")
+                t.clone()
             }
             State::Missing => {
                 if jobs.sharded {
@@ -621,6 +621,16 @@ fn status(dir: &Path) -> Result<()> {
             }
         };
         println!("  task {i}: {text}");
+    }
+    if merged {
+        // The parts are gone with the merge; the tasks' logs say where each ran.
+        for i in 0..jobs.count {
+            let log = folder(&output).join(format!("task-{i}.log"));
+            let first = std::fs::read_to_string(&log).unwrap_or_default();
+            if let Some(host) = first.lines().next().and_then(|l| l.rsplit_once(" on ")) {
+                println!("  task {i}: done on {}", host.1);
+            }
+        }
     }
     if let Some(m) = &jobs.merge {
         let merge = records(m).into_iter().next();
@@ -636,14 +646,6 @@ fn status(dir: &Path) -> Result<()> {
         println!("  merge job {m}: {text}");
     }
     if merged {
-        // The parts are gone with the merge; the tasks' logs say where each ran.
-        for i in 0..jobs.count {
-            let log = folder(&output).join(format!("task-{i}.log"));
-            let first = std::fs::read_to_string(&log).unwrap_or_default();
-            if let Some(host) = first.lines().next().and_then(|l| l.rsplit_once(" on ")) {
-                println!("  task {i}: done on {}", host.1);
-            }
-        }
         println!("merged → {}", output.display());
     } else if jobs.sharded {
         println!(
