@@ -20,7 +20,8 @@
 //! - [`evaluate`], [`metrics`]: scores of samples against references and truths;
 //! - [`io`], [`error`]: `.npy`/JSON files and the error type; [`options`]: flag values by name;
 //!   [`output`]: checks of output paths made before any long computation (refusal to overwrite,
-//!   missing folders, free space).
+//!   missing folders, free space); [`shard`]: slices of a run (`--shard I/N`), their parts and
+//!   the manifest that keeps parts of different runs apart.
 #![warn(missing_docs)]
 
 pub mod assimilate;

@@ -19,7 +19,7 @@ show a progress bar in a terminal (``progress=False`` hides it) and stop on Ctrl
 ``KeyboardInterrupt``.
 """
 
-from . import plot
+from . import plot, slurm
 from ._sda import (
     Data,
     Model,
@@ -52,5 +52,6 @@ __all__ = [
     "observe",
     "plot",
     "simulate",
+    "slurm",
     "train",
 ]

@@ -1,4 +1,5 @@
 from . import plot as plot
+from . import slurm as slurm
 from ._sda import (
     Data as Data,
     Model as Model,

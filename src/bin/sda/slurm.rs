@@ -33,7 +33,7 @@ enum Sub {
     Submit(SubmitArgs),
     /// Say which shards of a submitted run are done (and where they ran), running, pending or
     /// failed, and where the merge stands.
-    Status(DirArgs),
+    Status(StatusArgs),
     /// Submit again the shards of a run that failed or never ran, and a new merge job.
     Resubmit(DirArgs),
 }
@@ -64,6 +64,9 @@ struct SubmitArgs {
     /// Print the batch scripts and submit nothing.
     #[arg(long)]
     dry_run: bool,
+    /// Print one JSON object (job ids, folder of scripts and logs) instead of a sentence.
+    #[arg(long)]
+    json: bool,
     /// Replace a finished run in the command's output (and the parts of an earlier
     /// submission).
     #[arg(long)]
@@ -71,6 +74,15 @@ struct SubmitArgs {
     /// The sda command, after `--`: `sda slurm submit --array 8 -- sda study lorenz63 ...`.
     #[arg(last = true, required = true, value_name = "SDA COMMAND")]
     command: Vec<String>,
+}
+
+#[derive(clap::Args)]
+struct StatusArgs {
+    /// The submitted command's output (or its OUTPUT.slurm/ folder).
+    dir: PathBuf,
+    /// Print one JSON object (tasks with state and host, merge job, failed shards).
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(clap::Args)]
@@ -101,7 +113,7 @@ struct Jobs {
 pub fn run(a: Args) -> Result<()> {
     match a.command {
         Sub::Submit(s) => submit(s),
-        Sub::Status(d) => status(&d.dir),
+        Sub::Status(d) => status(&d.dir, d.json),
         Sub::Resubmit(d) => resubmit(&d.dir),
     }
 }
@@ -241,7 +253,11 @@ fn submit(a: SubmitArgs) -> Result<()> {
     }
     let mut command = a.command.clone();
     let program = command[0].clone();
-    if !(program == "sda" || program.ends_with("/sda")) {
+    let file = Path::new(&program)
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if !file.starts_with("sda") {
         bail!(
             "the command after `--` must be an sda command (`sda simulate ...`), not `{program}`"
         );
@@ -385,6 +401,17 @@ fn submit(a: SubmitArgs) -> Result<()> {
             throttle: a.throttle,
         },
     )?;
+    if a.json {
+        let j = serde_json::json!({
+            "array": array,
+            "merge": merge,
+            "tasks": a.array,
+            "folder": slurm_dir,
+            "output": output,
+        });
+        println!("{j}");
+        return Ok(());
+    }
     match &merge {
         Some(m) => println!(
             "submitted array job {array} ({} shards{}) and merge job {m} (after every shard succeeds); logs in {}; `sda slurm status {}`",
@@ -585,56 +612,97 @@ fn states(output: &Path, jobs: &Jobs) -> Result<Vec<State>> {
     Ok(out)
 }
 
-fn status(dir: &Path) -> Result<()> {
+/// Where a submission stands, as `sda slurm status` prints it (or `--json` writes it).
+#[derive(Serialize)]
+struct Report {
+    output: PathBuf,
+    arrays: Vec<String>,
+    tasks: Vec<TaskReport>,
+    merge: Option<String>,
+    merge_state: Option<String>,
+    merged: bool,
+    failed: Vec<usize>,
+}
+
+#[derive(Serialize)]
+struct TaskReport {
+    task: usize,
+    /// done, pending, running, failed, missing or ended.
+    state: String,
+    /// The node where it ran or runs, where known.
+    host: Option<String>,
+    /// Words: `done on node1 in 3.2 s`.
+    detail: String,
+}
+
+fn report(dir: &Path) -> Result<Report> {
     let (output, jobs) = load_jobs(dir)?;
     let merged = jobs.sharded && !Shards::folder(&output).exists() && output.exists();
-    println!(
-        "{}: {} task(s), array job(s) {}",
-        output.display(),
-        jobs.count,
-        jobs.arrays.join(", ")
-    );
-    let states = if merged {
-        Vec::new()
-    } else {
-        states(&output, &jobs)?
-    };
-    let (mut done, mut failed) = (0, Vec::new());
-    for (i, s) in states.iter().enumerate() {
-        let text = match s {
-            State::Done { host, seconds } => {
-                done += 1;
-                format!("done on {host} in {seconds:.1} s")
-            }
-            State::Queued(t) => t.clone(),
-            State::Failed(t) => {
-                failed.push(i.to_string());
-                t.clone()
-            }
-            State::Missing => {
-                if jobs.sharded {
-                    failed.push(i.to_string());
-                    "missing (no part on disk, not in the queue)".into()
-                } else {
-                    "finished or unknown (no longer in the queue)".into()
-                }
-            }
-        };
-        println!("  task {i}: {text}");
-    }
+    let mut tasks = Vec::new();
+    let mut failed = Vec::new();
     if merged {
         // The parts are gone with the merge; the tasks' logs say where each ran.
         for i in 0..jobs.count {
             let log = folder(&output).join(format!("task-{i}.log"));
             let first = std::fs::read_to_string(&log).unwrap_or_default();
-            if let Some(host) = first.lines().next().and_then(|l| l.rsplit_once(" on ")) {
-                println!("  task {i}: done on {}", host.1);
-            }
+            let host = first
+                .lines()
+                .next()
+                .and_then(|l| l.rsplit_once(" on "))
+                .map(|h| h.1.to_string());
+            tasks.push(TaskReport {
+                task: i,
+                state: "done".into(),
+                detail: match &host {
+                    Some(h) => format!("done on {h}"),
+                    None => "done".into(),
+                },
+                host,
+            });
+        }
+    } else {
+        for (i, s) in states(&output, &jobs)?.into_iter().enumerate() {
+            let (state, host, detail) = match s {
+                State::Done { host, seconds } => (
+                    "done",
+                    Some(host.clone()),
+                    format!("done on {host} in {seconds:.1} s"),
+                ),
+                State::Queued(t) => {
+                    let host = t.strip_prefix("running on ").map(String::from);
+                    let state = if host.is_some() { "running" } else { "pending" };
+                    (state, host, t)
+                }
+                State::Failed(t) => {
+                    failed.push(i);
+                    ("failed", t.rsplit_once(" on ").map(|h| h.1.to_string()), t)
+                }
+                State::Missing if jobs.sharded => {
+                    failed.push(i);
+                    (
+                        "missing",
+                        None,
+                        "missing (no part on disk, not in the queue)".into(),
+                    )
+                }
+                State::Missing => (
+                    "ended",
+                    None,
+                    "finished or unknown (no longer in the queue)".into(),
+                ),
+            };
+            tasks.push(TaskReport {
+                task: i,
+                state: state.into(),
+                host,
+                detail,
+            });
         }
     }
-    if let Some(m) = &jobs.merge {
-        let merge = records(m).into_iter().next();
-        let text = match (&merge, merged) {
+    let merge_state = jobs
+        .merge
+        .as_ref()
+        .map(|m| match (records(m).into_iter().next(), merged) {
             (_, true) => "done".to_string(),
             (Some(r), _) if r.state == "PENDING" => format!(
                 "pending ({})",
@@ -642,22 +710,51 @@ fn status(dir: &Path) -> Result<()> {
             ),
             (Some(r), _) => r.state.to_lowercase(),
             (None, _) => "no longer in the queue".into(),
-        };
-        println!("  merge job {m}: {text}");
+        });
+    Ok(Report {
+        output,
+        arrays: jobs.arrays,
+        tasks,
+        merge: jobs.merge,
+        merge_state,
+        merged,
+        failed,
+    })
+}
+
+fn status(dir: &Path, json: bool) -> Result<()> {
+    let r = report(dir)?;
+    if json {
+        println!("{}", serde_json::to_string(&r)?);
+        return Ok(());
     }
-    if merged {
-        println!("merged → {}", output.display());
-    } else if jobs.sharded {
+    println!(
+        "{}: {} task(s), array job(s) {}",
+        r.output.display(),
+        r.tasks.len(),
+        r.arrays.join(", ")
+    );
+    for t in &r.tasks {
+        println!("  task {}: {}", t.task, t.detail);
+    }
+    if let (Some(m), Some(state)) = (&r.merge, &r.merge_state) {
+        println!("  merge job {m}: {state}");
+    }
+    if r.merged {
+        println!("merged → {}", r.output.display());
+    } else if r.merge.is_some() {
+        let done = r.tasks.iter().filter(|t| t.state == "done").count();
+        let failed: Vec<String> = r.failed.iter().map(|i| i.to_string()).collect();
         println!(
             "{done} of {} shards done{}",
-            jobs.count,
+            r.tasks.len(),
             if failed.is_empty() {
                 String::new()
             } else {
                 format!(
                     "; failed or missing: {} (`sda slurm resubmit {}`)",
                     failed.join(", "),
-                    output.display()
+                    r.output.display()
                 )
             }
         );
