@@ -226,6 +226,78 @@ fn arrays_of_shards_and_their_merge_give_the_single_run_bits() {
     ));
     assert_eq!(bytes(&d.join("whole.npy")), bytes(&d.join("x.npy")));
 
+    // Filters over observation sets: an array of independent commands, `{i}` the task.
+    for i in 0..2 {
+        let (index, out) = (format!("{}", i + 1), format!("obs-{i}"));
+        ok(sda_in(
+            &d,
+            &[
+                "observe",
+                "--trajectories",
+                "data/test.npy",
+                "--index",
+                &index,
+                "--length",
+                "33",
+                "--operator",
+                "stride:8|select:0",
+                "--noise",
+                "0.4",
+                "--output",
+                &out,
+            ],
+        ));
+    }
+    let filter = |y: &str, out: &str| {
+        [
+            "filter",
+            "--system",
+            "lorenz63",
+            "--observations",
+            y,
+            "--operator",
+            "stride:8|select:0",
+            "--noise",
+            "0.4",
+            "--length",
+            "33",
+            "--particles",
+            "512",
+            "--keep",
+            "64",
+            "--seed",
+            "4",
+            "--output",
+            out,
+        ]
+        .map(String::from)
+    };
+    for i in 0..2 {
+        let f = filter(&format!("obs-{i}/y.npy"), &format!("whole-pf-{i}.npy"));
+        ok(sda_in(
+            &d,
+            &f.iter().map(String::as_str).collect::<Vec<_>>(),
+        ));
+    }
+    let f = filter("obs-{i}/y.npy", "pf-{i}.npy");
+    let out = ok(sda_in(
+        &d,
+        &[
+            &["slurm", "submit", "--array", "2", "--", "sda"][..],
+            &f.iter().map(String::as_str).collect::<Vec<_>>(),
+        ]
+        .concat(),
+    ));
+    let (array, merge) = job_ids(&out);
+    assert!(merge.is_none(), "independent commands have no merge: {out}");
+    assert!(wait(&array).iter().all(|s| s == "COMPLETED"));
+    for i in 0..2 {
+        assert_eq!(
+            bytes(&d.join(format!("whole-pf-{i}.npy"))),
+            bytes(&d.join(format!("pf-{i}.npy")))
+        );
+    }
+
     let study = [
         "study",
         "lorenz63",
