@@ -394,3 +394,66 @@ fn submissions_that_cannot_be_made_are_refused_before_anything_is_written() {
         "leave it out of the command",
     );
 }
+
+#[test]
+fn a_sharded_lorenz96_study_merges_into_the_unsharded_tables_and_figures() {
+    let d = tmp("l96");
+    let study = [
+        "study",
+        "lorenz96",
+        "--cases",
+        "sakov2008",
+        "--truth-seeds",
+        "1,2,3",
+        "--cycles",
+        "450",
+        "--no-sda",
+    ];
+    ok(sda_in(&d, &[&study[..], &["--output", "whole"]].concat()));
+    for i in 0..2 {
+        let spec = format!("{i}/2");
+        ok(sda_in(
+            &d,
+            &[&study[..], &["--output", "split", "--shard", &spec]].concat(),
+        ));
+    }
+    assert!(
+        !d.join("split/lorenz96.csv").exists(),
+        "a shard wrote the tables"
+    );
+    ok(sda_in(&d, &["merge", "split"]));
+    // Everything but the two timing columns.
+    let table = |dir: &str| {
+        let csv = without_column(&d.join(dir).join("lorenz96.csv"), "cpu_seconds");
+        without_column_text(&csv, "ms_per_cycle")
+    };
+    let whole = table("whole");
+    assert_eq!(whole.lines().count(), 1 + 3 * 10, "{whole}");
+    assert_eq!(whole, table("split"));
+    for f in [
+        "lorenz96-sakov2008-rmse.png",
+        "lorenz96-sakov2008-hovmoller.png",
+    ] {
+        assert_eq!(
+            bytes(&d.join("whole").join(f)),
+            bytes(&d.join("split").join(f)),
+            "{f}"
+        );
+    }
+}
+
+fn without_column_text(text: &str, name: &str) -> String {
+    let header: Vec<&str> = text.lines().next().unwrap().split(',').collect();
+    match header.iter().position(|h| *h == name) {
+        None => text.to_string(),
+        Some(col) => text
+            .lines()
+            .map(|l| {
+                let mut f: Vec<&str> = l.split(',').collect();
+                f.remove(col);
+                f.join(",")
+            })
+            .collect::<Vec<_>>()
+            .join("\n"),
+    }
+}

@@ -27,7 +27,7 @@ pub struct Args {
 #[derive(Subcommand)]
 enum Sub {
     /// Submit an sda command: with --array N, N shards as a job array and a merge job that
-    /// runs after all of them succeed (simulate, assimilate, sample, study lorenz63), or N
+    /// runs after all of them succeed (simulate, assimilate, sample, study), or N
     /// independent commands where the command holds `{i}` (e.g. `sda train --output run-{i}
     /// --seed {i}`); without, one job.
     Submit(SubmitArgs),
@@ -176,7 +176,16 @@ fn plan(args: &[String]) -> Result<Plan> {
         },
         Command::Assimilate(a) => file_plan(a.sampler.output),
         Command::Sample(a) => file_plan(a.sampler.output),
-        Command::Study(a) if a.system == "lorenz63" => Plan {
+        Command::Study(a) if a.system == "lorenz96" => Plan {
+            shardable: true,
+            finished: a.output.join("lorenz96.csv").exists(),
+            outputs: ["lorenz96.csv", "lorenz96.md"]
+                .iter()
+                .map(|n| a.output.join(n))
+                .collect(),
+            output: a.output,
+        },
+        Command::Study(a) => Plan {
             shardable: true,
             finished: a.output.join("summary.csv").exists() && !a.resume,
             outputs: in_dir(&a.output, &crate::study::STUDY_FILES),

@@ -176,14 +176,14 @@ pub struct Args {
     #[arg(long, default_value_t = 16)]
     pub sda_samples: usize,
     /// (lorenz63: the assimilations, every order × scenario × trajectory × setting, are cut
-    /// into N contiguous runs; the data and models are made once, by the first shard that
-    /// needs them, the others waiting for it.)
+    /// into N contiguous runs; lorenz96: the (case, truth seed) pairs. The data and models are
+    /// made once, by the first shard that needs them, the others waiting for it.)
     #[command(flatten)]
     pub shard: ShardArgs,
 }
 
 /// How a study runs: whole, as one shard of its assimilations, or merging the shards' rows.
-enum Mode {
+pub enum Mode {
     Whole,
     Shard(Sharded),
     Merge(Shards),
@@ -489,29 +489,32 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 pub fn run(a: Args) -> Result<()> {
-    if a.system == "lorenz96" {
-        if a.shard.shard.is_some() {
-            bail!("--shard: only `study lorenz63` is sharded");
-        }
-        return crate::study96::run_study(&a);
+    if a.system != "lorenz96" {
+        check_system(&a)?;
     }
-    check_system(&a)?;
     if a.shard.shard.is_some() && a.force {
         bail!(
             "--force with --shard: shards never remove a study; remove {} first (or `sda slurm submit --force`)",
             a.output.display()
         );
     }
-    match crate::shard::open(&a.shard, &a.output)? {
-        None => run_mode(a, Mode::Whole),
-        Some(None) => Ok(()),
-        Some(Some(s)) => run_mode(a, Mode::Shard(s)),
+    let mode = match crate::shard::open(&a.shard, &a.output)? {
+        None => Mode::Whole,
+        Some(None) => return Ok(()),
+        Some(Some(s)) => Mode::Shard(s),
+    };
+    if a.system == "lorenz96" {
+        return crate::study96::run_study(&a, mode);
     }
+    run_mode(a, mode)
 }
 
 /// `sda merge` of a sharded study: the shards' rows join rows.csv, then the summary and the
 /// figures are made as a whole run makes them.
 pub fn merge(a: Args, shards: Shards) -> Result<()> {
+    if a.system == "lorenz96" {
+        return crate::study96::run_study(&a, Mode::Merge(shards));
+    }
     check_system(&a)?;
     run_mode(a, Mode::Merge(shards))
 }

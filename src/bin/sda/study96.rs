@@ -25,7 +25,8 @@ use sda::train::{TrainConfig, train};
 
 use crate::common::{bar, device};
 use crate::filter::process_cpu;
-use crate::study::Args;
+use crate::study::{Args, Mode};
+use sda::shard::locked;
 
 /// One benchmark case: model grid, observations and the time of the burn-in.
 struct Case {
@@ -254,6 +255,46 @@ struct Row {
 }
 
 impl Row {
+    /// The row as one line of a shard's part: tab-separated, every number as Rust writes it
+    /// (shortest exact form, `NaN` included), so that a merge reads back the very values.
+    fn part_line(&self) -> String {
+        let failed = self
+            .failed
+            .as_deref()
+            .map(|f| f.replace(['\t', '\n'], " "))
+            .unwrap_or_default();
+        format!(
+            "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+            self.case,
+            self.seed,
+            self.method,
+            self.rmse_obs,
+            self.rmse_all,
+            self.spread_obs,
+            self.crps_obs,
+            self.seconds,
+            self.ms_per_cycle,
+            failed
+        )
+    }
+
+    fn from_part_line(line: &str) -> Option<Row> {
+        let f: Vec<&str> = line.split('\t').collect();
+        let num = |i: usize| f.get(i)?.parse::<f64>().ok();
+        Some(Row {
+            case: f.first()?.to_string(),
+            seed: f.get(1)?.parse().ok()?,
+            method: f.get(2)?.to_string(),
+            rmse_obs: num(3)?,
+            rmse_all: num(4)?,
+            spread_obs: num(5)?,
+            crps_obs: num(6)?,
+            seconds: num(7)?,
+            ms_per_cycle: num(8)?,
+            failed: f.get(9).filter(|s| !s.is_empty()).map(|s| s.to_string()),
+        })
+    }
+
     /// A row not scored yet: `seconds` of CPU over `cycles` observation cycles.
     fn new(case: &str, seed: u64, method: &str, seconds: f64, cycles: usize) -> Self {
         Row {
@@ -271,7 +312,9 @@ impl Row {
     }
 }
 
-pub fn run_study(a: &Args) -> Result<()> {
+/// The Lorenz-96 study, whole, as one shard of its (case, truth) pairs, or merging the
+/// shards' rows into the tables.
+pub fn run_study(a: &Args, mode: Mode) -> Result<()> {
     let names: Vec<String> = if a.cases == ["lo", "hi"] {
         vec![
             "sakov2008".into(),
@@ -294,12 +337,42 @@ pub fn run_study(a: &Args) -> Result<()> {
         bail!("--sda-samples: must be at least 1");
     }
     let mut rows: Vec<Row> = Vec::new();
-    for c in &cases {
-        // The SDA priors of this case's grid (trained once, then read from DIR/models).
+    // Every (case, truth) pair, in the order a whole study runs them; a shard takes a
+    // contiguous run of them.
+    let units: Vec<(usize, usize)> = (0..cases.len())
+        .flat_map(|ci| (0..seeds.len()).map(move |si| (ci, si)))
+        .collect();
+    let mine: Vec<(usize, usize)> = match &mode {
+        Mode::Shard(s) => units[s.shard.range(units.len())].to_vec(),
+        Mode::Whole => units.clone(),
+        Mode::Merge(shards) => {
+            for i in 0..shards.manifest().count {
+                let text = String::from_utf8(shards.read(i, "tsv")?)
+                    .with_context(|| format!("{}", shards.part(i, "tsv").display()))?;
+                rows.extend(text.lines().filter_map(Row::from_part_line));
+            }
+            println!(
+                "merged {} rows from {} shards",
+                rows.len(),
+                shards.manifest().count
+            );
+            Vec::new()
+        }
+    };
+    for (ci, c) in cases.iter().enumerate() {
+        if !mine.iter().any(|(i, _)| *i == ci) {
+            continue;
+        }
+        // The SDA priors of this case's grid (trained once, then read from DIR/models; shards
+        // wait for the one training it).
         let mut priors: Vec<(usize, Model)> = Vec::new();
         for s in &sda_runs {
             if !priors.iter().any(|(k, _)| *k == s.k) {
-                priors.push((s.k, prior(a, c, s.k)?));
+                let lock = a
+                    .output
+                    .join("models")
+                    .join(format!(".lock-{}-k{}", c.name, s.k));
+                priors.push((s.k, locked(&lock, || prior(a, c, s.k))?));
             }
         }
         let model = Lorenz96 {
@@ -314,6 +387,9 @@ pub fn run_study(a: &Args) -> Result<()> {
         // t > burn_in, strictly: the first counted state is ⌊burn_in/dt⌋ + 1 (as DAPPER).
         let skip = (c.burn_in / c.dt + 1e-9).floor() as usize;
         for (si, &seed) in seeds.iter().enumerate() {
+            if !mine.contains(&(ci, si)) {
+                continue;
+            }
             let (truth, op, y, noise) = simulate(&model, c, steps, seed)?;
             let truth_arr = Array::new(vec![length, 40], truth.iter().map(|&v| v as f32).collect());
             let clim = Climatology::from_states(&truth_arr)?;
@@ -435,7 +511,25 @@ pub fn run_study(a: &Args) -> Result<()> {
             }
         }
     }
-    write_tables(&a.output, &rows, seeds)?;
+    match mode {
+        Mode::Shard(s) => {
+            let text: String = rows.iter().map(|r| r.part_line() + "\n").collect();
+            let what = format!("{} rows of {} (case, truth) pairs", rows.len(), mine.len());
+            return s.finish("tsv", text.as_bytes(), &what);
+        }
+        Mode::Merge(shards) => {
+            write_tables(&a.output, &rows, seeds)?;
+            shards.remove()?;
+        }
+        Mode::Whole => {
+            // The tables are a function of the values as a shard keeps them (the same bits).
+            let rows: Vec<Row> = rows
+                .iter()
+                .filter_map(|r| Row::from_part_line(&r.part_line()))
+                .collect();
+            write_tables(&a.output, &rows, seeds)?;
+        }
+    }
     println!(
         "→ {0}/lorenz96.csv, {0}/lorenz96.md, {0}/lorenz96-CASE-rmse.png, {0}/lorenz96-CASE-hovmoller.png",
         a.output.display()
