@@ -3,49 +3,17 @@
 //! refused in one line with nothing written. (tests/slurm.rs runs the same through a real
 //! Slurm.)
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 mod common;
-use common::{fails_with, ok};
+use common::{SMALL_STUDY, bytes, fails_with, ok, sda_in, small_prior, without_columns};
 
 fn tmp(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("sda-shard-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
     d
-}
-
-/// Runs sda in `dir` (relative paths, as a user would), without Slurm's variables.
-fn sda_in(dir: &Path, args: &[&str]) -> std::process::Output {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_sda"));
-    c.current_dir(dir).args(args);
-    for (k, _) in std::env::vars() {
-        if k.starts_with("SLURM_") {
-            c.env_remove(k);
-        }
-    }
-    c.output().expect("sda runs")
-}
-
-fn bytes(p: &Path) -> Vec<u8> {
-    std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-}
-
-/// A CSV without one column (wall times differ between runs).
-fn without_column(p: &Path, name: &str) -> String {
-    let text = std::fs::read_to_string(p).unwrap();
-    let mut lines = text.lines();
-    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
-    let col = header.iter().position(|h| *h == name).unwrap();
-    text.lines()
-        .map(|l| {
-            let mut f: Vec<&str> = l.split(',').collect();
-            f.remove(col);
-            f.join(",")
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 const SIM: [&str; 9] = [
@@ -93,45 +61,6 @@ fn a_sharded_simulation_merges_into_the_unsharded_bits() {
     );
 }
 
-/// A trained Lorenz-63 prior and observations of a test trajectory, in `d`.
-fn prior(d: &Path) {
-    ok(sda_in(
-        d,
-        &[
-            "simulate",
-            "lorenz63",
-            "--output",
-            "data",
-            "--trajectories",
-            "64",
-            "--length",
-            "64",
-        ],
-    ));
-    ok(sda_in(
-        d,
-        &[
-            "train", "--data", "data", "--output", "run", "--epochs", "600", "--width", "64",
-        ],
-    ));
-    ok(sda_in(
-        d,
-        &[
-            "observe",
-            "--trajectories",
-            "data/test.npy",
-            "--length",
-            "33",
-            "--operator",
-            "stride:8|select:0",
-            "--noise",
-            "0.4",
-            "--output",
-            "obs",
-        ],
-    ));
-}
-
 const ASSIMILATE: [&str; 19] = [
     "assimilate",
     "--model",
@@ -157,7 +86,7 @@ const ASSIMILATE: [&str; 19] = [
 #[test]
 fn sharded_samples_and_studies_merge_into_the_unsharded_bits() {
     let d = tmp("assimilate");
-    prior(&d);
+    small_prior(&d);
     ok(sda_in(
         &d,
         &[&ASSIMILATE[..], &["--output", "whole.npy"]].concat(),
@@ -183,30 +112,7 @@ fn sharded_samples_and_studies_merge_into_the_unsharded_bits() {
 
     // A study: 1 order × 2 scenarios × 2 trajectories × 2 corrections = 8 assimilations over
     // 3 shards, two of them at once (they share the folder and the data).
-    let study = [
-        "study",
-        "lorenz63",
-        "--data",
-        "data",
-        "--orders",
-        "2",
-        "--trajectories",
-        "2",
-        "--length",
-        "33",
-        "--samples",
-        "8",
-        "--steps",
-        "8",
-        "--corrections",
-        "1,2",
-        "--epochs",
-        "300",
-        "--particles",
-        "256",
-        "--keep",
-        "32",
-    ];
+    let study = SMALL_STUDY;
     ok(sda_in(&d, &[&study[..], &["--output", "sw"]].concat()));
     let exe = env!("CARGO_BIN_EXE_sda");
     let shard = |i: usize| {
@@ -235,12 +141,12 @@ fn sharded_samples_and_studies_merge_into_the_unsharded_bits() {
     ok(shard(1));
     ok(sda_in(&d, &["merge", "ss"]));
     assert_eq!(
-        without_column(&d.join("sw/rows.csv"), "seconds"),
-        without_column(&d.join("ss/rows.csv"), "seconds")
+        without_columns(&d.join("sw/rows.csv"), &["seconds"]),
+        without_columns(&d.join("ss/rows.csv"), &["seconds"])
     );
     assert_eq!(
-        without_column(&d.join("sw/summary.csv"), "mean_seconds"),
-        without_column(&d.join("ss/summary.csv"), "mean_seconds")
+        without_columns(&d.join("sw/summary.csv"), &["mean_seconds"]),
+        without_columns(&d.join("ss/summary.csv"), &["mean_seconds"])
     );
     let names: Vec<_> = std::fs::read_dir(d.join("sw/samples"))
         .unwrap()
@@ -424,8 +330,10 @@ fn a_sharded_lorenz96_study_merges_into_the_unsharded_tables_and_figures() {
     ok(sda_in(&d, &["merge", "split"]));
     // Everything but the two timing columns.
     let table = |dir: &str| {
-        let csv = without_column(&d.join(dir).join("lorenz96.csv"), "cpu_seconds");
-        without_column_text(&csv, "ms_per_cycle")
+        without_columns(
+            &d.join(dir).join("lorenz96.csv"),
+            &["cpu_seconds", "ms_per_cycle"],
+        )
     };
     let whole = table("whole");
     assert_eq!(whole.lines().count(), 1 + 3 * 10, "{whole}");
@@ -439,21 +347,5 @@ fn a_sharded_lorenz96_study_merges_into_the_unsharded_tables_and_figures() {
             bytes(&d.join("split").join(f)),
             "{f}"
         );
-    }
-}
-
-fn without_column_text(text: &str, name: &str) -> String {
-    let header: Vec<&str> = text.lines().next().unwrap().split(',').collect();
-    match header.iter().position(|h| *h == name) {
-        None => text.to_string(),
-        Some(col) => text
-            .lines()
-            .map(|l| {
-                let mut f: Vec<&str> = l.split(',').collect();
-                f.remove(col);
-                f.join(",")
-            })
-            .collect::<Vec<_>>()
-            .join("\n"),
     }
 }

@@ -31,3 +31,102 @@ pub fn fails_with(o: &Output, out: &Path, needle: &str) {
     assert_eq!(err.trim().lines().count(), 1, "not one line: {err}");
     assert!(!out.exists(), "{} was written", out.display());
 }
+
+/// Runs the built `sda` in `dir` (relative paths, as a user would), without Slurm's variables.
+pub fn sda_in(dir: &Path, args: &[&str]) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_sda"));
+    c.current_dir(dir).args(args);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("SLURM_") {
+            c.env_remove(k);
+        }
+    }
+    c.output().expect("sda runs")
+}
+
+/// A file's bytes.
+pub fn bytes(p: &Path) -> Vec<u8> {
+    std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+/// A CSV file without the columns `names` (wall times differ between runs).
+pub fn without_columns(p: &Path, names: &[&str]) -> String {
+    let text = std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    let header: Vec<&str> = text.lines().next().unwrap_or("").split(',').collect();
+    let drop: Vec<usize> = names
+        .iter()
+        .map(|n| header.iter().position(|h| h == n).expect("a column"))
+        .collect();
+    text.lines()
+        .map(|l| {
+            l.split(',')
+                .enumerate()
+                .filter(|(i, _)| !drop.contains(i))
+                .map(|(_, f)| f)
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// A small Lorenz-63 study on the data folder `data` (8 assimilations: 1 order × 2 scenarios
+/// × 2 trajectories × 2 corrections), to which `--output DIR` is added.
+pub const SMALL_STUDY: [&str; 23] = [
+    "study",
+    "lorenz63",
+    "--data",
+    "data",
+    "--orders",
+    "2",
+    "--trajectories",
+    "2",
+    "--length",
+    "33",
+    "--samples",
+    "8",
+    "--steps",
+    "8",
+    "--corrections",
+    "1,2",
+    "--epochs",
+    "300",
+    "--particles",
+    "256",
+    "--keep",
+    "32",
+    "--seed=0",
+];
+
+/// Makes, in `dir`: `data` (64 simulated Lorenz-63 chains of 64 states), `run` (a prior
+/// trained on them) and `obs` (observations of the first test trajectory, 33 states,
+/// 'stride:8|select:0', noise 0.4).
+pub fn small_prior(dir: &Path) {
+    let run = |args: &[&str]| ok(sda_in(dir, args));
+    run(&[
+        "simulate",
+        "lorenz63",
+        "--output",
+        "data",
+        "--trajectories",
+        "64",
+        "--length",
+        "64",
+    ]);
+    run(&[
+        "train", "--data", "data", "--output", "run", "--epochs", "600", "--width", "64",
+    ]);
+    run(&[
+        "observe",
+        "--trajectories",
+        "data/test.npy",
+        "--length",
+        "33",
+        "--operator",
+        "stride:8|select:0",
+        "--noise",
+        "0.4",
+        "--output",
+        "obs",
+    ]);
+}

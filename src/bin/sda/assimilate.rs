@@ -418,13 +418,7 @@ pub fn run(a: Args) -> Result<()> {
         ..a.sampler.flags()
     })?;
     let (dev, model) = load(&a.sampler)?;
-    let obs = observed_any(
-        &model.config.data.state_shape,
-        &a.observations,
-        a.operator.as_deref(),
-        a.noise.as_deref(),
-        a.sampler.length,
-    )?;
+    let obs = observations_of(&a, &model)?;
     let cfg = config(&a.sampler, &settings, &model, &dev)?;
     check_output(&a.sampler, &model)?;
     let sharded = match crate::shard::open(&a.sampler.shard, &a.sampler.output)? {
@@ -540,16 +534,21 @@ fn merge_parts(a: &SamplerArgs, model: &Model, shards: Shards) -> Result<Array> 
     Ok(x)
 }
 
-/// `sda merge` of a sharded `assimilate`.
-pub fn merge(a: Args, shards: Shards) -> Result<()> {
-    let (_, model) = load(&a.sampler)?;
-    let obs = observed_any(
+/// The observations of `assimilate`'s flags, checked against the model.
+fn observations_of(a: &Args, model: &Model) -> Result<Observed> {
+    observed_any(
         &model.config.data.state_shape,
         &a.observations,
         a.operator.as_deref(),
         a.noise.as_deref(),
         a.sampler.length,
-    )?;
+    )
+}
+
+/// `sda merge` of a sharded `assimilate`.
+pub fn merge(a: Args, shards: Shards) -> Result<()> {
+    let (_, model) = load(&a.sampler)?;
+    let obs = observations_of(&a, &model)?;
     let x = merge_parts(&a.sampler, &model, shards)?;
     report_posterior(&model, &x, &obs)
 }
