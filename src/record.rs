@@ -139,6 +139,9 @@ pub struct MaskInfo {
     pub masked: usize,
     /// Values of a state.
     pub values: usize,
+    /// Of the masked values, those that had data at some times (`--gaps mask`).
+    #[serde(default)]
+    pub gaps: usize,
 }
 
 /// `--split-by-time a,b,c`: the training, validation and test periods, in this order.
@@ -217,6 +220,18 @@ pub struct Windows {
     pub stride: usize,
     /// The periods.
     pub split: SplitByTime,
+    /// What to do with values missing at some times but not all.
+    pub gaps: Gaps,
+}
+
+/// `--gaps`: what becomes of a value missing at some times but not all.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Gaps {
+    /// Drop every window that holds a missing value.
+    #[default]
+    Drop,
+    /// Put every value with a missing step into the fixed mask, keeping every window.
+    Mask,
 }
 
 /// A record cut into windows, checked and ready to be written.
@@ -227,6 +242,8 @@ pub struct Cut {
     /// The fixed mask, `state_shape` with 1 where there is data, when some value is missing at
     /// every time.
     pub mask: Option<Array>,
+    /// Where the gaps are, in words (empty without gaps).
+    pub gaps: String,
 }
 
 impl Cut {
@@ -273,14 +290,23 @@ impl Cut {
         if dropped > 0 {
             let [a, b, c] = r.dropped;
             out += &format!(
-                "\ndropped {dropped} window(s) with missing values ({a} train, {b} valid, {c} test)"
+                "\ndropped {dropped} window(s) with missing values ({a} train, {b} valid, {c} \
+                 test): {}",
+                self.gaps
             );
         }
         if let Some(m) = &r.mask {
             out += &format!(
-                "\nfixed mask: {} of {} values missing at every time → {} (filled with 0 in \
+                "\nfixed mask: {} of {} values missing at every time{} → {} (filled with 0 in \
                  normalised units)",
-                m.masked, m.values, m.file
+                m.masked - m.gaps,
+                m.values,
+                if m.gaps > 0 {
+                    format!(" and {} with gaps ({})", m.gaps, self.gaps)
+                } else {
+                    String::new()
+                },
+                m.file
             );
         }
         out
@@ -378,18 +404,51 @@ pub fn cut(record: &Record, windows: &Windows) -> Result<Cut> {
             ));
         }
     }
-    // The fixed mask: values missing at every time.
+    // The fixed mask: values missing at every time (and, with `Gaps::Mask`, those missing at
+    // some times).
     let mut seen = vec![false; f];
+    let mut missing = vec![0usize; f];
     for row in record.values.chunks(f) {
         for (j, v) in row.iter().enumerate() {
             seen[j] |= v.is_finite();
+            missing[j] += usize::from(!v.is_finite());
+        }
+    }
+    for (j, m) in missing.iter_mut().enumerate() {
+        if !seen[j] {
+            *m = 0;
+        }
+    }
+    // Where the gaps are, for the messages: values with some missing steps, the first of them
+    // and at how many steps it is missing.
+    let gappy = missing.iter().filter(|m| **m > 0).count();
+    let gaps = match missing.iter().position(|m| *m > 0) {
+        None => String::new(),
+        Some(j) => format!(
+            "{gappy} of {f} values of a state are missing at some times but not all, the first at \
+             [{}] at {} of {steps} steps",
+            shape_text(&unravel(&state, j)),
+            missing[j]
+        ),
+    };
+    let gaps_masked = if windows.gaps == Gaps::Mask { gappy } else { 0 };
+    if windows.gaps == Gaps::Mask {
+        for (j, m) in missing.iter_mut().enumerate() {
+            if *m > 0 {
+                seen[j] = false;
+                *m = 0;
+            }
         }
     }
     let masked = seen.iter().filter(|s| !**s).count();
     if masked == f {
         return Err(Error::config(
             &record.origin,
-            "every value of the record is missing",
+            if gaps_masked > 0 {
+                "every value of the record is missing at some time (--gaps mask masks them all)"
+            } else {
+                "every value of the record is missing"
+            },
         ));
     }
     // Gaps: missing values outside the mask, by time step.
@@ -427,8 +486,8 @@ pub fn cut(record: &Record, windows: &Windows) -> Result<Cut> {
             return Err(Error::config(
                 "--window",
                 format!(
-                    "no {} window of {l} steps is left: all {} hold missing values (training on \
-                     incomplete windows is not available yet)",
+                    "no {} window of {l} steps is left: all {} hold missing values ({gaps}; \
+                     training on incomplete windows is not available yet)",
                     names[k], dropped[k]
                 ),
             ));
@@ -485,6 +544,7 @@ pub fn cut(record: &Record, windows: &Windows) -> Result<Cut> {
             file: MASK_FILE.into(),
             masked,
             values: f,
+            gaps: gaps_masked,
         }),
     };
     let system = System::External(External {
@@ -512,7 +572,17 @@ pub fn cut(record: &Record, windows: &Windows) -> Result<Cut> {
         valid,
         test,
     };
-    Ok(Cut { splits, mask })
+    Ok(Cut { splits, mask, gaps })
+}
+
+/// `[c, i, j]` of flat position `at` in a state of `shape`.
+fn unravel(shape: &[usize], mut at: usize) -> Vec<usize> {
+    let mut idx = vec![0; shape.len()];
+    for (d, &n) in shape.iter().enumerate().rev() {
+        idx[d] = at % n.max(1);
+        at /= n.max(1);
+    }
+    idx
 }
 
 /// The mask file of a data folder.

@@ -356,6 +356,7 @@ fn a_record_is_cut_into_windows_that_respect_the_periods_the_mask_and_the_gaps()
         window: 2,
         stride: 1,
         split: sda::record::SplitByTime::parse(&[4.0, 2.0, 2.0]).unwrap(),
+        gaps: sda::record::Gaps::Drop,
     };
     let cut = sda::record::cut(&r, &windows).unwrap();
     let sp = &cut.splits;
@@ -404,6 +405,7 @@ fn a_record_is_cut_into_windows_that_respect_the_periods_the_mask_and_the_gaps()
         window: 2,
         stride: 2,
         split: sda::record::SplitByTime::parse(&[0.75, 0.25, 0.0]).unwrap(),
+        gaps: sda::record::Gaps::Drop,
     };
     let c = sda::record::cut(&r, &w).unwrap();
     let sda::mcs::System::External(e) = &c.splits.info.system else {
@@ -413,6 +415,37 @@ fn a_record_is_cut_into_windows_that_respect_the_periods_the_mask_and_the_gaps()
     assert_eq!(rec.periods, [[0, 6], [6, 8], [8, 8]]);
     assert_eq!(rec.starts, [vec![2, 4], vec![6], vec![]]);
     assert_eq!(rec.dropped, [1, 0, 0]);
+    assert!(
+        c.summary().contains(
+            "dropped 1 window(s) with missing values (1 train, 0 valid, 0 test): 1 of 12 values \
+             of a state are missing at some times but not all, the first at [1, 1, 1] at 1 of 8 \
+             steps"
+        ),
+        "{}",
+        c.summary()
+    );
+    // --gaps mask: V at (1, 1) joins the mask, and every window is kept.
+    let w = sda::record::Windows {
+        gaps: sda::record::Gaps::Mask,
+        ..windows
+    };
+    let c = sda::record::cut(&r, &w).unwrap();
+    let sda::mcs::System::External(e) = &c.splits.info.system else {
+        panic!()
+    };
+    let rec = e.record.as_ref().unwrap();
+    assert_eq!(rec.starts, [vec![0, 1, 2], vec![4], vec![6]]);
+    assert_eq!(rec.dropped, [0, 0, 0]);
+    let m = rec.mask.as_ref().unwrap();
+    assert_eq!((m.masked, m.gaps), (3, 1));
+    assert_eq!(c.mask.as_ref().unwrap().data[6 + 4], 0.0);
+    assert!(c.splits.train.data.iter().all(|v| v.is_finite()));
+    assert!(
+        c.summary()
+            .contains("fixed mask: 2 of 12 values missing at every time and 1 with gaps"),
+        "{}",
+        c.summary()
+    );
     std::fs::remove_dir_all(&d).unwrap();
 }
 

@@ -9,7 +9,7 @@ use sda::import::import_files;
 use sda::mcs::System;
 use sda::netcdf::{ReadSpec, Select, parse_coarsen};
 use sda::output::{Existing, Folder, check_folder};
-use sda::record::{SplitByTime, Windows};
+use sda::record::{Gaps, SplitByTime, Windows};
 
 use crate::simulate::DATA_FILES;
 
@@ -61,6 +61,11 @@ pub struct Args {
     /// left out: DIM=K (repeat for several).
     #[arg(long, value_parser = parse_coarsen, requires = "netcdf")]
     pub coarsen: Vec<(String, usize)>,
+    /// Values of --netcdf missing at some times but not all: drop the windows that hold one,
+    /// or put those values into the fixed mask (mask.npy) with the values missing at every
+    /// time.
+    #[arg(long, value_enum, default_value_t = Gaps::Drop, requires = "netcdf")]
+    pub gaps: Gaps,
     /// Validation trajectories (with --test): the splits are then kept as given.
     #[arg(long, requires = "test", conflicts_with_all = ["split", "netcdf"])]
     pub valid: Option<PathBuf>,
@@ -180,6 +185,7 @@ fn run_netcdf(a: &Args, file: &std::path::Path) -> Result<()> {
             window,
             stride: a.stride,
             split,
+            gaps: a.gaps,
         },
     )?;
     sda::record::write(&a.output, &cut)
