@@ -101,7 +101,7 @@ impl Record {
 /// What `system.json` keeps of a record cut into windows.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RecordInfo {
-    /// The file, as given.
+    /// The file (its absolute path).
     pub file: String,
     /// Its format, in words.
     pub format: String,
@@ -506,6 +506,8 @@ pub fn cut(record: &Record, windows: &Windows) -> Result<Cut> {
         )
     });
     let counts = [train.shape[0], valid.shape[0], test.shape[0]];
+    let file = std::fs::canonicalize(&record.origin)
+        .map_or_else(|_| record.origin.clone(), |p| p.display().to_string());
     let sources = record
         .variables
         .iter()
@@ -520,7 +522,7 @@ pub fn cut(record: &Record, windows: &Windows) -> Result<Cut> {
                 .collect();
             Source {
                 role: "record".into(),
-                origin: format!("{}:{}", record.origin, v.name),
+                origin: format!("{file}:{}", v.name),
                 dtype: v.dtype.clone(),
                 shape: v.shape.clone(),
                 checksum: checksum(&mine),
@@ -528,8 +530,7 @@ pub fn cut(record: &Record, windows: &Windows) -> Result<Cut> {
         })
         .collect();
     let info = RecordInfo {
-        file: std::fs::canonicalize(&record.origin)
-            .map_or_else(|_| record.origin.clone(), |p| p.display().to_string()),
+        file,
         format: record.format.clone(),
         variables: record.variables.clone(),
         time: record.time.clone(),
