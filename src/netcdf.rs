@@ -264,7 +264,13 @@ pub fn read(path: &Path, spec: &ReadSpec) -> Result<Record> {
         },
         e => Error::config(&origin, format!("not a NetCDF file this reader knows: {e}")),
     })?;
-    if spec.variables.is_empty() {
+    let wanted: Vec<&str> = spec
+        .variables
+        .iter()
+        .map(|v| v.trim())
+        .filter(|v| !v.is_empty())
+        .collect();
+    if wanted.is_empty() {
         return Err(Error::config(
             "--variables",
             "name at least one variable of the file",
@@ -282,7 +288,7 @@ pub fn read(path: &Path, spec: &ReadSpec) -> Result<Record> {
             .unwrap_or_default()
     };
     let mut vars = Vec::new();
-    for name in &spec.variables {
+    for name in wanted {
         match file.variable(name) {
             Ok(v) => vars.push(v),
             Err(_) => {

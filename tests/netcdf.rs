@@ -494,7 +494,7 @@ fn sda_import_writes_a_data_folder_of_the_record() {
         "--netcdf",
         s(&path),
         "--variables",
-        "U,V",
+        "U, V",
         "--window",
         "2",
         "--split-by-time",
@@ -645,6 +645,26 @@ fn bad_records_are_refused_in_one_line_with_nothing_written() {
         ),
         &out,
         "no training window of 3 steps is left: all 1 hold missing values",
+    );
+    fails_with(
+        &run(
+            &good,
+            &[
+                "--variables",
+                "U",
+                "--window",
+                "9",
+                "--split-by-time",
+                "1,0,0",
+            ],
+        ),
+        &out,
+        "--split-by-time: 1,0,0: the training and validation periods cannot be empty",
+    );
+    fails_with(
+        &run(&good, &["--variables", "U", "--window", "9"]),
+        &out,
+        "--window: 9 time steps do not fit in the training period of 6 step(s) (of the record's 8)",
     );
     fails_with(
         &run(&junk, &with(&["--variables", "U"])),
