@@ -365,7 +365,7 @@ pub fn read(path: &Path, spec: &ReadSpec) -> Result<Record> {
         .collect::<Result<_>>()?;
     if let Some(bad) = (1..axes[0].values.len()).find(|&i| {
         let (a, b) = (axes[0].values[i - 1], axes[0].values[i]);
-        !(b > a)
+        b.partial_cmp(&a) != Some(std::cmp::Ordering::Greater)
     }) {
         let t = &axes[0].values;
         return Err(Error::config(
@@ -443,7 +443,7 @@ pub fn read(path: &Path, spec: &ReadSpec) -> Result<Record> {
                 format!("{dim} is the time dimension; coarsen only the others"),
             ));
         }
-        if shape[axis] % k != 0 {
+        if !shape[axis].is_multiple_of(*k) {
             return Err(Error::config(
                 "--coarsen",
                 format!(

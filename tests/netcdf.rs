@@ -36,7 +36,7 @@ struct Var {
 }
 
 fn pad4(b: &mut Vec<u8>) {
-    while b.len() % 4 != 0 {
+    while !b.len().is_multiple_of(4) {
         b.push(0);
     }
 }
@@ -157,7 +157,7 @@ fn u(t: usize, i: usize, j: usize) -> Option<f64> {
 
 /// V (float): land at (0, 2) too, and a gap at time 1, (1, 1).
 fn v(t: usize, i: usize, j: usize) -> Option<f64> {
-    (!(i == 0 && j == 2) && !(t == 1 && i == 1 && j == 1))
+    (!(i == 0 && j == 2 || t == 1 && i == 1 && j == 1))
         .then(|| 100.0 + t as f64 - 0.25 * (i * j) as f64)
 }
 
@@ -765,8 +765,7 @@ fn the_mediterranean_sea_height_reads_from_netcdf4_with_its_land_mask() {
         gaps,
     };
     let e = sda::record::cut(&r, &windows(sda::record::Gaps::Drop))
-        .err()
-        .expect("every training window holds a gap")
+        .expect_err("every training window holds a gap")
         .to_string();
     assert!(e.contains("9 of 44032 values"), "{e}");
     let c = sda::record::cut(&r, &windows(sda::record::Gaps::Mask)).unwrap();
