@@ -300,6 +300,7 @@ pub fn prepare(spec: &ImportSpec) -> Result<Imported> {
                 seed: spec.seed,
                 trajectories: counts,
             },
+            record: None,
         }),
         state_shape: state,
         normalisation: normalisation(&train),

@@ -13,7 +13,8 @@
 //!   the predictor-corrector sampler;
 //! - [`kalman`]: the exact posterior of linear-Gaussian systems (the oracle);
 //! - [`data`], [`model`], [`train`]: data sets, run folders and the training loop;
-//! - [`import`]: data folders of trajectories from elsewhere (`system: external`);
+//! - [`import`]: data folders of trajectories from elsewhere (`system: external`); [`netcdf`]:
+//!   records read from NetCDF files, and [`record`]: one long record cut into windows;
 //! - [`field`]: 2-D velocity fields (vorticity, block means), and [`plot`]: PNG/GIF figures;
 //! - [`filter`]: the bootstrap particle filter, ground truth of the Lorenz study;
 //! - [`classical`]: the ensemble Kalman family, iEnKS, 3D/4D-Var, OI and climatology;
@@ -37,10 +38,12 @@ pub mod kalman;
 pub mod mcs;
 pub mod metrics;
 pub mod model;
+pub mod netcdf;
 pub mod nn;
 pub mod options;
 pub mod output;
 pub mod plot;
+pub mod record;
 pub mod score;
 pub mod shard;
 pub mod train;

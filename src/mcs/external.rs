@@ -14,6 +14,10 @@ pub struct External {
     pub context_channels: usize,
     /// Where the trajectories came from and how they were split.
     pub provenance: Provenance,
+    /// The record the trajectories were cut from (`sda import --netcdf`): its time axis,
+    /// coordinates, periods and windows; absent for trajectories imported as such.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record: Option<crate::record::RecordInfo>,
 }
 
 /// The record of an import: the sources and the split.

@@ -1,4 +1,5 @@
-//! `sda import`: a data folder from trajectories made elsewhere.
+//! `sda import`: a data folder from trajectories made elsewhere, or from one long record in a
+//! NetCDF file cut into windows.
 
 use std::path::PathBuf;
 
@@ -6,7 +7,9 @@ use anyhow::{Context, Result, bail};
 use sda::data::shape_text;
 use sda::import::import_files;
 use sda::mcs::System;
+use sda::netcdf::{ReadSpec, Select, parse_coarsen};
 use sda::output::{Existing, Folder, check_folder};
+use sda::record::{Gaps, SplitByTime, Windows};
 
 use crate::simulate::DATA_FILES;
 
@@ -15,14 +18,56 @@ use crate::simulate::DATA_FILES;
 /// for vectors, per channel for fields, and where the data came from). `sda train`,
 /// `assimilate`, `sample`, `evaluate` and `plot` then work on it; the particle filter and
 /// log p(x) need a simulator and are not available.
+///
+/// Or import one long record: --netcdf FILE --variables U,V --window L cuts the record into
+/// windows of L steps in a training, a validation and a test period (--split-by-time), keeps
+/// its time axis and coordinates in system.json, masks values missing at every time
+/// (mask.npy) and drops the windows with other missing values (docs/real-data.md).
 #[derive(clap::Args)]
+#[command(group = clap::ArgGroup::new("input").required(true).args(["train", "netcdf"]))]
 pub struct Args {
     /// Trajectories (.npy, float32 or float64): (N, L, D) vectors or (N, L, C, H, W) fields.
     /// Without --valid/--test they are shuffled (--seed) and split by --split.
-    #[arg(long)]
-    pub train: PathBuf,
+    #[arg(long, conflicts_with = "netcdf")]
+    pub train: Option<PathBuf>,
+    /// A record in a NetCDF file (NetCDF-3 or NetCDF-4), cut into windows of --window steps.
+    #[arg(long, requires_all = ["variables", "window"], conflicts_with_all = ["split", "context"])]
+    pub netcdf: Option<PathBuf>,
+    /// The variables of --netcdf that make the state, e.g. UWND,VWND: fields on the same grid
+    /// become channels, series of stations are put side by side.
+    #[arg(long, value_delimiter = ',', requires = "netcdf")]
+    pub variables: Vec<String>,
+    /// The time dimension of --netcdf [default: the unlimited dimension, or the one whose
+    /// coordinate's units read "… since …", or the one named time].
+    #[arg(long, requires = "netcdf")]
+    pub time: Option<String>,
+    /// Time steps per window L.
+    #[arg(long, requires = "netcdf")]
+    pub window: Option<usize>,
+    /// Time steps between the starts of consecutive windows (windows overlap when it is less
+    /// than --window).
+    #[arg(long, default_value_t = 1, requires = "netcdf")]
+    pub stride: usize,
+    /// The training, validation and test periods, in this order: fractions of the time axis
+    /// (0.8,0.1,0.1) or time steps (100,16,16); the test's may be 0. No window crosses from one
+    /// period into the next [default: 0.8,0.1,0.1].
+    #[arg(long, value_delimiter = ',', requires = "netcdf")]
+    pub split_by_time: Option<Vec<f64>>,
+    /// Keep part of a dimension of --netcdf, by index as in Python: DIM=START:END[:STEP] or
+    /// DIM=I (repeat for several).
+    #[arg(long, requires = "netcdf")]
+    pub select: Vec<Select>,
+    /// Average blocks of K cells of a dimension of --netcdf (after --select), missing values
+    /// left out: DIM=K (repeat for several).
+    #[arg(long, value_parser = parse_coarsen, requires = "netcdf")]
+    pub coarsen: Vec<(String, usize)>,
+    /// Values of --netcdf missing at some times but not all: drop the windows that hold one,
+    /// or put those values into the fixed mask (mask.npy) with the values missing at every
+    /// time.
+    #[arg(long, value_enum, default_value_t = Gaps::Drop, requires = "netcdf")]
+    pub gaps: Gaps,
     /// Validation trajectories (with --test): the splits are then kept as given.
-    #[arg(long, requires = "test", conflicts_with = "split")]
+    #[arg(long, requires = "test", conflicts_with_all = ["split", "netcdf"])]
     pub valid: Option<PathBuf>,
     /// Test trajectories (with --valid).
     #[arg(long, requires = "valid")]
@@ -46,6 +91,10 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> Result<()> {
+    if let Some(file) = &a.netcdf {
+        return run_netcdf(&a, file);
+    }
+    let train = a.train.as_ref().expect("--train or --netcdf");
     let split = match a.split.as_deref() {
         None => None,
         Some(&[t, v, s]) => Some([t, v, s]),
@@ -55,7 +104,7 @@ pub fn run(a: Args) -> Result<()> {
     // An existing data set, a file in the way, an unwritable folder or a full disk fail before
     // anything is read. The float32 copies take at most the inputs' size.
     let inputs = [
-        Some(&a.train),
+        Some(train),
         a.valid.as_ref(),
         a.test.as_ref(),
         a.context.as_ref(),
@@ -79,7 +128,7 @@ pub fn run(a: Args) -> Result<()> {
     )?;
     let info = import_files(
         &a.output,
-        &a.train,
+        train,
         valid_test,
         split,
         a.seed,
@@ -100,6 +149,57 @@ pub fn run(a: Args) -> Result<()> {
             String::new()
         },
         a.output.display()
+    );
+    Ok(())
+}
+
+fn run_netcdf(a: &Args, file: &std::path::Path) -> Result<()> {
+    let window = a.window.expect("--window is required with --netcdf");
+    let split = SplitByTime::parse(a.split_by_time.as_deref().unwrap_or(&[0.8, 0.1, 0.1]))?;
+    // The windows hold at most ⌈L/S⌉ copies of each value of the file, as float32.
+    let bytes = std::fs::metadata(file).map(|m| m.len()).unwrap_or(0);
+    let copies = window.div_ceil(a.stride.max(1)) as u64;
+    check_folder(
+        &Folder {
+            path: &a.output,
+            flag: "--output",
+            what: "a data set",
+            markers: &DATA_FILES,
+            resumable: false,
+            bytes: Some(bytes.saturating_mul(copies) + 4096),
+        },
+        Existing::from_flags(a.force, false),
+    )?;
+    let record = sda::netcdf::read(
+        file,
+        &ReadSpec {
+            variables: a.variables.clone(),
+            time: a.time.clone(),
+            select: a.select.clone(),
+            coarsen: a.coarsen.clone(),
+        },
+    )?;
+    let cut = sda::record::cut(
+        &record,
+        &Windows {
+            window,
+            stride: a.stride,
+            split,
+            gaps: a.gaps,
+        },
+    )?;
+    sda::record::write(&a.output, &cut)
+        .with_context(|| format!("importing into {}", a.output.display()))?;
+    println!("{}", cut.summary());
+    println!(
+        "→ {}/{{train,valid{}}}.npy{}, system.json",
+        a.output.display(),
+        if cut.splits.test.shape[0] > 0 {
+            ",test"
+        } else {
+            ""
+        },
+        if cut.mask.is_some() { ", mask.npy" } else { "" }
     );
     Ok(())
 }

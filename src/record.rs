@@ -1,0 +1,632 @@
+//! One long record cut into windows (`sda import --netcdf … --window L --stride S
+//! --split-by-time a,b,c`): the record's time axis is split into a training, a validation and a
+//! test period, in that order, and each period is cut into windows of `L` steps that start `S`
+//! steps apart and never cross into the next period, so that no validation or test value is
+//! ever seen in training. The windows become the trajectories `(N, L, *state)` of a data folder
+//! of `system: external`, and `system.json` keeps the record: the file, the variables, the time
+//! axis (values, units, calendar), the other coordinates, the periods and where each window
+//! starts.
+//!
+//! Missing values (NaN) are of two kinds. A value missing at every time step of the record
+//! (land in an ocean field) is part of a fixed mask: `mask.npy` (the state's shape, 1 where
+//! there is data, 0 where not) records it, and the masked values are filled with their mean, 0
+//! in normalised units, so that training sees finite data. A value missing at some steps but
+//! not all is a gap: the windows that hold one are dropped, and the import says how many.
+//!
+//! The normalisation is that of [`crate::import`] (per value for vectors, per channel for
+//! fields), fitted on the training period's values that are not missing.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::data::{Normalisation, Splits, SystemInfo, shape_text};
+use crate::error::{Error, Result};
+use crate::io::{Array, write_npy};
+use crate::mcs::{External, Provenance, Source, System, checksum};
+
+/// One coordinate axis: its name, values and the attributes that say what they mean.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Axis {
+    /// The dimension's name (`TIME`, `lat`).
+    pub name: String,
+    /// The coordinate values (the indices 0, 1, … where the file has no coordinate variable).
+    pub values: Vec<f64>,
+    /// The `units` attribute of the coordinate variable (`days since 1982-01-01`,
+    /// `degrees_north`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub units: Option<String>,
+    /// The `calendar` attribute (time axes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calendar: Option<String>,
+}
+
+/// What is recorded of one imported variable.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct VariableInfo {
+    /// Its name in the file.
+    pub name: String,
+    /// Its stored type (`float`, `short`, …).
+    pub dtype: String,
+    /// Its dimensions in the file.
+    pub dims: Vec<String>,
+    /// Its shape in the file.
+    pub shape: Vec<usize>,
+    /// Its `units` attribute.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub units: Option<String>,
+    /// Its `long_name` attribute.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub long_name: Option<String>,
+}
+
+/// A record read from a file: `(T, V, *space)` values in physical units, NaN where missing.
+#[derive(Clone, Debug)]
+pub struct Record {
+    /// The file, as given.
+    pub origin: String,
+    /// The file's format, in words (`NetCDF-3 classic`).
+    pub format: String,
+    /// The variables, in the order of the state.
+    pub variables: Vec<VariableInfo>,
+    /// The time axis (after `--select` on it).
+    pub time: Axis,
+    /// The other axes of the state, after selection and coarsening, without those of size 1.
+    pub space: Vec<Axis>,
+    /// Values `(T, V, *space)`, C order; NaN where missing.
+    pub values: Vec<f64>,
+    /// What `--select` and `--coarsen` did, as given (for the record).
+    pub edits: Vec<String>,
+}
+
+impl Record {
+    /// Time steps T.
+    pub fn steps(&self) -> usize {
+        self.time.values.len()
+    }
+
+    /// The shape of one state: `(V,)` for a scalar series, `(V·D,)` for a network of D
+    /// stations, `(V, H, W)` for fields.
+    pub fn state_shape(&self) -> Vec<usize> {
+        let v = self.variables.len();
+        match self.space.as_slice() {
+            [] => vec![v],
+            [d] => vec![v * d.values.len()],
+            [h, w] => vec![v, h.values.len(), w.values.len()],
+            _ => unreachable!("checked when read"),
+        }
+    }
+}
+
+/// What `system.json` keeps of a record cut into windows.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RecordInfo {
+    /// The file (its absolute path).
+    pub file: String,
+    /// Its format, in words.
+    pub format: String,
+    /// The variables, in the order of the state.
+    pub variables: Vec<VariableInfo>,
+    /// The time axis of the whole record (after `--select`).
+    pub time: Axis,
+    /// The other axes of the state (after `--select` and `--coarsen`).
+    pub space: Vec<Axis>,
+    /// What `--select` and `--coarsen` did.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub edits: Vec<String>,
+    /// Steps per window.
+    pub window: usize,
+    /// Steps between window starts.
+    pub stride: usize,
+    /// The training, validation and test periods, `[start, end)` time steps.
+    pub periods: [[usize; 2]; 3],
+    /// The time step at which each window of `train`, `valid` and `test` starts, in the
+    /// order of the arrays.
+    pub starts: [Vec<usize>; 3],
+    /// Windows dropped for holding missing values, per split.
+    pub dropped: [usize; 3],
+    /// The fixed mask, when some value is missing at every time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mask: Option<MaskInfo>,
+}
+
+/// The fixed mask of a record.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MaskInfo {
+    /// Its file in the data folder (`mask.npy`: the state's shape, 1 where there is data).
+    pub file: String,
+    /// Values of a state that are masked.
+    pub masked: usize,
+    /// Values of a state.
+    pub values: usize,
+    /// Of the masked values, those that had data at some times (`--gaps mask`).
+    #[serde(default)]
+    pub gaps: usize,
+}
+
+/// `--split-by-time a,b,c`: the training, validation and test periods, in this order.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum SplitByTime {
+    /// Fractions of the time axis, summing to 1 (the test's may be 0).
+    Fractions([f64; 3]),
+    /// Time steps, summing to the record's.
+    Counts([usize; 3]),
+}
+
+impl SplitByTime {
+    /// Reads three numbers: fractions summing to 1 or whole numbers of steps.
+    pub fn parse(v: &[f64]) -> Result<Self> {
+        let bad = |reason: String| Error::config("--split-by-time", reason);
+        let &[a, b, c] = v else {
+            return Err(bad(
+                "give three numbers train,valid,test: fractions such as 0.8,0.1,0.1 or time \
+                 steps such as 100,16,16"
+                    .into(),
+            ));
+        };
+        let v = [a, b, c];
+        if v.iter().any(|x| !(x.is_finite() && *x >= 0.0)) {
+            return Err(bad(format!("{a},{b},{c}: each must be 0 or more")));
+        }
+        if a == 0.0 || b == 0.0 {
+            return Err(bad(format!(
+                "{a},{b},{c}: the training and validation periods cannot be empty"
+            )));
+        }
+        let total = a + b + c;
+        if (total - 1.0).abs() < 1e-6 {
+            return Ok(Self::Fractions(v));
+        }
+        if v.iter().all(|x| x.fract() == 0.0) {
+            return Ok(Self::Counts(v.map(|x| x as usize)));
+        }
+        Err(bad(format!(
+            "{a},{b},{c}: fractions must sum to 1 (these sum to {total}), or give whole numbers \
+             of time steps"
+        )))
+    }
+
+    /// The periods `[start, end)` of `steps` time steps.
+    pub fn periods(&self, steps: usize) -> Result<[[usize; 2]; 3]> {
+        let (b1, b2) = match *self {
+            Self::Fractions([a, b, _]) => {
+                let t = steps as f64;
+                ((a * t).round() as usize, ((a + b) * t).round() as usize)
+            }
+            Self::Counts([a, b, c]) => {
+                if a + b + c != steps {
+                    return Err(Error::config(
+                        "--split-by-time",
+                        format!(
+                            "{a},{b},{c} time steps sum to {}, but the record has {steps}",
+                            a + b + c
+                        ),
+                    ));
+                }
+                (a, a + b)
+            }
+        };
+        let b2 = b2.min(steps);
+        Ok([[0, b1], [b1, b2], [b2, steps]])
+    }
+}
+
+/// How to cut a record.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Windows {
+    /// Steps per window L.
+    pub window: usize,
+    /// Steps between the starts of consecutive windows S.
+    pub stride: usize,
+    /// The periods.
+    pub split: SplitByTime,
+    /// What to do with values missing at some times but not all.
+    pub gaps: Gaps,
+}
+
+/// `--gaps`: what becomes of a value missing at some times but not all.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Gaps {
+    /// Drop every window that holds a missing value.
+    #[default]
+    Drop,
+    /// Put every value with a missing step into the fixed mask, keeping every window.
+    Mask,
+}
+
+/// A record cut into windows, checked and ready to be written.
+#[derive(Clone, Debug)]
+pub struct Cut {
+    /// The data set (its `system.json` holds the record).
+    pub splits: Splits,
+    /// The fixed mask, `state_shape` with 1 where there is data, when some value is missing at
+    /// every time.
+    pub mask: Option<Array>,
+    /// Where the gaps are, in words (empty without gaps).
+    pub gaps: String,
+}
+
+impl Cut {
+    /// What was imported, for `sda import` to print.
+    pub fn summary(&self) -> String {
+        let info = &self.splits.info;
+        let System::External(e) = &info.system else {
+            unreachable!("records are external")
+        };
+        let r = e.record.as_ref().expect("a record");
+        let [t, v, s] = e.provenance.trajectories;
+        let names: Vec<&str> = r.variables.iter().map(|v| v.name.as_str()).collect();
+        let period = |p: [usize; 2]| -> String {
+            if p[0] == p[1] {
+                "none".into()
+            } else {
+                format!(
+                    "{}..{}",
+                    fmt_value(r.time.values[p[0]]),
+                    fmt_value(r.time.values[p[1] - 1])
+                )
+            }
+        };
+        let mut out = format!(
+            "record {} ({}; {}): {} time steps{}, states of shape ({}); windows of {} steps, \
+             stride {}: {t} + {v} + {s} (train, valid, test; {} {}, {} and {})",
+            r.file,
+            names.join(", "),
+            r.format,
+            r.time.values.len(),
+            r.time
+                .units
+                .as_ref()
+                .map_or(String::new(), |u| format!(" ({} {u})", r.time.name)),
+            shape_text(&info.state_shape),
+            r.window,
+            r.stride,
+            r.time.name,
+            period(r.periods[0]),
+            period(r.periods[1]),
+            period(r.periods[2]),
+        );
+        let dropped: usize = r.dropped.iter().sum();
+        if dropped > 0 {
+            let [a, b, c] = r.dropped;
+            out += &format!(
+                "\ndropped {dropped} window(s) with missing values ({a} train, {b} valid, {c} \
+                 test): {}",
+                self.gaps
+            );
+        }
+        if let Some(m) = &r.mask {
+            out += &format!(
+                "\nfixed mask: {} of {} values missing at every time{} → {} (filled with 0 in \
+                 normalised units)",
+                m.masked - m.gaps,
+                m.values,
+                if m.gaps > 0 {
+                    format!(" and {} with gaps ({})", m.gaps, self.gaps)
+                } else {
+                    String::new()
+                },
+                m.file
+            );
+        }
+        out
+    }
+}
+
+fn fmt_value(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{}", v as i64)
+    } else {
+        format!("{v}")
+    }
+}
+
+/// Mean and std of the finite values of each group of `(steps, F)` data, where `group(j)`
+/// names the group of value `j` (its channel for fields, itself for vectors); a group without a
+/// finite value gets mean 0, scale 1.
+fn fit(
+    data: &[f64],
+    features: usize,
+    groups: usize,
+    group: impl Fn(usize) -> usize,
+) -> (Vec<f64>, Vec<f64>) {
+    let mut n = vec![0usize; groups];
+    let mut sum = vec![0.0; groups];
+    let mut sq = vec![0.0; groups];
+    for row in data.chunks(features) {
+        for (j, &v) in row.iter().enumerate() {
+            if v.is_finite() {
+                let g = group(j);
+                n[g] += 1;
+                sum[g] += v;
+                sq[g] += v * v;
+            }
+        }
+    }
+    let mut mean = vec![0.0; groups];
+    let mut scale = vec![1.0; groups];
+    for g in 0..groups {
+        if n[g] > 0 {
+            mean[g] = sum[g] / n[g] as f64;
+            scale[g] = (sq[g] / n[g] as f64 - mean[g] * mean[g]).max(1e-12).sqrt();
+        }
+    }
+    (mean, scale)
+}
+
+/// The normalisation of the training period: per channel for fields `(C, H, W)`, per value for
+/// vectors, over the values that are not missing.
+fn normalisation(train: &[f64], state: &[usize]) -> Normalisation {
+    let f: usize = state.iter().product();
+    if state.len() == 3 {
+        let hw = state[1] * state[2];
+        let (m, s) = fit(train, f, state[0], |j| j / hw);
+        Normalisation {
+            mean: (0..f).map(|j| m[j / hw]).collect(),
+            scale: (0..f).map(|j| s[j / hw]).collect(),
+        }
+    } else {
+        let (mean, scale) = fit(train, f, f, |j| j);
+        Normalisation { mean, scale }
+    }
+}
+
+/// Cuts `record` into windows, checks everything, and builds the data set, writing nothing.
+///
+/// # Errors
+/// One line naming the flag: a window of no step or longer than a period, a stride of 0,
+/// periods that do not fit the record, a split or a record left without a window once those
+/// with gaps are dropped, a record with no value at all.
+pub fn cut(record: &Record, windows: &Windows) -> Result<Cut> {
+    let steps = record.steps();
+    let state = record.state_shape();
+    let f: usize = state.iter().product();
+    assert_eq!(record.values.len(), steps * f, "record values (T, *state)");
+    let (l, s) = (windows.window, windows.stride);
+    if l == 0 {
+        return Err(Error::config("--window", "must be at least 1 time step"));
+    }
+    if s == 0 {
+        return Err(Error::config("--stride", "must be at least 1 time step"));
+    }
+    let periods = windows.split.periods(steps)?;
+    let names = ["training", "validation", "test"];
+    for (k, p) in periods.iter().enumerate() {
+        let n = p[1] - p[0];
+        if (k < 2 || n > 0) && n < l {
+            return Err(Error::config(
+                "--window",
+                format!(
+                    "{l} time steps do not fit in the {} period of {n} step(s) (of the record's \
+                     {steps}); shorten --window or lengthen the period with --split-by-time",
+                    names[k]
+                ),
+            ));
+        }
+    }
+    // The fixed mask: values missing at every time (and, with `Gaps::Mask`, those missing at
+    // some times).
+    let mut seen = vec![false; f];
+    let mut missing = vec![0usize; f];
+    for row in record.values.chunks(f) {
+        for (j, v) in row.iter().enumerate() {
+            seen[j] |= v.is_finite();
+            missing[j] += usize::from(!v.is_finite());
+        }
+    }
+    for (j, m) in missing.iter_mut().enumerate() {
+        if !seen[j] {
+            *m = 0;
+        }
+    }
+    // Where the gaps are, for the messages: values with some missing steps, the first of them
+    // and at how many steps it is missing.
+    let gappy = missing.iter().filter(|m| **m > 0).count();
+    let gaps = match missing.iter().position(|m| *m > 0) {
+        None => String::new(),
+        Some(j) => format!(
+            "{gappy} of {f} values of a state are missing at some times but not all, the first at \
+             [{}] at {} of {steps} steps",
+            shape_text(&unravel(&state, j)),
+            missing[j]
+        ),
+    };
+    let gaps_masked = if windows.gaps == Gaps::Mask { gappy } else { 0 };
+    if windows.gaps == Gaps::Mask {
+        for (j, m) in missing.iter_mut().enumerate() {
+            if *m > 0 {
+                seen[j] = false;
+                *m = 0;
+            }
+        }
+    }
+    let masked = seen.iter().filter(|s| !**s).count();
+    if masked == f {
+        return Err(Error::config(
+            &record.origin,
+            if gaps_masked > 0 {
+                "every value of the record is missing at some time (--gaps mask masks them all)"
+            } else {
+                "every value of the record is missing"
+            },
+        ));
+    }
+    // Gaps: missing values outside the mask, by time step.
+    let gap_at: Vec<bool> = record
+        .values
+        .chunks(f)
+        .map(|row| row.iter().zip(&seen).any(|(v, s)| *s && !v.is_finite()))
+        .collect();
+    let train_values = &record.values[periods[0][0] * f..periods[0][1] * f];
+    let norm = normalisation(train_values, &state);
+    let mut starts: [Vec<usize>; 3] = Default::default();
+    let mut dropped = [0usize; 3];
+    let mut arrays: Vec<Array> = Vec::with_capacity(3);
+    for (k, p) in periods.iter().enumerate() {
+        let mut data = Vec::new();
+        let mut at = p[0];
+        while p[1] >= l && at + l <= p[1] {
+            if gap_at[at..at + l].iter().any(|g| *g) {
+                dropped[k] += 1;
+            } else {
+                starts[k].push(at);
+                for row in record.values[at * f..(at + l) * f].chunks(f) {
+                    data.extend(row.iter().enumerate().map(|(j, &v)| {
+                        if seen[j] {
+                            v as f32
+                        } else {
+                            norm.mean[j] as f32
+                        }
+                    }));
+                }
+            }
+            at += s;
+        }
+        if starts[k].is_empty() && (k < 2 || p[1] > p[0]) {
+            return Err(Error::config(
+                "--window",
+                format!(
+                    "no {} window of {l} steps is left: all {} hold missing values ({gaps}; \
+                     training on incomplete windows is not available yet)",
+                    names[k], dropped[k]
+                ),
+            ));
+        }
+        let mut shape = vec![starts[k].len(), l];
+        shape.extend_from_slice(&state);
+        arrays.push(Array::new(shape, data));
+    }
+    let test = arrays.pop().expect("three");
+    let valid = arrays.pop().expect("three");
+    let train = arrays.pop().expect("three");
+    let mask = (masked > 0).then(|| {
+        Array::new(
+            state.clone(),
+            seen.iter().map(|&s| if s { 1.0 } else { 0.0 }).collect(),
+        )
+    });
+    let counts = [train.shape[0], valid.shape[0], test.shape[0]];
+    let file = std::fs::canonicalize(&record.origin)
+        .map_or_else(|_| record.origin.clone(), |p| p.display().to_string());
+    let sources = record
+        .variables
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            // This variable's values as read, float32, NaN where missing.
+            let per = f / record.variables.len();
+            let mine: Vec<f32> = record
+                .values
+                .chunks(f)
+                .flat_map(|row| row[i * per..(i + 1) * per].iter().map(|&x| x as f32))
+                .collect();
+            Source {
+                role: "record".into(),
+                origin: format!("{file}:{}", v.name),
+                dtype: v.dtype.clone(),
+                shape: v.shape.clone(),
+                checksum: checksum(&mine),
+            }
+        })
+        .collect();
+    let info = RecordInfo {
+        file,
+        format: record.format.clone(),
+        variables: record.variables.clone(),
+        time: record.time.clone(),
+        space: record.space.clone(),
+        edits: record.edits.clone(),
+        window: l,
+        stride: s,
+        periods,
+        starts,
+        dropped,
+        mask: mask.as_ref().map(|_| MaskInfo {
+            file: MASK_FILE.into(),
+            masked,
+            values: f,
+            gaps: gaps_masked,
+        }),
+    };
+    let system = System::External(External {
+        state_shape: state.clone(),
+        context_channels: 0,
+        provenance: Provenance {
+            sources,
+            split: None,
+            seed: 0,
+            trajectories: counts,
+        },
+        record: Some(info),
+    });
+    let splits = Splits {
+        info: SystemInfo {
+            system,
+            state_shape: state,
+            normalisation: norm,
+            trajectories: counts.iter().sum(),
+            length: l,
+            burn_in: 0,
+            seed: 0,
+        },
+        train,
+        valid,
+        test,
+    };
+    Ok(Cut { splits, mask, gaps })
+}
+
+/// `[c, i, j]` of flat position `at` in a state of `shape`.
+fn unravel(shape: &[usize], mut at: usize) -> Vec<usize> {
+    let mut idx = vec![0; shape.len()];
+    for (d, &n) in shape.iter().enumerate().rev() {
+        idx[d] = at % n.max(1);
+        at /= n.max(1);
+    }
+    idx
+}
+
+/// The mask file of a data folder.
+pub const MASK_FILE: &str = "mask.npy";
+
+/// Writes a cut record as the data folder `dir`: `mask.npy` (when some value is missing at
+/// every time), `train.npy`, `valid.npy`, `test.npy` (when the test period has windows), then
+/// `system.json`.
+pub fn write(dir: &Path, cut: &Cut) -> Result<()> {
+    for stale in ["system.json", MASK_FILE, "test.npy"] {
+        match std::fs::remove_file(dir.join(stale)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(Error::Io {
+                    path: dir.join(stale),
+                    source: e,
+                });
+            }
+            _ => {}
+        }
+    }
+    if let Some(m) = &cut.mask {
+        write_npy(&dir.join(MASK_FILE), m)?;
+    }
+    cut.splits.save(dir)
+}
+
+/// Reads the fixed mask of a data folder (1 where there is data), if its record has one.
+pub fn read_mask(dir: &Path, info: &SystemInfo) -> Result<Option<Array>> {
+    let System::External(External {
+        record: Some(RecordInfo { mask: Some(m), .. }),
+        ..
+    }) = &info.system
+    else {
+        return Ok(None);
+    };
+    let path = dir.join(&m.file);
+    let a = crate::io::read_npy(&path)?;
+    if a.shape != info.state_shape {
+        return Err(Error::Shape {
+            what: path.display().to_string(),
+            expected: format!("({}) like the states", shape_text(&info.state_shape)),
+            got: a.shape,
+        });
+    }
+    Ok(Some(a))
+}
