@@ -2,6 +2,7 @@ from . import plot as plot
 from ._sda import (
     Data as Data,
     Model as Model,
+    SdaDivergedError as SdaDivergedError,
     SdaError as SdaError,
     SdaFileNotFoundError as SdaFileNotFoundError,
     SdaOSError as SdaOSError,

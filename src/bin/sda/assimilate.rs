@@ -96,6 +96,10 @@ pub struct SamplerArgs {
     /// Discard the completed batches of a killed run (OUTPUT.parts/) and start over.
     #[arg(long)]
     pub force: bool,
+    /// Do not stop a run whose iterates diverge (NaN or inf, values far outside the training
+    /// range, an exploding guidance term): for experiments only.
+    #[arg(long)]
+    pub no_guard: bool,
 }
 
 /// Draw N posterior trajectories of L states given observations y = A(x) + noise, with the
@@ -130,8 +134,8 @@ pub struct Args {
     /// pass, except on the fused CPU network). [default 1]
     #[arg(long)]
     pub iterations: Option<usize>,
-    /// γ of the SDA likelihood. [default 0.03, the paper's Lorenz evaluation]
-    #[arg(long)]
+    /// γ of the SDA likelihood, > 0. [default 0.03, the paper's Lorenz evaluation]
+    #[arg(long, allow_hyphen_values = true)]
     pub gamma: Option<f64>,
     /// ζ of the DPS likelihood. [default 1]
     #[arg(long)]
@@ -184,6 +188,7 @@ fn config(
         composition: a.composition,
         precision: a.precision.resolve(net, fused(net, dev))?,
         seed: a.seed,
+        guard: !a.no_guard,
         ..Default::default()
     }
     .with(settings))
@@ -290,6 +295,11 @@ fn fingerprint_of(a: &SamplerArgs, cfg: &SampleConfig, obs: Option<&Observed>) -
                 .collect();
         format!("{} {}", o.operator, fingerprint(&bytes))
     });
+    // The guard stops a run but never changes its samples.
+    let cfg = SampleConfig {
+        guard: true,
+        ..cfg.clone()
+    };
     Ok(serde_json::json!({
         "sampler": format!("{cfg:?}"),
         "config": file("config.json")?,
@@ -339,7 +349,9 @@ fn draw(
                 let offset = i * cfg.steps;
                 let (x, e) = sample_counted(model, obs, &piece, dev, |s| {
                     pb.set_position((offset + s) as u64)
-                })?;
+                })
+                .inspect_err(|_| pb.finish_and_clear())
+                .with_context(|| not_written(&a.output, i))?;
                 // Every batch makes the same passes per sample.
                 evals = e;
                 if let Some(p) = &parts {
@@ -360,6 +372,17 @@ fn draw(
         p.finish()?;
     }
     Ok((x, t0.elapsed().as_secs_f64(), evals))
+}
+
+/// What a run stopped in batch `i` leaves: no output, and the batches done in OUTPUT.parts/.
+fn not_written(output: &Path, i: usize) -> String {
+    match i {
+        0 => format!("--output {} not written", output.display()),
+        _ => format!(
+            "--output {} not written ({i} completed batches kept for --resume)",
+            output.display()
+        ),
+    }
 }
 
 fn report_prior(model: &Model, x: &Array) {
