@@ -7,6 +7,7 @@ use sda::assimilate::{
     Observed, SampleConfig, fused, log_likelihood, residual_std, sample_counted,
 };
 use sda::data::features;
+use sda::evaluate::{calibration_warning, residual_outside, residual_verdict, residual_z};
 use sda::io::{Array, read_npy, write_npy};
 use sda::model::Model;
 use sda::nn::cpu::Precision;
@@ -454,6 +455,17 @@ pub fn run(a: Args) -> Result<()> {
         ll.iter().sum::<f64>() / ll.len() as f64
     );
     println!("  std(A(x) − y): {res:.3} (noise std {noise:.3})");
+    let z = residual_z(&x, &obs, shape)?;
+    let share = residual_outside(&x, &obs, shape)?;
+    println!(
+        "  rms((A(x) − y) / σ_y): {z:.3} ({}); {:.1} % of y outside the samples' 95 % interval \
+         (≈ 5 % when calibrated)",
+        residual_verdict(z),
+        100.0 * share
+    );
+    if let Some(w) = calibration_warning(z, share) {
+        println!("{w}");
+    }
     Ok(())
 }
 
