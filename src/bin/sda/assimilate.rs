@@ -386,6 +386,23 @@ fn not_written(output: &Path, i: usize) -> String {
     }
 }
 
+/// The prior's final losses (its run folder's stats.csv), so that a weak prior is seen where
+/// its posterior is used; and the warning of `sda train` where the training was not done.
+fn report_training(run: &Path) {
+    let Ok(stats) = sda::train::read_stats(&run.join("stats.csv")) else {
+        return;
+    };
+    if let Some(s) = stats.last() {
+        println!(
+            "  prior: {} epochs, final train loss {:.4}, valid loss {:.4}",
+            s.epoch, s.train_loss, s.valid_loss
+        );
+    }
+    if let Some(w) = sda::train::convergence_warning(&stats) {
+        println!("  prior's {w}");
+    }
+}
+
 fn report_prior(model: &Model, x: &Array) {
     let failed = x
         .data
@@ -446,6 +463,7 @@ pub fn run(a: Args) -> Result<()> {
         secs,
         a.sampler.output.display()
     );
+    report_training(&a.sampler.model);
     report_prior(&model, &x);
     let shape = &model.config.data.state_shape;
     let ll = log_likelihood(&x, &obs, shape)?;
