@@ -364,7 +364,11 @@ pub fn sample_counted(
                     steps: config.steps,
                     t: step.s,
                     what: d.to_string(),
-                    advice: advice(obs.as_ref().map(|_| &config.likelihood), config.steps),
+                    advice: advice(
+                        obs.as_ref().map(|_| &config.likelihood),
+                        config.steps,
+                        d.prior_alone(),
+                    ),
                 }),
             }
         })?;

@@ -35,6 +35,8 @@ pub enum Divergence {
         value: f64,
         /// The bound it crossed.
         bound: f64,
+        /// The move the guidance term made in the step (normalised units; `None` unguided).
+        guided: Option<f64>,
     },
     /// The guidance term's largest value, and the move it makes in one step, beyond the bound.
     Guidance {
@@ -47,11 +49,23 @@ pub enum Divergence {
     },
 }
 
+impl Divergence {
+    /// Whether the prior's own steps, not the guidance, took the iterates out of range: the
+    /// guidance moved them by less than a tenth of the bound in the step that crossed it (or
+    /// there was none).
+    pub fn prior_alone(&self) -> bool {
+        match self {
+            Divergence::Range { bound, guided, .. } => guided.is_none_or(|m| m < bound / 10.0),
+            _ => false,
+        }
+    }
+}
+
 impl std::fmt::Display for Divergence {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Divergence::NonFinite => write!(f, "the samples hold NaN or infinite values"),
-            Divergence::Range { value, bound } => write!(
+            Divergence::Range { value, bound, .. } => write!(
                 f,
                 "the samples reached {value:.3e} training standard deviations (a healthy \
                  sampler stays within {bound})"
@@ -144,6 +158,7 @@ impl Guard {
         if !largest.is_finite() || !zero.is_finite() {
             return Some(Divergence::NonFinite);
         }
+        let mut guided = None;
         if let Some(&g) = v.get(2) {
             let g = g as f64;
             let rho = |t: f64| self.sde.sigma(t) / self.sde.mu(t);
@@ -158,11 +173,13 @@ impl Guard {
                     bound: self.bound,
                 });
             }
+            guided = Some(moves);
         }
         if largest > self.bound {
             return Some(Divergence::Range {
                 value: largest,
                 bound: self.bound,
+                guided,
             });
         }
         None
@@ -170,8 +187,16 @@ impl Guard {
 }
 
 /// What to try after a divergence, with the flags that set it, for a run of `steps` steps with
-/// `likelihood` (`None`: the prior).
-pub fn advice(likelihood: Option<&Likelihood>, steps: usize) -> String {
+/// `likelihood` (`None`: the prior); `prior_alone` where the prior's own steps diverged (see
+/// [`Divergence::prior_alone`]), which more steps or more training cure and the likelihood's
+/// settings do not.
+pub fn advice(likelihood: Option<&Likelihood>, steps: usize, prior_alone: bool) -> String {
+    if prior_alone && likelihood.is_some() {
+        return format!(
+            "more --steps (now {steps}; the prior's own steps diverged, not the guidance) or a \
+             longer-trained prior"
+        );
+    }
     match likelihood {
         Some(Likelihood::Sda { gamma }) => format!(
             "a larger --gamma (now {gamma}; e.g. {}), --likelihood mmps, more --steps (now \
@@ -225,7 +250,8 @@ mod tests {
             guard.check(&x(vec![0.5, -60.0]), 0.5, 0.49, None),
             Some(Divergence::Range {
                 value: 60.0,
-                bound: 50.0
+                bound: 50.0,
+                guided: None
             })
         );
         // Observations 40 training stds out raise the bound to 80.
@@ -255,7 +281,7 @@ mod tests {
 
     #[test]
     fn the_advice_names_the_flags_of_the_likelihood_that_ran() {
-        let a = advice(Some(&Likelihood::Sda { gamma: 0.03 }), 64);
+        let a = advice(Some(&Likelihood::Sda { gamma: 0.03 }), 64, false);
         assert!(
             a.contains("--gamma (now 0.03; e.g. 0.3)") && a.contains("(now 64)"),
             "{a}"
@@ -266,8 +292,14 @@ mod tests {
                 iterations: 1,
             }),
             64,
+            false,
         );
         assert!(a.contains("--iterations (now 1)"), "{a}");
-        assert!(advice(None, 8).contains("--steps (now 8)"));
+        assert!(advice(None, 8, true).contains("--steps (now 8)"));
+        let a = advice(Some(&Likelihood::Sda { gamma: 0.03 }), 64, true);
+        assert!(
+            a.starts_with("more --steps (now 64; the prior's own"),
+            "{a}"
+        );
     }
 }
