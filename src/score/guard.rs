@@ -83,12 +83,16 @@ impl std::fmt::Display for Divergence {
     }
 }
 
-/// A guided estimator that keeps the largest `|σ s_y|` of its evaluations since the last
-/// [`take`](Watched::take), on the device (read once per step, with the iterates).
+/// A guided estimator that keeps the largest `|σ s_y|` of the predictor's evaluations since the
+/// last [`take`](Watched::take), on the device (read once per step, with the iterates).
+///
+/// The predictor's evaluations are those at the step's first time: the corrector's (and
+/// Heun's second) come at the step's end, where the step they make is normalised by the
+/// estimate's own size (`δ = τ / mean(ε̂²)`), so a large guidance term there is no large move.
 pub struct Watched<'a> {
     /// The guided estimator watched.
     pub guided: &'a Guided<'a>,
-    largest: std::cell::RefCell<Option<Tensor<1>>>,
+    largest: std::cell::RefCell<Option<(f64, Tensor<1>)>>,
 }
 
 impl<'a> Watched<'a> {
@@ -100,21 +104,25 @@ impl<'a> Watched<'a> {
         }
     }
 
-    /// The largest `|σ s_y|` since the last call (a one-value tensor), and a fresh start.
+    /// The largest `|σ s_y|` of the predictor's evaluations since the last call (a one-value
+    /// tensor), and a fresh start.
     pub fn take(&self) -> Option<Tensor<1>> {
-        self.largest.borrow_mut().take()
+        self.largest.borrow_mut().take().map(|(_, g)| g)
     }
 }
 
 impl NoiseEstimator for Watched<'_> {
     fn eps(&self, x: Tensor<3>, t: f64) -> Tensor<3> {
         let (eps, s) = self.guided.eps_and_grad(x, t);
-        let g = s.abs().max().mul_scalar(self.guided.sde.sigma(t)); // [1]
         let mut largest = self.largest.borrow_mut();
-        *largest = Some(match largest.take() {
-            Some(m) => m.max_pair(g),
-            None => g,
-        });
+        match largest.take() {
+            // A later evaluation of the step (corrector, Heun's second): not a predictor's.
+            Some((t0, m)) if t0 != t => *largest = Some((t0, m)),
+            previous => {
+                let g = s.abs().max().mul_scalar(self.guided.sde.sigma(t)); // [1]
+                *largest = Some((t, previous.map_or(g.clone(), |(_, m)| m.max_pair(g))));
+            }
+        }
         eps
     }
 }
