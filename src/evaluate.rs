@@ -79,10 +79,15 @@ pub fn residual_verdict(z: f64) -> &'static str {
 /// 0.2, four times the 0.05 expected).
 pub fn calibration_warning(z: f64, outside: f64) -> Option<String> {
     let z_off = !(0.5..=2.0).contains(&z);
-    let share_off = !(outside <= 0.2);
+    let share_off = outside > 0.2 || outside.is_nan();
+    let z = if z.abs() >= 1e3 {
+        format!("{z:.2e}")
+    } else {
+        format!("{z:.2}")
+    };
     (z_off || share_off).then(|| {
         format!(
-            "warning: the samples are not calibrated to the observations (rms z {z:.2}, {:.0} % \
+            "warning: the samples are not calibrated to the observations (rms z {z}, {:.0} % \
              outside their 95 % interval; calibrated: ≈ 1 and ≈ 5 %): check the likelihood \
              settings (--gamma, --likelihood mmps, --steps) and the prior's training",
             100.0 * outside
