@@ -11,12 +11,13 @@ use crate::io::Array;
 use crate::mcs::splitmix64;
 use crate::model::Model;
 use crate::nn::cpu::Precision;
+use crate::score::guard::{Guard, Watched, advice};
 use crate::score::guidance::{Guided, Likelihood, Observation};
 use crate::score::net::{
     Architecture, Backbone, Composition, CpuWindowScore, ScoreNetConfig, WindowScore,
 };
 use crate::score::operator::Operator;
-use crate::score::sampler::{Corrector, Grid, Method, Sampler};
+use crate::score::sampler::{Corrector, Grid, Method, Sampler, normal};
 use crate::score::{Counted, Evaluations, NoiseEstimator, tensor, to_vec};
 
 /// Observations as given by a user: operator, values and noise stds (physical units).
@@ -63,6 +64,9 @@ pub struct SampleConfig {
     pub precision: Precision,
     /// Seed.
     pub seed: u64,
+    /// Whether each step's iterates are checked, and a run that diverges stopped with
+    /// [`Error::Diverged`] (see [`crate::score::guard`]).
+    pub guard: bool,
     /// The index of the first batch: batch `i` of this call is seeded as batch
     /// `first_batch + i` of a call with the same seed, so that a run drawn in pieces (resumed
     /// after a kill) gives the samples of one drawn at once, bit for bit.
@@ -89,6 +93,7 @@ impl Default for SampleConfig {
             composition: Composition::default(),
             precision: Precision::Auto,
             seed: 0,
+            guard: true,
             first_batch: 0,
         }
     }
@@ -187,6 +192,22 @@ impl Observed {
             .check_observations(&self.y, &self.noise, length, state_shape, what)
     }
 
+    /// The largest `|y − A(m)| / s` over the observed values, with `m` the training mean and
+    /// `s` the scale of each observed value: how far out, in training standard deviations,
+    /// the observations lie.
+    pub fn extent(&self, obs: &Observation, length: usize, device: &Device) -> f64 {
+        let f = obs.mean.dims()[2];
+        let am = to_vec(obs.observe(Tensor::zeros([1, length, f], device)));
+        let s2 = to_vec(obs.scale2.clone());
+        self.y
+            .data
+            .iter()
+            .zip(am.iter().zip(&s2))
+            .map(|(y, (m, s2))| ((y - m) / s2.sqrt()).abs() as f64)
+            .filter(|v| v.is_finite())
+            .fold(0.0, f64::max)
+    }
+
     /// The observation in the sampler's terms, on `device`.
     pub fn to_observation(
         &self,
@@ -277,6 +298,18 @@ pub fn sample_counted(
         }
         None => None,
     };
+    if let (Some(_), Likelihood::Sda { gamma }) = (&obs, config.likelihood)
+        && gamma <= 0.0
+    {
+        return Err(Error::config("--gamma", "must be positive"));
+    }
+    let guard = Guard::new(
+        model.config.sde,
+        match (observed, &obs) {
+            (Some(o), Some(ob)) => o.extent(ob, l, device),
+            _ => 0.0,
+        },
+    );
     // On the CPU, the fused twin of the network computes the same function faster.
     let (burn_prior, cpu_prior);
     let fused = fused(&model.config.net, device);
@@ -304,23 +337,41 @@ pub fn sample_counted(
     for (i, start) in (0..config.samples).step_by(config.batch).enumerate() {
         let b = config.batch.min(config.samples - start);
         let mut rng = StdRng::seed_from_u64(batch_seed(config.seed, config.first_batch + i));
-        let guided;
-        let eps: &dyn NoiseEstimator = match &obs {
-            Some(obs) => {
-                guided = Guided {
-                    prior: prior as &dyn NoiseEstimator,
-                    sde: model.config.sde,
-                    obs,
-                    likelihood: config.likelihood,
-                };
-                &guided
-            }
-            None => prior,
-        };
-        let x = sampler.sample(eps, [b, l, f], &mut rng, device, |_| {
-            done += 1;
-            progress(done)
+        let guided = obs.as_ref().map(|obs| Guided {
+            prior: prior as &dyn NoiseEstimator,
+            sde: model.config.sde,
+            obs,
+            likelihood: config.likelihood,
         });
+        let watched = guided.as_ref().map(Watched::new);
+        let eps: &dyn NoiseEstimator = match (&guided, &watched) {
+            (Some(_), Some(w)) if config.guard => w,
+            (Some(g), _) => g,
+            _ => prior,
+        };
+        let x = normal([b, l, f], &mut rng, device);
+        let x = sampler.try_sample_from(eps, x, &mut rng, |step| {
+            done += 1;
+            progress(done);
+            if !config.guard {
+                return Ok(());
+            }
+            let g = watched.as_ref().and_then(Watched::take);
+            match guard.check(step.x, step.t, step.s, g) {
+                None => Ok(()),
+                Some(d) => Err(Error::Diverged {
+                    step: step.index,
+                    steps: config.steps,
+                    t: step.s,
+                    what: d.to_string(),
+                    advice: advice(
+                        obs.as_ref().map(|_| &config.likelihood),
+                        config.steps,
+                        d.prior_alone(),
+                    ),
+                }),
+            }
+        })?;
         out.extend(to_vec(x));
         batches += 1;
     }

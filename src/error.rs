@@ -74,6 +74,23 @@ pub enum Error {
         /// The parse error.
         source: serde_json::Error,
     },
+    /// A sampling run left the range any healthy sampler stays in, and was stopped.
+    #[error(
+        "sampling diverged at step {step} of {steps} (noise level t = {t:.3}): {what}; \
+         try {advice} (--no-guard turns this check off)"
+    )]
+    Diverged {
+        /// The step at which it was seen (1 to `steps`).
+        step: usize,
+        /// The run's steps T.
+        steps: usize,
+        /// The noise level `t` the step reached.
+        t: f64,
+        /// What diverged, in words.
+        what: String,
+        /// What to try, with the flags that set it.
+        advice: String,
+    },
 }
 
 /// `Result` with the library's [`Error`].

@@ -9,7 +9,8 @@ use crate::error::{Error, Result};
 use crate::io::Array;
 use crate::mcs::{Kolmogorov, MarkovChain};
 use crate::metrics::{
-    crps, ensemble_mean, ensemble_spread, mmd, rank_histogram, rmse, wasserstein1,
+    coverage, crps, ensemble_mean, ensemble_spread, mmd, predictive_outside, rank_histogram, rmse,
+    wasserstein1,
 };
 use rayon::prelude::*;
 
@@ -39,6 +40,10 @@ pub struct Evaluation {
     /// own noise std: about 1 when the samples explain the observations as well as their noise
     /// allows (per-row stds of a table differ, so this reads better than `residual_std`).
     pub residual_z: Option<f64>,
+    /// The share of observed values outside the central 95 % interval of the samples'
+    /// predictive distribution `A(x) + N(0, σ_y²)` (about 0.05 when calibrated; see
+    /// [`predictive_outside`]).
+    pub residual_outside: Option<f64>,
     /// RMSE of the posterior mean to the truth.
     pub rmse: Option<f64>,
     /// Ensemble spread (√ mean variance).
@@ -47,6 +52,65 @@ pub struct Evaluation {
     pub crps: Option<f64>,
     /// Rank histogram of the truth among the samples (counts over all values).
     pub rank_histogram: Option<Vec<usize>>,
+    /// The share of the truth's values inside the samples' central 50 % interval.
+    pub coverage_50: Option<f64>,
+    /// The share of the truth's values inside the samples' central 90 % interval.
+    pub coverage_90: Option<f64>,
+    /// Spread over the RMSE of the mean: about 1 for calibrated samples (`√(N/(N+1))` for N
+    /// of them), below 1 when they are over-confident, above when under-confident.
+    pub spread_error: Option<f64>,
+}
+
+/// What `rms((A(x) − y)/σ_y)` says about the samples, in words.
+pub fn residual_verdict(z: f64) -> &'static str {
+    if !z.is_finite() {
+        "not finite: the samples do not explain the observations at all"
+    } else if z > 2.0 {
+        "the observations pull less than they should"
+    } else if z < 0.5 {
+        "over-fitted to the noise"
+    } else {
+        "consistent with the noise (calibrated ≈ 1)"
+    }
+}
+
+/// A warning line where `rms z` or the share of observations outside the predictive 95 %
+/// interval is far from what calibrated samples give (`rms z` in [0.5, 2], the share below
+/// 0.2, four times the 0.05 expected).
+pub fn calibration_warning(z: f64, outside: f64) -> Option<String> {
+    let z_off = !(0.5..=2.0).contains(&z);
+    let share_off = outside > 0.2 || outside.is_nan();
+    let z = if z.abs() >= 1e3 {
+        format!("{z:.2e}")
+    } else {
+        format!("{z:.2}")
+    };
+    (z_off || share_off).then(|| {
+        format!(
+            "warning: the samples are not calibrated to the observations (rms z {z}, {:.0} % \
+             outside their 95 % interval; calibrated: ≈ 1 and ≈ 5 %): check the likelihood \
+             settings (--gamma, --likelihood mmps, --steps) and the prior's training",
+            100.0 * outside
+        )
+    })
+}
+
+/// `A(x)` of trajectories `(N, L, *shape)` as f64, row-major `(N, M)`.
+fn predicted(x: &Array, observed: &Observed, shape: &[usize]) -> Result<Vec<f64>> {
+    let (n, l) = (x.shape[0], x.shape[1]);
+    let f: usize = shape.iter().product();
+    let t = crate::score::tensor(x.data.clone(), [n, l, f], &burn::prelude::Device::flex());
+    let ax = crate::score::to_vec(observed.operator.apply(t, shape)?);
+    Ok(ax.into_iter().map(f64::from).collect())
+}
+
+/// The share of observed values outside the samples' predictive 95 % interval (see
+/// [`predictive_outside`]), of trajectories `(N, L, *shape)`.
+pub fn residual_outside(x: &Array, observed: &Observed, shape: &[usize]) -> Result<f64> {
+    let a = predicted(x, observed, shape)?;
+    let y: Vec<f64> = observed.y.data.iter().map(|&v| v as f64).collect();
+    let std: Vec<f64> = observed.noise.iter().map(|&v| v as f64).collect();
+    Ok(predictive_outside(&a, x.shape[0], &y, &std))
 }
 
 /// `rms((A(x) − y) / σ_y)` of trajectories `(N, L, *shape)` over samples and observed values.
@@ -174,6 +238,10 @@ pub fn evaluate(
             Some((o, shape)) if ok => Some(residual_z(&good, o, shape)?),
             _ => None,
         },
+        residual_outside: match observed {
+            Some((o, shape)) if ok => Some(residual_outside(&good, o, shape)?),
+            _ => None,
+        },
         rmse: truth
             .as_ref()
             .filter(|_| ok)
@@ -184,6 +252,18 @@ pub fn evaluate(
             .as_ref()
             .filter(|_| ok)
             .map(|t| rank_histogram(&x, n, t)),
+        coverage_50: truth
+            .as_ref()
+            .filter(|_| ok)
+            .map(|t| coverage(&x, n, t, 0.5)),
+        coverage_90: truth
+            .as_ref()
+            .filter(|_| ok)
+            .map(|t| coverage(&x, n, t, 0.9)),
+        spread_error: truth
+            .as_ref()
+            .filter(|_| n > 1)
+            .map(|t| ensemble_spread(&x, n) / rmse(&ensemble_mean(&x, n), t)),
     })
 }
 

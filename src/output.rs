@@ -313,6 +313,24 @@ impl Parts {
         crate::io::write_npy(&self.path(i), piece)
     }
 
+    /// Removes the folder if it holds no piece (a run stopped before its first piece leaves
+    /// nothing to resume, so nothing that would ask for `--resume` or `--force`).
+    pub fn discard_if_empty(self) -> Result<()> {
+        let io = |source| Error::Io {
+            path: self.dir.clone(),
+            source,
+        };
+        let pieces = std::fs::read_dir(&self.dir)
+            .map_err(io)?
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with("part-"))
+            .count();
+        if pieces == 0 {
+            std::fs::remove_dir_all(&self.dir).map_err(io)?;
+        }
+        Ok(())
+    }
+
     /// Removes the pieces once the output they make is written.
     pub fn finish(self) -> Result<()> {
         std::fs::remove_dir_all(&self.dir).map_err(|source| Error::Io {

@@ -62,12 +62,22 @@ fn fixture() -> &'static PathBuf {
 }
 
 /// Runs `assimilate` with the fixture and `overrides` of (flag, value); returns (output, out path).
+/// The fixture's prior is trained for 3 epochs, so its samples diverge and the guard would stop
+/// every run: the plumbing tests run with `--no-guard`, and [`guarded`] without it.
 fn assimilate(overrides: &[(&str, &str)]) -> (Output, PathBuf) {
+    let mut o = overrides.to_vec();
+    o.push(("--no-guard", ""));
+    guarded(&o)
+}
+
+/// [`assimilate`] with the guard on (unless `overrides` hold `--no-guard`).
+fn guarded(overrides: &[(&str, &str)]) -> (Output, PathBuf) {
     let dir = fixture();
     let out = dir.join(format!(
         "x-{}.npy",
         overrides
             .iter()
+            .filter(|(f, _)| *f != "--no-guard")
             .map(|(f, _)| f.trim_start_matches('-'))
             .collect::<Vec<_>>()
             .join("-")
@@ -95,7 +105,10 @@ fn assimilate(overrides: &[(&str, &str)]) -> (Output, PathBuf) {
     let mut argv = vec!["assimilate".to_string()];
     for (f, v) in args {
         argv.push(f);
-        argv.push(v);
+        // A switch (e.g. --no-guard) comes with an empty value.
+        if !v.is_empty() {
+            argv.push(v);
+        }
     }
     let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
     (sda(&argv), out)
@@ -338,6 +351,8 @@ fn tiny_study_writes_its_table_and_figures() {
         "32",
         "--epochs",
         "2",
+        // A 2-epoch prior diverges: the table is made all the same.
+        "--no-guard",
     ];
     let o = sda(&[&args[..], &["--precision", "f32"]].concat());
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
@@ -455,4 +470,45 @@ fn presets_and_mmps_run_and_name_what_ran() {
             "{flags:?}"
         );
     }
+}
+
+#[test]
+fn zero_or_negative_gamma_is_refused() {
+    for v in ["0", "-0.1"] {
+        let (o, out) = assimilate(&[("--gamma", v)]);
+        fails_with(&o, &out, "--gamma: must be positive");
+    }
+}
+
+#[test]
+fn a_diverging_run_stops_with_one_line_and_writes_nothing() {
+    // An untrained prior, observations of std 0.001 and γ = 1e-9: the likelihood's variance
+    // σ_y² + γ ρ² is ~1e-6 where a healthy step needs ~ρ Δρ, so the first Euler step moves the
+    // state by far more than the guard's bound (50 training stds).
+    let flags = [("--noise", "0.001"), ("--gamma", "1e-9")];
+    let (o, out) = guarded(&flags);
+    fails_with(&o, &out, "sampling diverged at step");
+    let err = String::from_utf8_lossy(&o.stderr);
+    for needle in [
+        "noise level t =",
+        "--gamma",
+        "--likelihood mmps",
+        "--no-guard",
+    ] {
+        assert!(err.contains(needle), "message lacks '{needle}': {err}");
+    }
+    assert!(!out.with_extension("npy.parts").exists());
+    // In batches, a run stopped in its first batch leaves no folder of parts either (nothing
+    // to resume), so that the next run needs neither --resume nor --force.
+    let (o, out) = guarded(&[("--noise", "0.001"), ("--gamma", "1e-9"), ("--batch", "1")]);
+    fails_with(&o, &out, "sampling diverged at step");
+    assert!(!out.with_extension("npy.parts").exists());
+    // --no-guard hands over what the sampler made: values far outside the data's range.
+    let (o, out) = assimilate(&flags);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let x = sda::io::read_npy(&out).unwrap();
+    let largest = x.data.iter().fold(0f32, |m, v| m.max(v.abs()));
+    // Lorenz-63 states stay within |x| < 60; NaN makes `largest` NaN, which fails `> 1e3`
+    // as well, so count it apart.
+    assert!(largest > 1e3 || x.non_finite() > 0, "max |x| {largest}");
 }

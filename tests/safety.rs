@@ -180,6 +180,8 @@ fn train_refuses_an_existing_run_unless_resumed_or_forced() {
 fn sample_args<'a>(run: &'a Path, out: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
     let mut args = vec![
         "sample",
+        // A 3-epoch prior: the batches are the point, not the samples.
+        "--no-guard",
         "--model",
         s(run),
         "--length",

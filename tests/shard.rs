@@ -78,7 +78,7 @@ const ASSIMILATE: [&str; 19] = [
     "--batch",
     "4",
     "--steps",
-    "16",
+    "64",
     "--seed",
     "11",
 ];

@@ -163,7 +163,7 @@ fn arrays_of_shards_and_their_merge_give_the_single_run_bits() {
         "--batch",
         "4",
         "--steps",
-        "16",
+        "64",
     ];
     ok(sda_in(
         &d,

@@ -364,6 +364,8 @@ fn auto_sampling_runs_what_auto_resolves_to() {
             composition: Default::default(),
             precision,
             seed: 3,
+            // A 1-epoch prior: the precision is the point, not the samples.
+            guard: false,
             ..Default::default()
         };
         sample(&m, None, &cfg, &Device::flex(), |_| {})

@@ -13,7 +13,8 @@ bits for the same settings and seed.
 
 Arrays are float32 ``(N, L, *state)`` in physical units; float64 input is converted, other
 dtypes raise ``TypeError``. Bad values raise ``ValueError``, missing or unreadable files
-``FileNotFoundError``/``OSError``, anything else ``sda.SdaError``; every one of them is also a
+``FileNotFoundError``/``OSError``, a sampling run that diverged ``sda.SdaDivergedError``
+(``guard=False`` turns that check off), anything else ``sda.SdaError``; every one of them is also a
 ``sda.SdaError`` (``sda.SdaValueError`` is both a ``ValueError`` and a ``sda.SdaError``). Long calls release the GIL,
 show a progress bar in a terminal (``progress=False`` hides it) and stop on Ctrl-C with
 ``KeyboardInterrupt``.
@@ -23,6 +24,7 @@ from . import plot, slurm
 from ._sda import (
     Data,
     Model,
+    SdaDivergedError,
     SdaError,
     SdaFileNotFoundError,
     SdaOSError,
@@ -40,6 +42,7 @@ from ._sda import (
 __all__ = [
     "Data",
     "Model",
+    "SdaDivergedError",
     "SdaError",
     "SdaFileNotFoundError",
     "SdaOSError",

@@ -3,6 +3,7 @@ from . import slurm as slurm
 from ._sda import (
     Data as Data,
     Model as Model,
+    SdaDivergedError as SdaDivergedError,
     SdaError as SdaError,
     SdaFileNotFoundError as SdaFileNotFoundError,
     SdaOSError as SdaOSError,

@@ -17,6 +17,7 @@ Noise = Union[float, ArrayLike]
 Observations = Union[ArrayLike, PathArg]
 
 class SdaError(Exception): ...
+class SdaDivergedError(SdaError): ...
 class SdaValueError(SdaError, ValueError): ...
 class SdaTypeError(SdaError, TypeError): ...
 class SdaFileNotFoundError(SdaError, FileNotFoundError): ...
@@ -89,6 +90,7 @@ class Model:
         composition: str = "mean",
         precision: str = "auto",
         seed: int = 0,
+        guard: bool = True,
         progress: bool = True,
     ) -> FloatArray: ...
     def sample(
@@ -109,6 +111,7 @@ class Model:
         composition: str = "mean",
         precision: str = "auto",
         seed: int = 0,
+        guard: bool = True,
         progress: bool = True,
     ) -> FloatArray: ...
 

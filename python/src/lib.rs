@@ -44,6 +44,14 @@ create_exception!(
     "An error of sda that is neither a bad value (ValueError) nor a file problem (OSError)."
 );
 
+create_exception!(
+    _sda,
+    SdaDivergedError,
+    SdaError,
+    "A sampling run that diverged (NaN or inf, values far outside the training range, an \
+     exploding guidance term) and was stopped; guard=False turns the check off."
+);
+
 // ---------------------------------------------------------------------------------------------
 // Errors
 
@@ -161,6 +169,17 @@ fn py_err(e: sda::Error) -> PyErr {
         ),
         E::Config { name, reason } => new_err(Kind::Value, format!("{}: {reason}", keyword(&name))),
         E::Operator { .. } | E::UnknownSystem(_) => new_err(Kind::Value, e.to_string()),
+        E::Diverged {
+            step,
+            steps,
+            t,
+            what,
+            advice,
+        } => SdaDivergedError::new_err(format!(
+            "sampling diverged at step {step} of {steps} (noise level t = {t:.3}): {what}; try \
+             {} (guard=False turns this check off)",
+            keyword(&advice)
+        )),
     }
 }
 
@@ -731,6 +750,7 @@ fn sample_config(
     composition: &str,
     precision: &str,
     seed: u64,
+    guard: bool,
 ) -> PyResult<SampleConfig> {
     Ok(SampleConfig {
         length,
@@ -739,6 +759,7 @@ fn sample_config(
         composition: parse("--composition", composition).map_err(py_err)?,
         precision: parse("--precision", precision).map_err(py_err)?,
         seed,
+        guard,
         ..Default::default()
     }
     .with(settings))
@@ -833,9 +854,11 @@ impl Model {
     /// `"sda"` (with `gamma`), `"dps"` (with `zeta`) or `"mmps"` (with `solver` `"cg"` or
     /// `"gmres"` and `iterations` K); composition: `"mean"` or `"centre"`; precision:
     /// `"auto"`, `"f32"` or `"bf16"`; batch: trajectories per sampler batch (bounds memory).
-    /// Returns float32 `(samples, length, *state)` in physical units: the same bits as
-    /// `sda assimilate` with the same settings and seed.
-    #[pyo3(signature = (y, *, operator=None, noise=None, length=65, samples=64, batch=64, preset="paper", sampler=None, steps=None, grid=None, eta=None, corrections=None, corrector=None, tau=None, delta=None, likelihood=None, solver=None, iterations=None, gamma=None, zeta=None, composition="mean", precision="auto", seed=0, progress=true))]
+    /// guard: stop a run whose iterates diverge (NaN or inf, values far outside the training
+    /// range, an exploding guidance term) with `sda.SdaDivergedError` (`guard=False`: for
+    /// experiments only). Returns float32 `(samples, length, *state)` in physical units: the
+    /// same bits as `sda assimilate` with the same settings and seed.
+    #[pyo3(signature = (y, *, operator=None, noise=None, length=65, samples=64, batch=64, preset="paper", sampler=None, steps=None, grid=None, eta=None, corrections=None, corrector=None, tau=None, delta=None, likelihood=None, solver=None, iterations=None, gamma=None, zeta=None, composition="mean", precision="auto", seed=0, guard=true, progress=true))]
     #[allow(clippy::too_many_arguments)]
     fn assimilate<'py>(
         &self,
@@ -863,6 +886,7 @@ impl Model {
         composition: &str,
         precision: &str,
         seed: u64,
+        guard: bool,
         progress: bool,
     ) -> PyResult<Bound<'py, PyArrayDyn<f32>>> {
         let settings = settings(
@@ -891,15 +915,16 @@ impl Model {
             composition,
             precision,
             seed,
+            guard,
         )?;
         let x = self.draw(py, Some(observed), cfg, progress)?;
         array_out(py, x)
     }
 
     /// `sda sample`: draws `samples` trajectories of `length` states from the trained prior
-    /// p(x), with the sampler settings of `assimilate` (no likelihood). Returns float32
-    /// `(samples, length, *state)` in physical units.
-    #[pyo3(signature = (*, length=65, samples=64, batch=64, preset="paper", sampler=None, steps=None, grid=None, eta=None, corrections=None, corrector=None, tau=None, delta=None, composition="mean", precision="auto", seed=0, progress=true))]
+    /// p(x), with the sampler settings of `assimilate` (no likelihood), guarded as
+    /// `assimilate` is. Returns float32 `(samples, length, *state)` in physical units.
+    #[pyo3(signature = (*, length=65, samples=64, batch=64, preset="paper", sampler=None, steps=None, grid=None, eta=None, corrections=None, corrector=None, tau=None, delta=None, composition="mean", precision="auto", seed=0, guard=true, progress=true))]
     #[allow(clippy::too_many_arguments)]
     fn sample<'py>(
         &self,
@@ -919,6 +944,7 @@ impl Model {
         composition: &str,
         precision: &str,
         seed: u64,
+        guard: bool,
         progress: bool,
     ) -> PyResult<Bound<'py, PyArrayDyn<f32>>> {
         let settings = Settings {
@@ -948,6 +974,7 @@ impl Model {
             composition,
             precision,
             seed,
+            guard,
         )?;
         let x = self.draw(py, None, cfg, progress)?;
         array_out(py, x)
@@ -1428,6 +1455,7 @@ fn _sda(m: &Bound<'_, PyModule>) -> PyResult<()> {
     keep_freed_memory();
     m.add("__version__", version())?;
     m.add("SdaError", m.py().get_type::<SdaError>())?;
+    m.add("SdaDivergedError", m.py().get_type::<SdaDivergedError>())?;
     add_error_types(m)?;
     m.add_class::<Data>()?;
     m.add_class::<Model>()?;

@@ -98,7 +98,8 @@ def test_model_save_load_round_trip_samples_the_same_bits(model, tmp_path):
 
 def test_plot_returns_png_bytes_or_writes_the_file(model, observation, tmp_path):
     truth, y = observation
-    x = model.sample(length=truth.shape[0], samples=3, steps=4, progress=False)
+    # 4 steps of a briefly trained prior diverge: the plot is the point, not the samples.
+    x = model.sample(length=truth.shape[0], samples=3, steps=4, guard=False, progress=False)
     png = sda.plot.trajectories(x, truth=truth[None], y=y, operator=OPERATOR)
     assert isinstance(png, bytes) and png[:8] == b"\x89PNG\r\n\x1a\n"
     out = sda.plot.trajectories(x, output=tmp_path / "x.png")

@@ -35,7 +35,9 @@ def test_lorenz63_train_assimilate_evaluate(model, observation, lorenz):
 
 def test_presets_samplers_and_mmps_run_as_on_the_command_line(model, observation):
     truth, y = observation
-    kw = dict(length=truth.shape[0], samples=8, seed=0, progress=False)
+    # 16 steps of a briefly trained prior diverge (the guard would refuse them): the settings
+    # are the point here, not the samples.
+    kw = dict(length=truth.shape[0], samples=8, seed=0, guard=False, progress=False)
     # The paper preset is the default: naming it changes nothing.
     base = model.assimilate(y, operator=OPERATOR, noise=0.4, steps=16, **kw)
     assert np.array_equal(base, model.assimilate(y, operator=OPERATOR, noise=0.4, steps=16,

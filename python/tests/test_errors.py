@@ -111,7 +111,7 @@ def test_ctrl_c_interrupts_a_long_call_cleanly(model, sigint):
     elapsed = time.monotonic() - t0
     timer.join()
     assert elapsed < 20, elapsed
-    x = model.sample(length=9, samples=2, steps=2, progress=False)
+    x = model.sample(length=9, samples=2, steps=2, guard=False, progress=False)
     assert np.isfinite(x).all()
 
 
@@ -152,3 +152,27 @@ def test_the_gil_is_released_while_computing(model):
     t.join()
     assert result and result[0].shape == (16, 65, 3)
     assert count > 20, count
+
+
+def test_zero_or_negative_gamma_and_zero_noise_are_value_errors(model, observation):
+    _, y = observation
+    kw = dict(operator=OPERATOR, noise=0.4, length=33, samples=2, steps=2, progress=False)
+    for gamma in (0.0, -0.1):
+        raises(ValueError, r"^gamma: must be positive", model.assimilate, y, **kw, gamma=gamma)
+    raises(ValueError, r"^noise: .*positive", model.assimilate, y, **{**kw, "noise": 0.0})
+
+
+def test_a_diverging_run_raises_and_guard_false_hands_over_its_samples(model, observation):
+    # Observations of std 0.001 and gamma = 1e-9: the likelihood's variance is far below what
+    # an Euler step of the sampler can follow, and the iterates run away.
+    _, y = observation
+    kw = dict(operator=OPERATOR, noise=0.001, length=33, samples=2, steps=16, gamma=1e-9,
+              progress=False)
+    e = raises(sda.SdaDivergedError, r"^sampling diverged at step \d+ of 16 \(noise level t = ",
+               model.assimilate, y, **kw)
+    # The advice names the package's keywords, not the command line's flags.
+    assert "larger gamma" in str(e) and "guard=False" in str(e) and "--" not in str(e), e
+    x = model.assimilate(y, **kw, guard=False)
+    assert x.shape == (2, 33, 3)
+    # Lorenz-63 stays within |x| < 60: what the guard refused is far outside it (or NaN).
+    assert not (np.abs(x) < 1e3).all()

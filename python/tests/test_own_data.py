@@ -68,7 +68,8 @@ def test_from_arrays_is_sda_import_of_the_same_array(rng, tmp_path):
     assert json.loads((tmp_path / "run" / "config.json").read_text())["data"] == \
         json.loads((tmp_path / "py" / "system.json").read_text())
     model = sda.train(data, order=1, width=16, depth=1, epochs=2, progress=False)
-    x = model.sample(length=12, samples=3, steps=4, progress=False)
+    # A 2-epoch prior: the round trip is the point, not the samples (the guard would refuse).
+    x = model.sample(length=12, samples=3, steps=4, guard=False, progress=False)
     assert x.shape == (3, 12, 4) and np.isfinite(x).all()
 
 
@@ -104,7 +105,8 @@ def test_a_table_gives_the_bits_of_the_same_observations_as_arrays(model, lorenz
     rows = [(8 * t, i, y[t, k], noise[t, k]) for t in range(5) for k, i in enumerate((0, 2))]
     # Rows of one time are kept in file order, times sorted: the file may list times in any order.
     write_table(tmp_path / "obs.csv", rows[4:] + rows[:4])
-    kw = dict(length=33, samples=4, steps=8, corrections=1, seed=7, progress=False)
+    # 8 steps of a briefly trained prior diverge: the bits are the point, not the samples.
+    kw = dict(length=33, samples=4, steps=8, corrections=1, seed=7, guard=False, progress=False)
     a = model.assimilate(y, operator=op, noise=noise, **kw)
     b = model.assimilate(tmp_path / "obs.csv", **kw)
     assert a.dtype == b.dtype and a.shape == b.shape == (4, 33, 3)
@@ -135,7 +137,7 @@ def test_observe_table_is_sda_observe_table(lorenz, model, tmp_path):
     rows = np.loadtxt(tmp_path / "obs.csv", delimiter=",", skiprows=1)
     assert rows.shape == (12, 4) and len(set(rows[:, 0])) == 6
     assert ((rows[:, 3] >= 0.1) & (rows[:, 3] <= 0.5)).all()
-    x = model.assimilate(out, length=20, samples=2, steps=4, progress=False)
+    x = model.assimilate(out, length=20, samples=2, steps=4, guard=False, progress=False)
     assert x.shape == (2, 20, 3) and np.isfinite(x).all()
 
 

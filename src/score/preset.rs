@@ -209,6 +209,21 @@ impl Preset {
         if matches!(s.likelihood, Likelihood::Mmps { iterations: 0, .. }) {
             return Err(Error::config("--iterations", "must be at least 1"));
         }
+        match s.likelihood {
+            Likelihood::Sda { gamma } if !(gamma > 0.0 && gamma.is_finite()) => {
+                return Err(Error::config(
+                    "--gamma",
+                    format!("must be positive and finite (got {gamma})"),
+                ));
+            }
+            Likelihood::Dps { zeta } if !(zeta > 0.0 && zeta.is_finite()) => {
+                return Err(Error::config(
+                    "--zeta",
+                    format!("must be positive and finite (got {zeta})"),
+                ));
+            }
+            _ => {}
+        }
         if !(s.delta > 0.0 && s.delta.is_finite()) {
             return Err(Error::config(
                 "--delta",
@@ -320,6 +335,20 @@ mod tests {
                     ..Flags::default()
                 },
                 "[0, 1]",
+            ),
+            (
+                Flags {
+                    gamma: Some(0.0),
+                    ..Flags::default()
+                },
+                "--gamma: must be positive",
+            ),
+            (
+                Flags {
+                    gamma: Some(-0.1),
+                    ..Flags::default()
+                },
+                "--gamma: must be positive",
             ),
             (
                 Flags {

@@ -207,10 +207,30 @@ impl Sampler {
     pub fn sample_from(
         &self,
         eps: &dyn NoiseEstimator,
-        mut x: Tensor<3>,
+        x: Tensor<3>,
         rng: &mut StdRng,
         mut progress: impl FnMut(usize),
     ) -> Tensor<3> {
+        let run = self.try_sample_from(eps, x, rng, |step| {
+            progress(step.index);
+            Ok::<(), std::convert::Infallible>(())
+        });
+        match run {
+            Ok(x) => x,
+            Err(never) => match never {},
+        }
+    }
+
+    /// [`sample_from`](Self::sample_from), calling `step` after each of the `T` steps (with
+    /// its predictor and corrector) with the iterate reached; an error from `step` stops the
+    /// run and is returned.
+    pub fn try_sample_from<E>(
+        &self,
+        eps: &dyn NoiseEstimator,
+        mut x: Tensor<3>,
+        rng: &mut StdRng,
+        mut step: impl FnMut(Step<'_>) -> Result<(), E>,
+    ) -> Result<Tensor<3>, E> {
         let sde = self.sde;
         let shape = x.dims();
         let device = x.device();
@@ -269,10 +289,27 @@ impl Sampler {
                 let step = e * delta.clone() + z * delta.mul_scalar(2.0).sqrt();
                 x = x - step.mul_scalar(sig_s);
             }
-            progress(j + 1);
+            step(Step {
+                index: j + 1,
+                t,
+                s,
+                x: &x,
+            })?;
         }
-        x
+        Ok(x)
     }
+}
+
+/// One finished step of a run, as [`Sampler::try_sample_from`] reports it.
+pub struct Step<'a> {
+    /// Steps done, 1 to T.
+    pub index: usize,
+    /// The time the step started from.
+    pub t: f64,
+    /// The time it reached.
+    pub s: f64,
+    /// The iterate `x(s)`: `[B, L, F]`.
+    pub x: &'a Tensor<3>,
 }
 
 /// The mean of `e²` over each sample's whole trajectory: `[B, L, F]` → `[B, 1, 1]`.

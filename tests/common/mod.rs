@@ -86,11 +86,11 @@ pub const SMALL_STUDY: [&str; 23] = [
     "--samples",
     "8",
     "--steps",
-    "8",
+    "64",
     "--corrections",
     "1,2",
     "--epochs",
-    "300",
+    "2000",
     "--particles",
     "256",
     "--keep",
@@ -114,7 +114,7 @@ pub fn small_prior(dir: &Path) {
         "64",
     ]);
     run(&[
-        "train", "--data", "data", "--output", "run", "--epochs", "600", "--width", "64",
+        "train", "--data", "data", "--output", "run", "--epochs", "2000", "--width", "64",
     ]);
     run(&[
         "observe",

@@ -7,6 +7,7 @@ use sda::assimilate::{
     Observed, SampleConfig, fused, log_likelihood, residual_std, sample_counted,
 };
 use sda::data::features;
+use sda::evaluate::{calibration_warning, residual_outside, residual_verdict, residual_z};
 use sda::io::{Array, read_npy, write_npy};
 use sda::model::Model;
 use sda::nn::cpu::Precision;
@@ -98,6 +99,10 @@ pub struct SamplerArgs {
     /// Discard the completed batches of a killed run (OUTPUT.parts/) and start over.
     #[arg(long)]
     pub force: bool,
+    /// Do not stop a run whose iterates diverge (NaN or inf, values far outside the training
+    /// range, an exploding guidance term): for experiments only.
+    #[arg(long)]
+    pub no_guard: bool,
     /// (With --shard, the unit of work is the batch: shards take contiguous runs of
     /// batches, so use at least as many batches, --samples / --batch, as shards.)
     #[command(flatten)]
@@ -136,8 +141,8 @@ pub struct Args {
     /// pass, except on the fused CPU network). [default 1]
     #[arg(long)]
     pub iterations: Option<usize>,
-    /// γ of the SDA likelihood. [default 0.03, the paper's Lorenz evaluation]
-    #[arg(long)]
+    /// γ of the SDA likelihood, > 0. [default 0.03, the paper's Lorenz evaluation]
+    #[arg(long, allow_hyphen_values = true)]
     pub gamma: Option<f64>,
     /// ζ of the DPS likelihood. [default 1]
     #[arg(long)]
@@ -190,6 +195,7 @@ fn config(
         composition: a.composition,
         precision: a.precision.resolve(net, fused(net, dev))?,
         seed: a.seed,
+        guard: !a.no_guard,
         ..Default::default()
     }
     .with(settings))
@@ -296,6 +302,11 @@ fn fingerprint_of(a: &SamplerArgs, cfg: &SampleConfig, obs: Option<&Observed>) -
                 .collect();
         format!("{} {}", o.operator, fingerprint(&bytes))
     });
+    // The guard stops a run but never changes its samples.
+    let cfg = SampleConfig {
+        guard: true,
+        ..cfg.clone()
+    };
     Ok(serde_json::json!({
         "sampler": format!("{cfg:?}"),
         "config": file("config.json")?,
@@ -347,9 +358,19 @@ fn draw(
                     ..cfg.clone()
                 };
                 let offset = done * cfg.steps;
-                let (x, e) = sample_counted(model, obs, &piece, dev, |s| {
+                let (x, e) = match sample_counted(model, obs, &piece, dev, |s| {
                     pb.set_position((offset + s) as u64)
-                })?;
+                }) {
+                    Ok(v) => v,
+                    Err(err) => {
+                        pb.finish_and_clear();
+                        // Nothing to resume: no folder of parts is left behind either.
+                        if let Some(p) = parts {
+                            p.discard_if_empty()?;
+                        }
+                        return Err(anyhow::Error::from(err).context(not_written(&a.output, i)));
+                    }
+                };
                 // Every batch makes the same passes per sample.
                 evals = e;
                 if let Some(p) = &parts {
@@ -377,6 +398,34 @@ fn draw(
         p.finish()?;
     }
     Ok((x, t0.elapsed().as_secs_f64(), evals))
+}
+
+/// What a run stopped in batch `i` leaves: no output, and the batches done in OUTPUT.parts/.
+fn not_written(output: &Path, i: usize) -> String {
+    match i {
+        0 => format!("--output {} not written", output.display()),
+        _ => format!(
+            "--output {} not written ({i} completed batches kept for --resume)",
+            output.display()
+        ),
+    }
+}
+
+/// The prior's final losses (its run folder's stats.csv), so that a weak prior is seen where
+/// its posterior is used; and the warning of `sda train` where the training was not done.
+fn report_training(run: &Path) {
+    let Ok(stats) = sda::train::read_stats(&run.join("stats.csv")) else {
+        return;
+    };
+    if let Some(s) = stats.last() {
+        println!(
+            "  prior: {} epochs, final train loss {:.4}, valid loss {:.4}",
+            s.epoch, s.train_loss, s.valid_loss
+        );
+    }
+    if let Some(w) = sda::train::convergence_warning(&stats) {
+        println!("  prior's {w}");
+    }
 }
 
 fn report_prior(model: &Model, x: &Array) {
@@ -441,11 +490,12 @@ pub fn run(a: Args) -> Result<()> {
         secs,
         a.sampler.output.display()
     );
-    report_posterior(&model, &x, &obs)
+    report_posterior(&a.sampler.model, &model, &x, &obs)
 }
 
-/// What `assimilate` says of its samples.
-fn report_posterior(model: &Model, x: &Array, obs: &Observed) -> Result<()> {
+/// What `assimilate` says of its samples (and of the prior, from its run folder).
+fn report_posterior(run: &Path, model: &Model, x: &Array, obs: &Observed) -> Result<()> {
+    report_training(run);
     report_prior(model, x);
     let shape = &model.config.data.state_shape;
     let ll = log_likelihood(x, obs, shape)?;
@@ -455,6 +505,17 @@ fn report_posterior(model: &Model, x: &Array, obs: &Observed) -> Result<()> {
         ll.iter().sum::<f64>() / ll.len() as f64
     );
     println!("  std(A(x) − y): {res:.3} (noise std {noise:.3})");
+    let z = residual_z(x, obs, shape)?;
+    let share = residual_outside(x, obs, shape)?;
+    println!(
+        "  rms((A(x) − y) / σ_y): {z:.3} ({}); {:.1} % of y outside the samples' 95 % interval \
+         (≈ 5 % when calibrated)",
+        residual_verdict(z),
+        100.0 * share
+    );
+    if let Some(w) = calibration_warning(z, share) {
+        println!("{w}");
+    }
     Ok(())
 }
 
@@ -550,7 +611,7 @@ pub fn merge(a: Args, shards: Shards) -> Result<()> {
     let (_, model) = load(&a.sampler)?;
     let obs = observations_of(&a, &model)?;
     let x = merge_parts(&a.sampler, &model, shards)?;
-    report_posterior(&model, &x, &obs)
+    report_posterior(&a.sampler.model, &model, &x, &obs)
 }
 
 /// `sda merge` of a sharded `sample`.

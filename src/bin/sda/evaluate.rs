@@ -181,9 +181,40 @@ pub fn run(a: Args) -> Result<()> {
     if let (Some(r), Some(n)) = (e.residual_std, e.noise_std) {
         println!("  {:<34} {r:.4} (noise std {n:.4})", "std(A(x) − y)");
     }
-    show("rms((A(x) − y) / σ_y)", e.residual_z);
+    if let Some(z) = e.residual_z {
+        println!(
+            "  {:<34} {z:.4} ({})",
+            "rms((A(x) − y) / σ_y)",
+            sda::evaluate::residual_verdict(z)
+        );
+    }
+    if let Some(share) = e.residual_outside {
+        println!(
+            "  {:<34} {:.1} % (≈ 5 % when calibrated)",
+            "y outside the 95 % predictive",
+            100.0 * share
+        );
+    }
     show("RMSE of the mean to the truth", e.rmse);
     show("spread", e.spread);
+    if let (Some(c50), Some(c90)) = (e.coverage_50, e.coverage_90) {
+        println!(
+            "  {:<34} {:.1} % and {:.1} % (calibrated: 50 % and 90 %)",
+            "truth in the 50 % / 90 % intervals",
+            100.0 * c50,
+            100.0 * c90
+        );
+    }
+    if let Some(r) = e.spread_error {
+        let word = if r < 0.8 {
+            "over-confident: the spread understates the error"
+        } else if r > 1.2 {
+            "under-confident: the spread overstates the error"
+        } else {
+            "calibrated ≈ 1"
+        };
+        println!("  {:<34} {r:.3} ({word})", "spread / RMSE");
+    }
     show("CRPS", e.crps);
     if let Some(h) = &e.rank_histogram {
         println!("  {:<34} {h:?}", "rank histogram");
@@ -193,6 +224,11 @@ pub fn run(a: Args) -> Result<()> {
             "  time-averaged over {} states (DAPPER's scores): rmse {:.4}  spread {:.4}  crps {:.4}",
             t.states, t.rmse, t.spread, t.crps
         );
+    }
+    if let (Some(z), Some(share)) = (e.residual_z, e.residual_outside)
+        && let Some(w) = sda::evaluate::calibration_warning(z, share)
+    {
+        println!("{w}");
     }
     if let Some(r) = &resim {
         let errs: Vec<String> = r.relative_error.iter().map(|v| format!("{v:.3}")).collect();

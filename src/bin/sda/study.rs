@@ -111,6 +111,10 @@ pub struct Args {
     /// γ of the SDA likelihood. [default 0.03]
     #[arg(long)]
     pub gamma: Option<f64>,
+    /// Do not stop a sampling run whose iterates diverge (NaN or inf, values far outside the
+    /// training range, an exploding guidance term): for experiments only.
+    #[arg(long)]
+    pub no_guard: bool,
     /// How window scores compose over a trajectory: `mean` (every covering window) or
     /// `centre` (the paper's). Rows of each are kept apart in rows.csv.
     #[arg(long, value_enum, default_value_t = Composition::default())]
@@ -763,6 +767,7 @@ fn run_mode(a: Args, mode: Mode) -> Result<()> {
             composition: a.composition,
             precision: precision[&k],
             seed: a.seed ^ ((k * 1_000_003 + m * 1009 + c) as u64),
+            guard: !a.no_guard,
             ..Default::default()
         };
         let t0 = std::time::Instant::now();

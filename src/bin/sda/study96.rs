@@ -938,6 +938,7 @@ fn assimilate_sda(
         batch: a.sda_samples.min(8),
         precision: a.precision,
         seed,
+        guard: !a.no_guard,
         ..SampleConfig::default()
     }
     .with(&s.settings);

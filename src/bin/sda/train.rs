@@ -211,6 +211,11 @@ pub fn run(a: Args) -> Result<()> {
             s.valid_loss,
             a.output.display()
         );
+        // The whole run's losses, epochs of earlier (resumed) sessions included.
+        let all = sda::train::read_stats(&a.output.join("stats.csv"))?;
+        if let Some(w) = sda::train::convergence_warning(&all) {
+            println!("{w}");
+        }
     } else {
         println!(
             "nothing to do: {} already finished its {} epochs",
