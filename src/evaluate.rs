@@ -4,13 +4,12 @@
 
 use serde::Serialize;
 
-use crate::assimilate::{Observed, log_likelihood, residual_std};
+use crate::assimilate::{Fit, Observed};
 use crate::error::{Error, Result};
 use crate::io::Array;
 use crate::mcs::{Kolmogorov, MarkovChain};
 use crate::metrics::{
-    coverage, crps, ensemble_mean, ensemble_spread, mmd, predictive_outside, rank_histogram, rmse,
-    wasserstein1,
+    coverage, crps, ensemble_mean, ensemble_spread, mmd, rank_histogram, rmse, wasserstein1,
 };
 use rayon::prelude::*;
 
@@ -95,43 +94,6 @@ pub fn calibration_warning(z: f64, outside: f64) -> Option<String> {
     })
 }
 
-/// `A(x)` of trajectories `(N, L, *shape)` as f64, row-major `(N, M)`.
-fn predicted(x: &Array, observed: &Observed, shape: &[usize]) -> Result<Vec<f64>> {
-    let (n, l) = (x.shape[0], x.shape[1]);
-    let f: usize = shape.iter().product();
-    let t = crate::score::tensor(x.data.clone(), [n, l, f], &burn::prelude::Device::flex());
-    let ax = crate::score::to_vec(observed.operator.apply(t, shape)?);
-    Ok(ax.into_iter().map(f64::from).collect())
-}
-
-/// The share of observed values outside the samples' predictive 95 % interval (see
-/// [`predictive_outside`]), of trajectories `(N, L, *shape)`.
-pub fn residual_outside(x: &Array, observed: &Observed, shape: &[usize]) -> Result<f64> {
-    let a = predicted(x, observed, shape)?;
-    let y: Vec<f64> = observed.y.data.iter().map(|&v| v as f64).collect();
-    let std: Vec<f64> = observed.noise.iter().map(|&v| v as f64).collect();
-    Ok(predictive_outside(&a, x.shape[0], &y, &std))
-}
-
-/// `rms((A(x) − y) / σ_y)` of trajectories `(N, L, *shape)` over samples and observed values.
-pub fn residual_z(x: &Array, observed: &Observed, shape: &[usize]) -> Result<f64> {
-    let (n, l) = (x.shape[0], x.shape[1]);
-    let f: usize = shape.iter().product();
-    let t = crate::score::tensor(x.data.clone(), [n, l, f], &burn::prelude::Device::flex());
-    let ax = crate::score::to_vec(observed.operator.apply(t, shape)?);
-    let m = observed.y.data.len();
-    let sq: f64 = ax
-        .chunks(m)
-        .flat_map(|a| {
-            a.iter()
-                .zip(&observed.y.data)
-                .zip(&observed.noise)
-                .map(|((a, y), s)| ((*a as f64 - *y as f64) / *s as f64).powi(2))
-        })
-        .sum();
-    Ok((sq / (n * m) as f64).sqrt())
-}
-
 /// Splits `(N, L, *shape)` samples into finite ones (as f64) and a failure count.
 pub fn finite_samples(x: &Array) -> (Vec<f64>, usize) {
     let per = x.data.len() / x.shape[0].max(1);
@@ -211,8 +173,8 @@ pub fn evaluate(
             .collect(),
         x.iter().map(|&v| v as f32).collect(),
     );
-    let residual = match observed {
-        Some((o, shape)) if ok => Some(residual_std(&good, o, shape)?),
+    let fit = match observed {
+        Some((o, shape)) if ok => Some(Fit::of(&good, o, shape)?),
         _ => None,
     };
     Ok(Evaluation {
@@ -228,20 +190,11 @@ pub fn evaluate(
             .map(|r| mmd(&x, r, dim, None)),
         log_px: if ok { log_px(&x) } else { None },
         log_px_reference: reference.as_deref().and_then(log_px),
-        log_py: match observed {
-            Some((o, shape)) if ok => mean(&log_likelihood(&good, o, shape)?),
-            _ => None,
-        },
-        residual_std: residual.map(|r| r.0),
-        noise_std: residual.map(|r| r.1),
-        residual_z: match observed {
-            Some((o, shape)) if ok => Some(residual_z(&good, o, shape)?),
-            _ => None,
-        },
-        residual_outside: match observed {
-            Some((o, shape)) if ok => Some(residual_outside(&good, o, shape)?),
-            _ => None,
-        },
+        log_py: fit.as_ref().and_then(|f| mean(&f.log_likelihood)),
+        residual_std: fit.as_ref().map(|f| f.residual_std),
+        noise_std: fit.as_ref().map(|f| f.noise_std),
+        residual_z: fit.as_ref().map(|f| f.rms_z),
+        residual_outside: fit.as_ref().map(|f| f.outside),
         rmse: truth
             .as_ref()
             .filter(|_| ok)

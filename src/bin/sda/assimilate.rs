@@ -3,11 +3,9 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use sda::assimilate::{
-    Observed, SampleConfig, fused, log_likelihood, residual_std, sample_counted,
-};
+use sda::assimilate::{Fit, Observed, SampleConfig, fused, sample_counted};
 use sda::data::features;
-use sda::evaluate::{calibration_warning, residual_outside, residual_verdict, residual_z};
+use sda::evaluate::{calibration_warning, residual_verdict};
 use sda::io::{Array, read_npy, write_npy};
 use sda::model::Model;
 use sda::nn::cpu::Precision;
@@ -497,16 +495,14 @@ pub fn run(a: Args) -> Result<()> {
 fn report_posterior(run: &Path, model: &Model, x: &Array, obs: &Observed) -> Result<()> {
     report_training(run);
     report_prior(model, x);
-    let shape = &model.config.data.state_shape;
-    let ll = log_likelihood(x, obs, shape)?;
-    let (res, noise) = residual_std(x, obs, shape)?;
+    let fit = Fit::of(x, obs, &model.config.data.state_shape)?;
+    let ll = &fit.log_likelihood;
+    let (res, noise, z, share) = (fit.residual_std, fit.noise_std, fit.rms_z, fit.outside);
     println!(
         "  mean log p(y | x): {:.1}",
         ll.iter().sum::<f64>() / ll.len() as f64
     );
     println!("  std(A(x) − y): {res:.3} (noise std {noise:.3})");
-    let z = residual_z(x, obs, shape)?;
-    let share = residual_outside(x, obs, shape)?;
     println!(
         "  rms((A(x) − y) / σ_y): {z:.3} ({}); {:.1} % of y outside the samples' 95 % interval \
          (≈ 5 % when calibrated)",
