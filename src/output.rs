@@ -215,6 +215,35 @@ fn check_space(dir: &Path, bytes: Option<u64>, flag: &str, path: &Path) -> Resul
     Ok(())
 }
 
+/// `OUTPUT.SUFFIX` beside `output`: where a command keeps what belongs to that output (its
+/// kept batches, its shards, its Slurm scripts).
+pub fn beside(output: &Path, suffix: &str) -> PathBuf {
+    let name = output
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    output.with_file_name(format!("{name}.{suffix}"))
+}
+
+/// The output that `path` is the `OUTPUT.SUFFIX` folder of, for one of `suffixes` ([`beside`]
+/// undone); `path` itself where it ends in none of them.
+pub fn owner(path: &Path, suffixes: &[&str]) -> PathBuf {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    for suffix in suffixes {
+        if let Some(stem) = name
+            .strip_suffix(suffix)
+            .and_then(|s| s.strip_suffix('.'))
+            .filter(|s| !s.is_empty())
+        {
+            return path.with_file_name(stem);
+        }
+    }
+    path.to_path_buf()
+}
+
 /// Bytes in words: `12.3 MB`.
 pub fn human(bytes: u64) -> String {
     let b = bytes as f64;
@@ -238,11 +267,7 @@ pub struct Parts {
 impl Parts {
     /// The folder of pieces of `output`.
     pub fn folder(output: &Path) -> PathBuf {
-        let name = output
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        output.with_file_name(format!("{name}.parts"))
+        beside(output, "parts")
     }
 
     /// Opens the pieces of `output`: with [`Existing::Resume`], those of a killed run with the

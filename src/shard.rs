@@ -168,23 +168,26 @@ pub struct Shards {
 impl Shards {
     /// The folder of parts of `output`.
     pub fn folder(output: &Path) -> PathBuf {
-        let name = output
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        output.with_file_name(format!("{name}.shards"))
+        crate::output::beside(output, "shards")
     }
 
     /// The output whose parts `dir` holds (`dir` may also name the output itself).
     pub fn output_of(dir: &Path) -> PathBuf {
-        let name = dir
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        match name.strip_suffix(".shards") {
-            Some(stem) if !stem.is_empty() => dir.with_file_name(stem),
-            _ => dir.to_path_buf(),
+        crate::output::owner(dir, &["shards"])
+    }
+
+    /// The parts of `output` as they are, if a sharded run left any (no check of the build or
+    /// of completeness: for saying where a run stands).
+    pub fn existing(output: &Path) -> Result<Option<Shards>> {
+        let dir = Self::folder(output);
+        let path = dir.join("manifest.json");
+        if !path.exists() {
+            return Ok(None);
         }
+        Ok(Some(Shards {
+            manifest: read_json(&path)?,
+            dir,
+        }))
     }
 
     /// Opens (creating it if needed) the folder of parts of `output` for a run under
@@ -228,15 +231,13 @@ impl Shards {
             source,
         })?;
         let output = Self::output_of(&dir);
-        let dir = Self::folder(&output);
-        let path = dir.join("manifest.json");
-        if !path.exists() {
+        let Some(shards) = Self::existing(&output)? else {
             return Err(Error::config(
-                format!("sda merge {}", dir.display()),
+                format!("sda merge {}", Self::folder(&output).display()),
                 "holds no sharded run (no manifest.json)",
             ));
-        }
-        let manifest: Manifest = read_json(&path)?;
+        };
+        let (dir, manifest) = (&shards.dir, &shards.manifest);
         if manifest.build != build_id() {
             return Err(Error::config(
                 format!("sda merge {}", dir.display()),
@@ -246,7 +247,6 @@ impl Shards {
                 ),
             ));
         }
-        let shards = Shards { dir, manifest };
         let mut missing = Vec::new();
         for i in 0..shards.manifest.count {
             match shards.done(i)? {
@@ -319,6 +319,23 @@ impl Shards {
                 seconds,
             },
         )
+    }
+
+    /// The `.npy` parts of every shard, in order, as one array (concatenated along the first
+    /// axis: the items).
+    pub fn concatenated(&self) -> Result<crate::io::Array> {
+        let mut shape = Vec::new();
+        let mut data = Vec::new();
+        for i in 0..self.manifest.count {
+            let part = crate::io::read_npy(&self.part(i, "npy"))?;
+            shape = part.shape;
+            data.extend(part.data);
+        }
+        let per: usize = shape.iter().skip(1).product();
+        if let Some(n) = shape.first_mut() {
+            *n = data.len() / per.max(1);
+        }
+        Ok(crate::io::Array::new(shape, data))
     }
 
     /// Reads shard `i`'s part.

@@ -7,7 +7,9 @@ use std::path::PathBuf;
 use std::process::Command;
 
 mod common;
-use common::{SMALL_STUDY, bytes, fails_with, ok, sda_in, small_prior, without_columns};
+use common::{
+    ASSIMILATE, SMALL_STUDY, bytes, fails_with, ok, sda_in, small_prior, without_columns,
+};
 
 fn tmp(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("sda-shard-{name}-{}", std::process::id()));
@@ -60,28 +62,6 @@ fn a_sharded_simulation_merges_into_the_unsharded_bits() {
         "parts left after the merge"
     );
 }
-
-const ASSIMILATE: [&str; 19] = [
-    "assimilate",
-    "--model",
-    "run",
-    "--observations",
-    "obs/y.npy",
-    "--operator",
-    "stride:8|select:0",
-    "--noise",
-    "0.4",
-    "--length",
-    "33",
-    "--samples",
-    "14",
-    "--batch",
-    "4",
-    "--steps",
-    "64",
-    "--seed",
-    "11",
-];
 
 #[test]
 fn sharded_samples_and_studies_merge_into_the_unsharded_bits() {

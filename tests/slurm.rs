@@ -9,7 +9,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 mod common;
-use common::{SMALL_STUDY, bytes, ok, sda_in, small_prior, without_columns};
+use common::{ASSIMILATE, SMALL_STUDY, bytes, ok, sda_in, small_prior, without_columns};
 
 /// The idle nodes of the cluster, or None (with a message) when there is no Slurm to use.
 fn cluster() -> Option<Vec<String>> {
@@ -146,25 +146,7 @@ fn arrays_of_shards_and_their_merge_give_the_single_run_bits() {
             "{f}"
         );
     }
-    let assimilate = [
-        "assimilate",
-        "--model",
-        "run",
-        "--observations",
-        "obs/y.npy",
-        "--operator",
-        "stride:8|select:0",
-        "--noise",
-        "0.4",
-        "--length",
-        "33",
-        "--samples",
-        "16",
-        "--batch",
-        "4",
-        "--steps",
-        "64",
-    ];
+    let assimilate = ASSIMILATE;
     ok(sda_in(
         &d,
         &[&assimilate[..], &["--output", "whole.npy"]].concat(),

@@ -130,3 +130,27 @@ pub fn small_prior(dir: &Path) {
         "obs",
     ]);
 }
+
+/// Assimilating `obs` of [`small_prior`] with `run`: 14 samples in 4 batches of 4, 64 steps;
+/// `--output FILE` is added.
+pub const ASSIMILATE: [&str; 19] = [
+    "assimilate",
+    "--model",
+    "run",
+    "--observations",
+    "obs/y.npy",
+    "--operator",
+    "stride:8|select:0",
+    "--noise",
+    "0.4",
+    "--length",
+    "33",
+    "--samples",
+    "14",
+    "--batch",
+    "4",
+    "--steps",
+    "64",
+    "--seed",
+    "11",
+];

@@ -17,7 +17,7 @@ use sda::score::operator::Operator;
 use sda::score::sampler::{Corrector, Grid, Method};
 
 use crate::common::{bar, device, noise};
-use crate::shard::{ShardArgs, Sharded};
+use crate::shard::{Opened, ShardArgs, Sharded};
 pub use sda::score::preset::LikelihoodKind;
 use sda::score::preset::{Flags, Preset, Settings};
 use sda::shard::Shards;
@@ -469,9 +469,9 @@ pub fn run(a: Args) -> Result<()> {
     let cfg = config(&a.sampler, &settings, &model, &dev)?;
     check_output(&a.sampler, &model)?;
     let sharded = match crate::shard::open(&a.sampler.shard, &a.sampler.output)? {
-        Some(None) => return Ok(()),
-        Some(Some(s)) => Some(s),
-        None => None,
+        Opened::Done => return Ok(()),
+        Opened::Shard(s) => Some(s),
+        Opened::Whole => None,
     };
     let (x, secs, evals) = draw(&model, Some(&obs), &cfg, &dev, &a.sampler, sharded.as_ref())?;
     if let Some(s) = sharded {
@@ -524,9 +524,9 @@ pub fn run_sample(a: SampleArgs) -> Result<()> {
     let cfg = config(&a.sampler, &settings, &model, &dev)?;
     check_output(&a.sampler, &model)?;
     let sharded = match crate::shard::open(&a.sampler.shard, &a.sampler.output)? {
-        Some(None) => return Ok(()),
-        Some(Some(s)) => Some(s),
-        None => None,
+        Opened::Done => return Ok(()),
+        Opened::Shard(s) => Some(s),
+        Opened::Whole => None,
     };
     let (x, secs, evals) = draw(&model, None, &cfg, &dev, &a.sampler, sharded.as_ref())?;
     if let Some(s) = sharded {
@@ -562,23 +562,15 @@ fn finish_shard(s: Sharded, x: &Array, cfg: &SampleConfig) -> Result<()> {
 /// The samples of every part, in order, written to --output (after the same checks as a run).
 fn merge_parts(a: &SamplerArgs, model: &Model, shards: Shards) -> Result<Array> {
     check_output(a, model)?;
-    let mut shape = Vec::new();
-    let mut data = Vec::new();
-    for i in 0..shards.manifest().count {
-        let part = read_npy(&shards.part(i, "npy"))?;
-        shape = part.shape.clone();
-        data.extend(part.data);
-    }
-    shape[0] = data.len() / shape[1..].iter().product::<usize>().max(1);
-    if shape[0] != a.samples {
+    let x = shards.concatenated()?;
+    if x.shape[0] != a.samples {
         bail!(
             "{}: the parts hold {} trajectories, not the {} of --samples",
             shards.dir().display(),
-            shape[0],
+            x.shape[0],
             a.samples
         );
     }
-    let x = Array::new(shape, data);
     write_npy(&a.output, &x).with_context(|| format!("--output {}", a.output.display()))?;
     let n = shards.manifest().count;
     shards.remove()?;

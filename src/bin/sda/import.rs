@@ -8,10 +8,9 @@ use sda::data::shape_text;
 use sda::import::import_files;
 use sda::mcs::System;
 use sda::netcdf::{ReadSpec, Select, parse_coarsen};
-use sda::output::{Existing, Folder, check_folder};
 use sda::record::{Gaps, SplitByTime, Windows};
 
-use crate::simulate::DATA_FILES;
+use crate::simulate::check_data_folder;
 
 /// Import trajectories of your own system: writes DIR/{train,valid,test}.npy (float32, physical
 /// units) and DIR/system.json (`system: external`, the state shape, the normalisation: per value
@@ -115,17 +114,7 @@ pub fn run(a: Args) -> Result<()> {
         .filter_map(|p| std::fs::metadata(p).ok())
         .map(|m| m.len())
         .sum::<u64>();
-    check_folder(
-        &Folder {
-            path: &a.output,
-            flag: "--output",
-            what: "a data set",
-            markers: &DATA_FILES,
-            resumable: false,
-            bytes: Some(bytes + 4096),
-        },
-        Existing::from_flags(a.force, false),
-    )?;
+    check_data_folder(&a.output, a.force, bytes + 4096)?;
     let info = import_files(
         &a.output,
         train,
@@ -159,17 +148,7 @@ fn run_netcdf(a: &Args, file: &std::path::Path) -> Result<()> {
     // The windows hold at most ⌈L/S⌉ copies of each value of the file, as float32.
     let bytes = std::fs::metadata(file).map(|m| m.len()).unwrap_or(0);
     let copies = window.div_ceil(a.stride.max(1)) as u64;
-    check_folder(
-        &Folder {
-            path: &a.output,
-            flag: "--output",
-            what: "a data set",
-            markers: &DATA_FILES,
-            resumable: false,
-            bytes: Some(bytes.saturating_mul(copies) + 4096),
-        },
-        Existing::from_flags(a.force, false),
-    )?;
+    check_data_folder(&a.output, a.force, bytes.saturating_mul(copies) + 4096)?;
     let record = sda::netcdf::read(
         file,
         &ReadSpec {

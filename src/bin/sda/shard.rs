@@ -52,12 +52,21 @@ fn args_without_shard() -> Vec<String> {
     out
 }
 
-/// Opens the shard that `--shard` names for the run writing `output`, or `None` without the
-/// flag. `Err` for a bad spec or parts of another run; `Ok(Some(None))` when this shard's part
-/// is already done (the caller returns: nothing to do).
-pub fn open(args: &ShardArgs, output: &Path) -> Result<Option<Option<Sharded>>> {
+/// What `--shard` asks of a run.
+pub enum Opened {
+    /// No `--shard`: the whole run.
+    Whole,
+    /// This shard's part is already done: nothing to do.
+    Done,
+    /// A shard to run.
+    Shard(Sharded),
+}
+
+/// Opens the shard that `--shard` names for the run writing `output`. Fails for a bad spec or
+/// parts of another run.
+pub fn open(args: &ShardArgs, output: &Path) -> Result<Opened> {
     let Some(spec) = &args.shard else {
-        return Ok(None);
+        return Ok(Opened::Whole);
     };
     let shard = Shard::parse(spec)?;
     let cwd = std::env::current_dir()?;
@@ -75,13 +84,13 @@ pub fn open(args: &ShardArgs, output: &Path) -> Result<Option<Option<Sharded>>> 
             done.seconds,
             shards.dir().display()
         );
-        return Ok(Some(None));
+        return Ok(Opened::Done);
     }
-    Ok(Some(Some(Sharded {
+    Ok(Opened::Shard(Sharded {
         shard,
         shards,
         started: Instant::now(),
-    })))
+    }))
 }
 
 /// Checks, for `sda merge`, that `shards` ran in a folder the merge can reach, and moves there

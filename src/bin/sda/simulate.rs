@@ -1,18 +1,18 @@
 //! `sda simulate`: trajectories of a system, split 80/10/10 by chain.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use sda::data::{Splits, features, simulate_chains, simulate_with};
-use sda::io::{Array, npy_bytes};
+use sda::io::npy_bytes;
 use sda::mcs::System;
 use sda::output::{Existing, Folder, check_folder};
 use sda::shard::Shards;
 
 use crate::common::bar;
-use crate::shard::ShardArgs;
+use crate::shard::{Opened, ShardArgs};
 
 /// Simulate trajectories of a system and write DIR/{train,valid,test}.npy (float32, shape
 /// (N, L, *state), physical units, split 80/10/10 by chain) and DIR/system.json.
@@ -64,6 +64,22 @@ pub struct Args {
 
 /// The files of a data folder.
 pub const DATA_FILES: [&str; 4] = ["system.json", "train.npy", "valid.npy", "test.npy"];
+
+/// Checks a data folder's `--output` before its data set is made (`bytes` to be written):
+/// refuses one that holds a data set unless `force`; returns whether it holds one.
+pub fn check_data_folder(output: &Path, force: bool, bytes: u64) -> Result<bool> {
+    Ok(check_folder(
+        &Folder {
+            path: output,
+            flag: "--output",
+            what: "a data set",
+            markers: &DATA_FILES,
+            resumable: false,
+            bytes: Some(bytes),
+        },
+        Existing::from_flags(force, false),
+    )?)
+}
 
 /// The system with the flags applied, the states kept per chain and the burn-in.
 fn resolve(a: &Args) -> Result<(System, usize, usize)> {
@@ -121,17 +137,7 @@ fn preflight(a: &Args, system: &System, length: usize) -> Result<bool> {
     // Everything about the output is checked before the simulation: an existing data set, a
     // missing parent folder, and room for the float32 arrays.
     let values = a.trajectories as u64 * length as u64 * features(&system.state_shape()) as u64;
-    Ok(check_folder(
-        &Folder {
-            path: &a.output,
-            flag: "--output",
-            what: "a data set",
-            markers: &DATA_FILES,
-            resumable: false,
-            bytes: Some(4 * values + 4096),
-        },
-        Existing::from_flags(a.force, false),
-    )?)
+    check_data_folder(&a.output, a.force, 4 * values + 4096)
 }
 
 pub fn run(a: Args) -> Result<()> {
@@ -143,10 +149,12 @@ pub fn run(a: Args) -> Result<()> {
         );
     }
     preflight(&a, &system, length)?;
-    if let Some(sharded) = crate::shard::open(&a.shard, &a.output)? {
-        let Some(sharded) = sharded else {
-            return Ok(());
-        };
+    let sharded = match crate::shard::open(&a.shard, &a.output)? {
+        Opened::Done => return Ok(()),
+        Opened::Shard(s) => Some(s),
+        Opened::Whole => None,
+    };
+    if let Some(sharded) = sharded {
         let chains = sharded.shard.range(a.trajectories);
         let pb = bar(chains.len() as u64, "simulate");
         let x = simulate_chains(&system, chains.clone(), length, burn_in, a.seed, &|_| {
@@ -211,24 +219,16 @@ pub fn run(a: Args) -> Result<()> {
 pub fn merge(a: Args, shards: Shards) -> Result<()> {
     let (system, length, burn_in) = resolve(&a)?;
     let holds = preflight(&a, &system, length)?;
-    let mut shape = Vec::new();
-    let mut data = Vec::new();
-    for i in 0..shards.manifest().count {
-        let path = shards.part(i, "npy");
-        let part = sda::io::read_npy(&path)?;
-        shape = part.shape.clone();
-        data.extend(part.data);
-    }
-    shape[0] = data.len() / (length * features(&system.state_shape()));
-    if shape[0] != a.trajectories {
+    let chains = shards.concatenated()?;
+    if chains.shape[0] != a.trajectories {
         bail!(
             "{}: the parts hold {} chains, not the {} of the command line",
             shards.dir().display(),
-            shape[0],
+            chains.shape[0],
             a.trajectories
         );
     }
-    let splits = Splits::from_chains(system, Array::new(shape, data), burn_in, a.seed)?;
+    let splits = Splits::from_chains(system, chains, burn_in, a.seed)?;
     if holds {
         sda::output::remove_outputs(&a.output, &DATA_FILES)?;
     }

@@ -120,25 +120,12 @@ pub fn run(a: Args) -> Result<()> {
 
 /// The folder of a submission's scripts, logs and job ids.
 fn folder(output: &Path) -> PathBuf {
-    let name = output
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    output.with_file_name(format!("{name}.slurm"))
+    sda::output::beside(output, "slurm")
 }
 
 /// The output of a submission from its output or its `.slurm`/`.shards` folder.
 fn output_of(dir: &Path) -> PathBuf {
-    let name = dir
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    for suffix in [".slurm", ".shards"] {
-        if let Some(stem) = name.strip_suffix(suffix).filter(|s| !s.is_empty()) {
-            return dir.with_file_name(stem);
-        }
-    }
-    dir.to_path_buf()
+    sda::output::owner(dir, &["slurm", "shards"])
 }
 
 /// What submitting needs to know of the sda command.
@@ -584,7 +571,6 @@ fn load_jobs(dir: &Path) -> Result<(PathBuf, Jobs)> {
 
 /// Each shard's state: its part on disk first, then what the controller says.
 fn states(output: &Path, jobs: &Jobs) -> Result<Vec<State>> {
-    let parts = Shards::folder(output);
     let mut out: Vec<State> = (0..jobs.count).map(|_| State::Missing).collect();
     // Later arrays (resubmissions) override earlier records.
     for array in &jobs.arrays {
@@ -606,11 +592,12 @@ fn states(output: &Path, jobs: &Jobs) -> Result<Vec<State>> {
             }
         }
     }
-    if jobs.sharded && parts.join("manifest.json").exists() {
-        let shards_dir = parts.clone();
+    if jobs.sharded
+        && let Some(shards) = Shards::existing(output)?
+    {
         for (i, s) in out.iter_mut().enumerate() {
-            let marker = shards_dir.join(format!("part-{i:04}-of-{:04}.json", jobs.count));
-            if let Ok(d) = read_json::<sda::shard::Done>(&marker) {
+            // A part of another run counts as missing here; `merge` names it.
+            if let Ok(Some(d)) = shards.done(i) {
                 *s = State::Done {
                     host: d.host,
                     seconds: d.seconds,

@@ -27,7 +27,7 @@ use sda::score::sde::VpSde;
 use sda::train::{TrainConfig, train};
 
 use crate::common::{bar, device};
-use crate::shard::{ShardArgs, Sharded};
+use crate::shard::{Opened, ShardArgs, Sharded};
 use sda::score::preset::{Flags, LikelihoodKind, Preset, Settings, likelihood_name};
 use sda::shard::{Shards, locked};
 
@@ -503,9 +503,9 @@ pub fn run(a: Args) -> Result<()> {
         );
     }
     let mode = match crate::shard::open(&a.shard, &a.output)? {
-        None => Mode::Whole,
-        Some(None) => return Ok(()),
-        Some(Some(s)) => Mode::Shard(s),
+        Opened::Whole => Mode::Whole,
+        Opened::Done => return Ok(()),
+        Opened::Shard(s) => Mode::Shard(s),
     };
     if a.system == "lorenz96" {
         return crate::study96::run_study(&a, mode);
