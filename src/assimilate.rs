@@ -240,7 +240,7 @@ impl Observed {
 
 /// Whether `net` samples on `device` as the fused CPU network (MLP networks on the CPU).
 pub fn fused(net: &ScoreNetConfig, device: &Device) -> bool {
-    *device == Device::flex() && matches!(net.backbone, Backbone::Mlp { .. })
+    *device == Device::flex() && matches!(net.backbone, Backbone::Mlp { .. } | Backbone::Ring { .. })
 }
 
 /// The seed of batch `i` of a sampling run: a function of the run's seed and `i` only, so

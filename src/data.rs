@@ -19,6 +19,28 @@ pub struct Normalisation {
 }
 
 impl Normalisation {
+    /// The same normalisation at every position of a ring (the mean of the means, the root
+    /// of the mean of the variances and squared deviations of the means), so that a network
+    /// shared along the ring sees every position alike; vectors keep theirs.
+    pub fn for_layout(self, layout: crate::mcs::Layout) -> Self {
+        let n = self.mean.len();
+        if layout != crate::mcs::Layout::Ring || n == 0 {
+            return self;
+        }
+        let mean = self.mean.iter().sum::<f64>() / n as f64;
+        let var = self
+            .mean
+            .iter()
+            .zip(&self.scale)
+            .map(|(m, s)| s * s + (m - mean).powi(2))
+            .sum::<f64>()
+            / n as f64;
+        Self {
+            mean: vec![mean; n],
+            scale: vec![var.sqrt(); n],
+        }
+    }
+
     /// The empirical per-value mean and standard deviation of `(N, L, F)` data.
     pub fn fit(data: &[f32], features: usize) -> Self {
         let n = (data.len() / features) as f64;
@@ -273,7 +295,7 @@ impl Splits {
         };
         let normalisation = match system.fixed_normalisation() {
             Some((mean, scale)) => Normalisation { mean, scale },
-            None => Normalisation::fit(&train.data, features(&state_shape)),
+            None => Normalisation::fit(&train.data, features(&state_shape)).for_layout(system.layout()),
         };
         let info = SystemInfo {
             system,

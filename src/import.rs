@@ -64,6 +64,8 @@ pub struct ImportSpec {
     pub seed: u64,
     /// Constant context channels of field data, `(Cc, H, W)`, or none.
     pub context: Option<Input>,
+    /// How a vector state is laid out (a ring needs states of one axis).
+    pub layout: crate::mcs::Layout,
 }
 
 /// A checked import, ready to be written.
@@ -213,6 +215,16 @@ fn source(role: &str, input: &Input, stored: &Array) -> Source {
 pub fn prepare(spec: &ImportSpec) -> Result<Imported> {
     check_trajectories(&spec.train)?;
     let state = spec.train.array.shape[2..].to_vec();
+    if spec.layout == crate::mcs::Layout::Ring && state.len() != 1 {
+        return Err(Error::config(
+            "--layout ring",
+            format!(
+                "needs states of one axis (a periodic 1-D grid); {} has states of shape ({})",
+                spec.train.origin,
+                shape_text(&state)
+            ),
+        ));
+    }
     let (train, valid, test, split) = match &spec.valid_test {
         Some((v, t)) => {
             for input in [v, t] {
@@ -301,9 +313,10 @@ pub fn prepare(spec: &ImportSpec) -> Result<Imported> {
                 trajectories: counts,
             },
             record: None,
+            layout: spec.layout,
         }),
         state_shape: state,
-        normalisation: normalisation(&train),
+        normalisation: normalisation(&train).for_layout(spec.layout),
         trajectories: counts.iter().sum(),
         length: train.shape[1],
         burn_in: 0,
@@ -341,6 +354,7 @@ pub fn import_files(
     split: Option<[f64; 3]>,
     seed: u64,
     context: Option<&Path>,
+    layout: crate::mcs::Layout,
 ) -> Result<SystemInfo> {
     let spec = ImportSpec {
         train: Input::read(train)?,
@@ -351,6 +365,7 @@ pub fn import_files(
         split: split.unwrap_or(DEFAULT_SPLIT),
         seed,
         context: context.map(Input::read).transpose()?,
+        layout,
     };
     import(dir, &spec)
 }
@@ -395,6 +410,7 @@ mod tests {
             split: DEFAULT_SPLIT,
             seed: 3,
             context: None,
+            layout: crate::mcs::Layout::Vector,
         }
     }
 

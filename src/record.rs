@@ -558,6 +558,7 @@ pub fn cut(record: &Record, windows: &Windows) -> Result<Cut> {
             trajectories: counts,
         },
         record: Some(info),
+        layout: crate::mcs::Layout::Vector,
     });
     let splits = Splits {
         info: SystemInfo {

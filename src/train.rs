@@ -21,10 +21,11 @@ use serde::{Deserialize, Serialize};
 use crate::data::{Dataset, features};
 use crate::error::{Error, Result};
 use crate::io::{Array, read_json, read_npy, temp_path, write_atomic, write_json, write_npy};
-use crate::mcs::{chain_rng, splitmix64};
+use crate::mcs::{Layout, chain_rng, splitmix64};
 use crate::model::{Model, RunConfig, load_weights, save_weights};
 use crate::nn::cpu::Precision;
 use crate::nn::cpu_train::{AdamW, CpuTrainer};
+use crate::nn::ring;
 use crate::score::net::{Architecture, Backbone, ScoreNet, ScoreNetConfig, UNetPreset};
 use crate::score::sde::VpSde;
 use crate::score::tensor;
@@ -121,6 +122,28 @@ impl TrainConfig {
     }
 }
 
+/// The body of a score network, as `sda train --network` names it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Network {
+    /// From the data: a U-Net for fields `(C, H, W)`, a ring network for states laid out on
+    /// a ring (Lorenz-96, `sda import --layout ring`), an MLP for other vectors.
+    #[default]
+    Auto,
+    /// A residual MLP on flattened windows.
+    Mlp,
+    /// A residual MLP shared along a periodic 1-D grid, on the `--kernel` positions around
+    /// each position (see [`crate::nn::ring`]).
+    Ring,
+    /// A U-Net on fields.
+    Unet,
+}
+
+/// Hidden width of ring networks when none is given: every position of every window is a row
+/// of the MLP, so it runs `F` times as many rows as an MLP on whole windows.
+pub const RING_WIDTH: usize = 128;
+/// Positions a ring network sees when no `--kernel` is given.
+pub const RING_KERNEL: usize = 9;
+
 /// The network a user asks for, in the terms of `sda train`'s flags; [`NetSpec::config`] makes
 /// the [`ScoreNetConfig`] for a data set's state shape (a residual MLP for vector states, the
 /// U-Net of docs/method.md §8 for fields `(C, H, W)`).
@@ -132,8 +155,10 @@ pub struct NetSpec {
     pub architecture: Architecture,
     /// Trajectory length of a global network.
     pub global_length: usize,
-    /// Hidden width of the MLP.
-    pub width: usize,
+    /// The network's body.
+    pub network: Network,
+    /// Hidden width of the MLP (default: 256, [`RING_WIDTH`] for ring networks).
+    pub width: Option<usize>,
     /// Residual blocks of the MLP.
     pub depth: usize,
     /// U-Net size.
@@ -155,7 +180,8 @@ impl Default for NetSpec {
             order: 2,
             architecture: Architecture::Local,
             global_length: 65,
-            width: 256,
+            network: Network::Auto,
+            width: None,
             depth: 5,
             preset: UNetPreset::Paper,
             hidden: None,
@@ -167,8 +193,21 @@ impl Default for NetSpec {
 }
 
 impl NetSpec {
-    /// The network for states of `shape`, checked (flags named in errors).
-    pub fn config(&self, shape: &[usize]) -> Result<ScoreNetConfig> {
+    /// The body `Auto` stands for on states of `shape` laid out as `layout`.
+    pub fn network_for(&self, shape: &[usize], layout: Layout) -> Network {
+        match (self.network, shape.len(), layout) {
+            (Network::Auto, 3, _) => Network::Unet,
+            (Network::Auto, _, Layout::Ring) if self.architecture == Architecture::Local => {
+                Network::Ring
+            }
+            (Network::Auto, _, _) => Network::Mlp,
+            (n, _, _) => n,
+        }
+    }
+
+    /// The network for states of `shape` laid out as `layout`, checked (flags named in
+    /// errors).
+    pub fn config(&self, shape: &[usize], layout: Layout) -> Result<ScoreNetConfig> {
         let window = match self.architecture {
             Architecture::Local => 2 * self.order + 1,
             Architecture::Global => self.global_length,
@@ -176,23 +215,65 @@ impl NetSpec {
         if window == 0 {
             return Err(Error::config("--global-length", "must be at least 1"));
         }
-        let mut net = match *shape {
-            [c, h, w] => {
-                if self.architecture == Architecture::Global {
+        let network = self.network_for(shape, layout);
+        let shape_text = || {
+            shape
+                .iter()
+                .map(usize::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        if self.architecture == Architecture::Global && network != Network::Mlp {
+            return Err(Error::config(
+                "--architecture global",
+                "only MLP networks can be global (add --network mlp for vector data)",
+            ));
+        }
+        let width = |default: usize| match self.width.unwrap_or(default) {
+            0 => Err(Error::config("--width", "must be at least 1")),
+            w => Ok(w),
+        };
+        let mut net = match (network, shape) {
+            (Network::Unet, &[c, h, w]) => ScoreNetConfig::unet(self.order, [c, h, w], self.preset),
+            (Network::Unet, _) => {
+                return Err(Error::config(
+                    "--network unet",
+                    format!("needs field states (C, H, W), not ({})", shape_text()),
+                ));
+            }
+            (_, [_, _, _]) => {
+                return Err(Error::config(
+                    format!("--network {}", crate::flag_value(&network)),
+                    "field states (C, H, W) take a U-Net (--network unet)",
+                ));
+            }
+            (Network::Ring, &[f]) => {
+                let widest = if f % 2 == 0 { f - 1 } else { f };
+                let kernel = self.kernel.unwrap_or(RING_KERNEL.min(widest));
+                if kernel % 2 == 0 || kernel > f {
                     return Err(Error::config(
-                        "--architecture global",
-                        "only MLP networks (Lorenz-type data) can be global",
+                        "--kernel",
+                        format!("a ring network's kernel must be odd and at most the ring's {f} positions (got {kernel})"),
                     ));
                 }
-                ScoreNetConfig::unet(self.order, [c, h, w], self.preset)
+                let mut net = ScoreNetConfig::local(self.order, f, width(RING_WIDTH)?);
+                net.backbone = Backbone::Ring {
+                    kernel,
+                    width: width(RING_WIDTH)?,
+                    depth: self.depth,
+                };
+                net
+            }
+            (Network::Ring, _) => {
+                return Err(Error::config(
+                    "--network ring",
+                    format!("needs states of one axis (a periodic 1-D grid), not ({})", shape_text()),
+                ));
             }
             _ => {
-                if self.width == 0 {
-                    return Err(Error::config("--width", "must be at least 1"));
-                }
-                let mut net = ScoreNetConfig::local(self.order, features(shape), self.width);
+                let mut net = ScoreNetConfig::local(self.order, features(shape), width(256)?);
                 net.backbone = Backbone::Mlp {
-                    width: self.width,
+                    width: width(256)?,
                     depth: self.depth,
                 };
                 net
@@ -447,14 +528,14 @@ impl std::fmt::Display for Engine {
 impl Engine {
     /// The engine `Auto` stands for with `net` on `device`.
     pub fn resolve(self, net: &ScoreNetConfig, device: &Device) -> Result<Engine> {
-        let mlp = matches!(net.backbone, Backbone::Mlp { .. });
+        let mlp = matches!(net.backbone, Backbone::Mlp { .. } | Backbone::Ring { .. });
         let cpu = *device == Device::flex();
         match self {
             Engine::Auto if mlp && cpu => Ok(Engine::Fused),
             Engine::Auto => Ok(Engine::Burn),
             Engine::Fused if !mlp => Err(Error::config(
                 "--engine fused",
-                "trains MLP networks only; U-Nets train with --engine burn",
+                "trains MLP and ring networks only; U-Nets train with --engine burn",
             )),
             Engine::Fused if !cpu => Err(Error::config(
                 "--engine fused",
@@ -476,7 +557,19 @@ enum Stepper {
         trainer: Box<CpuTrainer>,
         /// A network of the run's configuration on the plain device, to load weights into.
         template: ScoreNet,
+        /// `(w, F, K)` of a ring network, whose rows are positions rather than windows.
+        ring: Option<(usize, usize, usize)>,
     },
+}
+
+/// The rows a ring network of windows of `w` states on `f` positions and kernel `k` trains
+/// on: every position of every window, with its window's time and its own noise.
+fn ring_rows(x: &[f32], t: &[f32], eps: &[f32], (w, f, k): (usize, usize, usize)) -> Windows {
+    Windows {
+        x: ring::patches(x, w, f, k),
+        t: t.iter().flat_map(|&t| std::iter::repeat_n(t, f)).collect(),
+        eps: ring::windows_to_positions(eps, w, f),
+    }
 }
 
 impl Stepper {
@@ -492,12 +585,20 @@ impl Stepper {
                 *model = Some(optim.step(lr, m, grads));
                 value
             }
-            Stepper::Fused { trainer, .. } => trainer.step(
-                &w.x[range.start * size..range.end * size],
-                &w.t[range.clone()],
-                &w.eps[range.start * size..range.end * size],
-                lr,
-            ),
+            Stepper::Fused { trainer, ring, .. } => {
+                let (x, t, eps) = (
+                    &w.x[range.start * size..range.end * size],
+                    &w.t[range.clone()],
+                    &w.eps[range.start * size..range.end * size],
+                );
+                match ring {
+                    Some(shape) => {
+                        let r = ring_rows(x, t, eps, *shape);
+                        trainer.step(&r.x, &r.t, &r.eps, lr)
+                    }
+                    None => trainer.step(x, t, eps, lr),
+                }
+            }
         }
     }
 
@@ -508,7 +609,13 @@ impl Stepper {
                 let valid = model.as_ref().expect("a model").valid();
                 loss(&valid, w, 0..w.t.len(), size, device).into_scalar::<f32>() as f64
             }
-            Stepper::Fused { trainer, .. } => trainer.loss(&w.x, &w.t, &w.eps),
+            Stepper::Fused { trainer, ring, .. } => match ring {
+                Some(shape) => {
+                    let r = ring_rows(&w.x, &w.t, &w.eps, *shape);
+                    trainer.loss(&r.x, &r.t, &r.eps)
+                }
+                None => trainer.loss(&w.x, &w.t, &w.eps),
+            },
         }
     }
 
@@ -516,7 +623,9 @@ impl Stepper {
     fn network(&self) -> ScoreNet {
         match self {
             Stepper::Burn { model, .. } => model.as_ref().expect("a model").valid(),
-            Stepper::Fused { trainer, template } => {
+            Stepper::Fused {
+                trainer, template, ..
+            } => {
                 let mut net = template.clone();
                 net.load_score_cpu(&trainer.net);
                 net
@@ -635,12 +744,16 @@ pub fn train_with(
         Engine::Fused => {
             let template = model.valid();
             let cpu = template.score_cpu().expect("an MLP network");
+            let ring = template
+                .ring_kernel()
+                .map(|k| (net.window, net.features, k));
             Stepper::Fused {
                 trainer: Box::new(
                     CpuTrainer::new(cpu, AdamW::new(config.weight_decay as f32))
                         .with_precision(precision),
                 ),
                 template,
+                ring,
             }
         }
         _ => Stepper::Burn {
@@ -683,7 +796,9 @@ pub fn train_with(
                         reason: e.to_string(),
                     })?;
                 }
-                Stepper::Fused { trainer, template } => {
+                Stepper::Fused {
+                    trainer, template, ..
+                } => {
                     let mut net = template.clone();
                     let weights = if ckpt.tagged {
                         dir.join(format!("checkpoint{sfx}.safetensors"))

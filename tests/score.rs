@@ -326,3 +326,93 @@ fn window_batches_are_sized_to_bound_memory() {
     let paper_windows = (2usize << 30) / per;
     assert!((60..512).contains(&paper_windows), "{paper_windows}");
 }
+
+/// A ring network on 12 positions, kernel 5.
+fn ring_config(window: usize) -> ScoreNetConfig {
+    ScoreNetConfig {
+        architecture: Architecture::Local,
+        window,
+        features: 12,
+        backbone: Backbone::Ring {
+            kernel: 5,
+            width: 32,
+            depth: 2,
+        },
+        embedding: 8,
+    }
+}
+
+#[test]
+fn fused_ring_network_equals_the_burn_ring_network_and_its_gradient() {
+    use sda::score::net::CpuWindowScore;
+    let device = Device::flex();
+    let cfg = ring_config(3);
+    let net = cfg.init_seeded(&device, 7);
+    for composition in [Composition::Centre, Composition::Mean] {
+        let burn_score = WindowScore {
+            composition,
+            ..WindowScore::new(&net, &cfg)
+        };
+        let mut cpu_score = CpuWindowScore::new(&net, &cfg);
+        cpu_score.composition = composition;
+        let mut rng = StdRng::seed_from_u64(5);
+        let x = normal([2, 30, 12], &mut rng, &device);
+        let v = normal([2, 30, 12], &mut rng, &device);
+        let (e1, vjp1) = burn_score.eps_vjp(x.clone(), 0.6);
+        let (e2, vjp2) = cpu_score.eps_vjp(x, 0.6);
+        let close = |a: Vec<f32>, b: Vec<f32>| {
+            let scale = a.iter().map(|v| v.abs()).fold(0.0f32, f32::max);
+            a.iter()
+                .zip(&b)
+                .map(|(p, q)| (p - q).abs())
+                .fold(0.0f32, f32::max)
+                / scale
+        };
+        assert!(close(to_vec(e1), to_vec(e2)) < 1e-5, "{composition:?}");
+        assert!(
+            close(to_vec(vjp1(v.clone())), to_vec(vjp2(v))) < 1e-4,
+            "{composition:?}"
+        );
+    }
+}
+
+#[test]
+fn a_ring_network_turns_with_the_ring_and_sees_only_its_kernel() {
+    // Rotating every state of a window by s positions rotates the estimate by s (one weight
+    // set along the ring), and a change at one position moves the estimate only within
+    // kernel / 2 = 2 positions of it.
+    let device = Device::flex();
+    let cfg = ring_config(3);
+    let net = cfg.init_seeded(&device, 3);
+    let mut rng = StdRng::seed_from_u64(9);
+    let x = to_vec(normal([1, 3, 12], &mut rng, &device));
+    let eps = |x: &[f32]| {
+        to_vec(net.forward(tensor(x.to_vec(), [1, 36], &device), Tensor::full([1], 0.4, &device)))
+    };
+    let base = eps(&x);
+    let rotate = |v: &[f32], s: usize| -> Vec<f32> {
+        v.chunks(12)
+            .flat_map(|state| (0..12).map(move |p| state[(p + 12 - s) % 12]))
+            .collect()
+    };
+    for s in [1, 5, 11] {
+        let turned = eps(&rotate(&x, s));
+        let expected = rotate(&base, s);
+        let worst = turned
+            .iter()
+            .zip(&expected)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        assert!(worst < 1e-5, "shift {s}: {worst}");
+    }
+    let mut poked = x.clone();
+    poked[12 + 6] += 1.0; // state 1, position 6
+    let moved = eps(&poked);
+    for state in 0..3 {
+        for p in 0..12 {
+            let d = (moved[state * 12 + p] - base[state * 12 + p]).abs();
+            let near = (p as i64 - 6).abs() <= 2;
+            assert_eq!(d > 1e-7, near, "state {state} position {p}: change {d}");
+        }
+    }
+}

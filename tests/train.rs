@@ -468,3 +468,53 @@ fn resume_case(name: &str, engine: Engine) {
         std::fs::read_to_string(dir.join("a/stats.csv")).unwrap()
     );
 }
+
+#[test]
+fn fused_and_burn_engines_train_the_same_ring_network() {
+    // The fused engine trains a ring network on its positions' patches; burn trains the
+    // same function through its own gather: same losses epoch by epoch, same network after.
+    let dir = std::env::temp_dir().join(format!("sda-train-ring-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut system = System::from_name("lorenz96").unwrap();
+    if let System::Lorenz96(l) = &mut system {
+        l.n = 12;
+    }
+    simulate(&dir.join("data"), system, 40, 32, 64, 1).unwrap();
+    let d = Dataset::load(&dir.join("data")).unwrap();
+    let ring = ScoreNetConfig {
+        architecture: Architecture::Local,
+        window: 3,
+        features: 12,
+        backbone: Backbone::Ring {
+            kernel: 5,
+            width: 32,
+            depth: 2,
+        },
+        embedding: 8,
+    };
+    let cfg = short(3, Precision::F32);
+    let run = |engine: Engine, name: &str| {
+        let mut stats: Vec<EpochStats> = Vec::new();
+        let m = fit(&d, ring.clone(), &cfg, &dir.join(name), false, engine, |s| {
+            stats.push(*s)
+        })
+        .unwrap();
+        let x = sda::score::sampler::normal(
+            [2, 7, 12],
+            &mut <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(0),
+            &Device::flex(),
+        );
+        let score = sda::score::net::WindowScore::new(&m.net, &m.config.net);
+        (to_vec(sda::score::NoiseEstimator::eps(&score, x, 0.5)), stats)
+    };
+    let (eb, sb) = run(Engine::Burn, "burn");
+    let (ef, sf) = run(Engine::Fused, "fused");
+    for (b, f) in sb.iter().zip(&sf) {
+        for (x, y) in [(b.train_loss, f.train_loss), (b.valid_loss, f.valid_loss)] {
+            assert!((x - y).abs() < 1e-3 * x, "epoch {}: losses {x} and {y}", b.epoch);
+        }
+    }
+    let scale = eb.iter().map(|v| v.abs()).fold(0.0f32, f32::max);
+    assert!(max_abs_diff(&eb, &ef) < 1e-3 * scale);
+    assert!(sb[2].train_loss < sb[0].train_loss, "{sb:?}");
+}

@@ -546,6 +546,7 @@ impl Data {
             split: split.map_or(DEFAULT_SPLIT, |(a, b, c)| [a, b, c]),
             seed,
             context: context.map(|c| input_in(c, "context")).transpose()?,
+            layout: sda::mcs::Layout::Vector,
         };
         let imported = compute(py, |_| prepare(&spec))?;
         let s = Splits {
@@ -1038,7 +1039,7 @@ fn data_in(
 /// model.safetensors, stats.csv, checkpoints; `resume=True` continues a killed run), or None
 /// to keep the model in memory only. Returns the trained `sda.Model`.
 #[pyfunction]
-#[pyo3(signature = (data, *, order=2, epochs=4096, seed=0, output=None, progress=true, system=None, architecture="local", global_length=65, width=256, depth=5, preset="paper", hidden=None, blocks=None, kernel=None, embedding=None, batch_size=None, lr=None, weight_decay=1e-3, schedule="linear", noise_schedule="cos", checkpoint_every=64, resume=false, engine="auto", precision="auto"))]
+#[pyo3(signature = (data, *, order=2, epochs=4096, seed=0, output=None, progress=true, system=None, architecture="local", global_length=65, network="auto", width=None, depth=5, preset="paper", hidden=None, blocks=None, kernel=None, embedding=None, batch_size=None, lr=None, weight_decay=1e-3, schedule="linear", noise_schedule="cos", checkpoint_every=64, resume=false, engine="auto", precision="auto"))]
 #[allow(clippy::too_many_arguments)]
 fn train(
     py: Python<'_>,
@@ -1051,7 +1052,8 @@ fn train(
     system: Option<&str>,
     architecture: &str,
     global_length: usize,
-    width: usize,
+    network: &str,
+    width: Option<usize>,
     depth: usize,
     preset: &str,
     hidden: Option<Vec<usize>>,
@@ -1074,6 +1076,7 @@ fn train(
         order,
         architecture: parse("--architecture", architecture).map_err(py_err)?,
         global_length,
+        network: parse("--network", network).map_err(py_err)?,
         width,
         depth,
         preset: parse("--preset", preset).map_err(py_err)?,
@@ -1082,7 +1085,7 @@ fn train(
         kernel,
         embedding,
     }
-    .config(&shape)
+    .config(&shape, splits.info.system.layout())
     .map_err(py_err)?;
     use_data_context(&mut net, &splits.info.system, context);
     let (batch, rate) = default_batch_lr(&shape);

@@ -18,6 +18,9 @@ pub struct External {
     /// coordinates, periods and windows; absent for trajectories imported as such.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub record: Option<crate::record::RecordInfo>,
+    /// How a vector state is laid out in space (`sda import --layout`).
+    #[serde(default, skip_serializing_if = "super::Layout::is_vector")]
+    pub layout: super::Layout,
 }
 
 /// The record of an import: the sources and the split.

@@ -174,7 +174,38 @@ pub enum System {
     External(External),
 }
 
+/// How the values of a vector state sit in space, which says what networks suit it.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Layout {
+    /// Values with no spatial order (Lorenz-63, stations anywhere): MLP networks.
+    #[default]
+    Vector,
+    /// Values on a periodic 1-D grid, neighbours next to each other and the last next to the
+    /// first (the Lorenz-96 ring): ring networks, weights shared along the ring.
+    Ring,
+}
+
+impl Layout {
+    /// Whether this is the default layout (for serialisation).
+    pub fn is_vector(&self) -> bool {
+        *self == Layout::Vector
+    }
+}
+
 impl System {
+    /// How a state's values are laid out: Lorenz-96 on its ring, imported data as imported,
+    /// the rest as vectors (Kolmogorov's fields have their own 2-D shape).
+    pub fn layout(&self) -> Layout {
+        match self {
+            System::Lorenz96(_) => Layout::Ring,
+            System::External(e) => e.layout,
+            _ => Layout::Vector,
+        }
+    }
+
     /// The system of a given name with its default parameters.
     pub fn from_name(name: &str) -> Result<Self> {
         match name {

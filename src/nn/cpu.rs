@@ -82,14 +82,14 @@ impl Precision {
     /// `Bf16` is refused where it cannot run; `F32` stands for itself.
     pub fn resolve(self, net: &ScoreNetConfig, fused: bool) -> Result<Precision> {
         match net.backbone {
-            Backbone::Mlp { width, .. } if fused => {
+            Backbone::Mlp { width, .. } | Backbone::Ring { width, .. } if fused => {
                 self.check()?;
                 Ok(self.for_width(width))
             }
             _ if self == Precision::Bf16 => Err(Error::config(
                 "--precision bf16",
-                "bf16 products run on the fused CPU network only (MLP networks on the CPU \
-                 device; in training, the fused engine)",
+                "bf16 products run on the fused CPU network only (MLP and ring networks on the \
+                 CPU device; in training, the fused engine)",
             )),
             _ => Ok(Precision::F32),
         }

@@ -98,9 +98,14 @@ impl CpuScoreMlp {
         self.tensors().iter().map(|t| t.len()).sum()
     }
 
-    /// Values per window of `x` (the input and output width).
+    /// Values per row of the output (and of `ε`).
     pub fn features(&self) -> usize {
         self.mlp.tail.output
+    }
+
+    /// Values per row of the input `x` (the features for an MLP, a patch for a ring network).
+    pub fn inputs(&self) -> usize {
+        self.mlp.head.input - self.emb2.output
     }
 
     /// The sum over `rows` rows of `|ε_φ(x, t) − ε|²`; with `keep`, also back-propagates
@@ -114,7 +119,7 @@ impl CpuScoreMlp {
         let rows = t.len();
         w.rows = rows;
         let (kf, hidden, e) = (self.frequencies, self.emb1.output, self.emb2.output);
-        let (nx, width, out) = (self.features(), self.mlp.head.output, self.mlp.tail.output);
+        let (nx, width, out) = (self.inputs(), self.mlp.head.output, self.mlp.tail.output);
         let ni = nx + e;
         // Time embedding: φ = [cos(π k t), sin(π k t)], a = φ W₁ + b₁, e = SiLU(a) W₂ + b₂.
         w.feat.resize(rows * 2 * kf, 0.0);
@@ -368,9 +373,9 @@ impl CpuTrainer {
 
     /// The batch's mean loss; with `keep`, phase 1 of a step (the parts' passes).
     fn run(&mut self, x: &[f32], t: &[f32], eps: &[f32], keep: bool) -> f64 {
-        let (b, f) = (t.len(), self.net.features());
+        let (b, f, fi) = (t.len(), self.net.features(), self.net.inputs());
         assert!(b > 0, "an empty batch");
-        assert_eq!(x.len(), b * f, "x of shape [B, F]");
+        assert_eq!(x.len(), b * fi, "x of shape [B, inputs]");
         assert_eq!(eps.len(), b * f, "eps of shape [B, F]");
         let n = b.div_ceil(PART_ROWS).min(MAX_PARTS);
         self.parts.resize_with(n, Work::default);
@@ -386,7 +391,7 @@ impl CpuTrainer {
                 let mut sum = 0.0;
                 for r0 in rows.clone().step_by(pass) {
                     let r = r0..(r0 + pass).min(rows.end);
-                    let (xr, er) = (&x[r.start * f..r.end * f], &eps[r.start * f..r.end * f]);
+                    let (xr, er) = (&x[r.start * fi..r.end * fi], &eps[r.start * f..r.end * f]);
                     sum += simd!(net.part(xr, &t[r.clone()], er, scale, keep, work));
                 }
                 sum

@@ -5,6 +5,7 @@ pub mod cpu;
 pub mod cpu_train;
 mod embedding;
 mod mlp;
+pub mod ring;
 mod unet;
 
 pub use embedding::{TimeEmbedding, TimeEmbeddingConfig};

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::{NoiseEstimator, Vjp, tensor, to_vec};
 use crate::nn::cpu::{Activations, CpuResMlp, Precision};
 use crate::nn::cpu_train::CpuScoreMlp;
+use crate::nn::ring;
 use crate::nn::{ResMlp, ResMlpConfig, TimeEmbedding, TimeEmbeddingConfig};
 use crate::nn::{UNet, UNetConfig};
 
@@ -28,6 +29,18 @@ pub enum Architecture {
 pub enum Backbone {
     /// A residual MLP on flattened windows (docs/method.md §7, Lorenz).
     Mlp {
+        /// Hidden width.
+        width: usize,
+        /// Residual blocks at the hidden width.
+        depth: usize,
+    },
+    /// States on a periodic 1-D grid (a ring of `features` positions): the residual MLP run
+    /// at every position on the `kernel` positions around it in all the window's states, one
+    /// weight set for the whole ring (a circular convolution followed by `1 × 1` ones; see
+    /// [`crate::nn::ring`]).
+    Ring {
+        /// Positions each estimate sees (odd, at most the ring's size).
+        kernel: usize,
         /// Hidden width.
         width: usize,
         /// Residual blocks at the hidden width.
@@ -117,6 +130,7 @@ impl ScoreNetConfig {
     pub fn activation_floats(&self) -> usize {
         match &self.backbone {
             Backbone::Mlp { width, depth } => (6 * depth + 4) * width,
+            Backbone::Ring { width, depth, .. } => (6 * depth + 4) * width * self.features,
             Backbone::Unet {
                 state,
                 hidden,
@@ -140,6 +154,11 @@ impl ScoreNetConfig {
     pub fn describe(&self) -> String {
         match &self.backbone {
             Backbone::Mlp { width, depth } => format!("MLP width {width}, depth {depth}"),
+            Backbone::Ring {
+                kernel,
+                width,
+                depth,
+            } => format!("ring network kernel {kernel}, width {width}, depth {depth}"),
             Backbone::Unet { hidden, blocks, .. } => {
                 format!("U-Net {hidden:?}, {blocks} blocks per level")
             }
@@ -181,6 +200,29 @@ impl ScoreNetConfig {
                 unet: None,
                 window: self.window,
                 state: [self.features, 1, 1],
+                ring: 0,
+                forcing: 0,
+                context: Vec::new(),
+            },
+            Backbone::Ring {
+                kernel,
+                width,
+                depth,
+            } => ScoreNet {
+                embedding,
+                mlp: Some(
+                    ResMlpConfig {
+                        input: self.window * kernel + self.embedding,
+                        output: self.window,
+                        width: *width,
+                        depth: *depth,
+                    }
+                    .init(device),
+                ),
+                unet: None,
+                window: self.window,
+                state: [self.features, 1, 1],
+                ring: *kernel,
                 forcing: 0,
                 context: Vec::new(),
             },
@@ -208,6 +250,7 @@ impl ScoreNetConfig {
                 ),
                 window: self.window,
                 state: *state,
+                ring: 0,
                 forcing: *forcing,
                 context: context.clone(),
             },
@@ -233,6 +276,8 @@ pub struct ScoreNet {
     unet: Option<UNet>,
     window: usize,
     state: [usize; 3],
+    /// Kernel of a ring network (0: not one).
+    ring: usize,
     forcing: usize,
     context: Vec<f32>,
 }
@@ -255,6 +300,7 @@ impl ScoreNet {
     pub fn forward(&self, x: Tensor<2>, t: Tensor<1>) -> Tensor<2> {
         let emb = self.embedding.forward(t);
         match (&self.mlp, &self.unet) {
+            (Some(mlp), _) if self.ring > 0 => self.ring_forward(mlp, x, emb),
             (Some(mlp), _) => mlp.forward(Tensor::cat(vec![x, emb], 1)),
             (None, Some(unet)) => {
                 let [n, wf] = x.dims();
@@ -279,6 +325,43 @@ impl ScoreNet {
             }
             (None, None) => unreachable!("a score network has a body"),
         }
+    }
+
+    /// A ring network on windows `[N, w·F]` (see [`crate::nn::ring`]): the patches of every
+    /// position as rows, the MLP on each row with the window's embedding, the rows' outputs
+    /// back in place.
+    fn ring_forward(&self, mlp: &ResMlp, x: Tensor<2>, emb: Tensor<2>) -> Tensor<2> {
+        let [n, wf] = x.dims();
+        let (w, k) = (self.window, self.ring);
+        let f = wf / w;
+        let x = x.reshape([n, w, f]);
+        // Rolled copies: copy o holds position p − r + o at position p.
+        let r = k / 2;
+        let rolled: Vec<Tensor<4>> = (0..k)
+            .map(|o| {
+                let s = (f + o % f - r % f) % f; // p − r + o ≡ p + s (mod F)
+                let x = if s == 0 {
+                    x.clone()
+                } else {
+                    Tensor::cat(vec![x.clone().narrow(2, s, f - s), x.clone().narrow(2, 0, s)], 2)
+                };
+                x.unsqueeze_dim::<4>(3)
+            })
+            .collect();
+        let patches = Tensor::cat(rolled, 3) // [N, w, F, K]
+            .swap_dims(1, 2)
+            .reshape([n * f, w * k]);
+        let [_, e] = emb.dims();
+        let emb = emb.unsqueeze_dim::<3>(1).expand([n, f, e]).reshape([n * f, e]);
+        mlp.forward(Tensor::cat(vec![patches, emb], 1))
+            .reshape([n, f, w])
+            .swap_dims(1, 2)
+            .reshape([n, wf])
+    }
+
+    /// The kernel of a ring network, `None` for other networks.
+    pub fn ring_kernel(&self) -> Option<usize> {
+        (self.ring > 0).then_some(self.ring)
     }
 
     /// The time embedding of one `t`, as plain values.
@@ -557,7 +640,7 @@ impl<'a> CpuWindowScore<'a> {
             composition: Composition::Centre,
             mlp: net
                 .mlp_cpu()
-                .expect("the fused CPU path is for MLP networks"),
+                .expect("the fused CPU path is for MLP and ring networks"),
         }
     }
 
@@ -603,7 +686,13 @@ impl<'a> CpuWindowScore<'a> {
         let (w, n) = (self.config.window, l - self.config.window + 1);
         let device = x.device();
         let windows = self.unfold(&to_vec(x), b, l);
-        let (y, act) = self.mlp.forward(&windows, &self.net.embedding_of(t));
+        let (y, act) = match self.net.ring_kernel() {
+            Some(k) => {
+                let (y, act) = (self.mlp).forward(&ring::patches(&windows, w, f, k), &self.net.embedding_of(t));
+                (ring::positions_to_windows(&y, w, f), act)
+            }
+            None => self.mlp.forward(&windows, &self.net.embedding_of(t)),
+        };
         let mut eps = vec![0.0; b * l * f];
         for s in 0..b {
             for i in 0..l {
@@ -644,7 +733,15 @@ impl<'a> CpuWindowScore<'a> {
                 }
             }
         }
-        let gx = self.mlp.backward(act, &g);
+        let gx = match self.net.ring_kernel() {
+            Some(k) => ring::fold_patches(
+                &self.mlp.backward(act, &ring::windows_to_positions(&g, w, f)),
+                w,
+                f,
+                k,
+            ),
+            None => self.mlp.backward(act, &g),
+        };
         let mut out = vec![0.0; b * l * f];
         for s in 0..b {
             for j in 0..n {

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use sda::data::shape_text;
 use sda::import::import_files;
+use sda::mcs::Layout;
 use sda::mcs::System;
 use sda::netcdf::{ReadSpec, Select, parse_coarsen};
 use sda::record::{Gaps, SplitByTime, Windows};
@@ -78,6 +79,10 @@ pub struct Args {
     /// every state (as the forcing sin(4y) is for Kolmogorov flow).
     #[arg(long)]
     pub context: Option<PathBuf>,
+    /// How the values of a vector state sit in space: `vector` (no order) or `ring` (a
+    /// periodic 1-D grid, as Lorenz-96: `sda train` then shares one network along the ring).
+    #[arg(long, value_enum, default_value_t = Layout::Vector, conflicts_with = "netcdf")]
+    pub layout: Layout,
     /// Seed of the shuffle before splitting.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -122,6 +127,7 @@ pub fn run(a: Args) -> Result<()> {
         split,
         a.seed,
         a.context.as_deref(),
+        a.layout,
     )
     .with_context(|| format!("importing into {}", a.output.display()))?;
     let System::External(e) = &info.system else {

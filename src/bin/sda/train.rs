@@ -10,7 +10,7 @@ use sda::output::{Existing, Folder, check_folder, remove_outputs};
 use sda::score::net::{Architecture, UNetPreset};
 use sda::score::sde::{Schedule, VpSde};
 use sda::train::{
-    Engine, LrSchedule, NetSpec, TrainConfig, default_batch_lr, is_run_file, train_with,
+    Engine, LrSchedule, NetSpec, Network, TrainConfig, default_batch_lr, is_run_file, train_with,
     use_data_context,
 };
 
@@ -49,9 +49,13 @@ pub struct Args {
     /// Trajectory length of a global network.
     #[arg(long, default_value_t = 65)]
     pub global_length: usize,
-    /// Hidden width of the residual MLP (Lorenz-type data).
-    #[arg(long, default_value_t = 256)]
-    pub width: usize,
+    /// The network's body: auto (a U-Net for fields, a ring network for states on a ring, as
+    /// Lorenz-96 or data imported with --layout ring, an MLP otherwise), mlp, ring or unet.
+    #[arg(long, value_enum, default_value_t = Network::Auto)]
+    pub network: Network,
+    /// Hidden width of the residual MLP [default: 256; 128 for ring networks].
+    #[arg(long)]
+    pub width: Option<usize>,
     /// Residual blocks of the MLP.
     #[arg(long, default_value_t = 5)]
     pub depth: usize,
@@ -65,7 +69,8 @@ pub struct Args {
     /// U-Net residual blocks per level.
     #[arg(long)]
     pub blocks: Option<usize>,
-    /// U-Net convolution kernel size (odd).
+    /// Convolution kernel size (odd): of the U-Net [default: the preset's], or the positions a
+    /// ring network sees around each position [default: 9].
     #[arg(long)]
     pub kernel: Option<usize>,
     /// Size of the time embedding [default: 32 for the MLP, the preset's for the U-Net].
@@ -143,6 +148,7 @@ pub fn run(a: Args) -> Result<()> {
         order: a.order,
         architecture: a.architecture,
         global_length: a.global_length,
+        network: a.network,
         width: a.width,
         depth: a.depth,
         preset: a.preset,
@@ -151,7 +157,7 @@ pub fn run(a: Args) -> Result<()> {
         kernel: a.kernel,
         embedding: a.embedding,
     }
-    .config(shape)?;
+    .config(shape, data.info.system.layout())?;
     let context = read_context(&a.data, &data.info)
         .with_context(|| format!("--data {}", a.data.display()))?;
     use_data_context(&mut net, &data.info.system, context);
