@@ -1039,7 +1039,7 @@ fn data_in(
 /// model.safetensors, stats.csv, checkpoints; `resume=True` continues a killed run), or None
 /// to keep the model in memory only. Returns the trained `sda.Model`.
 #[pyfunction]
-#[pyo3(signature = (data, *, order=2, epochs=4096, seed=0, output=None, progress=true, system=None, architecture="local", global_length=65, network="auto", width=None, depth=5, preset="paper", hidden=None, blocks=None, kernel=None, embedding=None, batch_size=None, lr=None, weight_decay=1e-3, schedule="linear", noise_schedule="cos", checkpoint_every=64, resume=false, engine="auto", precision="auto"))]
+#[pyo3(signature = (data, *, order=2, epochs=4096, seed=0, output=None, progress=true, system=None, architecture="local", global_length=65, network="auto", width=None, depth=5, preset="paper", hidden=None, blocks=None, kernel=None, embedding=None, batch_size=None, lr=None, weight_decay=1e-3, schedule="linear", noise_schedule="cos", checkpoint_every=64, resume=false, engine="auto", precision="auto", ema=None))]
 #[allow(clippy::too_many_arguments)]
 fn train(
     py: Python<'_>,
@@ -1069,6 +1069,7 @@ fn train(
     resume: bool,
     engine: &str,
     precision: &str,
+    ema: Option<f64>,
 ) -> PyResult<Model> {
     let (splits, context) = data_in(py, data, system)?;
     let shape = splits.info.state_shape.clone();
@@ -1098,6 +1099,7 @@ fn train(
         seed,
         checkpoint_every,
         precision: parse("--precision", precision).map_err(py_err)?,
+        ema,
     };
     let sde = sda::score::sde::VpSde {
         schedule: parse("--noise-schedule", noise_schedule).map_err(py_err)?,

@@ -116,6 +116,11 @@ pub struct Args {
     /// it started with unless one is given.
     #[arg(long, value_enum, default_value_t = Precision::Auto)]
     pub precision: Precision,
+    /// Keep an exponential moving average of the weights with this decay (e.g. 0.999) and
+    /// sample with it: model.safetensors holds the average, the checkpoint the raw weights.
+    /// The fused engine only.
+    #[arg(long)]
+    pub ema: Option<f64>,
     /// Device: cpu, vulkan[:N] or cuda[:N] (GPU builds only).
     #[arg(long, default_value = "cpu")]
     pub device: String,
@@ -171,6 +176,7 @@ pub fn run(a: Args) -> Result<()> {
         seed: a.seed,
         checkpoint_every: a.checkpoint_every,
         precision: a.precision,
+        ema: a.ema,
     };
     let sde = VpSde {
         schedule: a.noise_schedule,
@@ -219,6 +225,11 @@ pub fn run(a: Args) -> Result<()> {
         );
         // The whole run's losses, epochs of earlier (resumed) sessions included.
         let all = sda::train::read_stats(&a.output.join("stats.csv"))?;
+        let tail = (all.len() / 10).max(1);
+        println!(
+            "{} (mean of the last {tail} epochs)",
+            sda::train::levels_line(&sda::train::mean_levels(&all, tail))
+        );
         if let Some(w) = sda::train::convergence_warning(&all) {
             println!("{w}");
         }

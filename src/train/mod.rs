@@ -8,6 +8,15 @@
 //! the weights and the optimizer state, so a resumed run ends exactly where an uninterrupted one
 //! would.
 
+mod ema;
+mod stats;
+
+pub use ema::Ema;
+pub use stats::{
+    EpochStats, LEVELS, convergence_warning, level, levels_line, mean_levels, read_stats,
+    write_stats,
+};
+
 use std::path::Path;
 
 use burn::optim::{AdamWConfig, GradientsParams};
@@ -20,7 +29,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::{Dataset, features};
 use crate::error::{Error, Result};
-use crate::io::{Array, read_json, read_npy, temp_path, write_atomic, write_json, write_npy};
+use crate::io::{Array, read_json, read_npy, temp_path, write_json, write_npy};
 use crate::mcs::{Layout, chain_rng, splitmix64};
 use crate::model::{Model, RunConfig, load_weights, save_weights};
 use crate::nn::cpu::Precision;
@@ -69,6 +78,10 @@ pub struct TrainConfig {
     /// written before precisions were offered are float32.
     #[serde(default = "float32")]
     pub precision: Precision,
+    /// Decay of the exponential moving average of the weights that sampling uses (see
+    /// [`Ema`]); `None`: the raw weights.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ema: Option<f64>,
 }
 
 impl Default for TrainConfig {
@@ -82,6 +95,7 @@ impl Default for TrainConfig {
             seed: 0,
             checkpoint_every: 64,
             precision: Precision::Auto,
+            ema: None,
         }
     }
 }
@@ -117,6 +131,14 @@ impl TrainConfig {
         }
         if self.checkpoint_every == 0 {
             return Err(Error::config("--checkpoint-every", "must be at least 1"));
+        }
+        if let Some(d) = self.ema
+            && !(d > 0.0 && d < 1.0)
+        {
+            return Err(Error::config(
+                "--ema",
+                format!("the decay must be in (0, 1), e.g. 0.999 (got {d})"),
+            ));
         }
         Ok(())
     }
@@ -357,18 +379,6 @@ pub fn default_batch_lr(shape: &[usize]) -> (usize, f64) {
     }
 }
 
-/// One row of `stats.csv`.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-pub struct EpochStats {
-    /// 1-based epoch.
-    pub epoch: usize,
-    /// Mean training loss of the epoch.
-    pub train_loss: f64,
-    /// Validation loss (one window per validation chain).
-    pub valid_loss: f64,
-    /// Learning rate used in the epoch.
-    pub lr: f64,
-}
 
 #[derive(Serialize, Deserialize)]
 struct Checkpoint {
@@ -420,7 +430,7 @@ pub fn is_run_file(name: &str) -> bool {
 
 /// A file of a tagged checkpoint (`checkpoint-000064.bpk`, `optimizer-000064.npy`, …).
 fn checkpoint_file(name: &str) -> bool {
-    (name.starts_with("checkpoint-") || name.starts_with("optimizer-"))
+    (name.starts_with("checkpoint-") || name.starts_with("optimizer-") || name.starts_with("ema-"))
         && [".bpk", ".npy", ".safetensors"]
             .iter()
             .any(|e| name.ends_with(e))
@@ -448,6 +458,7 @@ fn remove_stale_checkpoints(dir: &Path, suffix: &str) {
 
 /// Draws one window per chain (in a random order) with its `t` and `ε`, normalised:
 /// returns `(x(t), t, ε)` batches as flat vectors of `n` windows.
+#[derive(Default)]
 struct Windows {
     x: Vec<f32>,
     t: Vec<f32>,
@@ -559,6 +570,10 @@ enum Stepper {
         template: ScoreNet,
         /// `(w, F, K)` of a ring network, whose rows are positions rather than windows.
         ring: Option<(usize, usize, usize)>,
+        /// The average of the weights, when asked for.
+        ema: Option<Ema>,
+        /// The products' arithmetic.
+        precision: Precision,
     },
 }
 
@@ -585,19 +600,25 @@ impl Stepper {
                 *model = Some(optim.step(lr, m, grads));
                 value
             }
-            Stepper::Fused { trainer, ring, .. } => {
+            Stepper::Fused {
+                trainer, ring, ema, ..
+            } => {
                 let (x, t, eps) = (
                     &w.x[range.start * size..range.end * size],
                     &w.t[range.clone()],
                     &w.eps[range.start * size..range.end * size],
                 );
-                match ring {
+                let loss = match ring {
                     Some(shape) => {
                         let r = ring_rows(x, t, eps, *shape);
                         trainer.step(&r.x, &r.t, &r.eps, lr)
                     }
                     None => trainer.step(x, t, eps, lr),
+                };
+                if let Some(ema) = ema {
+                    ema.update(&trainer.net, trainer.steps);
                 }
+                loss
             }
         }
     }
@@ -609,18 +630,47 @@ impl Stepper {
                 let valid = model.as_ref().expect("a model").valid();
                 loss(&valid, w, 0..w.t.len(), size, device).into_scalar::<f32>() as f64
             }
-            Stepper::Fused { trainer, ring, .. } => match ring {
-                Some(shape) => {
-                    let r = ring_rows(&w.x, &w.t, &w.eps, *shape);
-                    trainer.loss(&r.x, &r.t, &r.eps)
+            Stepper::Fused {
+                trainer,
+                ring,
+                ema,
+                precision,
+                ..
+            } => {
+                // The average is what sampling uses: its loss is the one to watch.
+                let mut averaged = ema.as_ref().map(|e| {
+                    CpuTrainer::new(e.net.clone(), trainer.adamw).with_precision(*precision)
+                });
+                let trainer = averaged.as_mut().unwrap_or(trainer);
+                match ring {
+                    Some(shape) => {
+                        let r = ring_rows(&w.x, &w.t, &w.eps, *shape);
+                        trainer.loss(&r.x, &r.t, &r.eps)
+                    }
+                    None => trainer.loss(&w.x, &w.t, &w.eps),
                 }
-                None => trainer.loss(&w.x, &w.t, &w.eps),
-            },
+            }
         }
     }
 
-    /// The network being trained, on the plain device.
+    /// The network sampling uses (the average of the weights, if kept), on the plain device.
     fn network(&self) -> ScoreNet {
+        match self {
+            Stepper::Fused {
+                template,
+                ema: Some(ema),
+                ..
+            } => {
+                let mut net = template.clone();
+                net.load_score_cpu(&ema.net);
+                net
+            }
+            _ => self.raw_network(),
+        }
+    }
+
+    /// The network the optimizer moves, on the plain device.
+    fn raw_network(&self) -> ScoreNet {
         match self {
             Stepper::Burn { model, .. } => model.as_ref().expect("a model").valid(),
             Stepper::Fused {
@@ -631,6 +681,26 @@ impl Stepper {
                 net
             }
         }
+    }
+
+    /// The losses of the windows of `w` at each noise level, and their mean over all windows.
+    fn level_losses(&mut self, w: &Windows, size: usize, device: &Device) -> (f64, [f64; LEVELS]) {
+        let mut parts: [Windows; LEVELS] = std::array::from_fn(|_| Windows::default());
+        for (i, &t) in w.t.iter().enumerate() {
+            let p = &mut parts[level(t)];
+            p.x.extend_from_slice(&w.x[i * size..(i + 1) * size]);
+            p.eps.extend_from_slice(&w.eps[i * size..(i + 1) * size]);
+            p.t.push(t);
+        }
+        let mut levels = [f64::NAN; LEVELS];
+        let mut sum = 0.0;
+        for (j, p) in parts.iter().enumerate() {
+            if !p.t.is_empty() {
+                levels[j] = self.loss(p, size, device);
+                sum += levels[j] * p.t.len() as f64;
+            }
+        }
+        (sum / w.t.len() as f64, levels)
     }
 }
 
@@ -711,6 +781,12 @@ pub fn train_with(
         (_, requested) => requested,
     }
     .resolve(&net, engine == Engine::Fused)?;
+    if config.ema.is_some() && engine != Engine::Fused {
+        return Err(Error::config(
+            "--ema",
+            "averages the weights of the fused engine only (MLP and ring networks on the CPU)",
+        ));
+    }
     let length = data.train.shape[1];
     if net.window > length {
         return Err(Error::config(
@@ -747,6 +823,7 @@ pub fn train_with(
             let ring = template
                 .ring_kernel()
                 .map(|k| (net.window, net.features, k));
+            let ema = config.ema.map(|d| Ema::new(d, &cpu));
             Stepper::Fused {
                 trainer: Box::new(
                     CpuTrainer::new(cpu, AdamW::new(config.weight_decay as f32))
@@ -754,6 +831,8 @@ pub fn train_with(
                 ),
                 template,
                 ring,
+                ema,
+                precision,
             }
         }
         _ => Stepper::Burn {
@@ -797,7 +876,10 @@ pub fn train_with(
                     })?;
                 }
                 Stepper::Fused {
-                    trainer, template, ..
+                    trainer,
+                    template,
+                    ema,
+                    ..
                 } => {
                     let mut net = template.clone();
                     let weights = if ckpt.tagged {
@@ -808,6 +890,10 @@ pub fn train_with(
                     load_weights(&mut net, &weights)?;
                     trainer.net = net.score_cpu().expect("an MLP network");
                     trainer.net.set_precision(precision);
+                    if let Some(ema) = ema {
+                        load_weights(&mut net, &dir.join(format!("ema{sfx}.safetensors")))?;
+                        ema.net = net.score_cpu().expect("an MLP network");
+                    }
                     let m = read_npy(&moments_path)?;
                     let p = trainer.net.parameters();
                     if m.shape != [2, p] {
@@ -871,12 +957,18 @@ pub fn train_with(
                 })?;
                 std::fs::rename(&tmp, &optim_path).map_err(io)?;
             }
-            Stepper::Fused { trainer, .. } => {
+            Stepper::Fused { trainer, ema, .. } => {
                 let p = trainer.net.parameters();
                 let mut m = trainer.moment1.clone();
                 m.extend_from_slice(&trainer.moment2);
                 write_npy(&moments_path, &Array::new(vec![2, p], m))?;
-                save_weights(&network, &dir.join(format!("checkpoint{sfx}.safetensors")))?;
+                let raw = dir.join(format!("checkpoint{sfx}.safetensors"));
+                if ema.is_some() {
+                    save_weights(&network, &dir.join(format!("ema{sfx}.safetensors")))?;
+                    save_weights(&stepper.raw_network(), &raw)?;
+                } else {
+                    save_weights(&network, &raw)?;
+                }
                 ckpt.steps = Some(trainer.steps);
             }
         }
@@ -898,12 +990,13 @@ pub fn train_with(
         // Validation: one window per validation chain, its own stream of draws.
         let mut vrng = chain_rng(splitmix64(config.seed ^ 0x5EED), epoch as u64);
         let vw = draw_windows(&valid_x, &data.valid.shape, w, &sde, &mut vrng);
-        let valid_loss = stepper.loss(&vw, size, device);
+        let (valid_loss, valid_levels) = stepper.level_losses(&vw, size, device);
         let row = EpochStats {
             epoch: epoch + 1,
             train_loss: total / n_train as f64,
             valid_loss,
             lr,
+            valid_levels,
         };
         stats.push(row);
         progress(&row);
@@ -915,154 +1008,4 @@ pub fn train_with(
         config: run,
         net: stepper.network(),
     })
-}
-
-/// How a run's validation loss ended, in one warning line, or `None` where it settled.
-///
-/// With `w` = 10 % of the epochs (at least 2): the loss *diverged* where the last epoch's losses
-/// are not finite or the mean of the last `w` is more than 1.5× the lowest mean of any `w`
-/// consecutive epochs. It is *still falling fast* where a straight line fitted by least squares
-/// to the last `2w` epochs' validation (or training) losses falls by more than 3 % of its end
-/// value over `w` epochs, and its slope is more than three standard errors from 0 (one epoch's
-/// validation loss is noisy: one window per validation chain, each at its own `t`). Under a
-/// learning rate annealed to 0 the end of every run flattens, so this fires for runs still far
-/// from done. Runs of fewer than 4 epochs are not judged.
-pub fn convergence_warning(stats: &[EpochStats]) -> Option<String> {
-    let n = stats.len();
-    let last = stats.last()?;
-    if !(last.train_loss.is_finite() && last.valid_loss.is_finite()) {
-        return Some(format!(
-            "warning: training diverged: the loss of epoch {} is not finite (train {}, valid {}); \
-             the model is not usable: train again with a smaller --lr",
-            last.epoch, last.train_loss, last.valid_loss
-        ));
-    }
-    if n < 4 {
-        return None;
-    }
-    let w = (n / 10).max(2);
-    let v: Vec<f64> = stats.iter().map(|s| s.valid_loss).collect();
-    let mean = |a: &[f64]| a.iter().sum::<f64>() / a.len() as f64;
-    let now = mean(&v[n - w..]);
-    let best = v
-        .windows(w)
-        .map(mean)
-        .filter(|m| m.is_finite())
-        .fold(f64::INFINITY, f64::min);
-    if now > 1.5 * best {
-        return Some(format!(
-            "warning: the validation loss diverged: {now:.4} over the last {w} epochs against \
-             {best:.4} at its best; train again with a smaller --lr (or fewer --epochs)"
-        ));
-    }
-    // Least squares l ≈ a + b (e − ē) over the last 2w epochs, of either loss: the training
-    // loss (a mean over every window of the epoch) shows the trend that the validation loss's
-    // noise can hide.
-    let trend = |l: &[f64]| {
-        let tail = &l[n - 2 * w..];
-        let k = tail.len() as f64;
-        let xbar = (k - 1.0) / 2.0;
-        let sxx: f64 = (0..tail.len()).map(|i| (i as f64 - xbar).powi(2)).sum();
-        let a = mean(tail);
-        let b = tail
-            .iter()
-            .enumerate()
-            .map(|(i, y)| (i as f64 - xbar) * (y - a))
-            .sum::<f64>()
-            / sxx;
-        let rss: f64 = tail
-            .iter()
-            .enumerate()
-            .map(|(i, y)| (y - a - b * (i as f64 - xbar)).powi(2))
-            .sum();
-        let se = (rss / (k - 2.0) / sxx).sqrt();
-        let end = a + b * xbar;
-        let drop = -b * w as f64;
-        (drop > 0.03 * end && -b > 3.0 * se).then_some((drop / end, end))
-    };
-    let t: Vec<f64> = stats.iter().map(|s| s.train_loss).collect();
-    for (name, l) in [("validation", &v), ("training", &t)] {
-        if let Some((rate, end)) = trend(l) {
-            return Some(format!(
-                "warning: the {name} loss is still falling fast ({:.1} % per {w} epochs at the \
-                 end, now {end:.4}): the prior is not fully trained; more --epochs would likely \
-                 make it better",
-                100.0 * rate
-            ));
-        }
-    }
-    None
-}
-
-/// Writes `stats.csv`: `epoch,train_loss,valid_loss,lr`.
-pub fn write_stats(path: &Path, stats: &[EpochStats]) -> Result<()> {
-    let mut text = String::from("epoch,train_loss,valid_loss,lr\n");
-    for s in stats {
-        text.push_str(&format!(
-            "{},{:.6},{:.6},{:.6e}\n",
-            s.epoch, s.train_loss, s.valid_loss, s.lr
-        ));
-    }
-    write_atomic(path, text.as_bytes())
-}
-
-/// Reads `stats.csv` back.
-pub fn read_stats(path: &Path) -> Result<Vec<EpochStats>> {
-    let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let bad = || Error::config(path.display().to_string(), "malformed stats.csv");
-    text.lines()
-        .skip(1)
-        .map(|line| {
-            let f: Vec<&str> = line.split(',').collect();
-            let num = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).ok_or_else(bad);
-            Ok(EpochStats {
-                epoch: f.first().and_then(|v| v.parse().ok()).ok_or_else(bad)?,
-                train_loss: num(1)?,
-                valid_loss: num(2)?,
-                lr: num(3)?,
-            })
-        })
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Stats of `n` epochs with validation losses `f(e)` times a deterministic ±10 % wobble
-    /// (the noise of one epoch's validation loss).
-    fn stats(n: usize, f: impl Fn(f64) -> f64) -> Vec<EpochStats> {
-        (1..=n)
-            .map(|e| {
-                let wobble = 1.0 + 0.1 * ((e as f64 * 12.9898).sin() * 43_758.545).fract();
-                EpochStats {
-                    epoch: e,
-                    train_loss: f(e as f64),
-                    valid_loss: f(e as f64) * wobble,
-                    lr: 1e-3,
-                }
-            })
-            .collect()
-    }
-
-    #[test]
-    fn a_settled_loss_passes_and_a_falling_or_diverged_one_is_named() {
-        // A plateau with noise: nothing to say.
-        assert_eq!(convergence_warning(&stats(300, |_| 0.2)), None);
-        // 1/(1 + e/10): the last 30 epochs' mean is ~10 % below the 30 before.
-        let w = convergence_warning(&stats(300, |e| 1.0 / (1.0 + e / 10.0))).unwrap();
-        assert!(w.contains("still falling"), "{w}");
-        // Back up to 3× its lowest: diverged.
-        let w = convergence_warning(&stats(300, |e| if e > 250.0 { 0.6 } else { 0.2 })).unwrap();
-        assert!(w.contains("diverged"), "{w}");
-        // A non-finite last loss.
-        let mut s = stats(50, |_| 0.2);
-        s.last_mut().unwrap().valid_loss = f64::NAN;
-        assert!(convergence_warning(&s).unwrap().contains("not finite"));
-        // Too short to judge.
-        assert_eq!(convergence_warning(&stats(3, |e| 1.0 / e)), None);
-    }
 }
