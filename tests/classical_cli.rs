@@ -147,6 +147,8 @@ fn lorenz96_study_adds_sda_beside_the_classical_methods() {
             "320",
             "--sda-epochs",
             "1000",
+            "--sda-networks",
+            "mlp",
             "--sda-width",
             "128",
             "--sda-samples",
@@ -173,7 +175,7 @@ fn lorenz96_study_adds_sda_beside_the_classical_methods() {
             .unwrap_or_else(|| panic!("no {method} row in {csv}"));
         line.split(',').nth(3).unwrap().parse().unwrap()
     };
-    let (clim, sda_rmse, etkf) = (rmse("climatology"), rmse("sda k=2"), rmse("etkf"));
+    let (clim, sda_rmse, etkf) = (rmse("climatology"), rmse("sda mlp k=2"), rmse("etkf"));
     // Unit-noise observations of every variable at every state: even a crude prior pulls the
     // posterior mean well below climatology (≈ 3.6) and below the noise; a sampler that ignores
     // the observations or diverges does not.
@@ -187,7 +189,7 @@ fn lorenz96_study_adds_sda_beside_the_classical_methods() {
     let second = run(&["--no-sda"]);
     assert!(!second.contains("trained"), "{second}");
     let csv = std::fs::read_to_string(dir.join("lorenz96.csv")).unwrap();
-    assert!(!csv.contains("sda k="), "{csv}");
+    assert!(!csv.contains("sda mlp k="), "{csv}");
     let third = run(&["--truth-seeds", "3001"]);
     assert!(!third.contains("trained"), "{third}");
 }

@@ -18,6 +18,7 @@ use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution as _, StandardNormal};
 use sda::nn::cpu::Precision as CpuPrecision;
 use sda::nn::cpu_train::{AdamW, CpuTrainer};
+use sda::nn::ring;
 use sda::score::guidance::{Guided, Likelihood, Observation};
 use sda::score::net::{CpuWindowScore, ScoreNet, ScoreNetConfig, UNetPreset, WindowScore};
 use sda::score::operator::Operator;
@@ -36,7 +37,10 @@ pub enum Network {
     /// The Kolmogorov local score: k = 2, U-Net on 5 states of (u, v) + the forcing (the paper's,
     /// docs/method.md §8).
     Unet,
-    /// Both, one after the other.
+    /// The Lorenz-96 ring score: k = 2, 40 positions, kernel 9, width 128, depth 5 (what
+    /// `sda train` picks for Lorenz-96): training only, burn and fused.
+    Ring,
+    /// Lorenz and U-Net, one after the other.
     All,
 }
 
@@ -143,11 +147,14 @@ pub fn run(a: Args) -> Result<()> {
     }
     let name = device_name(&a.device, &dev);
     let mut reports = Vec::new();
-    if a.network != Network::Unet {
+    if matches!(a.network, Network::Lorenz | Network::All) {
         reports.push(lorenz(&a, &dev)?);
     }
-    if a.network != Network::Lorenz {
+    if matches!(a.network, Network::Unet | Network::All) {
         reports.push(unet(&a, &dev)?);
+    }
+    if a.network == Network::Ring {
+        reports.push(ring(&a, &dev)?);
     }
     for mut r in reports {
         if a.json {
@@ -254,9 +261,12 @@ fn train_rate(
     (net.valid(), steps as f64 / t0.elapsed().as_secs_f64())
 }
 
-/// [`train_rate`] with the fused CPU trainer (MLP networks): the same loss, batch and AdamW.
+/// [`train_rate`] with the fused CPU trainer (MLP and ring networks of `cfg`): the same
+/// loss, batch and AdamW. A ring network's rows are the positions of the windows: the batch's
+/// windows are cut into them at every step, as `sda train` does.
 fn fused_train_rate(
     net: &ScoreNet,
+    cfg: &ScoreNetConfig,
     b: usize,
     lr: f64,
     warmup: usize,
@@ -266,11 +276,11 @@ fn fused_train_rate(
     let sde = VpSde::default();
     let mut trainer = CpuTrainer::new(net.score_cpu().expect("an MLP network"), AdamW::new(1e-3))
         .with_precision(precision);
-    let n = trainer.net.features();
+    let (w, f) = (cfg.window, cfg.features);
     let mut rng = StdRng::seed_from_u64(1);
     let (mu, sigma) = (sde.mu(0.5) as f32, sde.sigma(0.5) as f32);
     let mut step = |rng: &mut StdRng| {
-        let eps: Vec<f32> = (0..b * n).map(|_| StandardNormal.sample(rng)).collect();
+        let eps: Vec<f32> = (0..b * w * f).map(|_| StandardNormal.sample(rng)).collect();
         let x: Vec<f32> = eps
             .iter()
             .map(|e| {
@@ -279,7 +289,20 @@ fn fused_train_rate(
             })
             .collect();
         let t: Vec<f32> = (0..b).map(|_| rng.random()).collect();
-        trainer.step(&x, &t, &eps, lr);
+        match net.ring_kernel() {
+            Some(k) => {
+                let rows_t: Vec<f32> = t.iter().flat_map(|&v| std::iter::repeat_n(v, f)).collect();
+                trainer.step(
+                    &ring::patches(&x, w, f, k),
+                    &rows_t,
+                    &ring::windows_to_positions(&eps, w, f),
+                    lr,
+                );
+            }
+            None => {
+                trainer.step(&x, &t, &eps, lr);
+            }
+        }
     };
     for _ in 0..warmup {
         step(&mut rng);
@@ -289,6 +312,59 @@ fn fused_train_rate(
         step(&mut rng);
     }
     steps as f64 / t0.elapsed().as_secs_f64()
+}
+
+/// Training steps/s of `cfg` with the fused trainer in float32 and (where the CPU has it)
+/// bf16 products, as table lines and JSON keys.
+fn fused_lines(
+    cfg: &ScoreNetConfig,
+    b: usize,
+    warmup: usize,
+    steps: usize,
+    dev: &Device,
+    lines: &mut Vec<(String, f64)>,
+    json: &mut Value,
+) {
+    let init = cfg.init_seeded(dev, 0);
+    let variants = [
+        (CpuPrecision::F32, "", "fused"),
+        (CpuPrecision::Bf16, ", bf16 products", "fused_bf16"),
+    ];
+    for (precision, label, key) in variants {
+        if precision == CpuPrecision::Bf16 && CpuPrecision::Bf16.check().is_err() {
+            continue;
+        }
+        let r = fused_train_rate(&init, cfg, b, 1e-3, warmup, steps, precision);
+        lines.push((
+            format!("training steps/s, fused CPU trainer{label} (batch {b})"),
+            r,
+        ));
+        json[format!("{key}_train_steps_per_s")] = json!(r);
+    }
+}
+
+/// The Lorenz-96 ring network `sda train` picks (k = 2, 40 positions, kernel 9, width 128,
+/// depth 5): training steps/s with burn's autodiff and the fused trainer.
+fn ring(a: &Args, dev: &Device) -> Result<Report> {
+    let mut cfg = ScoreNetConfig::local(2, 40, 128);
+    cfg.backbone = sda::score::net::Backbone::Ring {
+        kernel: 9,
+        width: 128,
+        depth: 5,
+    };
+    let (b, warmup) = (a.batch_size.unwrap_or(64), a.warmup.unwrap_or(5));
+    let steps = a.steps.unwrap_or(50);
+    let (_, burn_sps) = train_rate(&cfg, b, 1e-3, warmup, steps, dev);
+    let mut lines = vec![(format!("training steps/s, burn autodiff (batch {b})"), burn_sps)];
+    let mut json = json!({"network": "ring", "train_steps_per_s": burn_sps});
+    if *dev == Device::flex() {
+        fused_lines(&cfg, b, warmup, steps, dev, &mut lines, &mut json);
+    }
+    Ok(Report {
+        title: "Lorenz-96 ring network (k = 2, 40 positions, kernel 9, width 128, depth 5)".into(),
+        lines,
+        json,
+    })
 }
 
 /// The Lorenz-63 local score (k = 2, width 256, depth 5): training, and the guided evaluation
@@ -319,23 +395,8 @@ fn lorenz(a: &Args, dev: &Device) -> Result<Report> {
     let mut json = json!({"network": "lorenz", "train_steps_per_s": train_sps, "guided": []});
     let bf16 = cpu && CpuPrecision::Bf16.check().is_ok();
     if cpu {
-        let init = cfg.init_seeded(dev, 0);
         let steps = a.steps.unwrap_or(200);
-        let variants = [
-            (CpuPrecision::F32, "", "fused"),
-            (CpuPrecision::Bf16, ", bf16 products", "fused_bf16"),
-        ];
-        for (precision, label, key) in variants {
-            if precision == CpuPrecision::Bf16 && !bf16 {
-                continue;
-            }
-            let r = fused_train_rate(&init, b, 1e-3, warmup, steps, precision);
-            lines.push((
-                format!("training steps/s, fused CPU trainer{label} (batch {b})"),
-                r,
-            ));
-            json[format!("{key}_train_steps_per_s")] = json!(r);
-        }
+        fused_lines(&cfg, b, warmup, steps, dev, &mut lines, &mut json);
     }
     let fused_bf16 =
         bf16.then(|| CpuWindowScore::new(&net, &cfg).with_precision(CpuPrecision::Bf16));

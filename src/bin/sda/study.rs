@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+use sda::train::Network;
 use anyhow::{Context, Result, bail};
 use sda::assimilate::{Observed, SampleConfig, fused, observe, sample_counted};
 use sda::data::{Dataset, read_trajectories, simulate};
@@ -164,9 +165,20 @@ pub struct Args {
     /// once under DIR/models and reused).
     #[arg(long, value_delimiter = ',', default_value = "2")]
     pub sda_orders: Vec<usize>,
-    /// lorenz96: hidden width of the SDA priors' residual MLP.
-    #[arg(long, default_value_t = 256)]
-    pub sda_width: usize,
+    /// lorenz96: the SDA priors' networks, one row each: `ring` (one MLP shared along the
+    /// ring, on --sda-kernel positions around each) and/or `mlp` (one MLP on whole windows).
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "ring")]
+    pub sda_networks: Vec<Network>,
+    /// lorenz96: hidden width of the SDA priors' residual MLP [default: 256 for mlp, 128 for
+    /// ring].
+    #[arg(long)]
+    pub sda_width: Option<usize>,
+    /// lorenz96: positions a ring prior sees around each position (odd).
+    #[arg(long, default_value_t = 9)]
+    pub sda_kernel: usize,
+    /// lorenz96: decay of the SDA priors' weight average (`sda train --ema`); none by default.
+    #[arg(long)]
+    pub sda_ema: Option<f64>,
     /// lorenz96: training epochs of the SDA priors (one window per training chain each).
     #[arg(long, default_value_t = 8000)]
     pub sda_epochs: usize,

@@ -13,15 +13,15 @@ use sda::classical::{Climatology, Method, Problem, Settings, Taper, run};
 use sda::data::{Dataset, Splits};
 use sda::evaluate::time_averaged;
 use sda::io::{Array, write_atomic};
-use sda::mcs::{Lorenz96, System, chain_rng};
+use sda::mcs::{Layout, Lorenz96, System, chain_rng};
 use sda::model::Model;
 use sda::plot::{FieldStyle, Panel, Series, panels, vorticity_grid};
 use sda::score::guidance::Likelihood;
-use sda::score::net::ScoreNetConfig;
+use sda::score::net::Backbone;
 use sda::score::operator::Operator;
 use sda::score::preset::{Flags, Settings as SamplerSettings, likelihood_name};
 use sda::score::sde::VpSde;
-use sda::train::{TrainConfig, train};
+use sda::train::{NetSpec, Network, TrainConfig, train};
 
 use crate::common::{bar, device};
 use crate::filter::process_cpu;
@@ -365,14 +365,16 @@ pub fn run_study(a: &Args, mode: Mode) -> Result<()> {
         }
         // The SDA priors of this case's grid (trained once, then read from DIR/models; shards
         // wait for the one training it).
-        let mut priors: Vec<(usize, Model)> = Vec::new();
+        let mut priors: Vec<((Network, usize), Model)> = Vec::new();
         for s in &sda_runs {
-            if !priors.iter().any(|(k, _)| *k == s.k) {
+            if !priors.iter().any(|(key, _)| *key == (s.network, s.k)) {
+                let name = sda::flag_value(&s.network);
                 let lock = a
                     .output
                     .join("models")
-                    .join(format!(".lock-{}-k{}", c.name, s.k));
-                priors.push((s.k, locked(&lock, || prior(a, c, s.k))?));
+                    .join(format!(".lock-{}-{name}-k{}", c.name, s.k));
+                let m = locked(&lock, || prior(a, c, s.network, s.k))?;
+                priors.push(((s.network, s.k), m));
             }
         }
         let model = Lorenz96 {
@@ -455,7 +457,11 @@ pub fn run_study(a: &Args, mode: Mode) -> Result<()> {
             let at_sda = sda_operator(c)?.times(l_sda)?;
             for (ri, s) in sda_runs.iter().enumerate() {
                 let label = s.label(a.sda_samples);
-                let model = &priors.iter().find(|(k, _)| *k == s.k).expect("trained").1;
+                let model = &priors
+                    .iter()
+                    .find(|(key, _)| *key == (s.network, s.k))
+                    .expect("trained")
+                    .1;
                 let cpu0 = process_cpu();
                 let result = assimilate_sda(
                     a,
@@ -736,12 +742,13 @@ fn write_tables(dir: &Path, rows: &[Row], seeds: &[u64]) -> Result<()> {
 
 /// One SDA setting of the study: the prior's order and the sampler and likelihood.
 struct SdaSetting {
+    network: Network,
     k: usize,
     settings: SamplerSettings,
 }
 
 impl SdaSetting {
-    /// The table's method name, e.g. `sda k=2 T=64 C=1 τ=0.25 γ=0.03 N=16`.
+    /// The table's method name, e.g. `sda ring k=2 T=64 C=1 τ=0.25 γ=0.03 N=16`.
     fn label(&self, samples: usize) -> String {
         let s = &self.settings;
         let lik = match s.likelihood {
@@ -749,8 +756,12 @@ impl SdaSetting {
             other => likelihood_name(&other),
         };
         format!(
-            "sda k={} T={} C={} τ={} {lik} N={samples}",
-            self.k, s.steps, s.corrections, s.tau
+            "sda {} k={} T={} C={} τ={} {lik} N={samples}",
+            sda::flag_value(&self.network),
+            self.k,
+            s.steps,
+            s.corrections,
+            s.tau
         )
     }
 }
@@ -769,9 +780,16 @@ fn sda_settings(a: &Args) -> Result<Vec<SdaSetting>> {
         a.corrections.clone()
     };
     let mut out = Vec::new();
-    for &k in &a.sda_orders {
+    for (&network, &k) in a
+        .sda_networks
+        .iter()
+        .flat_map(|n| a.sda_orders.iter().map(move |k| (n, k)))
+    {
         if k == 0 {
             bail!("--sda-orders: k must be at least 1 (windows of 2k + 1 states)");
+        }
+        if !matches!(network, Network::Mlp | Network::Ring) {
+            bail!("--sda-networks: Lorenz-96 priors are `mlp` or `ring` networks");
         }
         for &t in &steps {
             for &c in &corrections {
@@ -784,7 +802,11 @@ fn sda_settings(a: &Args) -> Result<Vec<SdaSetting>> {
                     grid: a.grid,
                     ..Flags::default()
                 })?;
-                out.push(SdaSetting { k, settings });
+                out.push(SdaSetting {
+                    network,
+                    k,
+                    settings,
+                });
             }
         }
     }
@@ -845,16 +867,34 @@ fn training_data(a: &Args, c: &Case) -> Result<Splits> {
 
 /// The SDA prior of order k for a case's grid: loaded from DIR/models when trained with the
 /// same settings, else trained (or resumed) there. Its data set is kept beside it.
-fn prior(a: &Args, c: &Case, k: usize) -> Result<Model> {
+fn prior(a: &Args, c: &Case, network: Network, k: usize) -> Result<Model> {
     let dt = c.dt * c.thin as f64;
     let root = a.output.join("models");
     let data_dir = root.join(format!(
         "l96-dt{dt}-data-n{}-l{}",
         a.sda_chains, a.sda_length
     ));
+    let spec = NetSpec {
+        order: k,
+        network,
+        width: a.sda_width,
+        kernel: Some(a.sda_kernel),
+        ..NetSpec::default()
+    };
+    let net = spec.config(&[40], Layout::Ring)?;
+    let width = match net.backbone {
+        Backbone::Mlp { width, .. } | Backbone::Ring { width, .. } => width,
+        Backbone::Unet { .. } => unreachable!("vector states"),
+    };
+    // The MLP priors keep the folder names they had before ring priors existed.
+    let body = match network {
+        Network::Ring => format!("-ring{}", a.sda_kernel),
+        _ => String::new(),
+    };
+    let ema = a.sda_ema.map_or(String::new(), |d| format!("-ema{d}"));
     let dir = root.join(format!(
-        "l96-dt{dt}-n{}-l{}-k{k}-w{}-e{}",
-        a.sda_chains, a.sda_length, a.sda_width, a.sda_epochs
+        "l96-dt{dt}-n{}-l{}-k{k}{body}-w{width}-e{}{ema}",
+        a.sda_chains, a.sda_length, a.sda_epochs
     ));
     let dev = device(&a.device)?;
     let done = dir.join("model.safetensors").exists() && !dir.join("checkpoint.json").exists()
@@ -872,10 +912,10 @@ fn prior(a: &Args, c: &Case, k: usize) -> Result<Model> {
         splits.save(&data_dir)?;
         splits.dataset()
     };
-    let net = ScoreNetConfig::local(k, 40, a.sda_width);
     let config = TrainConfig {
         epochs: a.sda_epochs,
         seed: a.seed + k as u64,
+        ema: a.sda_ema,
         ..TrainConfig::default()
     };
     let pb = bar(a.sda_epochs as u64, &format!("train dt={dt} k={k}"));
@@ -902,8 +942,8 @@ fn prior(a: &Args, c: &Case, k: usize) -> Result<Model> {
     .with_context(|| format!("training {}", dir.display()))?;
     pb.finish_and_clear();
     println!(
-        "trained the L96-40 prior dt = {dt}, k = {k}, width {} ({} epochs, {:.0} s; loss {:.4}, valid {:.4}) → {}",
-        a.sda_width,
+        "trained the L96-40 prior dt = {dt}, k = {k}, {} ({} epochs, {:.0} s; loss {:.4}, valid {:.4}) → {}",
+        m.config.net.describe(),
         a.sda_epochs,
         t0.elapsed().as_secs_f64(),
         last.0,
