@@ -37,6 +37,7 @@ class Data:
         split: Optional[tuple[float, float, float]] = None,
         seed: int = 0,
         context: Optional[ArrayLike] = None,
+        layout: str = "vector",
     ) -> Data: ...
     def save(self, dir: PathArg) -> None: ...
     @property
@@ -137,7 +138,8 @@ def train(
     system: Optional[str] = None,
     architecture: str = "local",
     global_length: int = 65,
-    width: int = 256,
+    network: str = "auto",
+    width: Optional[int] = None,
     depth: int = 5,
     preset: str = "paper",
     hidden: Optional[list[int]] = None,
@@ -153,6 +155,7 @@ def train(
     resume: bool = False,
     engine: str = "auto",
     precision: str = "auto",
+    ema: Optional[float] = None,
 ) -> Model: ...
 @overload
 def observe(

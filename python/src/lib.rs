@@ -496,7 +496,7 @@ impl Data {
     /// simulate` splits them; the normalisation is the system's own (Lorenz-63) or the mean
     /// and std of each value over the training split.
     #[staticmethod]
-    #[pyo3(signature = (train, valid=None, test=None, *, system="external", split=None, seed=0, context=None))]
+    #[pyo3(signature = (train, valid=None, test=None, *, system="external", split=None, seed=0, context=None, layout="vector"))]
     #[allow(clippy::too_many_arguments)]
     fn from_arrays(
         py: Python<'_>,
@@ -507,7 +507,9 @@ impl Data {
         split: Option<(f64, f64, f64)>,
         seed: u64,
         context: Option<&Bound<'_, PyAny>>,
+        layout: &str,
     ) -> PyResult<Self> {
+        let layout: sda::mcs::Layout = parse("layout", layout).map_err(py_err)?;
         let valid = valid.filter(|v| !v.is_none());
         let test = test.filter(|t| !t.is_none());
         let context = context.filter(|c| !c.is_none());
@@ -546,7 +548,7 @@ impl Data {
             split: split.map_or(DEFAULT_SPLIT, |(a, b, c)| [a, b, c]),
             seed,
             context: context.map(|c| input_in(c, "context")).transpose()?,
-            layout: sda::mcs::Layout::Vector,
+            layout,
         };
         let imported = compute(py, |_| prepare(&spec))?;
         let s = Splits {
