@@ -287,12 +287,7 @@ pub(super) fn analysis(
         }
         normals.fill(&mut xi);
         let noise = (dt * c.sigma2).sqrt();
-        for ((zv, sv), xv) in z
-            .as_mut_slice()
-            .iter_mut()
-            .zip(score.as_slice())
-            .zip(&xi)
-        {
+        for ((zv, sv), xv) in z.as_mut_slice().iter_mut().zip(score.as_slice()).zip(&xi) {
             let sv = sv.clamp(-s.clip, s.clip);
             *zv -= dt * (c.b * *zv - c.sigma2 * sv);
             *zv += noise * xv;

@@ -485,9 +485,7 @@ fn a_diverging_filter_names_the_state() {
         ..settings(10)
     };
     for (method, s) in [(Method::Etkf, settings(10)), (Method::Ensf, unclipped)] {
-        let e = run(method, &s, &p, &|_| {})
-            .unwrap_err()
-            .to_string();
+        let e = run(method, &s, &p, &|_| {}).unwrap_err().to_string();
         assert!(e.contains("diverged") && e.contains("state"), "{e}");
     }
 }
@@ -518,7 +516,11 @@ fn arctan_maps_and_pulls_back_exactly() {
             a[i] += 1e-6;
             b[i] -= 1e-6;
             let fd = (f(&a) - f(&b)) / 2e-6;
-            assert!((fd - g[i]).abs() < 1e-7, "{spec}: ∂/∂x[{i}] {} vs {fd}", g[i]);
+            assert!(
+                (fd - g[i]).abs() < 1e-7,
+                "{spec}: ∂/∂x[{i}] {} vs {fd}",
+                g[i]
+            );
         }
     }
     // The value, and where the observed values sit (for localisation).
@@ -704,7 +706,10 @@ fn ensf_law_reproduces_the_scalar_bias_table() {
         ..legacy.clone()
     };
     let (mean, var) = scalar_law(&undamped, 0.0, 1.0, 1.0, 1.0);
-    assert!((mean - 0.683).abs() < 2e-3 && (var - 0.366).abs() < 2e-3, "{mean} {var}");
+    assert!(
+        (mean - 0.683).abs() < 2e-3 && (var - 0.366).abs() < 2e-3,
+        "{mean} {var}"
+    );
 }
 
 /// The exact law of EnSF (paired, N → ∞) at every state of the spring problem `lin`: forecasts
@@ -774,7 +779,10 @@ fn ensf_follows_its_exact_linear_gaussian_law() {
         let est = run(Method::Ensf, &s, &p, &|_| {}).unwrap();
         let (wm, wc) = worst(&est, &exact);
         eprintln!("ensf N_t = {steps}: mean off by {wm:.3} stds, variance by {wc:.3}");
-        assert!(wm < 0.06 && wc < 0.08, "N_t = {steps}: {wm:.3} stds, {wc:.3}");
+        assert!(
+            wm < 0.06 && wc < 0.08,
+            "N_t = {steps}: {wm:.3} stds, {wc:.3}"
+        );
         // The law it follows is not the Kalman filter's: the paired score under-corrects.
         let (km, _) = worst(&est, &kf);
         assert!(km > 0.5, "ensf is within {km:.3} stds of the Kalman filter");
@@ -794,7 +802,10 @@ fn ensf_follows_its_exact_linear_gaussian_law() {
         let u = run(Method::Ensf, &floor, &p, &|_| {}).unwrap();
         let (um, uc) = worst(&u, &exact);
         eprintln!("  wrong sign: {fm:.3} / {fc:.3}; ε_β doubled: {um:.3} / {uc:.3}");
-        assert!(um > 0.2 && uc > 0.15, "a wrong ε_β passes: {um:.3}, {uc:.3}");
+        assert!(
+            um > 0.2 && uc > 0.15,
+            "a wrong ε_β passes: {um:.3}, {uc:.3}"
+        );
     }
 }
 

@@ -163,6 +163,7 @@ fn case(name: &str) -> Result<Case> {
                     },
                 ),
                 ensf_row(20, 500, EnsfScore::Paired),
+                ensf_row(20, 200, EnsfScore::Mixture(None)),
             ],
         },
         "spantini2019" => {
