@@ -209,11 +209,11 @@ pub(super) fn run_signed(
     let obs_at = p.obs_index();
     let mut e = initial_ensemble(p, s.members, &mut rng);
     let mut out = Estimate::zeros(s.members, p.length, p.model.dim());
-    for t in 0..p.length {
+    for (t, &at) in obs_at.iter().enumerate() {
         if t > 0 {
             forecast(p.model, &mut e, s.seed, t);
         }
-        if let Some(k) = obs_at[t] {
+        if let Some(k) = at {
             if !finite(&e) {
                 return Err(diverged(t));
             }
