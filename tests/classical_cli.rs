@@ -108,6 +108,32 @@ fn etkf_tracks_the_truth_and_evaluate_scores_it() {
 }
 
 #[test]
+fn ensf_tracks_the_truth_through_the_cli() {
+    let dir = fixture();
+    let out = dir.join("ensf.npy");
+    ok(filter(
+        &["--method", "ensf", "--members", "20", "--ensf-steps", "100"],
+        &out,
+    ));
+    let x = sda::io::read_npy(&out).unwrap();
+    assert_eq!(x.shape, vec![20, 120, 40]);
+    let text = ok(sda(&[
+        "evaluate",
+        "--samples",
+        s(&out),
+        "--truth",
+        s(&dir.join("obs/truth.npy")),
+        "--skip",
+        "60",
+        "--json",
+    ]));
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let rmse = v["time_averaged"]["rmse"].as_f64().unwrap();
+    // Unit noise on every variable at every state: far below the climatological 3.6.
+    assert!(rmse < 1.5, "ensf rmse {rmse}");
+}
+
+#[test]
 fn bad_classical_settings_fail_in_one_line_and_write_nothing() {
     let dir = fixture();
     let out = dir.join("bad.npy");
@@ -121,11 +147,28 @@ fn bad_classical_settings_fail_in_one_line_and_write_nothing() {
         (&["--method", "enks", "--lag", "500"][..], "--lag"),
         (&["--method", "oi"][..], "--climatology"),
         (&["--method", "bpf"][..], "deterministic"),
+        (&["--method", "ensf", "--members", "1"][..], "--members"),
+        (
+            &["--method", "ensf", "--ensf-steps", "0"][..],
+            "--ensf-steps",
+        ),
+        (
+            &["--method", "ensf", "--ensf-eps-beta", "1"][..],
+            "--ensf-eps-beta",
+        ),
+        (
+            &["--method", "ensf", "--ensf-score", "mixture:21"][..],
+            "--ensf-score",
+        ),
     ] {
         fails_with(&filter(args, &out), &out, needle);
     }
     let o = filter(&["--method", "kalmanish"], &out);
     assert!(!o.status.success() && !out.exists());
+    // A value clap cannot parse: its own message, naming the flag.
+    let o = filter(&["--method", "ensf", "--ensf-score", "mixture:0"], &out);
+    assert!(!o.status.success() && !out.exists());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--ensf-score"));
 }
 
 /// `sda study lorenz96` at a tiny size: the classical rows, an SDA row from a prior it trains

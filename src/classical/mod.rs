@@ -8,6 +8,7 @@
 //! | [`Method::Denkf`] | deterministic EnKF (Sakov & Oke 2008) | filter |
 //! | [`Method::Etkf`] | ensemble transform KF, symmetric square root (DAPPER's `Sqrt`) | filter |
 //! | [`Method::Letkf`] | local ETKF, Gaspari–Cohn or step taper on the periodic ring | filter |
+//! | [`Method::Ensf`] | ensemble score filter: a training-free reverse SDE (Bao et al. 2024) | filter |
 //! | [`Method::Enks`] | fixed-lag ensemble Kalman smoother (square root) | smoother |
 //! | [`Method::Ienks`] | iterative ensemble Kalman smoother, Gauss–Newton (Bocquet & Sakov 2014) | smoother |
 //! | [`Method::Var3d`] | 3D-Var with a static background covariance | filter, 1 member |
@@ -23,6 +24,7 @@
 
 mod dense;
 mod ensemble;
+mod ensf;
 mod ienks;
 mod normals;
 mod variational;
@@ -37,6 +39,8 @@ use crate::error::{Error, Result};
 use crate::io::Array;
 use crate::mcs::{DampedSpring, Lorenz63, Lorenz96, System, chain_rng, splitmix64};
 use crate::score::operator::{Operator, Term};
+
+pub use ensf::{Damping, Ensf, EnsfScore};
 
 /// A model that classical methods can run: a deterministic step and additive isotropic noise.
 pub trait Dynamics: Sync {
@@ -145,6 +149,9 @@ pub enum Method {
     Etkf,
     /// Local ETKF (R-localisation on the periodic ring).
     Letkf,
+    /// Ensemble score filter: a reverse-time SDE with the forecast's Monte-Carlo score and the
+    /// damped likelihood score (training-free).
+    Ensf,
     /// Fixed-lag ensemble Kalman smoother (square root).
     Enks,
     /// Iterative ensemble Kalman smoother (Gauss–Newton, transform version).
@@ -168,6 +175,7 @@ impl Method {
                 | Method::Denkf
                 | Method::Etkf
                 | Method::Letkf
+                | Method::Ensf
                 | Method::Enks
                 | Method::Ienks
         )
@@ -246,6 +254,8 @@ pub struct Settings {
     pub background_scale: f64,
     /// Seed of every random draw.
     pub seed: u64,
+    /// The ensemble score filter's settings (ensf).
+    pub ensf: Ensf,
 }
 
 impl Default for Settings {
@@ -262,6 +272,7 @@ impl Default for Settings {
             iterations: 10,
             background_scale: 1.0,
             seed: 0,
+            ensf: Ensf::default(),
         }
     }
 }
@@ -299,10 +310,21 @@ impl Climatology {
 enum MapTerm {
     Select(Vec<usize>),
     Saturate,
+    Arctan,
+}
+
+/// A value-by-value term at `u`: its value and derivative.
+fn elementwise(t: &MapTerm, u: f64) -> (f64, f64) {
+    match t {
+        MapTerm::Saturate => (u / (1.0 + u.abs()), 1.0 / (1.0 + u.abs()).powi(2)),
+        MapTerm::Arctan => (u.atan(), 1.0 / (1.0 + u * u)),
+        MapTerm::Select(_) => unreachable!("a selection is not value by value"),
+    }
 }
 
 /// The per-state part of an observation operator on vector states, in f64: the selections and
-/// saturations of [`Operator`], and where each observed value sits on the state's grid.
+/// the value-by-value non-linear terms (`saturate`, `arctan`) of [`Operator`], and where each
+/// observed value sits on the state's grid.
 #[derive(Clone, Debug)]
 pub struct ObsMap {
     terms: Vec<MapTerm>,
@@ -330,12 +352,16 @@ impl ObsMap {
                     linear = false;
                     terms.push(MapTerm::Saturate);
                 }
+                Term::Arctan => {
+                    linear = false;
+                    terms.push(MapTerm::Arctan);
+                }
                 other => {
                     return Err(Error::Operator {
                         spec: operator.spec().into(),
                         reason: format!(
-                            "classical methods take stride, last, select and saturate terms on \
-                             vector states, not {other:?}"
+                            "classical methods take stride, last, select, saturate and arctan \
+                             terms on vector states, not {other:?}"
                         ),
                     });
                 }
@@ -365,9 +391,58 @@ impl ObsMap {
             v = match t {
                 MapTerm::Select(idx) => idx.iter().map(|&i| v[i]).collect(),
                 MapTerm::Saturate => v.iter().map(|w| w / (1.0 + w.abs())).collect(),
+                MapTerm::Arctan => v.iter().map(|w| w.atan()).collect(),
             };
         }
         v
+    }
+
+    /// `J_h(x)ᵀ w` for `w = cotangent(h(x))` (one value per observed value): the gradient of
+    /// `wᵀ h` at `x`, exact, for one state. For a Gaussian likelihood
+    /// `cotangent(v) = R⁻¹ (y − v)` gives `∇ₓ log p(y | x)`.
+    pub fn pullback(&self, x: &[f64], cotangent: impl FnOnce(&[f64]) -> Vec<f64>) -> Vec<f64> {
+        if self.terms.iter().all(|t| !matches!(t, MapTerm::Select(_))) {
+            // Value by value: the chain rule is a product of scalar derivatives.
+            let mut v = x.to_vec();
+            let mut der = vec![1.0; x.len()];
+            for t in &self.terms {
+                for (u, g) in v.iter_mut().zip(der.iter_mut()) {
+                    let (f, df) = elementwise(t, *u);
+                    *g *= df;
+                    *u = f;
+                }
+            }
+            let w = cotangent(&v);
+            return w.iter().zip(&der).map(|(w, g)| w * g).collect();
+        }
+        // Forward, keeping each term's input; then the cotangent back through the terms.
+        let mut inputs: Vec<Vec<f64>> = Vec::with_capacity(self.terms.len());
+        let mut v = x.to_vec();
+        for t in &self.terms {
+            let next = match t {
+                MapTerm::Select(idx) => idx.iter().map(|&i| v[i]).collect(),
+                other => v.iter().map(|&u| elementwise(other, u).0).collect(),
+            };
+            inputs.push(std::mem::replace(&mut v, next));
+        }
+        let mut g = cotangent(&v);
+        for (t, input) in self.terms.iter().zip(&inputs).rev() {
+            g = match t {
+                MapTerm::Select(idx) => {
+                    let mut back = vec![0.0; input.len()];
+                    for (&i, gi) in idx.iter().zip(&g) {
+                        back[i] += gi;
+                    }
+                    back
+                }
+                other => g
+                    .iter()
+                    .zip(input)
+                    .map(|(gi, &u)| gi * elementwise(other, u).1)
+                    .collect(),
+            };
+        }
+        g
     }
 
     /// `h` of every column of `e` (`D × N` → `p × N`).
@@ -735,6 +810,9 @@ fn check(method: Method, s: &Settings, p: &Problem) -> Result<()> {
             ),
         ));
     }
+    if method == Method::Ensf {
+        s.ensf.check(s.members)?;
+    }
     if method.is_ensemble() && p.initial_std <= 0.0 {
         return Err(Error::config(
             "--initial-std",
@@ -756,6 +834,7 @@ pub fn run(
         Method::Enkf | Method::Denkf | Method::Etkf | Method::Letkf | Method::Enks => {
             ensemble::run(method, settings, problem, progress)
         }
+        Method::Ensf => ensf::run(settings, problem, progress),
         Method::Ienks => ienks::run(settings, problem, progress),
         Method::Var3d | Method::Oi | Method::Climatology => {
             variational::run_static(method, settings, problem, progress)

@@ -15,6 +15,7 @@
 //! | `space-stride:K[@O]` | grid points `O, O+K, …` along both axes |
 //! | `vorticity` | `ω = ∂u/∂y − ∂v/∂x` of `(u, v)` fields (centred, periodic, grid units) |
 //! | `saturate` | `w / (1 + |w|)`, value by value |
+//! | `arctan` | `atan(w)`, value by value (`stride:2@2\|arctan`: the arctangent of every value of every other state) |
 //! | `mask:FILE.npy` | the grid points where the `(H, W)` array in FILE is non-zero: `(C, M)` |
 //! | `at:I[,J…]` / `at:FILE.npy` | states `I, J, …` (increasing; irregular times) |
 //! | `points:FILE.npy` | the listed flat indices of each state (any shape → `(M)`) |
@@ -64,6 +65,8 @@ pub enum Term {
     Vorticity,
     /// `w / (1 + |w|)`.
     Saturate,
+    /// `atan(w)`, value by value.
+    Arctan,
     /// The grid points of a mask: `(C, H, W)` → `(C, M)`.
     Mask(Mask),
     /// The listed states, increasing (irregular times).
@@ -247,7 +250,7 @@ fn stride_arg(spec: &str, arg: &str) -> Result<(usize, usize)> {
 }
 
 const KNOWN: &str = "stride:K[@O], last, select:I[,J], coarsen:R, crop:I0:I1:J0:J1, \
-                     space-stride:K[@O], vorticity, saturate, mask:FILE.npy, at:I[,J]|FILE.npy, \
+                     space-stride:K[@O], vorticity, saturate, arctan, mask:FILE.npy, at:I[,J]|FILE.npy, \
                      points:FILE.npy, linear:FILE.npy, table:FILE.csv";
 
 impl Operator {
@@ -285,6 +288,7 @@ impl Operator {
                 "last" => no_arg(Term::Last)?,
                 "vorticity" => no_arg(Term::Vorticity)?,
                 "saturate" => no_arg(Term::Saturate)?,
+                "arctan" => no_arg(Term::Arctan)?,
                 "select" => {
                     let idx = need()?
                         .split(',')
@@ -552,7 +556,7 @@ impl Operator {
                 }
                 vec![1, h, w]
             }
-            Term::Saturate => shape,
+            Term::Saturate | Term::Arctan => shape,
             Term::Mask(mask) => {
                 let [c, h, w] = field("mask", &shape)?;
                 if mask.shape != [h, w] {
@@ -674,8 +678,9 @@ impl Operator {
                     };
                     omega.reshape([n, m])
                 }
-                Term::Saturate if scales => x,
+                Term::Saturate | Term::Arctan if scales => x,
                 Term::Saturate => x.clone() / (x.abs() + 1.0),
+                Term::Arctan => x.atan(),
                 Term::Mask(mask) => {
                     let [c, h, w] = [shape[0], shape[1], shape[2]];
                     x.reshape([n, c, h * w])
@@ -690,7 +695,8 @@ impl Operator {
 
     /// The per-state map and its Jacobian-vector product at `x` along `v`: `(A(x), J_A(x) v)`.
     /// The tangent goes through the terms in order with the values: a linear term maps it by
-    /// applying itself, `saturate` scales it by `1 / (1 + |w|)²` at its input `w`.
+    /// applying itself, `saturate` scales it by `1 / (1 + |w|)²` and `arctan` by `1 / (1 + w²)`
+    /// at its input `w`.
     ///
     /// # Shapes
     /// - x, v: `[N, prod(shape)]` → both `[N, prod(state_shape(shape))]`
@@ -712,6 +718,7 @@ impl Operator {
             };
             v = match term {
                 Term::Saturate => v / (x.clone().abs() + 1.0).square(),
+                Term::Arctan => v / (x.clone().square() + 1.0),
                 _ if term.is_linear() => one.map_states(v, &shape, false),
                 other => unreachable!("{other:?} has no tangent map"),
             };
@@ -883,9 +890,9 @@ impl Operator {
 
 impl Term {
     /// Whether the term is a linear map of the states, so that its Jacobian-vector product is
-    /// the term applied to the tangent. Every term but `saturate` is.
+    /// the term applied to the tangent. Every term but `saturate` and `arctan` is.
     pub fn is_linear(&self) -> bool {
-        !matches!(self, Term::Saturate)
+        !matches!(self, Term::Saturate | Term::Arctan)
     }
 }
 
@@ -981,6 +988,19 @@ mod tests {
         assert_eq!(shape("space-stride:4@1"), vec![2, 4, 4]);
         assert_eq!(shape("space-stride:5@2"), vec![2, 3, 3]);
         assert_eq!(shape("vorticity|saturate"), vec![1, 16, 16]);
+        assert_eq!(shape("coarsen:2|arctan"), vec![2, 8, 8]);
+        // On vector states: every other state from the second, every value through atan.
+        let op = Operator::parse("stride:2@2|arctan").unwrap();
+        assert_eq!(op.times(9).unwrap(), vec![2, 4, 6, 8]);
+        assert_eq!(op.output_shape(9, &[40]).unwrap(), vec![4, 40]);
+        assert_eq!(
+            Operator::parse("select:1,3|arctan")
+                .unwrap()
+                .state_shape(&[40])
+                .unwrap(),
+            vec![2]
+        );
+        assert!(!Term::Arctan.is_linear());
         // The paper's scenario 3 on 64²: coarsen 4 → 16², vorticity, central 12 × 12.
         let op = Operator::parse("stride:3|coarsen:4|vorticity|saturate|crop:2:14:2:14").unwrap();
         assert_eq!(
@@ -1011,6 +1031,7 @@ mod tests {
             ("crop:0:4:0", "four numbers"),
             ("crop:4:2:0:1", "I0 < I1"),
             ("vorticity:2", "takes no argument"),
+            ("arctan:2", "takes no argument"),
             ("mask:/nonexistent/mask.npy", "/nonexistent/mask.npy"),
         ] {
             let e = Operator::parse(spec).unwrap_err().to_string();
@@ -1042,6 +1063,12 @@ mod tests {
         }
         let y = apply_flat(&"saturate".parse().unwrap(), &x, 1, &[c, h, w]);
         assert!((y[7] - x[7] / (1.0 + x[7].abs())).abs() < 1e-6);
+        // arctan after a selection: the arctangent of channel 1's values.
+        let y = apply_flat(&"select:1|arctan".parse().unwrap(), &x, 1, &[c, h, w]);
+        assert_eq!(y.len(), h * w);
+        for k in [0, 7, 23] {
+            assert!((y[k] - x[h * w + k].atan()).abs() < 1e-6, "{k}");
+        }
     }
 
     #[test]
@@ -1078,6 +1105,9 @@ mod tests {
             "vorticity",
             "vorticity|saturate",
             "coarsen:2|vorticity|saturate|crop:1:3:0:4",
+            "arctan",
+            "vorticity|arctan",
+            "coarsen:2|arctan|crop:1:3:0:4",
         ] {
             let op: Operator = spec.parse().unwrap();
             let x0 = fields(1, c, h, w);
@@ -1273,6 +1303,8 @@ mod tests {
         for spec in [
             format!("at:0,2|points:{pts}|saturate"),
             format!("stride:2@1|linear:{lin}|saturate"),
+            format!("stride:2@1|linear:{lin}|arctan"),
+            format!("at:1,3|arctan|points:{pts}"),
             format!("linear:{lin}"),
             format!("table:{}", csv.display()),
         ] {
@@ -1326,6 +1358,9 @@ mod tests {
             "stride:2|select:1|saturate",
             "at:0,2|select:1|saturate",
             "at:1,2|coarsen:2",
+            "stride:2|select:1|arctan",
+            "vorticity|arctan",
+            "arctan|coarsen:2|vorticity|saturate",
         ] {
             let op: Operator = spec.parse().unwrap();
             let x0 = fields(3, c, h, w);

@@ -1,6 +1,6 @@
 //! `sda filter`: reference posterior trajectories from a bootstrap particle filter, the ground
 //! truth that `sda assimilate`'s samples are compared with (docs/method.md §7), and the classical
-//! data-assimilation methods (`--method`: EnKF family, LETKF, EnKS, iEnKS, 3D/4D-Var, OI,
+//! data-assimilation methods (`--method`: EnKF family, LETKF, EnSF, EnKS, iEnKS, 3D/4D-Var, OI,
 //! climatology).
 
 use std::path::{Path, PathBuf};
@@ -21,8 +21,9 @@ use crate::common::bar;
 /// with enough particles its output is the exact posterior, which `sda assimilate` approximates.
 ///
 /// With --method, a classical method instead (DAPPER's conventions, docs/classical.md): enkf
-/// (perturbed observations), denkf, etkf (symmetric square root), letkf, enks (fixed lag),
-/// ienks (iterative, Gauss–Newton), var3d, var4d (strong constraint), oi, climatology. The
+/// (perturbed observations), denkf, etkf (symmetric square root), letkf, ensf (ensemble score
+/// filter, --ensf-*), enks (fixed lag), ienks (iterative, Gauss–Newton), var3d, var4d (strong
+/// constraint), oi, climatology. The
 /// output holds what the method knows at every state: analyses at observed states and
 /// forecasts between them for filters, smoothed states for enks, ienks and var4d; one member
 /// for var3d, var4d, oi and climatology. E.g. DAPPER's sakov2008 ETKF on `sda simulate
@@ -67,6 +68,26 @@ pub struct Args {
     /// when --climatology is given).
     #[arg(long, default_value_t = 1.0)]
     pub background_scale: f64,
+    /// ensf: Euler–Maruyama steps of the reverse SDE per analysis.
+    #[arg(long, default_value_t = 500)]
+    pub ensf_steps: usize,
+    /// ensf: α at pseudo-time 1 (ε_α in α_t = 1 − (1 − ε_α) t), in (0, 1].
+    #[arg(long, default_value_t = 0.5)]
+    pub ensf_eps_alpha: f64,
+    /// ensf: the floor β_0² of the per-member noise variance (β_t² = ε_β + (1 − ε_β) t), in
+    /// [0, 1).
+    #[arg(long, default_value_t = 0.025)]
+    pub ensf_eps_beta: f64,
+    /// ensf: the forecast's score: paired (each trajectory its own member), mixture (the
+    /// Gaussian mixture of all members) or mixture:J (a random mini-batch of J each step).
+    #[arg(long, default_value = "paired")]
+    pub ensf_score: sda::classical::EnsfScore,
+    /// ensf: element-wise bound on the posterior score (inf: none).
+    #[arg(long, default_value_t = 1000.0)]
+    pub ensf_clip: f64,
+    /// ensf: weight h(t) of the likelihood's score: linear (1 − t) or none (1).
+    #[arg(long, default_value = "linear")]
+    pub ensf_damping: sda::classical::Damping,
     /// Mean of the initial ensemble (or background) at state 0: a .npy of D values [default:
     /// the climatological mean, else zeros].
     #[arg(long)]
@@ -157,6 +178,7 @@ impl clap::ValueEnum for MethodArg {
             MethodArg::Classical(Denkf),
             MethodArg::Classical(Etkf),
             MethodArg::Classical(Letkf),
+            MethodArg::Classical(Ensf),
             MethodArg::Classical(Enks),
             MethodArg::Classical(Ienks),
             MethodArg::Classical(Var3d),
@@ -327,6 +349,14 @@ fn run_classical(a: Args, method: sda::classical::Method) -> Result<()> {
         iterations: a.iterations,
         background_scale: a.background_scale,
         seed: a.seed,
+        ensf: sda::classical::Ensf {
+            steps: a.ensf_steps,
+            eps_alpha: a.ensf_eps_alpha,
+            eps_beta: a.ensf_eps_beta,
+            score: a.ensf_score,
+            clip: a.ensf_clip,
+            damping: a.ensf_damping,
+        },
     };
     let pb = bar(a.length as u64, &name);
     let t0 = std::time::Instant::now();

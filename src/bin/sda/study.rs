@@ -33,11 +33,11 @@ use sda::score::preset::{Flags, LikelihoodKind, Preset, Settings, likelihood_nam
 use sda::shard::{Shards, locked};
 
 /// `sda study lorenz96` instead runs the classical data-assimilation benchmark (DAPPER's
-/// sakov2008 at dko 1 and 4, spantini2019; --cases, --truth-seeds, --cycles; see
-/// docs/classical.md) and SDA on the same observations (a prior trained once per grid under
-/// DIR/models, the --sda-* flags; the sampler from --preset, --steps, --corrections, --tau,
-/// --gamma, each list giving rows; --no-sda skips it), and writes DIR/lorenz96.{csv,md} and
-/// figures.
+/// sakov2008 at dko 1 and 4, spantini2019, and EnSF's arctan case; --cases, --truth-seeds,
+/// --cycles; see docs/classical.md) and SDA on the same observations (a prior trained once per
+/// grid under DIR/models, the --sda-* flags; the sampler from --preset, --steps, --corrections,
+/// --tau, --gamma, each list giving rows; --no-sda skips it), and writes DIR/lorenz96.{csv,md}
+/// and figures.
 ///
 /// Run the paper's Lorenz-63 study: for each Markov order k (training the models if missing,
 /// with the paper's widths), each observation scenario ("lo": every 8th state, first coordinate,

@@ -9,7 +9,7 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 use rand_distr::{Distribution, StandardNormal};
 use sda::assimilate::{Observed, SampleConfig, sample_counted};
-use sda::classical::{Climatology, Method, Problem, Settings, Taper, run};
+use sda::classical::{Climatology, Ensf, EnsfScore, Method, Problem, Settings, Taper, run};
 use sda::data::{Dataset, Splits};
 use sda::evaluate::time_averaged;
 use sda::io::{Array, write_atomic};
@@ -51,6 +51,22 @@ fn settings(members: usize, inflation: f64) -> Settings {
         inflation,
         ..Default::default()
     }
+}
+
+/// An EnSF row: `members`, reverse-SDE steps, score, the rest at their defaults.
+fn ensf_row(members: usize, steps: usize, score: EnsfScore) -> (String, Method, Settings) {
+    (
+        format!("ensf N={members} Nt={steps} {score}"),
+        Method::Ensf,
+        Settings {
+            ensf: Ensf {
+                steps,
+                score,
+                ..Ensf::default()
+            },
+            ..settings(members, 1.0)
+        },
+    )
 }
 
 fn case(name: &str) -> Result<Case> {
@@ -146,6 +162,8 @@ fn case(name: &str) -> Result<Case> {
                         ..Default::default()
                     },
                 ),
+                ensf_row(20, 500, EnsfScore::Paired),
+                ensf_row(20, 200, EnsfScore::Mixture(None)),
             ],
         },
         "spantini2019" => {
@@ -193,11 +211,57 @@ fn case(name: &str) -> Result<Case> {
                             ..settings(40, 1.10)
                         },
                     ),
+                    ensf_row(40, 500, EnsfScore::Paired),
                 ],
             }
         }
+        // EnSF's Lorenz-96 experiment at laptop size (Bao et al. 2024): every variable observed
+        // through arctan every 10 RK4 steps of 0.01, noise std 0.05.
+        "arctan" => Case {
+            name: "arctan",
+            dt: 0.01,
+            dko: 10,
+            cycles: 500,
+            operator: "stride:10@10|arctan".into(),
+            std: 0.05,
+            burn_in: 20.0,
+            // SDA's grid: every 5th state (dt 0.05, sakov2008's), observed every 2nd.
+            thin: 5,
+            methods: vec![
+                ("climatology".into(), Climatology, Settings::default()),
+                (
+                    "var3d xB=0.02".into(),
+                    Var3d,
+                    Settings {
+                        background_scale: 0.02,
+                        ..Default::default()
+                    },
+                ),
+                ("enkf N=20 infl=1.05".into(), Enkf, settings(20, 1.05)),
+                (
+                    "etkf N=20 infl=1.02 rot".into(),
+                    Etkf,
+                    Settings {
+                        rotate: true,
+                        ..settings(20, 1.02)
+                    },
+                ),
+                (
+                    "letkf N=20 infl=1.05 r=4".into(),
+                    Letkf,
+                    Settings {
+                        radius: 4.0,
+                        ..settings(20, 1.05)
+                    },
+                ),
+                ensf_row(20, 500, EnsfScore::Paired),
+                ensf_row(20, 200, EnsfScore::Paired),
+                ensf_row(20, 500, EnsfScore::Mixture(None)),
+            ],
+        },
         other => bail!(
-            "--cases: unknown Lorenz-96 case '{other}' (sakov2008, sakov2008-dko4, spantini2019)"
+            "--cases: unknown Lorenz-96 case '{other}' (sakov2008, sakov2008-dko4, spantini2019, \
+             arctan)"
         ),
     })
 }
