@@ -17,7 +17,7 @@ use crate::score::net::{
     Architecture, Backbone, Composition, CpuWindowScore, ScoreNetConfig, WindowScore,
 };
 use crate::score::operator::Operator;
-use crate::score::autoregressive::{Sampling, Window, Windows};
+use crate::score::autoregressive::{CONTEXT_STD, Conditioning, Sampling, Window, Windows};
 use crate::score::sampler::{Corrector, Grid, Method, Sampler, Step, normal};
 use crate::score::{Counted, Evaluations, NoiseEstimator, tensor, to_vec};
 
@@ -69,8 +69,12 @@ pub struct SampleConfig {
     pub sampling: Sampling,
     /// Autoregressive windows' states (`None`: the model's window `2k + 1`).
     pub window: Option<usize>,
-    /// Autoregressive windows' context states (`None`: `k`, or `w − 1` for shorter windows).
+    /// Autoregressive windows' context states (`None`: `k`).
     pub context: Option<usize>,
+    /// How an autoregressive window is conditioned on its context.
+    pub conditioning: Conditioning,
+    /// The std of an autoregressive window's likelihood of its context (normalised units).
+    pub context_std: f64,
     /// Whether each step's iterates are checked, and a run that diverges stopped with
     /// [`Error::Diverged`] (see [`crate::score::guard`]).
     pub guard: bool,
@@ -103,6 +107,8 @@ impl Default for SampleConfig {
             sampling: Sampling::Joint,
             window: None,
             context: None,
+            conditioning: Conditioning::Both,
+            context_std: CONTEXT_STD,
             guard: true,
             first_batch: 0,
         }
@@ -138,6 +144,10 @@ impl SampleConfig {
             }
             return Ok(None);
         }
+        let gamma = match self.likelihood {
+            Likelihood::Sda { gamma } if gamma > 0.0 => gamma,
+            _ => 0.03,
+        };
         if net.architecture == Architecture::Global {
             return Err(Error::config(
                 "--sampling",
@@ -156,9 +166,32 @@ impl SampleConfig {
             ));
         }
         let c = self.context.unwrap_or(net.order().clamp(1, w - 1));
-        let windows = Windows::new(w, c)?;
+        if !(self.context_std > 0.0 && self.context_std.is_finite()) {
+            return Err(Error::config("--context-std", "must be positive"));
+        }
+        let windows = Windows {
+            conditioning: self.conditioning,
+            gamma,
+            context_std: self.context_std,
+            ..Windows::new(w, c)?
+        };
         windows.check(self.length)?;
         Ok(Some(windows))
+    }
+
+    /// How the trajectories are drawn, in words: `joint` or `autoregressive, 21 windows of 5
+    /// states (context 2, conditioning both)`.
+    pub fn describe_sampling(&self, net: &ScoreNetConfig) -> String {
+        match self.windows(net) {
+            Ok(Some(w)) => format!(
+                "autoregressive, {} windows of {} states (context {}, conditioning {})",
+                w.plan(self.length).len(),
+                w.window,
+                w.context,
+                crate::flag_value(&w.conditioning)
+            ),
+            _ => "joint".into(),
+        }
     }
 
     /// Sampler steps of one batch: `steps`, times the windows of autoregressive sampling.

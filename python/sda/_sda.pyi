@@ -91,6 +91,11 @@ class Model:
         precision: str = "auto",
         seed: int = 0,
         guard: bool = True,
+        sampling: str = "joint",
+        window: Optional[int] = None,
+        context: Optional[int] = None,
+        conditioning: str = "both",
+        context_std: float = 0.1,
         progress: bool = True,
     ) -> FloatArray: ...
     def sample(
@@ -112,6 +117,11 @@ class Model:
         precision: str = "auto",
         seed: int = 0,
         guard: bool = True,
+        sampling: str = "joint",
+        window: Optional[int] = None,
+        context: Optional[int] = None,
+        conditioning: str = "both",
+        context_std: float = 0.1,
         progress: bool = True,
     ) -> FloatArray: ...
 

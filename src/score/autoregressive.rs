@@ -43,7 +43,8 @@ pub enum Sampling {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Conditioning {
-    /// A Gaussian likelihood on the context (std [`CONTEXT_STD`]) and replacement, both.
+    /// A Gaussian likelihood on the context (std [`Windows::context_std`]) and replacement,
+    /// both.
     #[default]
     Both,
     /// A Gaussian likelihood on the context states (reconstruction guidance).
@@ -52,8 +53,9 @@ pub enum Conditioning {
     Replacement,
 }
 
-/// The std of the context's likelihood, in normalised units (training standard deviations).
-pub const CONTEXT_STD: f64 = 0.01;
+/// The default std of the context's likelihood, in normalised units (training standard
+/// deviations).
+pub const CONTEXT_STD: f64 = 0.1;
 
 /// The windows of an autoregressive run.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -67,6 +69,8 @@ pub struct Windows {
     pub conditioning: Conditioning,
     /// γ of the context's likelihood (see [`Context`]).
     pub gamma: f64,
+    /// The std of the context's likelihood, normalised units.
+    pub context_std: f64,
 }
 
 /// The noise estimate of one window: the prior, guided by the window's observations and by its
@@ -146,6 +150,7 @@ impl Windows {
             context,
             conditioning: Conditioning::default(),
             gamma: 0.03,
+            context_std: CONTEXT_STD,
         })
     }
 
@@ -242,7 +247,7 @@ impl Windows {
                 .filter(|_| self.conditioning != Conditioning::Replacement)
                 .map(|values| Context {
                     values,
-                    variance: CONTEXT_STD * CONTEXT_STD,
+                    variance: self.context_std * self.context_std,
                     gamma: self.gamma,
                 });
             let unguided = guided.is_none() && context.is_none();

@@ -19,6 +19,7 @@ use sda::plot::{FieldStyle, Panel, Series, panels, vorticity_grid};
 use sda::score::guidance::Likelihood;
 use sda::score::net::ScoreNetConfig;
 use sda::score::operator::Operator;
+use sda::score::autoregressive::Sampling;
 use sda::score::preset::{Flags, Settings as SamplerSettings, likelihood_name};
 use sda::score::sde::VpSde;
 use sda::train::{TrainConfig, train};
@@ -738,6 +739,7 @@ fn write_tables(dir: &Path, rows: &[Row], seeds: &[u64]) -> Result<()> {
 struct SdaSetting {
     k: usize,
     settings: SamplerSettings,
+    sampling: Sampling,
 }
 
 impl SdaSetting {
@@ -748,8 +750,12 @@ impl SdaSetting {
             Likelihood::Sda { gamma } => format!("γ={gamma}"),
             other => likelihood_name(&other),
         };
+        let sampling = match self.sampling {
+            Sampling::Joint => "",
+            Sampling::Autoregressive => " ar",
+        };
         format!(
-            "sda k={} T={} C={} τ={} {lik} N={samples}",
+            "sda k={} T={} C={} τ={} {lik} N={samples}{sampling}",
             self.k, s.steps, s.corrections, s.tau
         )
     }
@@ -784,7 +790,13 @@ fn sda_settings(a: &Args) -> Result<Vec<SdaSetting>> {
                     grid: a.grid,
                     ..Flags::default()
                 })?;
-                out.push(SdaSetting { k, settings });
+                for &sampling in &a.sampling {
+                    out.push(SdaSetting {
+                        k,
+                        settings,
+                        sampling,
+                    });
+                }
             }
         }
     }
@@ -939,19 +951,22 @@ fn assimilate_sda(
         precision: a.precision,
         seed,
         guard: !a.no_guard,
+        sampling: s.sampling,
         ..SampleConfig::default()
     }
     .with(&s.settings);
     let passes = cfg.sampler(model.config.sde).evaluations();
     println!(
-        "{} {}: {l} states × {} samples, {passes} guided network passes over {} windows each",
+        "{} {}: {l} states × {} samples, {passes} guided network passes over {} windows each \
+         ({})",
         c.name,
         s.label(a.sda_samples),
         a.sda_samples,
-        l.saturating_sub(2 * s.k)
+        l.saturating_sub(2 * s.k),
+        cfg.describe_sampling(&model.config.net)
     );
     let pb = bar(
-        (cfg.steps * a.sda_samples.div_ceil(cfg.batch)) as u64,
+        (cfg.steps_per_batch(&model.config.net) * a.sda_samples.div_ceil(cfg.batch)) as u64,
         "sda",
     );
     pb.set_message(format!("{l} states, {} samples", a.sda_samples));
