@@ -136,7 +136,7 @@ fn assimilate_runs_and_writes_samples_of_the_right_shape() {
     assert_eq!(x.non_finite(), 0);
     // The default precision is auto; the summary and config.json name what it resolved to.
     let stdout = String::from_utf8_lossy(&o.stdout);
-    let line = format!("precision {})", auto_precision());
+    let line = format!("precision {}; joint)", auto_precision());
     assert!(stdout.contains(&line), "{stdout}");
     let config = std::fs::read_to_string(fixture().join("run/config.json")).unwrap();
     let line = format!("\"precision\": \"{}\"", auto_precision());
