@@ -17,7 +17,8 @@ use crate::score::net::{
     Architecture, Backbone, Composition, CpuWindowScore, ScoreNetConfig, WindowScore,
 };
 use crate::score::operator::Operator;
-use crate::score::sampler::{Corrector, Grid, Method, Sampler, normal};
+use crate::score::autoregressive::{CONTEXT_STD, Conditioning, Sampling, Window, Windows};
+use crate::score::sampler::{Corrector, Grid, Method, Sampler, Step, normal};
 use crate::score::{Counted, Evaluations, NoiseEstimator, tensor, to_vec};
 
 /// Observations as given by a user: operator, values and noise stds (physical units).
@@ -64,6 +65,16 @@ pub struct SampleConfig {
     pub precision: Precision,
     /// Seed.
     pub seed: u64,
+    /// Joint (all states at once) or autoregressive (window after window) sampling.
+    pub sampling: Sampling,
+    /// Autoregressive windows' states (`None`: the model's window `2k + 1`).
+    pub window: Option<usize>,
+    /// Autoregressive windows' context states (`None`: `k`).
+    pub context: Option<usize>,
+    /// How an autoregressive window is conditioned on its context.
+    pub conditioning: Conditioning,
+    /// The std of an autoregressive window's likelihood of its context (normalised units).
+    pub context_std: f64,
     /// Whether each step's iterates are checked, and a run that diverges stopped with
     /// [`Error::Diverged`] (see [`crate::score::guard`]).
     pub guard: bool,
@@ -93,6 +104,11 @@ impl Default for SampleConfig {
             composition: Composition::default(),
             precision: Precision::Auto,
             seed: 0,
+            sampling: Sampling::Joint,
+            window: None,
+            context: None,
+            conditioning: Conditioning::Both,
+            context_std: CONTEXT_STD,
             guard: true,
             first_batch: 0,
         }
@@ -116,9 +132,80 @@ impl SampleConfig {
         }
     }
 
+    /// The windows of autoregressive sampling (`None` for joint sampling), checked against the
+    /// model: `--window` states (the model's window by default, at least it), `--context`
+    /// context states (`k` by default).
+    pub fn windows(&self, net: &ScoreNetConfig) -> Result<Option<Windows>> {
+        if self.sampling == Sampling::Joint {
+            for (flag, given) in [("--window", self.window), ("--context", self.context)] {
+                if given.is_some() {
+                    return Err(Error::config(flag, "applies to --sampling autoregressive only"));
+                }
+            }
+            return Ok(None);
+        }
+        let gamma = match self.likelihood {
+            Likelihood::Sda { gamma } if gamma > 0.0 => gamma,
+            _ => 0.03,
+        };
+        if net.architecture == Architecture::Global {
+            return Err(Error::config(
+                "--sampling",
+                "autoregressive sampling needs a local model (this one is global: it only \
+                 handles whole trajectories)",
+            ));
+        }
+        let w = self.window.unwrap_or(net.window);
+        if w < net.window {
+            return Err(Error::config(
+                "--window",
+                format!(
+                    "{w} states is shorter than the model's window of {}",
+                    net.window
+                ),
+            ));
+        }
+        let c = self.context.unwrap_or(net.order().clamp(1, w - 1));
+        if !(self.context_std > 0.0 && self.context_std.is_finite()) {
+            return Err(Error::config("--context-std", "must be positive"));
+        }
+        let windows = Windows {
+            conditioning: self.conditioning,
+            gamma,
+            context_std: self.context_std,
+            ..Windows::new(w, c)?
+        };
+        windows.check(self.length)?;
+        Ok(Some(windows))
+    }
+
+    /// How the trajectories are drawn, in words: `joint` or `autoregressive, 21 windows of 5
+    /// states (context 2, conditioning both)`.
+    pub fn describe_sampling(&self, net: &ScoreNetConfig) -> String {
+        match self.windows(net) {
+            Ok(Some(w)) => format!(
+                "autoregressive, {} windows of {} states (context {}, conditioning {})",
+                w.plan(self.length).len(),
+                w.window,
+                w.context,
+                crate::flag_value(&w.conditioning)
+            ),
+            _ => "joint".into(),
+        }
+    }
+
+    /// Sampler steps of one batch: `steps`, times the windows of autoregressive sampling.
+    pub fn steps_per_batch(&self, net: &ScoreNetConfig) -> usize {
+        match self.windows(net) {
+            Ok(Some(w)) => self.steps * w.plan(self.length).len(),
+            _ => self.steps,
+        }
+    }
+
     /// Checks the settings against the model.
     pub fn check(&self, model: &Model) -> Result<()> {
         let net = &model.config.net;
+        self.windows(net)?;
         match net.architecture {
             Architecture::Local if self.length < net.window => {
                 return Err(Error::config(
@@ -331,12 +418,73 @@ pub fn sample_counted(
     };
     let sampler = config.sampler(model.config.sde);
     let prior = &Counted::new(prior);
+    let windows = config.windows(&model.config.net)?;
+    if let (Some(_), Some(o)) = (&windows, observed)
+        && !o.operator.acts_state_by_state()
+    {
+        return Err(Error::config(
+            "--sampling",
+            format!(
+                "autoregressive sampling guides each window by its own observations: operator \
+                 '{}' couples states far apart",
+                o.operator
+            ),
+        ));
+    }
+    let window_obs = match (&windows, &obs) {
+        (Some(w), Some(o)) => Some(w.observations(o, l)?),
+        _ => None,
+    };
     let mut out = Vec::with_capacity(config.samples * l * f);
     let mut done = 0;
     let mut batches = 0;
+    // The guard's verdict on the iterate a step reached (in a window of autoregressive runs).
+    let check = |step: Step<'_>, g: Option<Tensor<1>>, window: Option<Window>| -> Result<()> {
+        match guard.check(step.x, step.t, step.s, g) {
+            None => Ok(()),
+            Some(d) => Err(Error::Diverged {
+                step: step.index,
+                steps: config.steps,
+                t: step.s,
+                what: match window {
+                    Some(w) => format!("{d} ({w} of the autoregressive run)"),
+                    None => d.to_string(),
+                },
+                advice: advice(
+                    obs.as_ref().map(|_| &config.likelihood),
+                    config.steps,
+                    d.prior_alone(),
+                ),
+            }),
+        }
+    };
     for (i, start) in (0..config.samples).step_by(config.batch).enumerate() {
         let b = config.batch.min(config.samples - start);
         let mut rng = StdRng::seed_from_u64(batch_seed(config.seed, config.first_batch + i));
+        if let Some(w) = &windows {
+            let x = w.sample(
+                &sampler,
+                prior,
+                model.config.sde,
+                window_obs.as_deref().map(|o| (o, config.likelihood)),
+                [b, l, f],
+                &mut rng,
+                device,
+                config.guard,
+                |window, step, g| {
+                    done += 1;
+                    progress(done);
+                    if config.guard {
+                        check(step, g, Some(window))
+                    } else {
+                        Ok(())
+                    }
+                },
+            )?;
+            out.extend(to_vec(x));
+            batches += 1;
+            continue;
+        }
         let guided = obs.as_ref().map(|obs| Guided {
             prior: prior as &dyn NoiseEstimator,
             sde: model.config.sde,
@@ -357,20 +505,7 @@ pub fn sample_counted(
                 return Ok(());
             }
             let g = watched.as_ref().and_then(Watched::take);
-            match guard.check(step.x, step.t, step.s, g) {
-                None => Ok(()),
-                Some(d) => Err(Error::Diverged {
-                    step: step.index,
-                    steps: config.steps,
-                    t: step.s,
-                    what: d.to_string(),
-                    advice: advice(
-                        obs.as_ref().map(|_| &config.likelihood),
-                        config.steps,
-                        d.prior_alone(),
-                    ),
-                }),
-            }
+            check(step, g, None)
         })?;
         out.extend(to_vec(x));
         batches += 1;

@@ -136,7 +136,7 @@ fn assimilate_runs_and_writes_samples_of_the_right_shape() {
     assert_eq!(x.non_finite(), 0);
     // The default precision is auto; the summary and config.json name what it resolved to.
     let stdout = String::from_utf8_lossy(&o.stdout);
-    let line = format!("precision {})", auto_precision());
+    let line = format!("precision {}; joint)", auto_precision());
     assert!(stdout.contains(&line), "{stdout}");
     let config = std::fs::read_to_string(fixture().join("run/config.json")).unwrap();
     let line = format!("\"precision\": \"{}\"", auto_precision());
@@ -204,6 +204,43 @@ fn length_shorter_than_the_window_is_refused() {
     write_npy(&y, vec![1, 1], vec![0.0]);
     let (o, out) = assimilate(&[("--length", "3"), ("--observations", s(&y))]);
     fails_with(&o, &out, "--length");
+}
+
+#[test]
+fn autoregressive_sampling_runs_and_is_reproducible() {
+    let flags = [("--sampling", "autoregressive"), ("--seed", "5")];
+    let (o, out) = assimilate(&flags);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    // 17 states, windows of 5 advancing by 3: starts 0, 3, 6, 9, 12.
+    assert!(
+        stdout.contains("autoregressive, 5 windows of 5 states (context 2, conditioning both)"),
+        "{stdout}"
+    );
+    let x = sda::io::read_npy(&out).unwrap();
+    assert_eq!(x.shape, vec![3, 17, 3]);
+    assert_eq!(x.non_finite(), 0);
+    let (o, out) = assimilate(&flags);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(sda::io::read_npy(&out).unwrap().data, x.data);
+}
+
+#[test]
+fn autoregressive_sampling_shorter_than_one_window_is_refused() {
+    let y = fixture().join("short-ar.npy");
+    write_npy(&y, vec![1, 1], vec![0.0]);
+    let (o, out) = assimilate(&[
+        ("--sampling", "autoregressive"),
+        ("--length", "4"),
+        ("--observations", s(&y)),
+    ]);
+    fails_with(&o, &out, "shorter than one autoregressive window of 5 states");
+    let (o, out) = assimilate(&[("--sampling", "autoregressive"), ("--window", "20")]);
+    fails_with(&o, &out, "17 states is shorter than one autoregressive window of 20");
+    let (o, out) = assimilate(&[("--sampling", "autoregressive"), ("--context", "5")]);
+    fails_with(&o, &out, "--context");
+    let (o, out) = assimilate(&[("--context", "2")]);
+    fails_with(&o, &out, "applies to --sampling autoregressive only");
 }
 
 #[test]

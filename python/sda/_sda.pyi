@@ -92,6 +92,11 @@ class Model:
         precision: str = "auto",
         seed: int = 0,
         guard: bool = True,
+        sampling: str = "joint",
+        window: Optional[int] = None,
+        context: Optional[int] = None,
+        conditioning: str = "both",
+        context_std: float = 0.1,
         progress: bool = True,
     ) -> FloatArray: ...
     def sample(
@@ -113,6 +118,11 @@ class Model:
         precision: str = "auto",
         seed: int = 0,
         guard: bool = True,
+        sampling: str = "joint",
+        window: Optional[int] = None,
+        context: Optional[int] = None,
+        conditioning: str = "both",
+        context_std: float = 0.1,
         progress: bool = True,
     ) -> FloatArray: ...
 

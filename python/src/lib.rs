@@ -745,6 +745,17 @@ fn settings(
     preset.resolve(&flags).map_err(py_err)
 }
 
+/// How trajectories are drawn (`sampling`, `window`, `context`, `conditioning`), as
+/// `sda assimilate --sampling`.
+struct Drawing<'a> {
+    sampling: &'a str,
+    window: Option<usize>,
+    context: Option<usize>,
+    conditioning: &'a str,
+    context_std: f64,
+}
+
+#[allow(clippy::too_many_arguments)]
 fn sample_config(
     length: usize,
     samples: usize,
@@ -754,6 +765,7 @@ fn sample_config(
     precision: &str,
     seed: u64,
     guard: bool,
+    drawing: Drawing<'_>,
 ) -> PyResult<SampleConfig> {
     Ok(SampleConfig {
         length,
@@ -763,6 +775,11 @@ fn sample_config(
         precision: parse("--precision", precision).map_err(py_err)?,
         seed,
         guard,
+        sampling: parse("--sampling", drawing.sampling).map_err(py_err)?,
+        window: drawing.window,
+        context: drawing.context,
+        conditioning: parse("--conditioning", drawing.conditioning).map_err(py_err)?,
+        context_std: drawing.context_std,
         ..Default::default()
     }
     .with(settings))
@@ -777,7 +794,8 @@ impl Model {
         progress: bool,
     ) -> PyResult<Array> {
         let pb = bar(
-            (cfg.samples.div_ceil(cfg.batch.max(1)) * cfg.steps) as u64,
+            (cfg.samples.div_ceil(cfg.batch.max(1)) * cfg.steps_per_batch(&self.model.config.net))
+                as u64,
             "sample",
             progress,
         );
@@ -859,9 +877,13 @@ impl Model {
     /// `"auto"`, `"f32"` or `"bf16"`; batch: trajectories per sampler batch (bounds memory).
     /// guard: stop a run whose iterates diverge (NaN or inf, values far outside the training
     /// range, an exploding guidance term) with `sda.SdaDivergedError` (`guard=False`: for
-    /// experiments only). Returns float32 `(samples, length, *state)` in physical units: the
-    /// same bits as `sda assimilate` with the same settings and seed.
-    #[pyo3(signature = (y, *, operator=None, noise=None, length=65, samples=64, batch=64, preset="paper", sampler=None, steps=None, grid=None, eta=None, corrections=None, corrector=None, tau=None, delta=None, likelihood=None, solver=None, iterations=None, gamma=None, zeta=None, composition="mean", precision="auto", seed=0, guard=true, progress=true))]
+    /// experiments only). sampling: `"joint"` (all states at once) or `"autoregressive"`
+    /// (window after window; `window` states each, `context` of them already drawn,
+    /// `conditioning` `"both"`, `"guidance"` or `"replacement"`, the context's likelihood std
+    /// `context_std`), as `sda assimilate --sampling`.
+    /// Returns float32 `(samples, length, *state)` in physical units: the same bits as
+    /// `sda assimilate` with the same settings and seed.
+    #[pyo3(signature = (y, *, operator=None, noise=None, length=65, samples=64, batch=64, preset="paper", sampler=None, steps=None, grid=None, eta=None, corrections=None, corrector=None, tau=None, delta=None, likelihood=None, solver=None, iterations=None, gamma=None, zeta=None, composition="mean", precision="auto", seed=0, guard=true, sampling="joint", window=None, context=None, conditioning="both", context_std=0.1, progress=true))]
     #[allow(clippy::too_many_arguments)]
     fn assimilate<'py>(
         &self,
@@ -890,6 +912,11 @@ impl Model {
         precision: &str,
         seed: u64,
         guard: bool,
+        sampling: &str,
+        window: Option<usize>,
+        context: Option<usize>,
+        conditioning: &str,
+        context_std: f64,
         progress: bool,
     ) -> PyResult<Bound<'py, PyArrayDyn<f32>>> {
         let settings = settings(
@@ -919,6 +946,13 @@ impl Model {
             precision,
             seed,
             guard,
+            Drawing {
+                sampling,
+                window,
+                context,
+                conditioning,
+                context_std,
+            },
         )?;
         let x = self.draw(py, Some(observed), cfg, progress)?;
         array_out(py, x)
@@ -927,7 +961,7 @@ impl Model {
     /// `sda sample`: draws `samples` trajectories of `length` states from the trained prior
     /// p(x), with the sampler settings of `assimilate` (no likelihood), guarded as
     /// `assimilate` is. Returns float32 `(samples, length, *state)` in physical units.
-    #[pyo3(signature = (*, length=65, samples=64, batch=64, preset="paper", sampler=None, steps=None, grid=None, eta=None, corrections=None, corrector=None, tau=None, delta=None, composition="mean", precision="auto", seed=0, guard=true, progress=true))]
+    #[pyo3(signature = (*, length=65, samples=64, batch=64, preset="paper", sampler=None, steps=None, grid=None, eta=None, corrections=None, corrector=None, tau=None, delta=None, composition="mean", precision="auto", seed=0, guard=true, sampling="joint", window=None, context=None, conditioning="both", context_std=0.1, progress=true))]
     #[allow(clippy::too_many_arguments)]
     fn sample<'py>(
         &self,
@@ -948,6 +982,11 @@ impl Model {
         precision: &str,
         seed: u64,
         guard: bool,
+        sampling: &str,
+        window: Option<usize>,
+        context: Option<usize>,
+        conditioning: &str,
+        context_std: f64,
         progress: bool,
     ) -> PyResult<Bound<'py, PyArrayDyn<f32>>> {
         let settings = Settings {
@@ -978,6 +1017,13 @@ impl Model {
             precision,
             seed,
             guard,
+            Drawing {
+                sampling,
+                window,
+                context,
+                conditioning,
+                context_std,
+            },
         )?;
         let x = self.draw(py, None, cfg, progress)?;
         array_out(py, x)

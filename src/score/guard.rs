@@ -18,7 +18,7 @@
 use burn::prelude::*;
 
 use super::NoiseEstimator;
-use super::guidance::{Guided, Likelihood};
+use super::guidance::{Guidance, Likelihood};
 use super::sde::VpSde;
 
 /// The bound of the iterates, in normalised units (training standard deviations).
@@ -91,13 +91,13 @@ impl std::fmt::Display for Divergence {
 /// estimate's own size (`δ = τ / mean(ε̂²)`), so a large guidance term there is no large move.
 pub struct Watched<'a> {
     /// The guided estimator watched.
-    pub guided: &'a Guided<'a>,
+    pub guided: &'a dyn Guidance,
     largest: std::cell::RefCell<Option<(f64, Tensor<1>)>>,
 }
 
 impl<'a> Watched<'a> {
     /// Watches `guided` from now on.
-    pub fn new(guided: &'a Guided<'a>) -> Self {
+    pub fn new(guided: &'a impl Guidance) -> Self {
         Self {
             guided,
             largest: Default::default(),
@@ -119,7 +119,7 @@ impl NoiseEstimator for Watched<'_> {
             // A later evaluation of the step (corrector, Heun's second): not a predictor's.
             Some((t0, m)) if t0 != t => *largest = Some((t0, m)),
             previous => {
-                let g = s.abs().max().mul_scalar(self.guided.sde.sigma(t)); // [1]
+                let g = s.abs().max().mul_scalar(self.guided.sde().sigma(t)); // [1]
                 *largest = Some((t, previous.map_or(g.clone(), |(_, m)| m.max_pair(g))));
             }
         }

@@ -90,6 +90,41 @@ impl Observation {
     }
 }
 
+impl Observation {
+    /// The observations of states `states` of a `length`-state trajectory, for the window of
+    /// `len` states from `start` that holds them (see [`Operator::restrict`]); `None` where
+    /// none of those states is observed.
+    pub fn window(
+        &self,
+        length: usize,
+        start: usize,
+        len: usize,
+        states: std::ops::Range<usize>,
+    ) -> crate::error::Result<Option<Observation>> {
+        let Some((operator, index)) =
+            self.operator
+                .restrict(length, &self.state_shape, start, len, states)?
+        else {
+            return Ok(None);
+        };
+        let device = self.y.device();
+        let ids: Vec<i64> = index.iter().map(|&i| i as i64).collect();
+        let pick = |v: &Tensor<2>| {
+            v.clone()
+                .select(1, Tensor::<1, Int>::from_ints(ids.as_slice(), &device))
+        };
+        Ok(Some(Observation {
+            operator,
+            state_shape: self.state_shape.clone(),
+            y: pick(&self.y),
+            variance: pick(&self.variance),
+            scale2: pick(&self.scale2),
+            mean: self.mean.clone(),
+            scale: self.scale.clone(),
+        }))
+    }
+}
+
 /// A posterior noise estimator: a prior estimator guided by an observation.
 pub struct Guided<'a> {
     /// The prior noise estimator (must live on an autodiff device).
@@ -102,6 +137,68 @@ pub struct Guided<'a> {
     pub likelihood: Likelihood,
 }
 
+/// Known first states of a trajectory (the context of an autoregressive window), as a
+/// likelihood: `log p(x_c | x(t)) ≈ −½ Σ (x_c − x̂_c)² / (σ_c² + γ (σ/μ)²)` on the first `c`
+/// states, in normalised units (SDA's rule with observations of the states themselves).
+pub struct Context {
+    /// The known states `x_c`, normalised: `[B, c, F]`.
+    pub values: Tensor<3>,
+    /// Their variance `σ_c²` (normalised units).
+    pub variance: f64,
+    /// γ of the rule.
+    pub gamma: f64,
+}
+
+impl Context {
+    /// `∇_x̂ log p(x_c | x̂)`, zero beyond the first `c` states: `[B, L, F]`.
+    fn grad(&self, x_hat: &Tensor<3>, rho2: f64) -> Tensor<3> {
+        let [b, l, f] = x_hat.dims();
+        let c = self.values.dims()[1];
+        let r = (self.values.clone() - x_hat.clone().slice([0..b, 0..c, 0..f]))
+            .div_scalar(self.variance + self.gamma * rho2);
+        if c == l {
+            return r;
+        }
+        Tensor::cat(vec![r, Tensor::zeros([b, l - c, f], &x_hat.device())], 1)
+    }
+
+    /// The guided estimate and the score `∇_{x(t)} log p(x_c | x(t))` of `prior` given the
+    /// context alone: one network VJP.
+    pub fn eps_and_grad(
+        &self,
+        prior: &dyn NoiseEstimator,
+        sde: VpSde,
+        x: Tensor<3>,
+        t: f64,
+    ) -> (Tensor<3>, Tensor<3>) {
+        let (mu, sigma) = (sde.mu(t), sde.sigma(t));
+        let x = x.without_autodiff();
+        let (eps, vjp) = prior.eps_vjp(x.clone(), t);
+        let x_hat = (x - eps.clone().mul_scalar(sigma)).div_scalar(mu);
+        let g = self.grad(&x_hat, (sigma / mu).powi(2));
+        let s = (g.clone() - vjp(g).mul_scalar(sigma)).div_scalar(mu);
+        (eps - s.clone().mul_scalar(sigma), s)
+    }
+}
+
+/// A noise estimator guided by a likelihood, with its likelihood score (what the guard
+/// watches).
+pub trait Guidance: NoiseEstimator {
+    /// The guided estimate `ε̂ − σ s` and the likelihood score `s`.
+    fn eps_and_grad(&self, x: Tensor<3>, t: f64) -> (Tensor<3>, Tensor<3>);
+    /// The schedule.
+    fn sde(&self) -> VpSde;
+}
+
+impl Guidance for Guided<'_> {
+    fn eps_and_grad(&self, x: Tensor<3>, t: f64) -> (Tensor<3>, Tensor<3>) {
+        Guided::eps_and_grad(self, x, t)
+    }
+    fn sde(&self) -> VpSde {
+        self.sde
+    }
+}
+
 impl Guided<'_> {
     /// The guided estimate `ε̂ − σ s_y` and the likelihood score `s_y = ∇_{x(t)} log p(y | x(t))`.
     ///
@@ -109,8 +206,19 @@ impl Guided<'_> {
     /// `s_y = (g − σ Jᵀ g) / μ` with `g = ∇_x̂ log p(y | x̂)`: one vector-Jacobian product of the
     /// network.
     pub fn eps_and_grad(&self, x: Tensor<3>, t: f64) -> (Tensor<3>, Tensor<3>) {
+        self.eps_and_grad_with(x, t, None)
+    }
+
+    /// [`eps_and_grad`](Self::eps_and_grad) with the likelihood of known first states added
+    /// (`s = s_y + s_c`): in the same network VJP for SDA and DPS, one more for MMPS.
+    pub fn eps_and_grad_with(
+        &self,
+        x: Tensor<3>,
+        t: f64,
+        context: Option<&Context>,
+    ) -> (Tensor<3>, Tensor<3>) {
         if let Likelihood::Mmps { solver, iterations } = self.likelihood {
-            return self.mmps(x, t, solver, iterations);
+            return self.mmps(x, t, solver, iterations, context);
         }
         let (mu, sigma) = (self.sde.mu(t), self.sde.sigma(t));
         let x = x.without_autodiff();
@@ -138,10 +246,13 @@ impl Guided<'_> {
                 err.square().sum_dim(1).sqrt().sum().mul_scalar(-2.0 * zeta)
             }
         };
-        let g = x_hat
+        let mut g = x_hat
             .grad(&objective.backward())
             .expect("x̂ requires grad")
             .without_autodiff();
+        if let Some(c) = context {
+            g = g + c.grad(&x_hat.without_autodiff(), (sigma / mu).powi(2));
+        }
         let s = (g.clone() - vjp(g).mul_scalar(sigma)).div_scalar(mu);
         (eps.clone() - s.clone().mul_scalar(sigma), s)
     }
@@ -178,6 +289,7 @@ impl Guided<'_> {
         t: f64,
         solver: Solver,
         iterations: usize,
+        context: Option<&Context>,
     ) -> (Tensor<3>, Tensor<3>) {
         let (mu, sigma) = (self.sde.mu(t), self.sde.sigma(t));
         let rho2 = (sigma / mu).powi(2);
@@ -332,7 +444,11 @@ impl Guided<'_> {
         }
         // g = (1/μ)(I − σJ_εᵀ) J_Aᵀ u = C_t J_Aᵀ u / (μ ρ²).
         let g: Vec<f32> = cu.iter().map(|v| (v / (mu * rho2)) as f32).collect();
-        let g = tensor(g, [b, l, f], &device);
+        let mut g = tensor(g, [b, l, f], &device);
+        if let Some(c) = context {
+            let gc = c.grad(&x_hat, rho2);
+            g = g + (gc.clone() - vjp(gc).mul_scalar(sigma)).div_scalar(mu);
+        }
         (eps - g.clone().mul_scalar(sigma), g)
     }
 }

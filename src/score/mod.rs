@@ -5,6 +5,7 @@
 //! the guided posterior score all implement it, so the sampler never knows which it is given.
 
 pub mod gaussian;
+pub mod autoregressive;
 pub mod guard;
 pub mod guidance;
 pub mod net;

@@ -888,6 +888,89 @@ impl Operator {
     }
 }
 
+impl Operator {
+    /// Whether every term acts on one state at a time (or chooses states in time), so that the
+    /// observations of a run of states depend on those states alone: what autoregressive
+    /// sampling needs to guide each window by its own observations. Every term does today; a
+    /// term that couples states (a time mean, a difference between states) must answer `false`.
+    pub fn acts_state_by_state(&self) -> bool {
+        self.terms.iter().all(|t| match t {
+            Term::Stride { .. } | Term::Last | Term::At(_) | Term::Table(_) => true,
+            Term::Select(_)
+            | Term::Coarsen(_)
+            | Term::Crop { .. }
+            | Term::SpaceStride { .. }
+            | Term::Vorticity
+            | Term::Saturate
+            | Term::Arctan
+            | Term::Mask(_)
+            | Term::Points(_)
+            | Term::Linear(_) => true,
+        })
+    }
+
+    /// The observations of states `from..to` of a `length`-state trajectory, as an operator on
+    /// the `len` states from `start` (`start ≤ from ≤ to ≤ start + len ≤ length`): the operator
+    /// and the flat indices of `y` it explains, in order. `None` where none of those states is
+    /// observed. Needs [`Self::acts_state_by_state`].
+    pub fn restrict(
+        &self,
+        length: usize,
+        shape: &[usize],
+        start: usize,
+        len: usize,
+        states: std::ops::Range<usize>,
+    ) -> Result<Option<(Operator, Vec<usize>)>> {
+        if !self.acts_state_by_state() {
+            return Err(self.err(
+                "couples states far apart: it cannot guide one window at a time".into(),
+            ));
+        }
+        assert!(start <= states.start && states.end <= start + len && start + len <= length);
+        let inside = |t: usize| states.contains(&t);
+        let spec = format!(
+            "{} on states {}..{} (window from {start})",
+            self.spec, states.start, states.end
+        );
+        if let Some(e) = self.table() {
+            let (pairs, index): (Vec<_>, Vec<usize>) = e
+                .pairs
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| inside(p.0))
+                .map(|(i, &(t, j, line))| ((t - start, j, line), i))
+                .unzip();
+            if pairs.is_empty() {
+                return Ok(None);
+            }
+            let terms = vec![Term::Table(Entries {
+                path: e.path.clone(),
+                pairs,
+            })];
+            return Ok(Some((Operator { spec, terms }, index)));
+        }
+        let (mut times, mut index) = (Vec::new(), Vec::new());
+        for (t, range, _) in self.observed_states(length, shape)? {
+            if inside(t) {
+                times.push(t - start);
+                index.extend(range);
+            }
+        }
+        if times.is_empty() {
+            return Ok(None);
+        }
+        // The states first, then every per-state term in its order (the two commute).
+        let mut terms = vec![Term::At(times)];
+        terms.extend(
+            self.terms
+                .iter()
+                .filter(|t| !matches!(t, Term::Stride { .. } | Term::Last | Term::At(_)))
+                .cloned(),
+        );
+        Ok(Some((Operator { spec, terms }, index)))
+    }
+}
+
 impl Term {
     /// Whether the term is a linear map of the states, so that its Jacobian-vector product is
     /// the term applied to the tangent. Every term but `saturate` and `arctan` is.

@@ -227,7 +227,35 @@ impl Sampler {
     pub fn try_sample_from<E>(
         &self,
         eps: &dyn NoiseEstimator,
+        x: Tensor<3>,
+        rng: &mut StdRng,
+        step: impl FnMut(Step<'_>) -> Result<(), E>,
+    ) -> Result<Tensor<3>, E> {
+        self.run(eps, x, None, rng, step)
+    }
+
+    /// [`try_sample_from`](Self::try_sample_from) with the first states known (inpainting by
+    /// replacement, as RePaint): `known` `[B, c, F]` replaces the first `c` states of the
+    /// iterate by a fresh draw of their perturbation `μ(t) x + σ(t) z` at the start and after
+    /// every step (predictor and corrector), so that the other states are drawn given them.
+    /// The result holds `known` itself in its first `c` states.
+    pub fn try_sample_inpainting<E>(
+        &self,
+        eps: &dyn NoiseEstimator,
+        x: Tensor<3>,
+        known: &Tensor<3>,
+        rng: &mut StdRng,
+        step: impl FnMut(Step<'_>) -> Result<(), E>,
+    ) -> Result<Tensor<3>, E> {
+        let x = self.run(eps, x, Some(known), rng, step)?;
+        Ok(replace(x, known.clone()))
+    }
+
+    fn run<E>(
+        &self,
+        eps: &dyn NoiseEstimator,
         mut x: Tensor<3>,
+        known: Option<&Tensor<3>>,
         rng: &mut StdRng,
         mut step: impl FnMut(Step<'_>) -> Result<(), E>,
     ) -> Result<Tensor<3>, E> {
@@ -235,6 +263,18 @@ impl Sampler {
         let shape = x.dims();
         let device = x.device();
         let times = self.times();
+        // The known states' perturbation at time t, in place of theirs in x.
+        let pin = |x: Tensor<3>, t: f64, rng: &mut StdRng| match known {
+            None => x,
+            Some(k) => {
+                let z = normal(k.dims(), rng, &device);
+                replace(
+                    x,
+                    k.clone().mul_scalar(sde.mu(t)) + z.mul_scalar(sde.sigma(t)),
+                )
+            }
+        };
+        x = pin(x, times[0], rng);
         let rho = |t: f64| sde.sigma(t) / sde.mu(t);
         // The previous step's (log ρ, ε̂), for eab2.
         let mut previous: Option<(f64, Tensor<3>)> = None;
@@ -289,6 +329,7 @@ impl Sampler {
                 let step = e * delta.clone() + z * delta.mul_scalar(2.0).sqrt();
                 x = x - step.mul_scalar(sig_s);
             }
+            x = pin(x, s, rng);
             step(Step {
                 index: j + 1,
                 t,
@@ -310,6 +351,16 @@ pub struct Step<'a> {
     pub s: f64,
     /// The iterate `x(s)`: `[B, L, F]`.
     pub x: &'a Tensor<3>,
+}
+
+/// `x` `[B, L, F]` with its first `c` states replaced by `head` `[B, c, F]`.
+fn replace(x: Tensor<3>, head: Tensor<3>) -> Tensor<3> {
+    let [b, l, f] = x.dims();
+    let c = head.dims()[1];
+    if c == l {
+        return head;
+    }
+    Tensor::cat(vec![head, x.slice([0..b, c..l, 0..f])], 1)
 }
 
 /// The mean of `e²` over each sample's whole trajectory: `[B, L, F]` → `[B, 1, 1]`.

@@ -11,6 +11,7 @@ use sda::model::Model;
 use sda::nn::cpu::Precision;
 use sda::output::{Existing, Parts, check_file, fingerprint};
 use sda::score::Evaluations;
+use sda::score::autoregressive::{Conditioning, Sampling};
 use sda::score::guidance::{Likelihood, Solver};
 use sda::score::net::Composition;
 use sda::score::operator::Operator;
@@ -101,6 +102,29 @@ pub struct SamplerArgs {
     /// range, an exploding guidance term): for experiments only.
     #[arg(long)]
     pub no_guard: bool,
+    /// How trajectories are drawn: joint (all states at once, the paper's) or autoregressive
+    /// (window after window, each given the last --context states already drawn and guided by
+    /// the observations of its new states; docs/guidance.md §8).
+    #[arg(long, value_enum, default_value_t = Sampling::Joint)]
+    pub sampling: Sampling,
+    /// States per autoregressive window, at least the model's window. [default: the model's
+    /// window, 2k + 1]
+    #[arg(long)]
+    pub window: Option<usize>,
+    /// Context states of each autoregressive window (1 .. window − 1): the window advances by
+    /// window − context states. [default: k]
+    #[arg(long)]
+    pub context: Option<usize>,
+    /// How an autoregressive window is conditioned on its context: both (a Gaussian likelihood
+    /// of std 0.01 normalised units, with the likelihood's γ, and replacement by the context's
+    /// perturbation at every step), guidance (the likelihood alone) or replacement
+    /// (inpainting alone).
+    #[arg(long, value_enum, default_value_t = Conditioning::Both)]
+    pub conditioning: Conditioning,
+    /// The std of the context's likelihood (--conditioning both or guidance), in training
+    /// standard deviations.
+    #[arg(long, default_value_t = sda::score::autoregressive::CONTEXT_STD)]
+    pub context_std: f64,
     /// (With --shard, the unit of work is the batch: shards take contiguous runs of
     /// batches, so use at least as many batches, --samples / --batch, as shards.)
     #[command(flatten)]
@@ -194,6 +218,11 @@ fn config(
         precision: a.precision.resolve(net, fused(net, dev))?,
         seed: a.seed,
         guard: !a.no_guard,
+        sampling: a.sampling,
+        window: a.window,
+        context: a.context,
+        conditioning: a.conditioning,
+        context_std: a.context_std,
         ..Default::default()
     }
     .with(settings))
@@ -329,7 +358,8 @@ fn draw(
     let all = cfg.samples.div_ceil(cfg.batch);
     let mine = sharded.map_or(0..all, |s| s.shard.range(all));
     let batches = mine.len();
-    let pb = bar((batches * cfg.steps) as u64, "sample");
+    let per_batch = cfg.steps_per_batch(&model.config.net);
+    let pb = bar((batches * per_batch) as u64, "sample");
     let t0 = std::time::Instant::now();
     let existing = Existing::from_flags(a.force, a.resume);
     let parts = if batches > 1 && sharded.is_none() {
@@ -355,7 +385,7 @@ fn draw(
                     first_batch: i,
                     ..cfg.clone()
                 };
-                let offset = done * cfg.steps;
+                let offset = done * per_batch;
                 let (x, e) = match sample_counted(model, obs, &piece, dev, |s| {
                     pb.set_position((offset + s) as u64)
                 }) {
@@ -377,7 +407,7 @@ fn draw(
                 x
             }
         };
-        pb.set_position(((done + 1) * cfg.steps) as u64);
+        pb.set_position(((done + 1) * per_batch) as u64);
         shape = x.shape.clone();
         data.extend(x.data);
     }
@@ -478,13 +508,14 @@ pub fn run(a: Args) -> Result<()> {
         return finish_shard(s, &x, &cfg);
     }
     println!(
-        "{} posterior trajectories of {} states (preset {}: {}; precision {}) in {:.1} s, \
+        "{} posterior trajectories of {} states (preset {}: {}; precision {}; {}) in {:.1} s, \
          {evals} network passes per sample → {}",
         cfg.samples,
         cfg.length,
         sda::flag_value(&a.sampler.preset),
         settings.describe(),
         cfg.precision,
+        cfg.describe_sampling(&model.config.net),
         secs,
         a.sampler.output.display()
     );
@@ -533,14 +564,15 @@ pub fn run_sample(a: SampleArgs) -> Result<()> {
         return finish_shard(s, &x, &cfg);
     }
     println!(
-        "{} prior trajectories of {} states ({} steps of {}, C = {}; precision {}) in {:.1} s, \
-         {evals} network passes per sample → {}",
+        "{} prior trajectories of {} states ({} steps of {}, C = {}; precision {}; {}) in {:.1} \
+         s, {evals} network passes per sample → {}",
         cfg.samples,
         cfg.length,
         cfg.steps,
         sda::flag_value(&cfg.method),
         cfg.corrections,
         cfg.precision,
+        cfg.describe_sampling(&model.config.net),
         secs,
         a.sampler.output.display()
     );

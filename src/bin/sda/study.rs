@@ -20,6 +20,7 @@ use sda::model::Model;
 use sda::nn::cpu::Precision;
 use sda::output::{Existing, Folder, check_folder, remove_outputs};
 use sda::plot::{Panel, Series, panels, trajectories};
+use sda::score::autoregressive::Sampling;
 use sda::score::guidance::{Likelihood, Solver};
 use sda::score::net::{Composition, ScoreNetConfig};
 use sda::score::operator::Operator;
@@ -73,6 +74,11 @@ pub struct Args {
     /// Samplers to compare: pc, ddim, heun, eab2. [default: the preset's]
     #[arg(long, value_delimiter = ',', value_enum)]
     pub samplers: Vec<Method>,
+    /// How trajectories are drawn, to compare: joint (all states at once) and/or
+    /// autoregressive (window after window, the model's window with k context states; see
+    /// `sda assimilate --sampling`). Also for lorenz96's SDA rows.
+    #[arg(long, value_delimiter = ',', value_enum, default_value = "joint")]
+    pub sampling: Vec<Sampling>,
     /// MMPS Krylov iterations K to compare (mmps rows only). [default: the preset's]
     #[arg(long, value_delimiter = ',')]
     pub iterations: Vec<usize>,
@@ -256,6 +262,7 @@ const PAPER_KEY: &str = "sda0.03/pc/t/sda0.25/T256";
 #[derive(Clone)]
 struct Combo {
     settings: Settings,
+    sampling: Sampling,
 }
 
 impl Combo {
@@ -278,8 +285,13 @@ impl Combo {
             Corrector::Sda => format!("sda{}", s.tau),
             Corrector::Fixed => format!("fixed{}", s.delta),
         };
+        // Joint rows keep the key they had before autoregressive sampling was offered.
+        let sampling = match self.sampling {
+            Sampling::Joint => "",
+            Sampling::Autoregressive => "/ar",
+        };
         format!(
-            "{lik}/{sampler}/{}/{corrector}/T{}",
+            "{lik}/{sampler}/{}/{corrector}/T{}{sampling}",
             flag_value(&s.grid),
             s.steps
         )
@@ -288,8 +300,12 @@ impl Combo {
     /// The legend and table name: `MMPS (CG, K = 1), eab2, logsnr grid`.
     fn label(&self) -> String {
         let s = &self.settings;
+        let sampling = match self.sampling {
+            Sampling::Joint => "",
+            Sampling::Autoregressive => ", autoregressive",
+        };
         format!(
-            "{}, {} {}",
+            "{}, {} {}{sampling}",
             likelihood_name(&s.likelihood),
             flag_value(&s.sampler),
             flag_value(&s.grid)
@@ -349,7 +365,9 @@ fn combos(a: &Args) -> Result<(Vec<Combo>, Vec<usize>)> {
                         gamma: a.gamma.filter(|_| likelihood == LikelihoodKind::Sda),
                         ..Flags::default()
                     })?;
-                    out.push(Combo { settings });
+                    for &sampling in &a.sampling {
+                        out.push(Combo { settings, sampling });
+                    }
                 }
             }
         }
@@ -780,6 +798,7 @@ fn run_mode(a: Args, mode: Mode) -> Result<()> {
             precision: precision[&k],
             seed: a.seed ^ ((k * 1_000_003 + m * 1009 + c) as u64),
             guard: !a.no_guard,
+            sampling: combo.sampling,
             ..Default::default()
         };
         let t0 = std::time::Instant::now();

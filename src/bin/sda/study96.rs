@@ -19,6 +19,7 @@ use sda::plot::{FieldStyle, Panel, Series, panels, vorticity_grid};
 use sda::score::guidance::Likelihood;
 use sda::score::net::Backbone;
 use sda::score::operator::Operator;
+use sda::score::autoregressive::Sampling;
 use sda::score::preset::{Flags, Settings as SamplerSettings, likelihood_name};
 use sda::score::sde::VpSde;
 use sda::train::{NetSpec, Network, TrainConfig, train};
@@ -809,6 +810,7 @@ struct SdaSetting {
     network: Network,
     k: usize,
     settings: SamplerSettings,
+    sampling: Sampling,
 }
 
 impl SdaSetting {
@@ -819,8 +821,12 @@ impl SdaSetting {
             Likelihood::Sda { gamma } => format!("γ={gamma}"),
             other => likelihood_name(&other),
         };
+        let sampling = match self.sampling {
+            Sampling::Joint => "",
+            Sampling::Autoregressive => " ar",
+        };
         format!(
-            "sda {} k={} T={} C={} τ={} {lik} N={samples}",
+            "sda {} k={} T={} C={} τ={} {lik} N={samples}{sampling}",
             sda::flag_value(&self.network),
             self.k,
             s.steps,
@@ -866,11 +872,14 @@ fn sda_settings(a: &Args) -> Result<Vec<SdaSetting>> {
                     grid: a.grid,
                     ..Flags::default()
                 })?;
-                out.push(SdaSetting {
-                    network,
-                    k,
-                    settings,
-                });
+                for &sampling in &a.sampling {
+                    out.push(SdaSetting {
+                        network,
+                        k,
+                        settings,
+                        sampling,
+                    });
+                }
             }
         }
     }
@@ -1043,19 +1052,22 @@ fn assimilate_sda(
         precision: a.precision,
         seed,
         guard: !a.no_guard,
+        sampling: s.sampling,
         ..SampleConfig::default()
     }
     .with(&s.settings);
     let passes = cfg.sampler(model.config.sde).evaluations();
     println!(
-        "{} {}: {l} states × {} samples, {passes} guided network passes over {} windows each",
+        "{} {}: {l} states × {} samples, {passes} guided network passes over {} windows each \
+         ({})",
         c.name,
         s.label(a.sda_samples),
         a.sda_samples,
-        l.saturating_sub(2 * s.k)
+        l.saturating_sub(2 * s.k),
+        cfg.describe_sampling(&model.config.net)
     );
     let pb = bar(
-        (cfg.steps * a.sda_samples.div_ceil(cfg.batch)) as u64,
+        (cfg.steps_per_batch(&model.config.net) * a.sda_samples.div_ceil(cfg.batch)) as u64,
         "sda",
     );
     pb.set_message(format!("{l} states, {} samples", a.sda_samples));
