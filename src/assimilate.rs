@@ -11,13 +11,13 @@ use crate::io::Array;
 use crate::mcs::splitmix64;
 use crate::model::Model;
 use crate::nn::cpu::Precision;
+use crate::score::autoregressive::{CONTEXT_STD, Conditioning, Sampling, Window, Windows};
 use crate::score::guard::{Guard, Watched, advice};
 use crate::score::guidance::{Guided, Likelihood, Observation};
 use crate::score::net::{
     Architecture, Backbone, Composition, CpuWindowScore, ScoreNetConfig, WindowScore,
 };
 use crate::score::operator::Operator;
-use crate::score::autoregressive::{CONTEXT_STD, Conditioning, Sampling, Window, Windows};
 use crate::score::sampler::{Corrector, Grid, Method, Sampler, Step, normal};
 use crate::score::{Counted, Evaluations, NoiseEstimator, tensor, to_vec};
 
@@ -139,7 +139,10 @@ impl SampleConfig {
         if self.sampling == Sampling::Joint {
             for (flag, given) in [("--window", self.window), ("--context", self.context)] {
                 if given.is_some() {
-                    return Err(Error::config(flag, "applies to --sampling autoregressive only"));
+                    return Err(Error::config(
+                        flag,
+                        "applies to --sampling autoregressive only",
+                    ));
                 }
             }
             return Ok(None);
@@ -327,7 +330,8 @@ impl Observed {
 
 /// Whether `net` samples on `device` as the fused CPU network (MLP networks on the CPU).
 pub fn fused(net: &ScoreNetConfig, device: &Device) -> bool {
-    *device == Device::flex() && matches!(net.backbone, Backbone::Mlp { .. } | Backbone::Ring { .. })
+    *device == Device::flex()
+        && matches!(net.backbone, Backbone::Mlp { .. } | Backbone::Ring { .. })
 }
 
 /// The seed of batch `i` of a sampling run: a function of the run's seed and `i` only, so

@@ -295,7 +295,9 @@ impl Splits {
         };
         let normalisation = match system.fixed_normalisation() {
             Some((mean, scale)) => Normalisation { mean, scale },
-            None => Normalisation::fit(&train.data, features(&state_shape)).for_layout(system.layout()),
+            None => {
+                Normalisation::fit(&train.data, features(&state_shape)).for_layout(system.layout())
+            }
         };
         let info = SystemInfo {
             system,

@@ -234,9 +234,17 @@ fn autoregressive_sampling_shorter_than_one_window_is_refused() {
         ("--length", "4"),
         ("--observations", s(&y)),
     ]);
-    fails_with(&o, &out, "shorter than one autoregressive window of 5 states");
+    fails_with(
+        &o,
+        &out,
+        "shorter than one autoregressive window of 5 states",
+    );
     let (o, out) = assimilate(&[("--sampling", "autoregressive"), ("--window", "20")]);
-    fails_with(&o, &out, "17 states is shorter than one autoregressive window of 20");
+    fails_with(
+        &o,
+        &out,
+        "17 states is shorter than one autoregressive window of 20",
+    );
     let (o, out) = assimilate(&[("--sampling", "autoregressive"), ("--context", "5")]);
     fails_with(&o, &out, "--context");
     let (o, out) = assimilate(&[("--context", "2")]);

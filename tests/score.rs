@@ -387,7 +387,10 @@ fn a_ring_network_turns_with_the_ring_and_sees_only_its_kernel() {
     let mut rng = StdRng::seed_from_u64(9);
     let x = to_vec(normal([1, 3, 12], &mut rng, &device));
     let eps = |x: &[f32]| {
-        to_vec(net.forward(tensor(x.to_vec(), [1, 36], &device), Tensor::full([1], 0.4, &device)))
+        to_vec(net.forward(
+            tensor(x.to_vec(), [1, 36], &device),
+            Tensor::full([1], 0.4, &device),
+        ))
     };
     let base = eps(&x);
     let rotate = |v: &[f32], s: usize| -> Vec<f32> {

@@ -495,9 +495,15 @@ fn fused_and_burn_engines_train_the_same_ring_network() {
     let cfg = short(3, Precision::F32);
     let run = |engine: Engine, name: &str| {
         let mut stats: Vec<EpochStats> = Vec::new();
-        let m = fit(&d, ring.clone(), &cfg, &dir.join(name), false, engine, |s| {
-            stats.push(*s)
-        })
+        let m = fit(
+            &d,
+            ring.clone(),
+            &cfg,
+            &dir.join(name),
+            false,
+            engine,
+            |s| stats.push(*s),
+        )
         .unwrap();
         let x = sda::score::sampler::normal(
             [2, 7, 12],
@@ -505,13 +511,20 @@ fn fused_and_burn_engines_train_the_same_ring_network() {
             &Device::flex(),
         );
         let score = sda::score::net::WindowScore::new(&m.net, &m.config.net);
-        (to_vec(sda::score::NoiseEstimator::eps(&score, x, 0.5)), stats)
+        (
+            to_vec(sda::score::NoiseEstimator::eps(&score, x, 0.5)),
+            stats,
+        )
     };
     let (eb, sb) = run(Engine::Burn, "burn");
     let (ef, sf) = run(Engine::Fused, "fused");
     for (b, f) in sb.iter().zip(&sf) {
         for (x, y) in [(b.train_loss, f.train_loss), (b.valid_loss, f.valid_loss)] {
-            assert!((x - y).abs() < 1e-3 * x, "epoch {}: losses {x} and {y}", b.epoch);
+            assert!(
+                (x - y).abs() < 1e-3 * x,
+                "epoch {}: losses {x} and {y}",
+                b.epoch
+            );
         }
     }
     let scale = eb.iter().map(|v| v.abs()).fold(0.0f32, f32::max);

@@ -175,9 +175,7 @@ pub enum System {
 }
 
 /// How the values of a vector state sit in space, which says what networks suit it.
-#[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum,
-)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Layout {
     /// Values with no spatial order (Lorenz-63, stations anywhere): MLP networks.

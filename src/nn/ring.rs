@@ -88,7 +88,9 @@ mod tests {
     use super::*;
 
     fn values(n: usize) -> Vec<f32> {
-        (0..n).map(|i| ((i * 37 % 101) as f32 - 50.0) / 7.0).collect()
+        (0..n)
+            .map(|i| ((i * 37 % 101) as f32 - 50.0) / 7.0)
+            .collect()
     }
 
     #[test]
@@ -110,7 +112,10 @@ mod tests {
         // ⟨patches(x), g⟩ = ⟨x, fold(g)⟩ for any x, g, kernels up to the ring's width.
         for (w, f, k) in [(3, 8, 5), (1, 4, 3), (5, 40, 9), (2, 7, 7)] {
             let x = values(2 * w * f);
-            let g = values(2 * f * w * k).iter().map(|v| v * 0.5 + 1.0).collect::<Vec<_>>();
+            let g = values(2 * f * w * k)
+                .iter()
+                .map(|v| v * 0.5 + 1.0)
+                .collect::<Vec<_>>();
             let lhs: f64 = patches(&x, w, f, k)
                 .iter()
                 .zip(&g)
@@ -121,7 +126,10 @@ mod tests {
                 .zip(&fold_patches(&g, w, f, k))
                 .map(|(a, b)| (a * b) as f64)
                 .sum();
-            assert!((lhs - rhs).abs() < 1e-3 * lhs.abs().max(1.0), "{lhs} vs {rhs}");
+            assert!(
+                (lhs - rhs).abs() < 1e-3 * lhs.abs().max(1.0),
+                "{lhs} vs {rhs}"
+            );
         }
     }
 

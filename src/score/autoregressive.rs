@@ -21,11 +21,11 @@ use burn::prelude::*;
 use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 
+use super::NoiseEstimator;
 use super::guard::Watched;
 use super::guidance::{Context, Guidance, Guided, Likelihood, Observation};
 use super::sampler::{Sampler, Step, normal};
 use super::sde::VpSde;
-use super::NoiseEstimator;
 use crate::error::{Error, Result};
 
 /// How a trajectory is drawn.

@@ -4,8 +4,8 @@
 //! Everything here speaks through [`NoiseEstimator`]: the trained network, an analytic score and
 //! the guided posterior score all implement it, so the sampler never knows which it is given.
 
-pub mod gaussian;
 pub mod autoregressive;
+pub mod gaussian;
 pub mod guard;
 pub mod guidance;
 pub mod net;

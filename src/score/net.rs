@@ -343,7 +343,10 @@ impl ScoreNet {
                 let x = if s == 0 {
                     x.clone()
                 } else {
-                    Tensor::cat(vec![x.clone().narrow(2, s, f - s), x.clone().narrow(2, 0, s)], 2)
+                    Tensor::cat(
+                        vec![x.clone().narrow(2, s, f - s), x.clone().narrow(2, 0, s)],
+                        2,
+                    )
                 };
                 x.unsqueeze_dim::<4>(3)
             })
@@ -352,7 +355,10 @@ impl ScoreNet {
             .swap_dims(1, 2)
             .reshape([n * f, w * k]);
         let [_, e] = emb.dims();
-        let emb = emb.unsqueeze_dim::<3>(1).expand([n, f, e]).reshape([n * f, e]);
+        let emb = emb
+            .unsqueeze_dim::<3>(1)
+            .expand([n, f, e])
+            .reshape([n * f, e]);
         mlp.forward(Tensor::cat(vec![patches, emb], 1))
             .reshape([n, f, w])
             .swap_dims(1, 2)
@@ -688,7 +694,8 @@ impl<'a> CpuWindowScore<'a> {
         let windows = self.unfold(&to_vec(x), b, l);
         let (y, act) = match self.net.ring_kernel() {
             Some(k) => {
-                let (y, act) = (self.mlp).forward(&ring::patches(&windows, w, f, k), &self.net.embedding_of(t));
+                let (y, act) = (self.mlp)
+                    .forward(&ring::patches(&windows, w, f, k), &self.net.embedding_of(t));
                 (ring::positions_to_windows(&y, w, f), act)
             }
             None => self.mlp.forward(&windows, &self.net.embedding_of(t)),
@@ -735,7 +742,9 @@ impl<'a> CpuWindowScore<'a> {
         }
         let gx = match self.net.ring_kernel() {
             Some(k) => ring::fold_patches(
-                &self.mlp.backward(act, &ring::windows_to_positions(&g, w, f)),
+                &self
+                    .mlp
+                    .backward(act, &ring::windows_to_positions(&g, w, f)),
                 w,
                 f,
                 k,

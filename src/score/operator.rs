@@ -922,9 +922,9 @@ impl Operator {
         states: std::ops::Range<usize>,
     ) -> Result<Option<(Operator, Vec<usize>)>> {
         if !self.acts_state_by_state() {
-            return Err(self.err(
-                "couples states far apart: it cannot guide one window at a time".into(),
-            ));
+            return Err(
+                self.err("couples states far apart: it cannot guide one window at a time".into())
+            );
         }
         assert!(start <= states.start && states.end <= start + len && start + len <= length);
         let inside = |t: usize| states.contains(&t);

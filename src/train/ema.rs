@@ -75,7 +75,12 @@ mod tests {
         assert_eq!(ema.decay_at(10_000), 0.9);
         ema.update(&net(1.0), 1);
         let first = 1.0 - 2.0 / 11.0;
-        assert!(ema.net.tensors().iter().all(|t| t.iter().all(|v| (v - first).abs() < 1e-6)));
+        assert!(
+            ema.net
+                .tensors()
+                .iter()
+                .all(|t| t.iter().all(|v| (v - first).abs() < 1e-6))
+        );
         // Far past the warm-up, weights held at 1 pull the average to 1 at rate 0.9 per step.
         for step in 1000..1010 {
             ema.update(&net(1.0), step);

@@ -275,7 +275,9 @@ impl NetSpec {
                 if kernel % 2 == 0 || kernel > f {
                     return Err(Error::config(
                         "--kernel",
-                        format!("a ring network's kernel must be odd and at most the ring's {f} positions (got {kernel})"),
+                        format!(
+                            "a ring network's kernel must be odd and at most the ring's {f} positions (got {kernel})"
+                        ),
                     ));
                 }
                 let mut net = ScoreNetConfig::local(self.order, f, width(RING_WIDTH)?);
@@ -289,7 +291,10 @@ impl NetSpec {
             (Network::Ring, _) => {
                 return Err(Error::config(
                     "--network ring",
-                    format!("needs states of one axis (a periodic 1-D grid), not ({})", shape_text()),
+                    format!(
+                        "needs states of one axis (a periodic 1-D grid), not ({})",
+                        shape_text()
+                    ),
                 ));
             }
             _ => {
@@ -378,7 +383,6 @@ pub fn default_batch_lr(shape: &[usize]) -> (usize, f64) {
         (64, 1e-3)
     }
 }
-
 
 #[derive(Serialize, Deserialize)]
 struct Checkpoint {

@@ -231,7 +231,10 @@ mod level_tests {
 
     #[test]
     fn levels_split_time_in_fifths_and_survive_the_csv() {
-        assert_eq!([0.0, 0.19, 0.2, 0.65, 0.999, 1.0].map(level), [0, 0, 1, 3, 4, 4]);
+        assert_eq!(
+            [0.0, 0.19, 0.2, 0.65, 0.999, 1.0].map(level),
+            [0, 0, 1, 3, 4, 4]
+        );
         let dir = std::env::temp_dir().join(format!("sda-levels-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let rows: Vec<EpochStats> = (1..=4)

@@ -355,7 +355,10 @@ fn ring(a: &Args, dev: &Device) -> Result<Report> {
     let (b, warmup) = (a.batch_size.unwrap_or(64), a.warmup.unwrap_or(5));
     let steps = a.steps.unwrap_or(50);
     let (_, burn_sps) = train_rate(&cfg, b, 1e-3, warmup, steps, dev);
-    let mut lines = vec![(format!("training steps/s, burn autodiff (batch {b})"), burn_sps)];
+    let mut lines = vec![(
+        format!("training steps/s, burn autodiff (batch {b})"),
+        burn_sps,
+    )];
     let mut json = json!({"network": "ring", "train_steps_per_s": burn_sps});
     if *dev == Device::flex() {
         fused_lines(&cfg, b, warmup, steps, dev, &mut lines, &mut json);

@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use sda::train::Network;
 use anyhow::{Context, Result, bail};
 use sda::assimilate::{Observed, SampleConfig, fused, observe, sample_counted};
 use sda::data::{Dataset, read_trajectories, simulate};
@@ -26,6 +25,7 @@ use sda::score::net::{Composition, ScoreNetConfig};
 use sda::score::operator::Operator;
 use sda::score::sampler::{Corrector, Grid, Method};
 use sda::score::sde::VpSde;
+use sda::train::Network;
 use sda::train::{TrainConfig, train};
 
 use crate::common::{bar, device};
