@@ -557,3 +557,65 @@ fn a_diverging_run_stops_with_one_line_and_writes_nothing() {
     // as well, so count it apart.
     assert!(largest > 1e3 || x.non_finite() > 0, "max |x| {largest}");
 }
+
+#[test]
+fn ring_networks_and_the_weight_average_refuse_bad_settings() {
+    // Each a one-line error naming the flag, with no run folder written.
+    let dir = std::env::temp_dir().join(format!("sda-cli-ring-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let (ring, vec) = (dir.join("l96"), dir.join("l63"));
+    let sim = |args: &[&str]| common::ok(sda(args));
+    sim(&[
+        "simulate",
+        "lorenz96",
+        "--size",
+        "12",
+        "--trajectories",
+        "10",
+        "--length",
+        "16",
+        "--burn-in",
+        "8",
+        "--output",
+        s(&ring),
+    ]);
+    sim(&[
+        "simulate",
+        "lorenz63",
+        "--trajectories",
+        "10",
+        "--length",
+        "16",
+        "--burn-in",
+        "8",
+        "--output",
+        s(&vec),
+    ]);
+    let out = dir.join("run");
+    let train = |data: &Path, extra: &[&str]| {
+        let mut args = vec![
+            "train",
+            "--data",
+            s(data),
+            "--output",
+            s(&out),
+            "--epochs",
+            "1",
+        ];
+        args.extend_from_slice(extra);
+        sda(&args)
+    };
+    fails_with(&train(&ring, &["--ema", "1.5"]), &out, "--ema");
+    fails_with(
+        &train(&ring, &["--ema", "0.99", "--engine", "burn"]),
+        &out,
+        "--ema",
+    );
+    fails_with(&train(&ring, &["--kernel", "13"]), &out, "--kernel");
+    fails_with(&train(&ring, &["--kernel", "4"]), &out, "--kernel");
+    fails_with(&train(&vec, &["--network", "unet"]), &out, "--network unet");
+    // Lorenz-96 trains a ring network by default; Lorenz-63 an MLP.
+    let text = common::ok(train(&ring, &["--width", "16", "--depth", "1"]));
+    assert!(text.contains("ring network kernel 9"), "{text}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
