@@ -270,9 +270,9 @@ impl NetSpec {
                 ));
             }
             (Network::Ring, &[f]) => {
-                let widest = if f % 2 == 0 { f - 1 } else { f };
+                let widest = if f.is_multiple_of(2) { f - 1 } else { f };
                 let kernel = self.kernel.unwrap_or(RING_KERNEL.min(widest));
-                if kernel % 2 == 0 || kernel > f {
+                if kernel.is_multiple_of(2) || kernel > f {
                     return Err(Error::config(
                         "--kernel",
                         format!(
@@ -575,7 +575,7 @@ enum Stepper {
         /// `(w, F, K)` of a ring network, whose rows are positions rather than windows.
         ring: Option<(usize, usize, usize)>,
         /// The average of the weights, when asked for.
-        ema: Option<Ema>,
+        ema: Option<Box<Ema>>,
         /// The products' arithmetic.
         precision: Precision,
     },
@@ -827,7 +827,7 @@ pub fn train_with(
             let ring = template
                 .ring_kernel()
                 .map(|k| (net.window, net.features, k));
-            let ema = config.ema.map(|d| Ema::new(d, &cpu));
+            let ema = config.ema.map(|d| Box::new(Ema::new(d, &cpu)));
             Stepper::Fused {
                 trainer: Box::new(
                     CpuTrainer::new(cpu, AdamW::new(config.weight_decay as f32))
