@@ -405,3 +405,29 @@ impl Dataset {
         Ok(Self { info, train, valid })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mcs::Layout;
+
+    #[test]
+    fn a_ring_shares_one_normalisation_and_a_vector_keeps_its_own() {
+        // Two positions with means 1 and 3, stds 1 and 2: pooled over the ring the mean is 2 and
+        // the variance (1 + 4)/2 + ((1 − 2)² + (3 − 2)²)/2 = 3.5, the variance of all values.
+        let n = Normalisation {
+            mean: vec![1.0, 3.0],
+            scale: vec![1.0, 2.0],
+        };
+        let ring = n.clone().for_layout(Layout::Ring);
+        assert_eq!(ring.mean, vec![2.0, 2.0]);
+        assert!(ring.scale.iter().all(|s| (s - 3.5f64.sqrt()).abs() < 1e-12));
+        assert_eq!(n.clone().for_layout(Layout::Vector), n);
+        // And it is the normalisation fitted to all the ring's values at once.
+        let data: Vec<f32> = [0.0, 1.0, 2.0, 5.0, 0.0, -1.0, 2.0, 3.0].to_vec();
+        let per = Normalisation::fit(&data, 2).for_layout(Layout::Ring);
+        let all = Normalisation::fit(&data, 1);
+        assert!((per.mean[0] - all.mean[0]).abs() < 1e-9);
+        assert!((per.scale[1] - all.scale[0]).abs() < 1e-9);
+    }
+}
