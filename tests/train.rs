@@ -446,11 +446,23 @@ fn resumed_burn_training_equals_uninterrupted_training() {
 }
 
 fn resume_case(name: &str, engine: Engine) {
+    resume_case_with(name, engine, None)
+}
+
+#[test]
+fn resumed_training_with_a_weight_average_equals_uninterrupted_training() {
+    // The average resumes from its own checkpoint file: the same averaged network, and it is
+    // not the raw one.
+    resume_case_with("resume-ema", Engine::Fused, Some(0.9));
+}
+
+fn resume_case_with(name: &str, engine: Engine, ema: Option<f64>) {
     let (dir, d) = data(name);
     let full = TrainConfig {
         epochs: 6,
         batch_size: 16,
         checkpoint_every: 3,
+        ema,
         ..TrainConfig::default()
     };
     let a = fit(&d, net(), &full, &dir.join("a"), false, engine, |_| {}).unwrap();
@@ -467,6 +479,26 @@ fn resume_case(name: &str, engine: Engine) {
         csv,
         std::fs::read_to_string(dir.join("a/stats.csv")).unwrap()
     );
+    if ema.is_some() {
+        let raw = fit(
+            &d,
+            net(),
+            &TrainConfig {
+                ema: None,
+                ..full.clone()
+            },
+            &dir.join("raw"),
+            false,
+            engine,
+            |_| {},
+        )
+        .unwrap();
+        let apart = max_abs_diff(&estimate(&raw), &ea);
+        assert!(
+            apart > 1e3 * diff.max(1e-7),
+            "average and raw weights differ by {apart}"
+        );
+    }
 }
 
 #[test]

@@ -227,8 +227,13 @@ pub fn run(a: Args) -> Result<()> {
         let all = sda::train::read_stats(&a.output.join("stats.csv"))?;
         let tail = (all.len() / 10).max(1);
         println!(
-            "{} (mean of the last {tail} epochs)",
-            sda::train::levels_line(&sda::train::mean_levels(&all, tail))
+            "{} (mean of the last {})",
+            sda::train::levels_line(&sda::train::mean_levels(&all, tail)),
+            if tail == 1 {
+                "epoch".to_string()
+            } else {
+                format!("{tail} epochs")
+            }
         );
         if let Some(w) = sda::train::convergence_warning(&all) {
             println!("{w}");
