@@ -147,8 +147,7 @@ fn likelihood_score_matches_finite_differences() {
 fn fused_cpu_network_equals_the_burn_network_and_its_gradient() {
     // Same function: ε̂ from the fused CPU MLP equals the burn network's composed ε̂, and its
     // vector-Jacobian product vᵀ ∂ε̂/∂x equals burn's autodiff one (to f32 round-off).
-    use sda::score::net::CpuWindowScore;
-    let device = Device::flex();
+    // 70 windows per trajectory × 3 trajectories: more rows than one fused chunk.
     let cfg = ScoreNetConfig {
         backbone: Backbone::Mlp {
             width: 64,
@@ -156,20 +155,28 @@ fn fused_cpu_network_equals_the_burn_network_and_its_gradient() {
         },
         ..config(5)
     };
-    let net = cfg.init_seeded(&device, 4);
+    fused_matches_burn(&cfg, 4, 4, [3, 74, 3], 0.35);
+}
+
+/// The fused CPU network of `cfg` (weights from `seed`) against the burn network on
+/// trajectories of `shape` drawn from `draws` at time `t`, in both compositions: ε̂ within
+/// 1e-5 and `vᵀ ∂ε̂/∂x` within 1e-4 of the largest value.
+fn fused_matches_burn(cfg: &ScoreNetConfig, seed: u64, draws: u64, shape: [usize; 3], t: f64) {
+    use sda::score::net::CpuWindowScore;
+    let device = Device::flex();
+    let net = cfg.init_seeded(&device, seed);
     for composition in [Composition::Centre, Composition::Mean] {
         let burn_score = WindowScore {
             composition,
-            ..WindowScore::new(&net, &cfg)
+            ..WindowScore::new(&net, cfg)
         };
-        let mut cpu_score = CpuWindowScore::new(&net, &cfg);
+        let mut cpu_score = CpuWindowScore::new(&net, cfg);
         cpu_score.composition = composition;
-        let mut rng = StdRng::seed_from_u64(4);
-        // 70 windows per trajectory × 3 trajectories: more rows than one fused chunk.
-        let x = normal([3, 74, 3], &mut rng, &device);
-        let v = normal([3, 74, 3], &mut rng, &device);
-        let (e1, vjp1) = burn_score.eps_vjp(x.clone(), 0.35);
-        let (e2, vjp2) = cpu_score.eps_vjp(x, 0.35);
+        let mut rng = StdRng::seed_from_u64(draws);
+        let x = normal(shape, &mut rng, &device);
+        let v = normal(shape, &mut rng, &device);
+        let (e1, vjp1) = burn_score.eps_vjp(x.clone(), t);
+        let (e2, vjp2) = cpu_score.eps_vjp(x, t);
         let close = |a: Vec<f32>, b: Vec<f32>| {
             let scale = a.iter().map(|v| v.abs()).fold(0.0f32, f32::max);
             a.iter()
@@ -344,36 +351,7 @@ fn ring_config(window: usize) -> ScoreNetConfig {
 
 #[test]
 fn fused_ring_network_equals_the_burn_ring_network_and_its_gradient() {
-    use sda::score::net::CpuWindowScore;
-    let device = Device::flex();
-    let cfg = ring_config(3);
-    let net = cfg.init_seeded(&device, 7);
-    for composition in [Composition::Centre, Composition::Mean] {
-        let burn_score = WindowScore {
-            composition,
-            ..WindowScore::new(&net, &cfg)
-        };
-        let mut cpu_score = CpuWindowScore::new(&net, &cfg);
-        cpu_score.composition = composition;
-        let mut rng = StdRng::seed_from_u64(5);
-        let x = normal([2, 30, 12], &mut rng, &device);
-        let v = normal([2, 30, 12], &mut rng, &device);
-        let (e1, vjp1) = burn_score.eps_vjp(x.clone(), 0.6);
-        let (e2, vjp2) = cpu_score.eps_vjp(x, 0.6);
-        let close = |a: Vec<f32>, b: Vec<f32>| {
-            let scale = a.iter().map(|v| v.abs()).fold(0.0f32, f32::max);
-            a.iter()
-                .zip(&b)
-                .map(|(p, q)| (p - q).abs())
-                .fold(0.0f32, f32::max)
-                / scale
-        };
-        assert!(close(to_vec(e1), to_vec(e2)) < 1e-5, "{composition:?}");
-        assert!(
-            close(to_vec(vjp1(v.clone())), to_vec(vjp2(v))) < 1e-4,
-            "{composition:?}"
-        );
-    }
+    fused_matches_burn(&ring_config(3), 7, 5, [2, 30, 12], 0.6);
 }
 
 #[test]

@@ -134,6 +134,19 @@ fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
         .fold(0.0f32, f32::max)
 }
 
+/// Asserts that two runs' train and valid losses agree within 1e-3, epoch by epoch.
+fn same_losses(a: &[EpochStats], b: &[EpochStats]) {
+    for (p, q) in a.iter().zip(b) {
+        for (x, y) in [(p.train_loss, q.train_loss), (p.valid_loss, q.valid_loss)] {
+            assert!(
+                (x - y).abs() < 1e-3 * x,
+                "epoch {}: losses {x} and {y}",
+                p.epoch
+            );
+        }
+    }
+}
+
 /// The composed ε of a model on a fixed batch of trajectories.
 fn estimate(m: &sda::model::Model) -> Vec<f32> {
     let device = Device::flex();
@@ -162,15 +175,7 @@ fn fused_and_burn_engines_train_the_same_network() {
     };
     let (eb, sb) = run(Engine::Burn, "burn");
     let (ef, sf) = run(Engine::Fused, "fused");
-    for (b, f) in sb.iter().zip(&sf) {
-        for (x, y) in [(b.train_loss, f.train_loss), (b.valid_loss, f.valid_loss)] {
-            assert!(
-                (x - y).abs() < 1e-3 * x,
-                "epoch {}: losses {x} and {y}",
-                b.epoch
-            );
-        }
-    }
+    same_losses(&sb, &sf);
     let diff = max_abs_diff(&eb, &ef);
     let scale = eb.iter().map(|v| v.abs()).fold(0.0f32, f32::max);
     assert!(diff < 1e-3 * scale, "ε differs by {diff} (scale {scale})");
@@ -550,15 +555,7 @@ fn fused_and_burn_engines_train_the_same_ring_network() {
     };
     let (eb, sb) = run(Engine::Burn, "burn");
     let (ef, sf) = run(Engine::Fused, "fused");
-    for (b, f) in sb.iter().zip(&sf) {
-        for (x, y) in [(b.train_loss, f.train_loss), (b.valid_loss, f.valid_loss)] {
-            assert!(
-                (x - y).abs() < 1e-3 * x,
-                "epoch {}: losses {x} and {y}",
-                b.epoch
-            );
-        }
-    }
+    same_losses(&sb, &sf);
     let scale = eb.iter().map(|v| v.abs()).fold(0.0f32, f32::max);
     assert!(max_abs_diff(&eb, &ef) < 1e-3 * scale);
     assert!(sb[2].train_loss < sb[0].train_loss, "{sb:?}");

@@ -83,6 +83,24 @@ pub fn windows_to_positions(x: &[f32], w: usize, f: usize) -> Vec<f32> {
     out
 }
 
+/// The training rows of windows `[B, w·F]` with times `t` `[B]` and noise `ε` `[B, w·F]`:
+/// every position's patch `[B·F, w·K]`, its window's time `[B·F]` and its own noise
+/// `[B·F, w]`.
+pub fn training_rows(
+    x: &[f32],
+    t: &[f32],
+    eps: &[f32],
+    w: usize,
+    f: usize,
+    k: usize,
+) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    (
+        patches(x, w, f, k),
+        t.iter().flat_map(|&t| std::iter::repeat_n(t, f)).collect(),
+        windows_to_positions(eps, w, f),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -27,7 +27,7 @@ use rand::seq::SliceRandom;
 use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
 
-use crate::data::{Dataset, features};
+use crate::data::{Dataset, features, shape_text};
 use crate::error::{Error, Result};
 use crate::io::{Array, read_json, read_npy, temp_path, write_json, write_npy};
 use crate::mcs::{Layout, chain_rng, splitmix64};
@@ -238,13 +238,6 @@ impl NetSpec {
             return Err(Error::config("--global-length", "must be at least 1"));
         }
         let network = self.network_for(shape, layout);
-        let shape_text = || {
-            shape
-                .iter()
-                .map(usize::to_string)
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
         if self.architecture == Architecture::Global && network != Network::Mlp {
             return Err(Error::config(
                 "--architecture global",
@@ -260,7 +253,7 @@ impl NetSpec {
             (Network::Unet, _) => {
                 return Err(Error::config(
                     "--network unet",
-                    format!("needs field states (C, H, W), not ({})", shape_text()),
+                    format!("needs field states (C, H, W), not ({})", shape_text(shape)),
                 ));
             }
             (_, [_, _, _]) => {
@@ -280,10 +273,11 @@ impl NetSpec {
                         ),
                     ));
                 }
-                let mut net = ScoreNetConfig::local(self.order, f, width(RING_WIDTH)?);
+                let width = width(RING_WIDTH)?;
+                let mut net = ScoreNetConfig::local(self.order, f, width);
                 net.backbone = Backbone::Ring {
                     kernel,
-                    width: width(RING_WIDTH)?,
+                    width,
                     depth: self.depth,
                 };
                 net
@@ -293,14 +287,15 @@ impl NetSpec {
                     "--network ring",
                     format!(
                         "needs states of one axis (a periodic 1-D grid), not ({})",
-                        shape_text()
+                        shape_text(shape)
                     ),
                 ));
             }
             _ => {
-                let mut net = ScoreNetConfig::local(self.order, features(shape), width(256)?);
+                let width = width(256)?;
+                let mut net = ScoreNetConfig::local(self.order, features(shape), width);
                 net.backbone = Backbone::Mlp {
-                    width: width(256)?,
+                    width,
                     depth: self.depth,
                 };
                 net
@@ -584,11 +579,8 @@ enum Stepper {
 /// The rows a ring network of windows of `w` states on `f` positions and kernel `k` trains
 /// on: every position of every window, with its window's time and its own noise.
 fn ring_rows(x: &[f32], t: &[f32], eps: &[f32], (w, f, k): (usize, usize, usize)) -> Windows {
-    Windows {
-        x: ring::patches(x, w, f, k),
-        t: t.iter().flat_map(|&t| std::iter::repeat_n(t, f)).collect(),
-        eps: ring::windows_to_positions(eps, w, f),
-    }
+    let (x, t, eps) = ring::training_rows(x, t, eps, w, f, k);
+    Windows { x, t, eps }
 }
 
 impl Stepper {
@@ -627,12 +619,18 @@ impl Stepper {
         }
     }
 
-    /// The mean loss of all of `w`'s windows, without gradients.
-    fn loss(&mut self, w: &Windows, size: usize, device: &Device) -> f64 {
+    /// The mean loss of each of `parts`, without gradients, by the network sampling uses (the
+    /// weight average where one is kept), made ready once for all of them.
+    fn losses(&mut self, parts: &[&Windows], size: usize, device: &Device) -> Vec<f64> {
         match self {
             Stepper::Burn { model, .. } => {
                 let valid = model.as_ref().expect("a model").valid();
-                loss(&valid, w, 0..w.t.len(), size, device).into_scalar::<f32>() as f64
+                parts
+                    .iter()
+                    .map(|w| {
+                        loss(&valid, w, 0..w.t.len(), size, device).into_scalar::<f32>() as f64
+                    })
+                    .collect()
             }
             Stepper::Fused {
                 trainer,
@@ -641,18 +639,20 @@ impl Stepper {
                 precision,
                 ..
             } => {
-                // The average is what sampling uses: its loss is the one to watch.
                 let mut averaged = ema.as_ref().map(|e| {
                     CpuTrainer::new(e.net.clone(), trainer.adamw).with_precision(*precision)
                 });
                 let trainer = averaged.as_mut().unwrap_or(trainer);
-                match ring {
-                    Some(shape) => {
-                        let r = ring_rows(&w.x, &w.t, &w.eps, *shape);
-                        trainer.loss(&r.x, &r.t, &r.eps)
-                    }
-                    None => trainer.loss(&w.x, &w.t, &w.eps),
-                }
+                parts
+                    .iter()
+                    .map(|w| match ring {
+                        Some(shape) => {
+                            let r = ring_rows(&w.x, &w.t, &w.eps, *shape);
+                            trainer.loss(&r.x, &r.t, &r.eps)
+                        }
+                        None => trainer.loss(&w.x, &w.t, &w.eps),
+                    })
+                    .collect()
             }
         }
     }
@@ -696,13 +696,17 @@ impl Stepper {
             p.eps.extend_from_slice(&w.eps[i * size..(i + 1) * size]);
             p.t.push(t);
         }
+        let held: Vec<usize> = (0..LEVELS).filter(|&j| !parts[j].t.is_empty()).collect();
+        let losses = self.losses(
+            &held.iter().map(|&j| &parts[j]).collect::<Vec<_>>(),
+            size,
+            device,
+        );
         let mut levels = [f64::NAN; LEVELS];
         let mut sum = 0.0;
-        for (j, p) in parts.iter().enumerate() {
-            if !p.t.is_empty() {
-                levels[j] = self.loss(p, size, device);
-                sum += levels[j] * p.t.len() as f64;
-            }
+        for (&j, l) in held.iter().zip(losses) {
+            levels[j] = l;
+            sum += l * parts[j].t.len() as f64;
         }
         (sum / w.t.len() as f64, levels)
     }

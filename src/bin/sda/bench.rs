@@ -291,13 +291,8 @@ fn fused_train_rate(
         let t: Vec<f32> = (0..b).map(|_| rng.random()).collect();
         match net.ring_kernel() {
             Some(k) => {
-                let rows_t: Vec<f32> = t.iter().flat_map(|&v| std::iter::repeat_n(v, f)).collect();
-                trainer.step(
-                    &ring::patches(&x, w, f, k),
-                    &rows_t,
-                    &ring::windows_to_positions(&eps, w, f),
-                    lr,
-                );
+                let (x, t, eps) = ring::training_rows(&x, &t, &eps, w, f, k);
+                trainer.step(&x, &t, &eps, lr);
             }
             None => {
                 trainer.step(&x, &t, &eps, lr);
