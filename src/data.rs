@@ -107,6 +107,10 @@ pub struct Dataset {
     pub train: Array,
     /// Validation trajectories.
     pub valid: Array,
+    /// Which of their values were observed (the masked loss' weights), when some were not.
+    pub observed: Option<crate::observed::Observed>,
+    /// The folder it was read from (absolute where it could be resolved), if any.
+    pub dir: Option<std::path::PathBuf>,
 }
 
 /// The values per state of a shape.
@@ -341,7 +345,9 @@ impl Splits {
     /// Reads a data folder written by [`Splits::save`] or `sda simulate` (`test.npy` may be
     /// absent: no test trajectory).
     pub fn load(dir: &Path) -> Result<Self> {
-        let Dataset { info, train, valid } = Dataset::load(dir)?;
+        let Dataset {
+            info, train, valid, ..
+        } = Dataset::load(dir)?;
         let path = dir.join("test.npy");
         let test = if path.exists() {
             read_trajectories(&path, &info.state_shape)?
@@ -364,6 +370,8 @@ impl Splits {
             info: self.info.clone(),
             train: self.train.clone(),
             valid: self.valid.clone(),
+            observed: None,
+            dir: None,
         }
     }
 }
@@ -402,7 +410,14 @@ impl Dataset {
         let info = read_info(dir)?;
         let train = read_trajectories(&dir.join("train.npy"), &info.state_shape)?;
         let valid = read_trajectories(&dir.join("valid.npy"), &info.state_shape)?;
-        Ok(Self { info, train, valid })
+        let observed = crate::observed::read(dir, &info, &train, &valid)?;
+        Ok(Self {
+            info,
+            train,
+            valid,
+            observed,
+            dir: Some(std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf())),
+        })
     }
 }
 

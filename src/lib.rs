@@ -15,9 +15,11 @@
 //! - [`data`], [`model`], [`train`]: data sets, run folders and the training loop;
 //! - [`import`]: data folders of trajectories from elsewhere (`system: external`); [`netcdf`]:
 //!   records read from NetCDF files, and [`record`]: one long record cut into windows;
+//!   [`observed`]: which of a data folder's values were observed (the masked loss' weights);
 //! - [`field`]: 2-D velocity fields (vorticity, block means), and [`plot`]: PNG/GIF figures;
 //! - [`filter`]: the bootstrap particle filter, ground truth of the Lorenz study;
 //! - [`classical`]: the ensemble Kalman family, iEnKS, 3D/4D-Var, OI and climatology;
+//! - [`calibrate`]: `--gamma auto`, γ chosen on the validation trajectories;
 //! - [`evaluate`], [`metrics`]: scores of samples against references and truths;
 //! - [`io`], [`error`]: `.npy`/JSON files and the error type; [`options`]: flag values by name;
 //!   [`output`]: checks of output paths made before any long computation (refusal to overwrite,
@@ -26,6 +28,7 @@
 #![warn(missing_docs)]
 
 pub mod assimilate;
+pub mod calibrate;
 pub mod classical;
 pub mod data;
 pub mod error;
@@ -40,6 +43,7 @@ pub mod metrics;
 pub mod model;
 pub mod netcdf;
 pub mod nn;
+pub mod observed;
 pub mod options;
 pub mod output;
 pub mod plot;

@@ -25,6 +25,10 @@ pub struct RunConfig {
     pub sde: VpSde,
     /// The training settings.
     pub train: TrainConfig,
+    /// The data folder it was trained on, as an absolute path where known (where `--gamma
+    /// auto` finds validation trajectories).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<std::path::PathBuf>,
 }
 
 impl RunConfig {

@@ -559,4 +559,94 @@ fn fused_and_burn_engines_train_the_same_ring_network() {
     let scale = eb.iter().map(|v| v.abs()).fold(0.0f32, f32::max);
     assert!(max_abs_diff(&eb, &ef) < 1e-3 * scale);
     assert!(sb[2].train_loss < sb[0].train_loss, "{sb:?}");
+    // With a masked loss too: the fused engine's rows are positions, and their weights must
+    // follow the same reordering as the noise.
+    let mut d = d;
+    let flags = |n: usize, k: usize| -> Vec<f32> {
+        (0..n)
+            .map(|i| if (i * 7 + k) % 5 == 0 { 0.0 } else { 1.0 })
+            .collect()
+    };
+    d.observed = Some(sda::observed::Observed {
+        train: flags(d.train.data.len(), 1),
+        valid: flags(d.valid.data.len(), 3),
+    });
+    let masked = |engine: Engine, name: &str| {
+        let mut stats: Vec<EpochStats> = Vec::new();
+        fit(
+            &d,
+            ring.clone(),
+            &cfg,
+            &dir.join(name),
+            false,
+            engine,
+            |s| stats.push(*s),
+        )
+        .unwrap();
+        stats
+    };
+    let (mb, mf) = (
+        masked(Engine::Burn, "mburn"),
+        masked(Engine::Fused, "mfused"),
+    );
+    same_losses(&mb, &mf);
+    assert!((mb[0].valid_loss - sb[0].valid_loss).abs() > 1e-4 * sb[0].valid_loss);
+}
+
+#[test]
+fn the_masked_loss_is_the_same_in_both_engines_and_all_ones_change_nothing() {
+    // A third of the values missing (their stored value is the mean, 0 in normalised units):
+    // both engines count the same observed values and agree to rounding.
+    let (dir, mut d) = data("masked");
+    let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(5);
+    let mut flags = |n: usize| -> Vec<f32> {
+        (0..n)
+            .map(|_| {
+                if rand::Rng::random::<f32>(&mut rng) < 0.33 {
+                    0.0
+                } else {
+                    1.0
+                }
+            })
+            .collect()
+    };
+    let (train, valid) = (flags(d.train.data.len()), flags(d.valid.data.len()));
+    let mean = &d.info.normalisation.mean;
+    for (a, w) in [(&mut d.train, &train), (&mut d.valid, &valid)] {
+        for (i, (v, &k)) in a.data.iter_mut().zip(w.iter()).enumerate() {
+            if k == 0.0 {
+                *v = mean[i % 3] as f32;
+            }
+        }
+    }
+    let cfg = short(3, Precision::F32);
+    let run = |d: &Dataset, engine: Engine, name: &str| {
+        let mut stats: Vec<EpochStats> = Vec::new();
+        fit(d, net(), &cfg, &dir.join(name), false, engine, |s| {
+            stats.push(*s)
+        })
+        .unwrap();
+        stats
+    };
+    let plain = run(&d, Engine::Fused, "plain");
+    d.observed = Some(sda::observed::Observed {
+        train: vec![1.0; train.len()],
+        valid: vec![1.0; valid.len()],
+    });
+    let ones = run(&d, Engine::Fused, "ones");
+    for (p, q) in plain.iter().zip(&ones) {
+        assert_eq!((p.train_loss, p.valid_loss), (q.train_loss, q.valid_loss));
+    }
+    d.observed = Some(sda::observed::Observed { train, valid });
+    let fused = run(&d, Engine::Fused, "fused");
+    let burn = run(&d, Engine::Burn, "burn");
+    same_losses(&fused, &burn);
+    // And the masked loss is not the plain one: the mean-filled values are easy to denoise
+    // at low noise, so leaving them out changes the validation loss.
+    assert!(
+        (fused[0].valid_loss - plain[0].valid_loss).abs() > 1e-3 * plain[0].valid_loss,
+        "{} vs {}",
+        fused[0].valid_loss,
+        plain[0].valid_loss
+    );
 }

@@ -115,7 +115,17 @@ impl CpuScoreMlp {
     /// # Shapes
     /// - x, eps: `[rows, F]`; t: `[rows]`
     #[inline(always)]
-    fn part(&self, x: &[f32], t: &[f32], eps: &[f32], scale: f32, keep: bool, w: &mut Work) -> f64 {
+    #[allow(clippy::too_many_arguments)]
+    fn part(
+        &self,
+        x: &[f32],
+        t: &[f32],
+        eps: &[f32],
+        wts: Option<&[f32]>,
+        scale: f32,
+        keep: bool,
+        w: &mut Work,
+    ) -> f64 {
         let rows = t.len();
         w.rows = rows;
         let (kf, hidden, e) = (self.frequencies, self.emb1.output, self.emb2.output);
@@ -172,10 +182,21 @@ impl CpuScoreMlp {
         }
         // Loss, and its gradient in place of the output.
         let mut sum = 0.0f64;
-        for (y, eps) in w.y.iter_mut().zip(eps) {
-            let d = *y - eps;
-            sum += (d * d) as f64;
-            *y = 2.0 * scale * d;
+        match wts {
+            None => {
+                for (y, eps) in w.y.iter_mut().zip(eps) {
+                    let d = *y - eps;
+                    sum += (d * d) as f64;
+                    *y = 2.0 * scale * d;
+                }
+            }
+            Some(wts) => {
+                for ((y, eps), &k) in w.y.iter_mut().zip(eps).zip(wts) {
+                    let d = *y - eps;
+                    sum += (k * d * d) as f64;
+                    *y = 2.0 * scale * k * d;
+                }
+            }
         }
         if !keep {
             return sum;
@@ -345,7 +366,16 @@ impl CpuTrainer {
     /// # Shapes
     /// - x, eps: `[B, F]`; t: `[B]`
     pub fn loss(&mut self, x: &[f32], t: &[f32], eps: &[f32]) -> f64 {
-        self.run(x, t, eps, false)
+        self.run(x, t, eps, None, false)
+    }
+
+    /// [`Self::loss`] over the values whose weight is 1 only: `Σ w (ε_φ − ε)² / Σ w` (`None`:
+    /// every weight 1). The masked loss of [`crate::observed`].
+    ///
+    /// # Shapes
+    /// - x: `[B, inputs]`; eps, wts: `[B, F]`; t: `[B]`
+    pub fn loss_weighted(&mut self, x: &[f32], t: &[f32], eps: &[f32], wts: Option<&[f32]>) -> f64 {
+        self.run(x, t, eps, wts, false)
     }
 
     /// One AdamW step at learning rate `lr` on the batch's mean loss; returns that loss.
@@ -353,7 +383,19 @@ impl CpuTrainer {
     /// # Shapes
     /// - x, eps: `[B, F]`; t: `[B]`
     pub fn step(&mut self, x: &[f32], t: &[f32], eps: &[f32], lr: f64) -> f64 {
-        let loss = self.run(x, t, eps, true);
+        self.step_weighted(x, t, eps, None, lr)
+    }
+
+    /// [`Self::step`] on the weighted loss of [`Self::loss_weighted`].
+    pub fn step_weighted(
+        &mut self,
+        x: &[f32],
+        t: &[f32],
+        eps: &[f32],
+        wts: Option<&[f32]>,
+        lr: f64,
+    ) -> f64 {
+        let loss = self.run(x, t, eps, wts, true);
         self.steps += 1;
         self.apply(lr);
         loss
@@ -362,7 +404,18 @@ impl CpuTrainer {
     /// The gradient of the batch's mean loss with respect to every weight, in a network of
     /// the same shape (the optimizer is untouched).
     pub fn gradients(&mut self, x: &[f32], t: &[f32], eps: &[f32]) -> CpuScoreMlp {
-        self.run(x, t, eps, true);
+        self.gradients_weighted(x, t, eps, None)
+    }
+
+    /// [`Self::gradients`] of the weighted loss of [`Self::loss_weighted`].
+    pub fn gradients_weighted(
+        &mut self,
+        x: &[f32],
+        t: &[f32],
+        eps: &[f32],
+        wts: Option<&[f32]>,
+    ) -> CpuScoreMlp {
+        self.run(x, t, eps, wts, true);
         let mut grad = self.net.zeros_like();
         let layers = self.net.layers();
         for (i, g) in grad.layers_mut().into_iter().enumerate() {
@@ -372,14 +425,23 @@ impl CpuTrainer {
     }
 
     /// The batch's mean loss; with `keep`, phase 1 of a step (the parts' passes).
-    fn run(&mut self, x: &[f32], t: &[f32], eps: &[f32], keep: bool) -> f64 {
+    fn run(&mut self, x: &[f32], t: &[f32], eps: &[f32], wts: Option<&[f32]>, keep: bool) -> f64 {
         let (b, f, fi) = (t.len(), self.net.features(), self.net.inputs());
         assert!(b > 0, "an empty batch");
         assert_eq!(x.len(), b * fi, "x of shape [B, inputs]");
         assert_eq!(eps.len(), b * f, "eps of shape [B, F]");
         let n = b.div_ceil(PART_ROWS).min(MAX_PARTS);
         self.parts.resize_with(n, Work::default);
-        let scale = 1.0 / (b * f) as f32;
+        // The values the mean runs over: all of them, or the weights' sum (at least 1, so
+        // that a batch with nothing observed has loss and gradient 0).
+        let count = match wts {
+            None => (b * f) as f64,
+            Some(wts) => {
+                assert_eq!(wts.len(), b * f, "wts of shape [B, F]");
+                wts.iter().map(|&v| v as f64).sum::<f64>().max(1.0)
+            }
+        };
+        let scale = (1.0 / count) as f32;
         let net = &self.net;
         let sums: Vec<f64> = self
             .parts
@@ -392,12 +454,13 @@ impl CpuTrainer {
                 for r0 in rows.clone().step_by(pass) {
                     let r = r0..(r0 + pass).min(rows.end);
                     let (xr, er) = (&x[r.start * fi..r.end * fi], &eps[r.start * f..r.end * f]);
-                    sum += simd!(net.part(xr, &t[r.clone()], er, scale, keep, work));
+                    let wr = wts.map(|v| &v[r.start * f..r.end * f]);
+                    sum += simd!(net.part(xr, &t[r.clone()], er, wr, scale, keep, work));
                 }
                 sum
             })
             .collect();
-        sums.into_iter().sum::<f64>() / (b * f) as f64
+        sums.into_iter().sum::<f64>() / count
     }
 
     /// Phase 2 of a step: each layer's gradient from the parts, then its AdamW update.
@@ -533,14 +596,17 @@ mod tests {
         }
     }
 
-    #[test]
-    fn weight_gradients_match_finite_differences() {
-        let mut rng = StdRng::seed_from_u64(1);
+    /// Checks the analytic gradient of the (weighted) loss against central differences.
+    fn check_gradients(wts: Option<&[f32]>, seed: u64) {
+        let mut rng = StdRng::seed_from_u64(seed);
         let net = small(&mut rng);
         let b = 40;
         let (x, eps, t) = batch(b, &mut rng);
-        let grad = CpuTrainer::new(net.clone(), AdamW::new(0.0)).gradients(&x, &t, &eps);
-        let loss = |n: &CpuScoreMlp| CpuTrainer::new(n.clone(), AdamW::new(0.0)).loss(&x, &t, &eps);
+        let grad =
+            CpuTrainer::new(net.clone(), AdamW::new(0.0)).gradients_weighted(&x, &t, &eps, wts);
+        let loss = |n: &CpuScoreMlp| {
+            CpuTrainer::new(n.clone(), AdamW::new(0.0)).loss_weighted(&x, &t, &eps, wts)
+        };
         // Every tensor, a few entries each, central differences in f32 (tolerance to match).
         let h = 1e-2f32;
         // A batch of more than one part, so that the parts' sums are checked too.
@@ -565,6 +631,41 @@ mod tests {
             }
         }
         assert_eq!(checked, 3 * count);
+    }
+
+    #[test]
+    fn weight_gradients_match_finite_differences() {
+        check_gradients(None, 1);
+    }
+
+    #[test]
+    fn the_masked_loss_counts_the_observed_values_only() {
+        // Its gradient, with about a third of the values missing.
+        let mut rng = StdRng::seed_from_u64(11);
+        let wts: Vec<f32> = (0..40 * 6)
+            .map(|_| if rng.random::<f32>() < 0.35 { 0.0 } else { 1.0 })
+            .collect();
+        check_gradients(Some(&wts), 1);
+        // Weights that drop whole rows give the plain loss of the rows kept (rows are
+        // independent), and weights of 1 the plain loss of all of them.
+        let net = small(&mut rng);
+        let (x, eps, t) = batch(40, &mut rng);
+        let mut trainer = CpuTrainer::new(net, AdamW::new(0.0));
+        let keep = 25;
+        let rows: Vec<f32> = (0..40 * 6)
+            .map(|i| if i / 6 < keep { 1.0 } else { 0.0 })
+            .collect();
+        let kept = trainer.loss(&x[..keep * 6], &t[..keep], &eps[..keep * 6]);
+        let masked = trainer.loss_weighted(&x, &t, &eps, Some(&rows));
+        assert!((kept - masked).abs() <= 1e-6 * kept, "{kept} vs {masked}");
+        let ones = vec![1.0; 40 * 6];
+        let all = trainer.loss(&x, &t, &eps);
+        assert_eq!(trainer.loss_weighted(&x, &t, &eps, Some(&ones)), all);
+        // Nothing observed: loss 0, and a step that moves nothing but AdamW's decay.
+        assert_eq!(
+            trainer.loss_weighted(&x, &t, &eps, Some(&vec![0.0; 40 * 6])),
+            0.0
+        );
     }
 
     #[test]

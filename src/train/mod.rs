@@ -456,15 +456,37 @@ fn remove_stale_checkpoints(dir: &Path, suffix: &str) {
 }
 
 /// Draws one window per chain (in a random order) with its `t` and `ε`, normalised:
-/// returns `(x(t), t, ε)` batches as flat vectors of `n` windows.
+/// returns `(x(t), t, ε)` batches as flat vectors of `n` windows, with the windows' loss
+/// weights where `observed` gives them (1 = observed, 0 = missing; [`crate::observed`]).
 #[derive(Default)]
 struct Windows {
     x: Vec<f32>,
     t: Vec<f32>,
     eps: Vec<f32>,
+    /// The weight of each value of `eps` in the loss; empty: all 1.
+    wts: Vec<f32>,
 }
 
-fn draw_windows(data: &[f32], shape: &[usize], w: usize, sde: &VpSde, rng: &mut StdRng) -> Windows {
+impl Windows {
+    /// The weights of the windows `range` of `size` values each, if any.
+    fn weights(&self, range: std::ops::Range<usize>, size: usize) -> Option<&[f32]> {
+        (!self.wts.is_empty()).then(|| &self.wts[range.start * size..range.end * size])
+    }
+
+    /// All the weights, if any.
+    fn all_weights(&self) -> Option<&[f32]> {
+        (!self.wts.is_empty()).then_some(self.wts.as_slice())
+    }
+}
+
+fn draw_windows(
+    data: &[f32],
+    observed: Option<&[f32]>,
+    shape: &[usize],
+    w: usize,
+    sde: &VpSde,
+    rng: &mut StdRng,
+) -> Windows {
     let (n, l, f) = (shape[0], shape[1], shape[2..].iter().product::<usize>());
     let mut order: Vec<usize> = (0..n).collect();
     order.shuffle(rng);
@@ -472,21 +494,27 @@ fn draw_windows(data: &[f32], shape: &[usize], w: usize, sde: &VpSde, rng: &mut 
     let mut x = Vec::with_capacity(n * size);
     let mut eps = Vec::with_capacity(n * size);
     let mut t = Vec::with_capacity(n);
+    let mut wts = Vec::new();
     for &chain in &order {
         let start = rng.random_range(0..=l - w);
         let tt: f64 = rng.random();
         let (mu, sigma) = (sde.mu(tt), sde.sigma(tt));
-        let window = &data[(chain * l + start) * f..(chain * l + start + w) * f];
-        for &v in window {
+        let span = (chain * l + start) * f..(chain * l + start + w) * f;
+        for &v in &data[span.clone()] {
             let e: f32 = StandardNormal.sample(rng);
             x.push(mu as f32 * v + sigma as f32 * e);
             eps.push(e);
         }
+        if let Some(o) = observed {
+            wts.extend_from_slice(&o[span]);
+        }
         t.push(tt as f32);
     }
-    Windows { x, t, eps }
+    Windows { x, t, eps, wts }
 }
 
+/// The batch's denoising loss: the mean of `(ε_φ(x(t), t) − ε)²`, over the observed values
+/// only (`Σ w d² / Σ w`) where the windows have weights.
 fn loss(
     net: &ScoreNet,
     w: &Windows,
@@ -505,8 +533,14 @@ fn loss(
         [b, size],
         device,
     );
-    let t = tensor(w.t[range.clone()].to_vec(), [b], device);
-    (net.forward(x, t) - eps).square().mean()
+    let sq = (net.forward(x, tensor(w.t[range.clone()].to_vec(), [b], device)) - eps).square();
+    match w.weights(range, size) {
+        None => sq.mean(),
+        Some(wts) => {
+            let total = wts.iter().map(|&v| v as f64).sum::<f64>().max(1.0);
+            (sq * tensor(wts.to_vec(), [b, size], device)).sum() / total as f32
+        }
+    }
 }
 
 fn normalised(a: &Array, data: &Dataset) -> Vec<f32> {
@@ -577,10 +611,17 @@ enum Stepper {
 }
 
 /// The rows a ring network of windows of `w` states on `f` positions and kernel `k` trains
-/// on: every position of every window, with its window's time and its own noise.
-fn ring_rows(x: &[f32], t: &[f32], eps: &[f32], (w, f, k): (usize, usize, usize)) -> Windows {
+/// on: every position of every window, with its window's time, its own noise and weights.
+fn ring_rows(
+    x: &[f32],
+    t: &[f32],
+    eps: &[f32],
+    wts: Option<&[f32]>,
+    (w, f, k): (usize, usize, usize),
+) -> Windows {
     let (x, t, eps) = ring::training_rows(x, t, eps, w, f, k);
-    Windows { x, t, eps }
+    let wts = wts.map_or_else(Vec::new, |v| ring::windows_to_positions(v, w, f));
+    Windows { x, t, eps, wts }
 }
 
 impl Stepper {
@@ -599,17 +640,18 @@ impl Stepper {
             Stepper::Fused {
                 trainer, ring, ema, ..
             } => {
-                let (x, t, eps) = (
+                let (x, t, eps, wts) = (
                     &w.x[range.start * size..range.end * size],
                     &w.t[range.clone()],
                     &w.eps[range.start * size..range.end * size],
+                    w.weights(range.clone(), size),
                 );
                 let loss = match ring {
                     Some(shape) => {
-                        let r = ring_rows(x, t, eps, *shape);
-                        trainer.step(&r.x, &r.t, &r.eps, lr)
+                        let r = ring_rows(x, t, eps, wts, *shape);
+                        trainer.step_weighted(&r.x, &r.t, &r.eps, r.all_weights(), lr)
                     }
-                    None => trainer.step(x, t, eps, lr),
+                    None => trainer.step_weighted(x, t, eps, wts, lr),
                 };
                 if let Some(ema) = ema {
                     ema.update(&trainer.net, trainer.steps);
@@ -645,12 +687,15 @@ impl Stepper {
                 let trainer = averaged.as_mut().unwrap_or(trainer);
                 parts
                     .iter()
-                    .map(|w| match ring {
-                        Some(shape) => {
-                            let r = ring_rows(&w.x, &w.t, &w.eps, *shape);
-                            trainer.loss(&r.x, &r.t, &r.eps)
+                    .map(|w| {
+                        let wts = w.weights(0..w.t.len(), size);
+                        match ring {
+                            Some(shape) => {
+                                let r = ring_rows(&w.x, &w.t, &w.eps, wts, *shape);
+                                trainer.loss_weighted(&r.x, &r.t, &r.eps, r.all_weights())
+                            }
+                            None => trainer.loss_weighted(&w.x, &w.t, &w.eps, wts),
                         }
-                        None => trainer.loss(&w.x, &w.t, &w.eps),
                     })
                     .collect()
             }
@@ -694,6 +739,9 @@ impl Stepper {
             let p = &mut parts[level(t)];
             p.x.extend_from_slice(&w.x[i * size..(i + 1) * size]);
             p.eps.extend_from_slice(&w.eps[i * size..(i + 1) * size]);
+            if let Some(v) = w.weights(i..i + 1, size) {
+                p.wts.extend_from_slice(v);
+            }
             p.t.push(t);
         }
         let held: Vec<usize> = (0..LEVELS).filter(|&j| !parts[j].t.is_empty()).collect();
@@ -813,6 +861,7 @@ pub fn train_with(
             precision,
             ..config.clone()
         },
+        data_dir: data.dir.clone(),
     };
     let io = |source| Error::Io {
         path: dir.to_path_buf(),
@@ -855,7 +904,12 @@ pub fn train_with(
     let moments_path = |sfx: &str| dir.join(format!("optimizer{sfx}.npy"));
     let bpk_path = |sfx: &str| dir.join(format!("checkpoint{sfx}.bpk"));
     if let Some(saved) = saved {
-        if saved != run {
+        // The data folder may have moved since: its contents are what must agree.
+        let moved = RunConfig {
+            data_dir: run.data_dir.clone(),
+            ..saved
+        };
+        if moved != run {
             return Err(Error::config(
                 "--resume",
                 format!(
@@ -928,6 +982,8 @@ pub fn train_with(
 
     let train_x = normalised(&data.train, data);
     let valid_x = normalised(&data.valid, data);
+    let train_w = data.observed.as_ref().map(|o| o.train.as_slice());
+    let valid_w = data.observed.as_ref().map(|o| o.valid.as_slice());
     let w = net.window;
     let size = w * data.info.state_shape.iter().product::<usize>();
     let n_train = data.train.shape[0];
@@ -989,7 +1045,7 @@ pub fn train_with(
     for epoch in start..config.epochs {
         let lr = config.lr_at(epoch);
         let mut rng = chain_rng(config.seed, epoch as u64);
-        let windows = draw_windows(&train_x, &data.train.shape, w, &sde, &mut rng);
+        let windows = draw_windows(&train_x, train_w, &data.train.shape, w, &sde, &mut rng);
         let mut total = 0.0;
         for b0 in (0..n_train).step_by(config.batch_size) {
             let range = b0..(b0 + config.batch_size).min(n_train);
@@ -997,7 +1053,7 @@ pub fn train_with(
         }
         // Validation: one window per validation chain, its own stream of draws.
         let mut vrng = chain_rng(splitmix64(config.seed ^ 0x5EED), epoch as u64);
-        let vw = draw_windows(&valid_x, &data.valid.shape, w, &sde, &mut vrng);
+        let vw = draw_windows(&valid_x, valid_w, &data.valid.shape, w, &sde, &mut vrng);
         let (valid_loss, valid_levels) = stepper.level_losses(&vw, size, device);
         let row = EpochStats {
             epoch: epoch + 1,

@@ -163,9 +163,19 @@ pub struct Args {
     /// pass, except on the fused CPU network). [default 1]
     #[arg(long)]
     pub iterations: Option<usize>,
-    /// γ of the SDA likelihood, > 0. [default 0.03, the paper's Lorenz evaluation]
-    #[arg(long, allow_hyphen_values = true)]
-    pub gamma: Option<f64>,
+    /// γ of the SDA likelihood: a number > 0, or auto (chosen on the data folder's validation
+    /// trajectories, observed with this run's operator and noise: the γ whose residuals are
+    /// closest to calibrated; cached in the run folder). [default 0.03, the paper's Lorenz
+    /// evaluation]
+    #[arg(long, allow_hyphen_values = true, value_parser = parse_gamma)]
+    pub gamma: Option<Gamma>,
+    /// With --gamma auto: validation windows assimilated per candidate γ (4 samples each).
+    #[arg(long, default_value_t = 4)]
+    pub calibration: usize,
+    /// With --gamma auto: the data folder whose valid.npy it calibrates on. [default: the one
+    /// the model was trained on, as its config.json records]
+    #[arg(long)]
+    pub calibration_data: Option<PathBuf>,
     /// ζ of the DPS likelihood. [default 1]
     #[arg(long)]
     pub zeta: Option<f64>,
@@ -176,6 +186,24 @@ pub struct Args {
 pub struct SampleArgs {
     #[command(flatten)]
     pub sampler: SamplerArgs,
+}
+
+/// `--gamma`: a value, or chosen by calibration.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Gamma {
+    /// This γ.
+    Value(f64),
+    /// Chosen on the validation trajectories ([`sda::calibrate`]).
+    Auto,
+}
+
+fn parse_gamma(s: &str) -> std::result::Result<Gamma, String> {
+    if s == "auto" {
+        return Ok(Gamma::Auto);
+    }
+    s.parse::<f64>()
+        .map(Gamma::Value)
+        .map_err(|_| format!("`{s}` is neither a number nor auto"))
 }
 
 fn load(a: &SamplerArgs) -> Result<(burn::prelude::Device, Model)> {
@@ -428,6 +456,42 @@ fn draw(
     Ok((x, t0.elapsed().as_secs_f64(), evals))
 }
 
+/// `--gamma auto`: γ from the validation trajectories (or the run folder's cache), reported.
+fn calibrate(
+    a: &Args,
+    model: &Model,
+    obs: &Observed,
+    cfg: &SampleConfig,
+    dev: &burn::prelude::Device,
+) -> Result<f64> {
+    let run = &a.sampler.model;
+    let path = sda::calibrate::validation_file(model, run, a.calibration_data.as_deref())?;
+    let valid = sda::data::read_trajectories(&path, &model.config.data.state_shape)
+        .context("--gamma auto")?;
+    let budget = sda::calibrate::Budget {
+        windows: a.calibration,
+        ..Default::default()
+    };
+    let pb = bar(0, "calibrate γ");
+    let c = sda::calibrate::gamma(model, obs, cfg, &valid, &budget, Some(run), dev, |d, n| {
+        pb.set_length(n as u64);
+        pb.set_position(d as u64);
+    })?;
+    pb.finish_and_clear();
+    let cached = sda::calibrate::cache_file(run, &c.key);
+    println!(
+        "--gamma auto on {} ({}):",
+        path.display(),
+        if c.fresh {
+            format!("ran now, cached in {}", cached.display())
+        } else {
+            format!("read from {}", cached.display())
+        }
+    );
+    println!("{}", c.report());
+    Ok(c.gamma)
+}
+
 /// What a run stopped in batch `i` leaves: no output, and the batches done in OUTPUT.parts/.
 fn not_written(output: &Path, i: usize) -> String {
     match i {
@@ -490,14 +554,31 @@ pub fn run(a: Args) -> Result<()> {
         likelihood: a.likelihood,
         solver: a.solver,
         iterations: a.iterations,
-        gamma: a.gamma,
+        gamma: a.gamma.map(|g| match g {
+            Gamma::Value(v) => v,
+            // A placeholder that resolves like any γ; calibration replaces it below.
+            Gamma::Auto => 0.03,
+        }),
         zeta: a.zeta,
         ..a.sampler.flags()
     })?;
+    let auto = a.gamma == Some(Gamma::Auto);
+    if !auto && (a.calibration != 4 || a.calibration_data.is_some()) {
+        bail!("--calibration and --calibration-data go with --gamma auto only");
+    }
+    if auto && a.calibration == 0 {
+        bail!("--calibration 0: the calibration needs at least 1 validation window");
+    }
     let (dev, model) = load(&a.sampler)?;
     let obs = observations_of(&a, &model)?;
-    let cfg = config(&a.sampler, &settings, &model, &dev)?;
+    let mut cfg = config(&a.sampler, &settings, &model, &dev)?;
     check_output(&a.sampler, &model)?;
+    let mut settings = settings;
+    if auto {
+        let gamma = calibrate(&a, &model, &obs, &cfg, &dev)?;
+        settings.likelihood = Likelihood::Sda { gamma };
+        cfg.likelihood = settings.likelihood;
+    }
     let sharded = match crate::shard::open(&a.sampler.shard, &a.sampler.output)? {
         Opened::Done => return Ok(()),
         Opened::Shard(s) => Some(s),

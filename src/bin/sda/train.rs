@@ -185,6 +185,12 @@ pub fn run(a: Args) -> Result<()> {
     if existing == Existing::Replace && holds {
         remove_run(&a.output)?;
     }
+    if let Some(o) = &data.observed {
+        println!(
+            "masked loss: {:.1} % of the training values are observed; the loss counts those only",
+            100.0 * o.train_share()
+        );
+    }
     let pb = bar(a.epochs as u64, "train");
     let t0 = std::time::Instant::now();
     let mut last = None;
