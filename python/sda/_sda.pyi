@@ -86,7 +86,7 @@ class Model:
         likelihood: Optional[str] = None,
         solver: Optional[str] = None,
         iterations: Optional[int] = None,
-        gamma: Optional[float] = None,
+        gamma: Optional[Union[float, str]] = None,
         zeta: Optional[float] = None,
         composition: str = "mean",
         precision: str = "auto",
@@ -97,6 +97,8 @@ class Model:
         context: Optional[int] = None,
         conditioning: str = "both",
         context_std: float = 0.1,
+        calibration: int = 4,
+        calibration_data: Optional[Union[Data, PathArg]] = None,
         progress: bool = True,
     ) -> FloatArray: ...
     def sample(

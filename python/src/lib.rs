@@ -690,6 +690,8 @@ fn simulate(
 #[pyclass(module = "sda", name = "Model", frozen)]
 struct Model {
     model: RustModel,
+    /// The run folder it was read from or trained into (where `gamma="auto"` caches).
+    run: Option<PathBuf>,
 }
 
 /// The sampler and likelihood settings of `preset`, overridden by every setting given (the
@@ -786,6 +788,29 @@ fn sample_config(
 }
 
 impl Model {
+    /// The validation trajectories `gamma="auto"` calibrates on: those of `data` (a
+    /// `sda.Data`, or a data folder's path), or of the folder the model was trained on.
+    fn calibration_trajectories(
+        &self,
+        py: Python<'_>,
+        data: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Array> {
+        if let Some(d) = data.and_then(|d| d.cast::<Data>().ok()) {
+            return array_in(d.get().valid.bind(py).as_any(), "calibration_data.valid");
+        }
+        let dir = data.map(path_in).transpose()?;
+        if dir.is_none() && (self.run.is_none() || self.model.config.data_dir.is_none()) {
+            return Err(value_error(
+                "gamma=\"auto\": this model names no data folder to calibrate on; pass \
+                 calibration_data= (a sda.Data or a data folder with valid.npy)",
+            ));
+        }
+        let run = self.run.clone().unwrap_or_default();
+        let path =
+            sda::calibrate::validation_file(&self.model, &run, dir.as_deref()).map_err(py_err)?;
+        sda::data::read_trajectories(&path, &self.model.config.data.state_shape).map_err(py_err)
+    }
+
     fn draw(
         &self,
         py: Python<'_>,
@@ -819,7 +844,10 @@ impl Model {
     fn load(py: Python<'_>, dir: &Bound<'_, PyAny>) -> PyResult<Self> {
         let dir = path_in(dir)?;
         let model = compute(py, |_| RustModel::load(&dir, &Device::flex()))?;
-        Ok(Self { model })
+        Ok(Self {
+            model,
+            run: Some(dir),
+        })
     }
 
     /// Writes `config.json` and `model.safetensors` into `dir` (created if needed).
@@ -880,10 +908,13 @@ impl Model {
     /// experiments only). sampling: `"joint"` (all states at once) or `"autoregressive"`
     /// (window after window; `window` states each, `context` of them already drawn,
     /// `conditioning` `"both"`, `"guidance"` or `"replacement"`, the context's likelihood std
-    /// `context_std`), as `sda assimilate --sampling`.
+    /// `context_std`), as `sda assimilate --sampling`. gamma: a number, or `"auto"` (as
+    /// `--gamma auto`: chosen on `calibration` validation windows of `calibration_data`, a
+    /// `sda.Data` or a data folder, by default the folder the model was trained on; cached in
+    /// the model's run folder when it has one).
     /// Returns float32 `(samples, length, *state)` in physical units: the same bits as
     /// `sda assimilate` with the same settings and seed.
-    #[pyo3(signature = (y, *, operator=None, noise=None, length=65, samples=64, batch=64, preset="paper", sampler=None, steps=None, grid=None, eta=None, corrections=None, corrector=None, tau=None, delta=None, likelihood=None, solver=None, iterations=None, gamma=None, zeta=None, composition="mean", precision="auto", seed=0, guard=true, sampling="joint", window=None, context=None, conditioning="both", context_std=0.1, progress=true))]
+    #[pyo3(signature = (y, *, operator=None, noise=None, length=65, samples=64, batch=64, preset="paper", sampler=None, steps=None, grid=None, eta=None, corrections=None, corrector=None, tau=None, delta=None, likelihood=None, solver=None, iterations=None, gamma=None, zeta=None, composition="mean", precision="auto", seed=0, guard=true, sampling="joint", window=None, context=None, conditioning="both", context_std=0.1, calibration=4, calibration_data=None, progress=true))]
     #[allow(clippy::too_many_arguments)]
     fn assimilate<'py>(
         &self,
@@ -906,7 +937,7 @@ impl Model {
         likelihood: Option<&str>,
         solver: Option<&str>,
         iterations: Option<usize>,
-        gamma: Option<f64>,
+        gamma: Option<&Bound<'py, PyAny>>,
         zeta: Option<f64>,
         composition: &str,
         precision: &str,
@@ -917,8 +948,33 @@ impl Model {
         context: Option<usize>,
         conditioning: &str,
         context_std: f64,
+        calibration: usize,
+        calibration_data: Option<&Bound<'py, PyAny>>,
         progress: bool,
     ) -> PyResult<Bound<'py, PyArrayDyn<f32>>> {
+        // gamma: a number, or "auto" (chosen on validation trajectories, as --gamma auto).
+        let auto = match gamma {
+            Some(g) if g.extract::<String>().is_ok_and(|v| v == "auto") => true,
+            Some(g) if g.extract::<f64>().is_err() => {
+                return Err(value_error("gamma: a number > 0, or \"auto\""));
+            }
+            _ => false,
+        };
+        if !auto && (calibration != 4 || calibration_data.is_some()) {
+            return Err(value_error(
+                "calibration and calibration_data go with gamma=\"auto\" only",
+            ));
+        }
+        if auto && calibration == 0 {
+            return Err(value_error(
+                "calibration=0: the calibration needs at least 1 validation window",
+            ));
+        }
+        let gamma = match gamma {
+            Some(_) if auto => Some(0.03),
+            Some(g) => Some(g.extract::<f64>()?),
+            None => None,
+        };
         let settings = settings(
             preset,
             sampler,
@@ -954,6 +1010,32 @@ impl Model {
                 context_std,
             },
         )?;
+        let mut cfg = cfg;
+        if auto {
+            let valid = self.calibration_trajectories(py, calibration_data)?;
+            let budget = sda::calibrate::Budget {
+                windows: calibration,
+                ..Default::default()
+            };
+            let run = self.run.clone();
+            let model = &self.model;
+            let c = compute(py, |poll| {
+                sda::calibrate::gamma(
+                    model,
+                    &observed,
+                    &cfg,
+                    &valid,
+                    &budget,
+                    run.as_deref(),
+                    &Device::flex(),
+                    |_, _| poll(),
+                )
+            })?;
+            if progress {
+                eprintln!("gamma=\"auto\":\n{}", c.report());
+            }
+            cfg.likelihood = Likelihood::Sda { gamma: c.gamma };
+        }
         let x = self.draw(py, Some(observed), cfg, progress)?;
         array_out(py, x)
     }
@@ -1188,7 +1270,10 @@ fn train(
         )
     })?;
     pb.finish_and_clear();
-    Ok(Model { model })
+    Ok(Model {
+        model,
+        run: _scratch.is_none().then_some(dir),
+    })
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 and the linear-Gaussian system against the exact posterior of a Kalman/RTS smoother."""
 
 import numpy as np
+import pytest
 
 import sda
 from conftest import OPERATOR
@@ -109,3 +110,27 @@ def test_linear_gaussian_posterior_matches_the_kalman_smoother():
     z_prior = np.abs(prior.mean(0) - mean) / std
     assert z_prior.mean() > 1.0, z_prior.mean()
     assert np.median(prior.std(0) / std) > 1.5
+
+
+def test_auto_gamma_runs_one_of_its_candidates_and_refuses_without_validation_data(
+    model, observation, lorenz, tmp_path
+):
+    _, y = observation
+    kw = dict(operator=OPERATOR, noise=0.4, length=33, samples=4, steps=32, seed=5,
+              progress=False)
+    # A model trained in memory names no data folder: the trajectories must be given.
+    with pytest.raises(ValueError, match=r"^gamma=\"auto\": .*calibration_data"):
+        model.assimilate(y, **kw, gamma="auto")
+    with pytest.raises(ValueError, match=r"calibration=0"):
+        model.assimilate(y, **kw, gamma="auto", calibration=0, calibration_data=lorenz)
+    with pytest.raises(ValueError, match=r"go with gamma=\"auto\" only"):
+        model.assimilate(y, **kw, calibration=2)
+    x = model.assimilate(y, **kw, gamma="auto", calibration=2, calibration_data=lorenz)
+    # The samples are those of a fixed gamma among the candidates, bit for bit.
+    same = [g for g in (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
+            if np.array_equal(x, model.assimilate(y, **kw, gamma=g, guard=False))]
+    assert len(same) >= 1, "auto gamma ran none of its candidates"
+    # A data folder works as calibration_data too.
+    lorenz.save(tmp_path / "data")
+    x2 = model.assimilate(y, **kw, gamma="auto", calibration=2, calibration_data=tmp_path / "data")
+    assert np.array_equal(x, x2)

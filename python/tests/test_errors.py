@@ -2,6 +2,8 @@
 crash of the interpreter; every exception of sda is also a sda.SdaError."""
 
 import json
+import subprocess
+import sys
 import signal
 import threading
 import time
@@ -176,3 +178,39 @@ def test_a_diverging_run_raises_and_guard_false_hands_over_its_samples(model, ob
     assert x.shape == (2, 33, 3)
     # Lorenz-63 stays within |x| < 60: what the guard refused is far outside it (or NaN).
     assert not (np.abs(x) < 1e3).all()
+
+
+def test_a_killed_python_training_leaves_whole_files_and_resumes(tmp_path):
+    # SIGKILL (no chance to clean up) in the middle of sda.train from a Python process: every
+    # file left is whole, and the run resumes from the checkpoint to the end.
+    script = (
+        "import sda, sys\n"
+        "d = sda.simulate('lorenz63', trajectories=64, length=32, seed=1, progress=False)\n"
+        "d.save(sys.argv[1] + '/data')\n"
+        "print('ready', flush=True)\n"
+        "sda.train(d, width=32, depth=1, epochs=80, checkpoint_every=1,\n"
+        "          output=sys.argv[1] + '/run', progress=False)\n"
+    )
+    p = subprocess.Popen([sys.executable, "-c", script, str(tmp_path)], stdout=subprocess.PIPE)
+    assert p.stdout.readline().strip() == b"ready"
+    deadline = time.monotonic() + 60
+    while not (tmp_path / "run" / "checkpoint.json").exists():
+        assert time.monotonic() < deadline and p.poll() is None
+        time.sleep(0.05)
+    time.sleep(0.3)
+    p.send_signal(signal.SIGKILL)
+    assert p.wait() == -signal.SIGKILL, "the run ended before it was killed"
+    run = tmp_path / "run"
+    ckpt = json.loads((run / "checkpoint.json").read_text())
+    done = ckpt["epochs_done"]
+    assert 1 <= done < 80
+    # Every file is whole (hidden .NAME.tmpPID files are writes that were in progress).
+    json.loads((run / "config.json").read_text())
+    assert (run / "stats.csv").read_text().count("\n") in (done + 1, done + 2)
+    data = sda.Data.load(tmp_path / "data")
+    m = sda.train(data, width=32, depth=1, epochs=80, checkpoint_every=1,
+                  output=run, resume=True, progress=False)
+    assert json.loads((run / "checkpoint.json").read_text())["epochs_done"] == 80
+    # The resumed run cleared what the killed one had in progress.
+    assert not any(".tmp" in f.name for f in run.iterdir()), sorted(run.iterdir())
+    assert m.sample(length=9, samples=2, steps=8, guard=False, progress=False).shape == (2, 9, 3)

@@ -435,8 +435,19 @@ fn checkpoint_file(name: &str) -> bool {
             .any(|e| name.ends_with(e))
 }
 
-/// Removes the files of checkpoints other than the one with `suffix` (best effort: a file left
-/// over costs only disk space, and the next checkpoint tries again).
+/// Whether `name` is a write in progress of another process (`.NAME.tmpPID`,
+/// [`crate::io::temp_path`]): in a run folder, one that a killed run left behind.
+fn foreign_temp(name: &str) -> bool {
+    name.starts_with('.')
+        && name
+            .rsplit_once(".tmp")
+            .and_then(|(_, pid)| pid.parse::<u32>().ok())
+            .is_some_and(|pid| pid != std::process::id())
+}
+
+/// Removes the files of checkpoints other than the one with `suffix`, and the temporary files
+/// of killed runs (best effort: a file left over costs only disk space, and the next
+/// checkpoint tries again).
 fn remove_stale_checkpoints(dir: &Path, suffix: &str) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
@@ -449,7 +460,7 @@ fn remove_stale_checkpoints(dir: &Path, suffix: &str) {
             name.as_str(),
             "checkpoint.bpk" | "optimizer.bpk" | "optimizer.npy"
         );
-        if stale_tagged || untagged {
+        if stale_tagged || untagged || foreign_temp(&name) {
             let _ = std::fs::remove_file(entry.path());
         }
     }
