@@ -14,7 +14,7 @@
 //!    `z ≫ 1` says the observations pull less than they should, `z ≪ 1` that the samples fit
 //!    the noise.
 //!
-//! The validation truths also give each candidate's RMSE and the 90 % interval's coverage, which
+//! The validation truths also give each candidate's RMSE and spread over RMSE, which
 //! are reported beside rms z but do not choose (the chosen rule needs no truth, so it is the
 //! same one a user can check on their own run). The result is cached in the run folder under
 //! `calibration/`, keyed by everything that went into it, so that it is paid once.
@@ -28,7 +28,7 @@ use crate::assimilate::{Fit, Observed, SampleConfig, observe, sample};
 use crate::data::features;
 use crate::error::{Error, Result};
 use crate::io::{Array, read_json, write_json};
-use crate::metrics::{coverage, ensemble_mean, rmse};
+use crate::metrics::{ensemble_mean, ensemble_spread, rmse};
 use crate::model::Model;
 use crate::score::guidance::Likelihood;
 
@@ -62,8 +62,9 @@ pub struct Candidate {
     pub rms_z: Option<f64>,
     /// RMSE of the samples' mean against the validation truths.
     pub rmse: Option<f64>,
-    /// Share of the truths' values inside the samples' central 90 % interval.
-    pub coverage_90: Option<f64>,
+    /// The samples' spread (rms over windows) over their mean's RMSE: `sqrt(S/(S+1))` for a
+    /// calibrated ensemble of `S` samples.
+    pub spread_error: Option<f64>,
     /// Why the guard stopped it, if it did.
     pub diverged: Option<String>,
 }
@@ -95,9 +96,9 @@ impl Calibration {
             let line = match (&c.diverged, c.rms_z) {
                 (Some(why), _) => format!("diverged ({why})"),
                 (None, Some(z)) => format!(
-                    "rms z {z:.3}, RMSE {:.4}, 90 % coverage {:.2}",
+                    "rms z {z:.3}, RMSE {:.4}, spread/RMSE {:.2}",
                     c.rmse.unwrap_or(f64::NAN),
-                    c.coverage_90.unwrap_or(f64::NAN)
+                    c.spread_error.unwrap_or(f64::NAN)
                 ),
                 (None, None) => "no figures".into(),
             };
@@ -109,10 +110,17 @@ impl Calibration {
             .find(|c| c.gamma == self.gamma)
             .and_then(|c| c.rms_z)
             .unwrap_or(f64::NAN);
+        let s = self.budget.samples as f64;
         out.push_str(&format!(
             "  chose γ = {} on {} validation windows × {} samples: its rms z {z:.3} is the closest \
-             to 1 of the candidates that did not diverge ({:.1} s)",
-            self.gamma, self.budget.windows, self.budget.samples, self.seconds
+             to 1 of the candidates that did not diverge ({:.1} s; RMSE and spread against the \
+             validation truths, spread/RMSE ≈ {:.2} when calibrated with {} samples)",
+            self.gamma,
+            self.budget.windows,
+            self.budget.samples,
+            self.seconds,
+            (s / (s + 1.0)).sqrt(),
+            self.budget.samples
         ));
         out
     }
@@ -267,7 +275,7 @@ pub fn gamma(
             first_batch: 0,
             ..config.clone()
         };
-        let (mut z2, mut e2, mut inside, mut values) = (0.0, 0.0, 0.0, 0usize);
+        let (mut z2, mut e2, mut s2) = (0.0, 0.0, 0.0);
         let mut diverged = None;
         for (truth, obs) in &cases {
             let x = match sample(model, Some(obs), &cfg, device, |_| {}) {
@@ -286,8 +294,7 @@ pub fn gamma(
             let t: Vec<f64> = truth.iter().map(|&v| v as f64).collect();
             let r = rmse(&ensemble_mean(&xs, budget.samples), &t);
             e2 += r * r;
-            inside += coverage(&xs, budget.samples, &t, 0.9) * t.len() as f64;
-            values += t.len();
+            s2 += ensemble_spread(&xs, budget.samples).powi(2);
             done += 1;
             progress(done, total);
         }
@@ -297,7 +304,7 @@ pub fn gamma(
             gamma: g,
             rms_z: ok.then(|| (z2 / w).sqrt()),
             rmse: ok.then(|| (e2 / w).sqrt()),
-            coverage_90: ok.then(|| inside / values as f64),
+            spread_error: ok.then(|| (s2 / e2).sqrt()),
             diverged,
         });
     }
