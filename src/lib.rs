@@ -27,6 +27,7 @@
 
 pub mod assimilate;
 pub mod classical;
+pub mod coords;
 pub mod data;
 pub mod error;
 pub mod evaluate;
@@ -39,6 +40,7 @@ pub mod mcs;
 pub mod metrics;
 pub mod model;
 pub mod netcdf;
+pub mod netcdf_write;
 pub mod nn;
 pub mod options;
 pub mod output;
@@ -47,6 +49,7 @@ pub mod record;
 pub mod score;
 pub mod shard;
 pub mod train;
+pub mod transform;
 
 pub use error::{Error, Result};
 

@@ -38,6 +38,7 @@ class Data:
         seed: int = 0,
         context: Optional[ArrayLike] = None,
         layout: str = "vector",
+        transform: Union[None, str, dict[Union[int, str], str]] = None,
     ) -> Data: ...
     def save(self, dir: PathArg) -> None: ...
     @property
@@ -98,7 +99,9 @@ class Model:
         conditioning: str = "both",
         context_std: float = 0.1,
         progress: bool = True,
-    ) -> FloatArray: ...
+        start: Optional[str] = None,
+        as_xarray: bool = False,
+    ) -> Any: ...
     def sample(
         self,
         *,
@@ -124,7 +127,9 @@ class Model:
         conditioning: str = "both",
         context_std: float = 0.1,
         progress: bool = True,
-    ) -> FloatArray: ...
+        start: Optional[str] = None,
+        as_xarray: bool = False,
+    ) -> Any: ...
 
 def simulate(
     system: str,
