@@ -363,8 +363,8 @@ impl Layout {
     }
 }
 
-/// Writes samples `x` `(S, L, *state)` of data `info` as the NetCDF-3 file `path` (see
-/// [`Layout::of`] for `start` and `title`).
+/// Writes samples `x` `(S, L, *state)` as the NetCDF-3 file `path`, laid out by `layout` (made
+/// by [`Layout::of`] for `S` samples of `L` states), atomically.
 pub fn write_netcdf(path: &Path, x: &Array, layout: &Layout) -> Result<()> {
     let (s, l) = (x.shape[0], x.shape[1]);
     assert_eq!(
