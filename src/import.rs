@@ -388,6 +388,7 @@ pub fn import(dir: &Path, spec: &ImportSpec) -> Result<SystemInfo> {
 
 /// [`import`] from `.npy` files: `valid` and `test` together or neither (then `split`, by
 /// default [`DEFAULT_SPLIT`], divides `train` after a shuffle seeded by `seed`).
+#[allow(clippy::too_many_arguments)]
 pub fn import_files(
     dir: &Path,
     train: &Path,

@@ -104,7 +104,7 @@ impl Transform {
         match *self {
             Self::None => z,
             Self::Sqrt => z.max(0.0).powi(2),
-            Self::Log { offset } if offset == 0.0 => z.exp(),
+            Self::Log { offset: 0.0 } => z.exp(),
             Self::Log { offset } => (z.exp() - offset).max(0.0),
             Self::Logit => 1.0 / (1.0 + (-z).exp()),
         }
