@@ -5,7 +5,7 @@ use burn::prelude::*;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
-use crate::data::features;
+use crate::data::{SystemInfo, features, shape_text, unravel};
 use crate::error::{Error, Result};
 use crate::io::Array;
 use crate::mcs::splitmix64;
@@ -22,6 +22,7 @@ use crate::score::sampler::{Corrector, Grid, Method, Sampler, Step, normal};
 use crate::score::{Counted, Evaluations, NoiseEstimator, tensor, to_vec};
 
 /// Observations as given by a user: operator, values and noise stds (physical units).
+#[derive(Clone, Debug)]
 pub struct Observed {
     /// The operator `A`.
     pub operator: Operator,
@@ -276,6 +277,84 @@ impl Observed {
         })
     }
 
+    /// These observations in the variables the model learns (`info.transforms`, see
+    /// [`crate::transform`]): `z = g(y)` with noise std `|g'(y)| σ_y`, to first order; the
+    /// observations themselves where there is no transform.
+    ///
+    /// # Errors
+    /// An operator that mixes or maps the state's values (only direct observations of values
+    /// compose with a transform), a value outside its variable's domain (naming the table's
+    /// line or `y`'s index and the variable), a `sqrt` variable observed at 0 (where the first
+    /// order std is infinite).
+    pub fn transformed(&self, info: &SystemInfo, length: usize) -> Result<Observed> {
+        let t = &info.transforms;
+        if t.is_identity() {
+            return Ok(self.clone());
+        }
+        let shape = &info.state_shape;
+        let f = features(shape);
+        if !self.operator.is_direct() {
+            return Err(Error::config(
+                "--operator",
+                format!(
+                    "'{}' mixes or maps the state's values, but the model learns transformed \
+                     variables ({}): only observations of the values themselves (a table, \
+                     stride, at, last, select, crop, space-stride, mask, points) are \
+                     transformed with them",
+                    self.operator,
+                    t.describe()
+                ),
+            ));
+        }
+        assert!(f < 1 << 24, "flat indices exact in float32");
+        // Which value of the state each observation is: the operator applied to states that
+        // hold their own indices.
+        let index: Vec<f32> = (0..length).flat_map(|_| (0..f).map(|j| j as f32)).collect();
+        let source = to_vec(
+            self.operator
+                .apply(tensor(index, [1, length, f], &Device::flex()), shape)?,
+        );
+        let per = t.per_value(f);
+        let table = self.operator.table();
+        let place = |m: usize| match table {
+            Some(e) => format!("{} line {}", e.path, e.pairs[m].2),
+            None => format!("y[{}]", shape_text(&unravel(&self.y.shape, m))),
+        };
+        let mut y = Vec::with_capacity(self.y.data.len());
+        let mut noise = Vec::with_capacity(y.capacity());
+        for (m, ((&v, &s), &j)) in self.y.data.iter().zip(&self.noise).zip(&source).enumerate() {
+            let j = j as usize;
+            let tr = per[j];
+            let name = &t.of_value(j, f).expect("transforms").name;
+            let bad = |why: &str| {
+                Error::config(
+                    "--observations",
+                    format!(
+                        "{}: value {v} of variable {name} (the model learns {name}={tr}): {why}",
+                        place(m)
+                    ),
+                )
+            };
+            if let Some(why) = tr.outside(v as f64) {
+                return Err(bad(why));
+            }
+            let std = tr.std(v as f64, s as f64);
+            if !std.is_finite() {
+                return Err(bad(
+                    "the first-order noise std σ/(2√y) of sqrt is infinite at 0; a variable \
+                     observed at 0 needs log:C",
+                ));
+            }
+            y.push(tr.forward(v as f64) as f32);
+            noise.push(std as f32);
+        }
+        Ok(Observed {
+            operator: self.operator.clone(),
+            y: Array::new(self.y.shape.clone(), y),
+            noise,
+        })
+    }
+
     /// Checks `y` against the operator, the model's states and the trajectory length.
     pub fn check(&self, state_shape: &[usize], length: usize, what: &str) -> Result<()> {
         self.operator
@@ -382,11 +461,17 @@ pub fn sample_counted(
     let shape = &model.config.data.state_shape;
     let f = features(shape);
     let l = config.length;
-    let obs = match observed {
+    // The observations of the variables the model learns (the given ones without transforms).
+    let transformed = match observed {
         Some(o) => {
             o.check(shape, l, "--observations")?;
-            Some(o.to_observation(model, l, device)?)
+            Some(o.transformed(&model.config.data, l)?)
         }
+        None => None,
+    };
+    let observed = transformed.as_ref();
+    let obs = match observed {
+        Some(o) => Some(o.to_observation(model, l, device)?),
         None => None,
     };
     if let (Some(_), Likelihood::Sda { gamma }) = (&obs, config.likelihood)
@@ -514,7 +599,7 @@ pub fn sample_counted(
         out.extend(to_vec(x));
         batches += 1;
     }
-    model.config.normalisation().denormalise(&mut out);
+    model.config.data.from_model(&mut out);
     let mut dims = vec![config.samples, l];
     dims.extend(shape);
     // Every batch makes the same passes; each pass evaluates all its samples once.

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::io::{Array, read_json, read_npy, write_json, write_npy};
 use crate::mcs::System;
+use crate::transform::Transforms;
 
 /// Per-value affine normalisation: `x_norm = (x − mean) / scale`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -97,6 +98,26 @@ pub struct SystemInfo {
     pub burn_in: usize,
     /// The simulation seed.
     pub seed: u64,
+    /// The transforms of the variables (`sda import --transform`): the networks learn `g(y)`
+    /// (normalised), and samples are mapped back by `g⁻¹`. None: the values themselves.
+    #[serde(default, skip_serializing_if = "Transforms::is_identity")]
+    pub transforms: Transforms,
+}
+
+impl SystemInfo {
+    /// Physical values `(…, *state)` to the networks' units, in place: transformed, then
+    /// normalised.
+    pub fn to_model(&self, x: &mut [f32]) {
+        self.transforms.forward(x, features(&self.state_shape));
+        self.normalisation.normalise(x);
+    }
+
+    /// The networks' units back to physical values, in place: denormalised, then the inverse
+    /// transforms.
+    pub fn from_model(&self, x: &mut [f32]) {
+        self.normalisation.denormalise(x);
+        self.transforms.inverse(x, features(&self.state_shape));
+    }
 }
 
 /// A data set folder: system description and the three splits.
@@ -311,6 +332,7 @@ impl Splits {
             length: train.shape[1],
             burn_in: 0,
             seed: 0,
+            transforms: Transforms::default(),
         };
         Ok(Self {
             info,
@@ -393,6 +415,16 @@ pub fn read_trajectories(path: &Path, state_shape: &[usize]) -> Result<Array> {
     }
     a.check_finite(&path.display().to_string())?;
     Ok(a)
+}
+
+/// `[i, j, k]` of flat position `at` in an array of `shape` (C order).
+pub fn unravel(shape: &[usize], mut at: usize) -> Vec<usize> {
+    let mut idx = vec![0; shape.len()];
+    for (d, &n) in shape.iter().enumerate().rev() {
+        idx[d] = at % n.max(1);
+        at /= n.max(1);
+    }
+    idx
 }
 
 /// `3` or `2, 64, 64`: a shape for messages.

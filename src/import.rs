@@ -19,6 +19,7 @@ use crate::data::{Normalisation, SystemInfo, shape_text};
 use crate::error::{Error, Result};
 use crate::io::{Array, read_npy_dtype, write_json, write_npy};
 use crate::mcs::{External, Provenance, Source, System, checksum};
+use crate::transform::{TransformSpec, Transforms};
 
 /// The default split fractions `(train, valid, test)` of one array of trajectories.
 pub const DEFAULT_SPLIT: [f64; 3] = [0.8, 0.1, 0.1];
@@ -66,6 +67,8 @@ pub struct ImportSpec {
     pub context: Option<Input>,
     /// How a vector state is laid out (a ring needs states of one axis).
     pub layout: crate::mcs::Layout,
+    /// The transforms of the channels (fields) or components (vectors), named by their index.
+    pub transform: TransformSpec,
 }
 
 /// A checked import, ready to be written.
@@ -205,6 +208,36 @@ fn source(role: &str, input: &Input, stored: &Array) -> Source {
     }
 }
 
+/// The transforms of `spec`, its channels (fields) or components (vectors) named `0`, `1`, …,
+/// with every value of every input checked against them.
+fn transforms_of(spec: &ImportSpec, state: &[usize]) -> Result<Transforms> {
+    let names: Vec<String> = (0..state[0]).map(|i| i.to_string()).collect();
+    let transforms = spec.transform.resolve(&names)?;
+    if spec.layout == crate::mcs::Layout::Ring
+        && transforms
+            .0
+            .windows(2)
+            .any(|w| w[0].transform != w[1].transform)
+    {
+        return Err(Error::config(
+            "--transform",
+            "--layout ring shares one network along the ring: give one transform for all",
+        ));
+    }
+    let f: usize = state.iter().product();
+    let mut inputs = vec![&spec.train];
+    if let Some((v, t)) = &spec.valid_test {
+        inputs.extend([v, t]);
+    }
+    for input in inputs {
+        let shape = &input.array.shape;
+        transforms.check(&input.array.data, f, &input.origin, |k| {
+            format!("[{}]", shape_text(&position(shape, k)))
+        })?;
+    }
+    Ok(transforms)
+}
+
 /// Checks an import and builds its splits and `system.json`, writing nothing.
 ///
 /// # Errors
@@ -225,6 +258,7 @@ pub fn prepare(spec: &ImportSpec) -> Result<Imported> {
             ),
         ));
     }
+    let transforms = transforms_of(spec, &state)?;
     let (train, valid, test, split) = match &spec.valid_test {
         Some((v, t)) => {
             for input in [v, t] {
@@ -302,6 +336,12 @@ pub fn prepare(spec: &ImportSpec) -> Result<Imported> {
         sources.push(source("context", input, c));
     }
     let counts = [train.shape[0], valid.shape[0], test.shape[0]];
+    // Fitted to the transformed training values: what the networks see.
+    let normalisation = {
+        let mut z = train.clone();
+        transforms.forward(&mut z.data, state.iter().product());
+        normalisation(&z).for_layout(spec.layout)
+    };
     let info = SystemInfo {
         system: System::External(External {
             state_shape: state.clone(),
@@ -316,11 +356,12 @@ pub fn prepare(spec: &ImportSpec) -> Result<Imported> {
             layout: spec.layout,
         }),
         state_shape: state,
-        normalisation: normalisation(&train).for_layout(spec.layout),
+        normalisation,
         trajectories: counts.iter().sum(),
         length: train.shape[1],
         burn_in: 0,
         seed: spec.seed,
+        transforms,
     };
     Ok(Imported {
         info,
@@ -347,6 +388,7 @@ pub fn import(dir: &Path, spec: &ImportSpec) -> Result<SystemInfo> {
 
 /// [`import`] from `.npy` files: `valid` and `test` together or neither (then `split`, by
 /// default [`DEFAULT_SPLIT`], divides `train` after a shuffle seeded by `seed`).
+#[allow(clippy::too_many_arguments)]
 pub fn import_files(
     dir: &Path,
     train: &Path,
@@ -355,6 +397,7 @@ pub fn import_files(
     seed: u64,
     context: Option<&Path>,
     layout: crate::mcs::Layout,
+    transform: TransformSpec,
 ) -> Result<SystemInfo> {
     let spec = ImportSpec {
         train: Input::read(train)?,
@@ -366,6 +409,7 @@ pub fn import_files(
         seed,
         context: context.map(Input::read).transpose()?,
         layout,
+        transform,
     };
     import(dir, &spec)
 }
@@ -411,6 +455,7 @@ mod tests {
             seed: 3,
             context: None,
             layout: crate::mcs::Layout::Vector,
+            transform: TransformSpec::All(crate::transform::Transform::None),
         }
     }
 

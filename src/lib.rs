@@ -30,6 +30,7 @@
 pub mod assimilate;
 pub mod calibrate;
 pub mod classical;
+pub mod coords;
 pub mod data;
 pub mod error;
 pub mod evaluate;
@@ -42,6 +43,7 @@ pub mod mcs;
 pub mod metrics;
 pub mod model;
 pub mod netcdf;
+pub mod netcdf_write;
 pub mod nn;
 pub mod observed;
 pub mod options;
@@ -51,6 +53,7 @@ pub mod record;
 pub mod score;
 pub mod shard;
 pub mod train;
+pub mod transform;
 
 pub use error::{Error, Result};
 

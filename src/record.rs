@@ -24,6 +24,7 @@ use crate::data::{Normalisation, Splits, SystemInfo, shape_text};
 use crate::error::{Error, Result};
 use crate::io::{Array, write_npy};
 use crate::mcs::{External, Provenance, Source, System, checksum};
+use crate::transform::{TransformSpec, Transforms};
 
 /// One coordinate axis: its name, values and the attributes that say what they mean.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -142,6 +143,35 @@ pub struct MaskInfo {
     /// Of the masked values, those that had data at some times (`--gaps mask`).
     #[serde(default)]
     pub gaps: usize,
+    /// The masked values of a state, as runs `[start, end)` of flat indices (empty in data
+    /// folders made before it was recorded).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub runs: Vec<[usize; 2]>,
+}
+
+impl MaskInfo {
+    /// Whether value `j` of a state is masked, when the runs are recorded.
+    pub fn masked_at(&self, j: usize) -> bool {
+        self.runs.iter().any(|r| (r[0]..r[1]).contains(&j))
+    }
+}
+
+/// The runs `[start, end)` of the indices where `keep` is false.
+fn runs_of(keep: &[bool]) -> Vec<[usize; 2]> {
+    let mut runs = Vec::new();
+    let mut j = 0;
+    while j < keep.len() {
+        if keep[j] {
+            j += 1;
+            continue;
+        }
+        let start = j;
+        while j < keep.len() && !keep[j] {
+            j += 1;
+        }
+        runs.push([start, j]);
+    }
+    runs
 }
 
 /// `--split-by-time a,b,c`: the training, validation and test periods, in this order.
@@ -212,7 +242,7 @@ impl SplitByTime {
 }
 
 /// How to cut a record.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Windows {
     /// Steps per window L.
     pub window: usize,
@@ -222,6 +252,8 @@ pub struct Windows {
     pub split: SplitByTime,
     /// What to do with values missing at some times but not all.
     pub gaps: Gaps,
+    /// The transforms of the variables (`--transform`).
+    pub transform: TransformSpec,
 }
 
 /// `--gaps`: what becomes of a value missing at some times but not all.
@@ -286,6 +318,13 @@ impl Cut {
             period(r.periods[1]),
             period(r.periods[2]),
         );
+        if !info.transforms.is_identity() {
+            out += &format!(
+                "\ntransforms {} (the networks learn the transformed values; samples come back \
+                 in physical units)",
+                info.transforms.describe()
+            );
+        }
         let dropped: usize = r.dropped.iter().sum();
         if dropped > 0 {
             let [a, b, c] = r.dropped;
@@ -390,6 +429,7 @@ pub fn cut(record: &Record, windows: &Windows) -> Result<Cut> {
         return Err(Error::config("--stride", "must be at least 1 time step"));
     }
     let periods = windows.split.periods(steps)?;
+    let transforms = transforms_of(record, &windows.transform)?;
     let names = ["training", "validation", "test"];
     for (k, p) in periods.iter().enumerate() {
         let n = p[1] - p[0];
@@ -457,8 +497,20 @@ pub fn cut(record: &Record, windows: &Windows) -> Result<Cut> {
         .chunks(f)
         .map(|row| row.iter().zip(&seen).any(|(v, s)| *s && !v.is_finite()))
         .collect();
-    let train_values = &record.values[periods[0][0] * f..periods[0][1] * f];
-    let norm = normalisation(train_values, &state);
+    let per = transforms.per_value(f);
+    let train_values: Vec<f64> = record.values[periods[0][0] * f..periods[0][1] * f]
+        .chunks(f)
+        .flat_map(|row| row.iter().zip(&per).map(|(&v, t)| t.forward(v)))
+        .collect();
+    let norm = normalisation(&train_values, &state);
+    // Masked values are filled with the physical value at the normalisation's mean, 0 in the
+    // networks' units.
+    let fill: Vec<f64> = norm
+        .mean
+        .iter()
+        .zip(&per)
+        .map(|(m, t)| t.inverse(*m))
+        .collect();
     let mut starts: [Vec<usize>; 3] = Default::default();
     let mut dropped = [0usize; 3];
     let mut arrays: Vec<Array> = Vec::with_capacity(3);
@@ -471,13 +523,13 @@ pub fn cut(record: &Record, windows: &Windows) -> Result<Cut> {
             } else {
                 starts[k].push(at);
                 for row in record.values[at * f..(at + l) * f].chunks(f) {
-                    data.extend(row.iter().enumerate().map(|(j, &v)| {
-                        if seen[j] {
-                            v as f32
-                        } else {
-                            norm.mean[j] as f32
-                        }
-                    }));
+                    data.extend(
+                        row.iter().enumerate().map(
+                            |(j, &v)| {
+                                if seen[j] { v as f32 } else { fill[j] as f32 }
+                            },
+                        ),
+                    );
                 }
             }
             at += s;
@@ -546,6 +598,7 @@ pub fn cut(record: &Record, windows: &Windows) -> Result<Cut> {
             masked,
             values: f,
             gaps: gaps_masked,
+            runs: runs_of(&seen),
         }),
     };
     let system = System::External(External {
@@ -569,12 +622,32 @@ pub fn cut(record: &Record, windows: &Windows) -> Result<Cut> {
             length: l,
             burn_in: 0,
             seed: 0,
+            transforms,
         },
         train,
         valid,
         test,
     };
     Ok(Cut { splits, mask, gaps })
+}
+
+/// The transforms of `spec` for the record's variables, every value of the record checked
+/// against them.
+fn transforms_of(record: &Record, spec: &TransformSpec) -> Result<Transforms> {
+    let names: Vec<String> = record.variables.iter().map(|v| v.name.clone()).collect();
+    let transforms = spec.resolve(&names)?;
+    let state = record.state_shape();
+    let f: usize = state.iter().product();
+    transforms.check(&record.values, f, &record.origin, |k| {
+        let t = k / f;
+        format!(
+            "time step {t} ({} {}), state index [{}]",
+            record.time.name,
+            fmt_value(record.time.values[t]),
+            shape_text(&unravel(&state, k % f))
+        )
+    })?;
+    Ok(transforms)
 }
 
 /// `[c, i, j]` of flat position `at` in a state of `shape`.

@@ -357,6 +357,7 @@ fn a_record_is_cut_into_windows_that_respect_the_periods_the_mask_and_the_gaps()
         stride: 1,
         split: sda::record::SplitByTime::parse(&[4.0, 2.0, 2.0]).unwrap(),
         gaps: sda::record::Gaps::Drop,
+        transform: sda::transform::TransformSpec::All(sda::transform::Transform::None),
     };
     let cut = sda::record::cut(&r, &windows).unwrap();
     let sp = &cut.splits;
@@ -406,6 +407,7 @@ fn a_record_is_cut_into_windows_that_respect_the_periods_the_mask_and_the_gaps()
         stride: 2,
         split: sda::record::SplitByTime::parse(&[0.75, 0.25, 0.0]).unwrap(),
         gaps: sda::record::Gaps::Drop,
+        transform: sda::transform::TransformSpec::All(sda::transform::Transform::None),
     };
     let c = sda::record::cut(&r, &w).unwrap();
     let sda::mcs::System::External(e) = &c.splits.info.system else {
@@ -427,7 +429,7 @@ fn a_record_is_cut_into_windows_that_respect_the_periods_the_mask_and_the_gaps()
     // --gaps mask: V at (1, 1) joins the mask, and every window is kept.
     let w = sda::record::Windows {
         gaps: sda::record::Gaps::Mask,
-        ..windows
+        ..windows.clone()
     };
     let c = sda::record::cut(&r, &w).unwrap();
     let sda::mcs::System::External(e) = &c.splits.info.system else {
@@ -763,6 +765,7 @@ fn the_mediterranean_sea_height_reads_from_netcdf4_with_its_land_mask() {
         stride: 1,
         split: sda::record::SplitByTime::parse(&[0.8, 0.1, 0.1]).unwrap(),
         gaps,
+        transform: sda::transform::TransformSpec::All(sda::transform::Transform::None),
     };
     let e = sda::record::cut(&r, &windows(sda::record::Gaps::Drop))
         .expect_err("every training window holds a gap")

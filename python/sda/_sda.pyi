@@ -38,6 +38,7 @@ class Data:
         seed: int = 0,
         context: Optional[ArrayLike] = None,
         layout: str = "vector",
+        transform: Union[None, str, dict[Union[int, str], str]] = None,
     ) -> Data: ...
     def save(self, dir: PathArg) -> None: ...
     @property
@@ -100,7 +101,9 @@ class Model:
         calibration: int = 4,
         calibration_data: Optional[Union[Data, PathArg]] = None,
         progress: bool = True,
-    ) -> FloatArray: ...
+        start: Optional[str] = None,
+        as_xarray: bool = False,
+    ) -> Any: ...
     def sample(
         self,
         *,
@@ -126,7 +129,9 @@ class Model:
         conditioning: str = "both",
         context_std: float = 0.1,
         progress: bool = True,
-    ) -> FloatArray: ...
+        start: Optional[str] = None,
+        as_xarray: bool = False,
+    ) -> Any: ...
 
 def simulate(
     system: str,

@@ -23,6 +23,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyFloat, PyInt, PyString};
 
 use sda::assimilate::{Observed, SampleConfig, sample};
+use sda::coords::Layout;
 use sda::data::{Splits, SystemInfo, simulate_splits};
 use sda::evaluate::evaluate as evaluate_samples;
 use sda::filter::{FilterConfig, run_particle_filter};
@@ -36,6 +37,7 @@ use sda::score::operator::Operator;
 use sda::score::preset::{Flags, Preset, Settings};
 use sda::score::table::{Design, Table};
 use sda::train::{NetSpec, TrainConfig, default_batch_lr, train_with, use_data_context};
+use sda::transform::TransformSpec;
 
 create_exception!(
     _sda,
@@ -417,6 +419,28 @@ fn path_in(obj: &Bound<'_, PyAny>) -> PyResult<PathBuf> {
 // ---------------------------------------------------------------------------------------------
 // Data
 
+/// `transform=`: `None`, one transform for all (`"log"`), or a dict of channel (fields) or
+/// component (vectors) index to transform (`{1: "sqrt"}`), as `sda import --transform`.
+fn transform_in(obj: Option<&Bound<'_, PyAny>>) -> PyResult<TransformSpec> {
+    let items: Vec<String> = match obj {
+        None => Vec::new(),
+        Some(o) => {
+            if let Ok(s) = o.extract::<String>() {
+                vec![s]
+            } else if let Ok(d) = o.cast::<PyDict>() {
+                d.iter()
+                    .map(|(k, v)| Ok(format!("{}={}", k.str()?, v.str()?)))
+                    .collect::<PyResult<_>>()?
+            } else {
+                return Err(value_error(
+                    "transform: a transform for all (\"log\") or a dict {index: transform}",
+                ));
+            }
+        }
+    };
+    TransformSpec::parse(&items).map_err(py_err)
+}
+
 /// A data set: training, validation and test trajectories `(N, L, *state)` (float32, physical
 /// units, read-only numpy arrays) and the description of the system that made them (what
 /// `system.json` holds, normalisation included).
@@ -489,14 +513,17 @@ impl Data {
     /// split by `split` (fractions train, valid, test; default 0.8, 0.1, 0.1). The
     /// normalisation is per value for vectors and per channel for fields; `context` gives
     /// constant channels `(Cc, H, W)` of field data to the network beside every state. The
-    /// description records each array's dtype, shape and checksum.
+    /// description records each array's dtype, shape and checksum. transform: `"sqrt"`,
+    /// `"log"`, `"log:C"` or `"logit"` for every channel (fields) or component (vectors), or a
+    /// dict `{index: transform}`, as `sda import --transform`: the model learns the
+    /// transformed values, and its samples come back in physical units.
     ///
     /// Built-in (`lorenz63`, `lorenz96`, `linear`, `kolmogorov`): `(N, L, *state)` of that
     /// system; without `valid`, the chains of `train` are split 80/10/10 in order as `sda
     /// simulate` splits them; the normalisation is the system's own (Lorenz-63) or the mean
     /// and std of each value over the training split.
     #[staticmethod]
-    #[pyo3(signature = (train, valid=None, test=None, *, system="external", split=None, seed=0, context=None, layout="vector"))]
+    #[pyo3(signature = (train, valid=None, test=None, *, system="external", split=None, seed=0, context=None, layout="vector", transform=None))]
     #[allow(clippy::too_many_arguments)]
     fn from_arrays(
         py: Python<'_>,
@@ -508,15 +535,17 @@ impl Data {
         seed: u64,
         context: Option<&Bound<'_, PyAny>>,
         layout: &str,
+        transform: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         let layout: sda::mcs::Layout = parse("layout", layout).map_err(py_err)?;
+        let transform = transform.filter(|t| !t.is_none());
         let valid = valid.filter(|v| !v.is_none());
         let test = test.filter(|t| !t.is_none());
         let context = context.filter(|c| !c.is_none());
         if system != "external" {
-            if split.is_some() || seed != 0 || context.is_some() {
+            if split.is_some() || seed != 0 || context.is_some() || transform.is_some() {
                 return Err(value_error(format!(
-                    "split/seed/context: only for system=\"external\", not {system}"
+                    "split/seed/context/transform: only for system=\"external\", not {system}"
                 )));
             }
             let system = System::from_name(system).map_err(py_err)?;
@@ -549,6 +578,7 @@ impl Data {
             seed,
             context: context.map(|c| input_in(c, "context")).transpose()?,
             layout,
+            transform: transform_in(transform)?,
         };
         let imported = compute(py, |_| prepare(&spec))?;
         let s = Splits {
@@ -787,6 +817,24 @@ fn sample_config(
     .with(settings))
 }
 
+/// The title of an `xarray.Dataset` of `assimilate`.
+const POSTERIOR: &str = "posterior samples p(x | y) of sda assimilate";
+/// The title of an `xarray.Dataset` of `sample`.
+const PRIOR: &str = "prior samples p(x) of sda sample";
+
+/// Samples as a numpy array, or as an `xarray.Dataset` of `layout` (`sda._xarray.dataset`).
+fn out_with<'py>(py: Python<'py>, x: Array, layout: Option<Layout>) -> PyResult<Bound<'py, PyAny>> {
+    let array = array_out(py, x)?.into_any();
+    match layout {
+        None => Ok(array),
+        Some(l) => {
+            let l = json_to_py(py, &l)?;
+            py.import("sda._xarray")?
+                .call_method1("dataset", (array, l))
+        }
+    }
+}
+
 impl Model {
     /// The validation trajectories `gamma="auto"` calibrates on: those of `data` (a
     /// `sda.Data`, or a data folder's path), or of the folder the model was trained on.
@@ -809,6 +857,28 @@ impl Model {
         let path =
             sda::calibrate::validation_file(&self.model, &run, dir.as_deref()).map_err(py_err)?;
         sda::data::read_trajectories(&path, &self.model.config.data.state_shape).map_err(py_err)
+    }
+
+    /// The coordinates of an `as_xarray=True` result (checked before sampling), or `None`.
+    fn layout(
+        &self,
+        start: Option<&str>,
+        as_xarray: bool,
+        samples: usize,
+        length: usize,
+        title: &str,
+    ) -> PyResult<Option<Layout>> {
+        if !as_xarray {
+            if start.is_some() {
+                return Err(value_error(
+                    "start: dates the samples of an as_xarray=True result",
+                ));
+            }
+            return Ok(None);
+        }
+        Layout::of(&self.model.config.data, samples, length, start, title)
+            .map(Some)
+            .map_err(py_err)
     }
 
     fn draw(
@@ -913,8 +983,14 @@ impl Model {
     /// `sda.Data` or a data folder, by default the folder the model was trained on; cached in
     /// the model's run folder when it has one).
     /// Returns float32 `(samples, length, *state)` in physical units: the same bits as
-    /// `sda assimilate` with the same settings and seed.
-    #[pyo3(signature = (y, *, operator=None, noise=None, length=65, samples=64, batch=64, preset="paper", sampler=None, steps=None, grid=None, eta=None, corrections=None, corrector=None, tau=None, delta=None, likelihood=None, solver=None, iterations=None, gamma=None, zeta=None, composition="mean", precision="auto", seed=0, guard=true, sampling="joint", window=None, context=None, conditioning="both", context_std=0.1, calibration=4, calibration_data=None, progress=true))]
+    /// `sda assimilate` with the same settings and seed. With `as_xarray=True` (xarray
+    /// installed), an `xarray.Dataset` instead: one variable per variable of the data's record
+    /// (`x` for other data) over `sample`, time and the record's space axes, with their
+    /// coordinates and attributes, decoded as `xarray.open_dataset` decodes the `.nc` output
+    /// of `sda assimilate` (the same Dataset); masked values NaN. start: the record's time step
+    /// of the first state, an index or `"test:0"` (window 0 of the test split), for the
+    /// states' dates.
+    #[pyo3(signature = (y, *, operator=None, noise=None, length=65, samples=64, batch=64, preset="paper", sampler=None, steps=None, grid=None, eta=None, corrections=None, corrector=None, tau=None, delta=None, likelihood=None, solver=None, iterations=None, gamma=None, zeta=None, composition="mean", precision="auto", seed=0, guard=true, sampling="joint", window=None, context=None, conditioning="both", context_std=0.1, calibration=4, calibration_data=None, progress=true, start=None, as_xarray=false))]
     #[allow(clippy::too_many_arguments)]
     fn assimilate<'py>(
         &self,
@@ -951,7 +1027,10 @@ impl Model {
         calibration: usize,
         calibration_data: Option<&Bound<'py, PyAny>>,
         progress: bool,
-    ) -> PyResult<Bound<'py, PyArrayDyn<f32>>> {
+        start: Option<&str>,
+        as_xarray: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let layout = self.layout(start, as_xarray, samples, length, POSTERIOR)?;
         // gamma: a number, or "auto" (chosen on validation trajectories, as --gamma auto).
         let auto = match gamma {
             Some(g) if g.extract::<String>().is_ok_and(|v| v == "auto") => true,
@@ -1037,13 +1116,14 @@ impl Model {
             cfg.likelihood = Likelihood::Sda { gamma: c.gamma };
         }
         let x = self.draw(py, Some(observed), cfg, progress)?;
-        array_out(py, x)
+        out_with(py, x, layout)
     }
 
     /// `sda sample`: draws `samples` trajectories of `length` states from the trained prior
     /// p(x), with the sampler settings of `assimilate` (no likelihood), guarded as
-    /// `assimilate` is. Returns float32 `(samples, length, *state)` in physical units.
-    #[pyo3(signature = (*, length=65, samples=64, batch=64, preset="paper", sampler=None, steps=None, grid=None, eta=None, corrections=None, corrector=None, tau=None, delta=None, composition="mean", precision="auto", seed=0, guard=true, sampling="joint", window=None, context=None, conditioning="both", context_std=0.1, progress=true))]
+    /// `assimilate` is. Returns float32 `(samples, length, *state)` in physical units, or with
+    /// `as_xarray=True` an `xarray.Dataset` (and `start`) as `assimilate` does.
+    #[pyo3(signature = (*, length=65, samples=64, batch=64, preset="paper", sampler=None, steps=None, grid=None, eta=None, corrections=None, corrector=None, tau=None, delta=None, composition="mean", precision="auto", seed=0, guard=true, sampling="joint", window=None, context=None, conditioning="both", context_std=0.1, progress=true, start=None, as_xarray=false))]
     #[allow(clippy::too_many_arguments)]
     fn sample<'py>(
         &self,
@@ -1070,7 +1150,10 @@ impl Model {
         conditioning: &str,
         context_std: f64,
         progress: bool,
-    ) -> PyResult<Bound<'py, PyArrayDyn<f32>>> {
+        start: Option<&str>,
+        as_xarray: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let layout = self.layout(start, as_xarray, samples, length, PRIOR)?;
         let settings = Settings {
             likelihood: Likelihood::Sda { gamma: 0.0 },
             ..settings(
@@ -1108,7 +1191,7 @@ impl Model {
             },
         )?;
         let x = self.draw(py, None, cfg, progress)?;
-        array_out(py, x)
+        out_with(py, x, layout)
     }
 }
 

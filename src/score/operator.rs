@@ -971,6 +971,31 @@ impl Operator {
     }
 }
 
+impl Operator {
+    /// Whether every observed value is one value of the state, as it is (tables, `stride`,
+    /// `at`, `last`, `select`, `crop`, `space-stride`, `mask`, `points`): what a transform of
+    /// the state's variables composes with, value by value. `coarsen`, `linear`, `vorticity`,
+    /// `saturate` and `arctan` mix or map the values.
+    pub fn is_direct(&self) -> bool {
+        self.terms.iter().all(|t| match t {
+            Term::Stride { .. }
+            | Term::Last
+            | Term::At(_)
+            | Term::Table(_)
+            | Term::Select(_)
+            | Term::Crop { .. }
+            | Term::SpaceStride { .. }
+            | Term::Mask(_)
+            | Term::Points(_) => true,
+            Term::Coarsen(_)
+            | Term::Vorticity
+            | Term::Saturate
+            | Term::Arctan
+            | Term::Linear(_) => false,
+        })
+    }
+}
+
 impl Term {
     /// Whether the term is a linear map of the states, so that its Jacobian-vector product is
     /// the term applied to the tangent. Every term but `saturate` and `arctan` is.

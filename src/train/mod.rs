@@ -556,7 +556,7 @@ fn loss(
 
 fn normalised(a: &Array, data: &Dataset) -> Vec<f32> {
     let mut x = a.data.clone();
-    data.info.normalisation.normalise(&mut x);
+    data.info.to_model(&mut x);
     x
 }
 

@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use sda::assimilate::{Fit, Observed, SampleConfig, fused, sample_counted};
+use sda::coords::{Layout, write_netcdf};
 use sda::data::features;
 use sda::evaluate::{calibration_warning, residual_verdict};
 use sda::io::{Array, read_npy, write_npy};
@@ -22,6 +23,11 @@ use crate::shard::{Opened, ShardArgs, Sharded};
 pub use sda::score::preset::LikelihoodKind;
 use sda::score::preset::{Flags, Preset, Settings};
 use sda::shard::Shards;
+
+/// The title of a NetCDF output of `assimilate`.
+const POSTERIOR: &str = "posterior samples p(x | y) of sda assimilate";
+/// The title of a NetCDF output of `sample`.
+const PRIOR: &str = "prior samples p(x) of sda sample";
 
 /// Sampler flags shared by `assimilate` and `sample`.
 #[derive(clap::Args)]
@@ -84,9 +90,16 @@ pub struct SamplerArgs {
     /// Random seed.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Output .npy: float32, shape (samples, length, D), physical units.
+    /// Output: .npy (float32, shape (samples, length, *state), physical units) or .nc (NetCDF-3:
+    /// the samples with the data's coordinates, variable names, units and long names, values
+    /// of the record's fixed mask as _FillValue).
     #[arg(long)]
     pub output: PathBuf,
+    /// With a .nc --output of a record's model: the record's time step of the first state, N
+    /// or SPLIT:N (the first step of window N of train, valid or test, e.g. test:0), so that
+    /// the time coordinate holds the states' dates [default: the state indices 0 … L − 1].
+    #[arg(long)]
+    pub start: Option<String>,
     /// Device: cpu, vulkan[:N] or cuda[:N] (GPU builds only).
     #[arg(long, default_value = "cpu")]
     pub device: String,
@@ -330,6 +343,41 @@ pub fn observed_any(
     }
 }
 
+/// Whether `path` is a NetCDF output (`.nc`).
+fn is_netcdf(path: &Path) -> bool {
+    path.extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("nc"))
+}
+
+/// The coordinates of a `.nc` --output (`None` for `.npy`), checked before sampling.
+fn layout_of(a: &SamplerArgs, model: &Model, title: &str) -> Result<Option<Layout>> {
+    if !is_netcdf(&a.output) {
+        if a.start.is_some() {
+            bail!(
+                "--start: dates the samples of a NetCDF --output (.nc), not {}",
+                a.output.display()
+            );
+        }
+        return Ok(None);
+    }
+    Ok(Some(Layout::of(
+        &model.config.data,
+        a.samples,
+        a.length,
+        a.start.as_deref(),
+        title,
+    )?))
+}
+
+/// Writes the samples to --output: .npy, or .nc with `layout`.
+fn write_output(a: &SamplerArgs, x: &Array, layout: Option<&Layout>) -> Result<()> {
+    match layout {
+        Some(l) => write_netcdf(&a.output, x, l),
+        None => write_npy(&a.output, x),
+    }
+    .with_context(|| format!("--output {}", a.output.display()))
+}
+
 /// Checks that --output can take the samples (and the batches kept meanwhile) before sampling.
 fn check_output(a: &SamplerArgs, model: &Model) -> Result<()> {
     let values = (a.samples * a.length * features(&model.config.data.state_shape)) as u64;
@@ -381,6 +429,7 @@ fn draw(
     dev: &burn::prelude::Device,
     a: &SamplerArgs,
     sharded: Option<&Sharded>,
+    layout: Option<&Layout>,
 ) -> Result<(Array, f64, Evaluations)> {
     cfg.check(model)?;
     let all = cfg.samples.div_ceil(cfg.batch);
@@ -448,7 +497,7 @@ fn draw(
     shape[0] = data.len() / shape[1..].iter().product::<usize>().max(1);
     let x = Array::new(shape, data);
     if sharded.is_none() {
-        write_npy(&a.output, &x).with_context(|| format!("--output {}", a.output.display()))?;
+        write_output(a, &x, layout)?;
     }
     if let Some(p) = parts {
         p.finish()?;
@@ -572,6 +621,7 @@ pub fn run(a: Args) -> Result<()> {
     let (dev, model) = load(&a.sampler)?;
     let obs = observations_of(&a, &model)?;
     let mut cfg = config(&a.sampler, &settings, &model, &dev)?;
+    let layout = layout_of(&a.sampler, &model, POSTERIOR)?;
     check_output(&a.sampler, &model)?;
     let mut settings = settings;
     if auto {
@@ -584,7 +634,15 @@ pub fn run(a: Args) -> Result<()> {
         Opened::Shard(s) => Some(s),
         Opened::Whole => None,
     };
-    let (x, secs, evals) = draw(&model, Some(&obs), &cfg, &dev, &a.sampler, sharded.as_ref())?;
+    let (x, secs, evals) = draw(
+        &model,
+        Some(&obs),
+        &cfg,
+        &dev,
+        &a.sampler,
+        sharded.as_ref(),
+        layout.as_ref(),
+    )?;
     if let Some(s) = sharded {
         return finish_shard(s, &x, &cfg);
     }
@@ -634,13 +692,22 @@ pub fn run_sample(a: SampleArgs) -> Result<()> {
     };
     let (dev, model) = load(&a.sampler)?;
     let cfg = config(&a.sampler, &settings, &model, &dev)?;
+    let layout = layout_of(&a.sampler, &model, PRIOR)?;
     check_output(&a.sampler, &model)?;
     let sharded = match crate::shard::open(&a.sampler.shard, &a.sampler.output)? {
         Opened::Done => return Ok(()),
         Opened::Shard(s) => Some(s),
         Opened::Whole => None,
     };
-    let (x, secs, evals) = draw(&model, None, &cfg, &dev, &a.sampler, sharded.as_ref())?;
+    let (x, secs, evals) = draw(
+        &model,
+        None,
+        &cfg,
+        &dev,
+        &a.sampler,
+        sharded.as_ref(),
+        layout.as_ref(),
+    )?;
     if let Some(s) = sharded {
         return finish_shard(s, &x, &cfg);
     }
@@ -673,7 +740,8 @@ fn finish_shard(s: Sharded, x: &Array, cfg: &SampleConfig) -> Result<()> {
 }
 
 /// The samples of every part, in order, written to --output (after the same checks as a run).
-fn merge_parts(a: &SamplerArgs, model: &Model, shards: Shards) -> Result<Array> {
+fn merge_parts(a: &SamplerArgs, model: &Model, shards: Shards, title: &str) -> Result<Array> {
+    let layout = layout_of(a, model, title)?;
     check_output(a, model)?;
     let x = shards.concatenated()?;
     if x.shape[0] != a.samples {
@@ -684,7 +752,7 @@ fn merge_parts(a: &SamplerArgs, model: &Model, shards: Shards) -> Result<Array> 
             a.samples
         );
     }
-    write_npy(&a.output, &x).with_context(|| format!("--output {}", a.output.display()))?;
+    write_output(a, &x, layout.as_ref())?;
     let n = shards.manifest().count;
     shards.remove()?;
     println!(
@@ -698,27 +766,30 @@ fn merge_parts(a: &SamplerArgs, model: &Model, shards: Shards) -> Result<Array> 
 
 /// The observations of `assimilate`'s flags, checked against the model.
 fn observations_of(a: &Args, model: &Model) -> Result<Observed> {
-    observed_any(
+    let o = observed_any(
         &model.config.data.state_shape,
         &a.observations,
         a.operator.as_deref(),
         a.noise.as_deref(),
         a.sampler.length,
-    )
+    )?;
+    // Observations the model's transforms refuse fail now, before anything is drawn.
+    o.transformed(&model.config.data, a.sampler.length)?;
+    Ok(o)
 }
 
 /// `sda merge` of a sharded `assimilate`.
 pub fn merge(a: Args, shards: Shards) -> Result<()> {
     let (_, model) = load(&a.sampler)?;
     let obs = observations_of(&a, &model)?;
-    let x = merge_parts(&a.sampler, &model, shards)?;
+    let x = merge_parts(&a.sampler, &model, shards, POSTERIOR)?;
     report_posterior(&a.sampler.model, &model, &x, &obs)
 }
 
 /// `sda merge` of a sharded `sample`.
 pub fn merge_sample(a: SampleArgs, shards: Shards) -> Result<()> {
     let (_, model) = load(&a.sampler)?;
-    let x = merge_parts(&a.sampler, &model, shards)?;
+    let x = merge_parts(&a.sampler, &model, shards, PRIOR)?;
     report_prior(&model, &x);
     Ok(())
 }

@@ -10,6 +10,7 @@ use sda::mcs::Layout;
 use sda::mcs::System;
 use sda::netcdf::{ReadSpec, Select, parse_coarsen};
 use sda::record::{Gaps, SplitByTime, Windows};
+use sda::transform::TransformSpec;
 
 use crate::simulate::check_data_folder;
 
@@ -66,6 +67,13 @@ pub struct Args {
     /// time.
     #[arg(long, value_enum, default_value_t = Gaps::Drop, requires = "netcdf")]
     pub gaps: Gaps,
+    /// Transforms of positive or bounded variables, learnt in place of the values: one for all
+    /// (sqrt, log, log:C for ln(y + C) of quantities with zeros, logit for values in (0, 1)),
+    /// or NAME=T for some (UWND=none,SPEED=sqrt), NAME a variable of --netcdf or the index of
+    /// a channel (fields) or component (vectors) of --train. Samples are mapped back to
+    /// physical units [default: none].
+    #[arg(long, value_delimiter = ',')]
+    pub transform: Vec<String>,
     /// Validation trajectories (with --test): the splits are then kept as given.
     #[arg(long, requires = "test", conflicts_with_all = ["split", "netcdf"])]
     pub valid: Option<PathBuf>,
@@ -105,6 +113,7 @@ pub fn run(a: Args) -> Result<()> {
         Some(_) => bail!("--split: give three fractions train,valid,test, e.g. 0.8,0.1,0.1"),
     };
     let valid_test = a.valid.as_deref().zip(a.test.as_deref());
+    let transform = TransformSpec::parse(&a.transform)?;
     // An existing data set, a file in the way, an unwritable folder or a full disk fail before
     // anything is read. The float32 copies take at most the inputs' size.
     let inputs = [
@@ -128,6 +137,7 @@ pub fn run(a: Args) -> Result<()> {
         a.seed,
         a.context.as_deref(),
         a.layout,
+        transform,
     )
     .with_context(|| format!("importing into {}", a.output.display()))?;
     let System::External(e) = &info.system else {
@@ -136,12 +146,17 @@ pub fn run(a: Args) -> Result<()> {
     let [t, v, s] = e.provenance.trajectories;
     println!(
         "external system: states of shape ({}), {t} + {v} + {s} trajectories (train, valid, \
-         test){} → {}/{{train,valid,test}}.npy, system.json",
+         test){}{} → {}/{{train,valid,test}}.npy, system.json",
         shape_text(&info.state_shape),
         if e.context_channels > 0 {
             format!(", {} context channel(s)", e.context_channels)
         } else {
             String::new()
+        },
+        if info.transforms.is_identity() {
+            String::new()
+        } else {
+            format!(", transforms {}", info.transforms.describe())
         },
         a.output.display()
     );
@@ -151,6 +166,7 @@ pub fn run(a: Args) -> Result<()> {
 fn run_netcdf(a: &Args, file: &std::path::Path) -> Result<()> {
     let window = a.window.expect("--window is required with --netcdf");
     let split = SplitByTime::parse(a.split_by_time.as_deref().unwrap_or(&[0.8, 0.1, 0.1]))?;
+    let transform = TransformSpec::parse(&a.transform)?;
     // The windows hold at most ⌈L/S⌉ copies of each value of the file, as float32.
     let bytes = std::fs::metadata(file).map(|m| m.len()).unwrap_or(0);
     let copies = window.div_ceil(a.stride.max(1)) as u64;
@@ -171,6 +187,7 @@ fn run_netcdf(a: &Args, file: &std::path::Path) -> Result<()> {
             stride: a.stride,
             split,
             gaps: a.gaps,
+            transform,
         },
     )?;
     sda::record::write(&a.output, &cut)
