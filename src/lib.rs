@@ -26,6 +26,7 @@
 #![warn(missing_docs)]
 
 pub mod assimilate;
+pub mod baseline;
 pub mod classical;
 pub mod data;
 pub mod error;

@@ -527,18 +527,19 @@ impl Data {
             return Self::from_splits(py, s, None);
         }
         let valid_test = match (valid, test) {
-            (Some(v), Some(t)) => {
+            (Some(v), t) => {
                 if split.is_some() {
                     return Err(value_error(
-                        "split: not with valid and test (the splits are then kept as given)",
+                        "split: not with valid (the splits are then kept as given)",
                     ));
                 }
-                Some((input_in(v, "valid")?, input_in(t, "test")?))
+                let t = t.map(|t| input_in(t, "test")).transpose()?;
+                Some((input_in(v, "valid")?, t))
             }
             (None, None) => None,
-            _ => {
+            (None, Some(_)) => {
                 return Err(value_error(
-                    "valid and test: give both (the splits as they are) or neither (train is split)",
+                    "test: needs valid (the splits as they are), or neither (train is split)",
                 ));
             }
         };
