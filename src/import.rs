@@ -530,7 +530,7 @@ mod tests {
         let mut s = spec(input(vec![6, 5, 3], |k| (k as f32 * 0.7).sin()));
         s.valid_test = Some((
             input(vec![2, 7, 3], |k| k as f32),
-            input(vec![1, 9, 3], |k| -(k as f32)),
+            Some(input(vec![1, 9, 3], |k| -(k as f32))),
         ));
         let info = import(&dir, &s).unwrap();
         let data = crate::data::Dataset::load(&dir).unwrap();
