@@ -180,7 +180,7 @@ impl Training {
         self.seasons = 12;
         self.record_seasons = Some(months);
         self.note = format!(
-            "monthly climatology ({} {}, {fewest} to {} training states a month)",
+            "a monthly climatology ({} {}; {fewest} to {} training states a month)",
             time.name,
             units.unwrap_or(""),
             count.iter().max().expect("12 months")

@@ -49,8 +49,8 @@ pub struct Settings {
     pub samples: usize,
     /// Seed of every draw (the output does not depend on the number of threads).
     pub seed: u64,
-    /// EOFs of the covariance (`None`: the fewest that explain 90 % of the variance; for the
-    /// LIM at most a fifth of the pairs of consecutive training states).
+    /// EOFs of the covariance (`None`: the fewest that explain 90 % of the variance, at most a
+    /// fifth of the training states; for the LIM, of the pairs of consecutive training states).
     pub eofs: Option<usize>,
     /// The record step of state 0 (a number, or `SPLIT:N` for window `N` of a split).
     pub start: Option<String>,
@@ -142,7 +142,7 @@ pub fn run(
     let groups = groups(observed, length, &shape, &training)?;
     let climate = Climate::fit(&training)?;
     let mut report = vec![format!(
-        "fitted on {} training states of {} modelled values ({}){}",
+        "fitted on {} training states of {} modelled values; {}{}",
         training.len(),
         training.dim(),
         training.note,
@@ -165,7 +165,7 @@ pub fn run(
             let keep = match (settings.eofs, method) {
                 (Some(k), _) => Keep::Count(k),
                 (None, Method::Lim) => Keep::Share(0.9, training.pairs(1).len() / 5),
-                (None, _) => Keep::Share(0.9, usize::MAX),
+                (None, _) => Keep::Share(0.9, training.len() / 5),
             };
             let eofs = climate::Eofs::fit(&z, keep)?;
             report.push(format!(

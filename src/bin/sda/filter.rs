@@ -145,8 +145,8 @@ pub struct Args {
     #[arg(long, default_value_t = 64)]
     pub samples: usize,
     /// Baselines (oi, lim, climatology): EOFs of the covariance [default: the fewest that
-    /// explain 90 % of the standardised variance; lim: at most a fifth of the pairs of
-    /// consecutive training states].
+    /// explain 90 % of the standardised variance, at most a fifth of the training states (lim:
+    /// of the pairs of consecutive training states)].
     #[arg(long)]
     pub eofs: Option<usize>,
     /// Baselines on an imported record: the record step of state 0, or SPLIT:N for the start
