@@ -81,7 +81,7 @@ pub(super) fn run(p: &Problem, settings: &Settings, report: &mut Vec<String>) ->
         lags.par_iter().map(|&l| (l, lag_variance(p, l))).collect();
     let observed = seen.iter().filter(|m| !m.is_empty()).count();
     report.push(format!(
-        "persistence at {observed} of {d} observed values (lags of up to {} states), \
+        "persistence at the {observed} observed values of {d} (lags of up to {} states), \
          climatology at the others",
         lags.last().copied().unwrap_or(0)
     ));
