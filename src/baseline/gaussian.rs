@@ -212,7 +212,7 @@ pub(super) fn lim(
 ) -> Result<Drawn> {
     let pcs = eofs.u.transpose() * z;
     let fit = lim::fit(&pcs, &p.training.pairs(1))?;
-    if !(fit.radius < 1.0) {
+    if fit.radius.is_nan() || fit.radius >= 1.0 {
         return Err(Error::config(
             "--method lim",
             format!(

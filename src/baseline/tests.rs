@@ -62,8 +62,8 @@ fn joint(chain: &LinearChain, length: usize) -> DMatrix<f64> {
         sigma.push(s);
     }
     let mut big = DMatrix::zeros(k * length, k * length);
-    for s in 0..length {
-        let mut block = sigma[s].clone();
+    for (s, sig) in sigma.iter().enumerate() {
+        let mut block = sig.clone();
         for t in s..length {
             big.view_mut((t * k, s * k), (k, k)).copy_from(&block);
             big.view_mut((s * k, t * k), (k, k))
@@ -305,7 +305,7 @@ fn climatology_and_persistence_by_hand() {
     };
     // Relative standard error of a std from S draws: 1/√(2S) ≈ 0.0035.
     let close = |got: f64, want: f64| (got - want).abs() < 0.02 * want;
-    for t in 0..4 {
+    for (t, &want_sd) in pers_sd.iter().enumerate() {
         assert!((clim.mean.data[t * 2] as f64 - m0).abs() < 1e-6);
         assert!((clim.mean.data[t * 2 + 1] as f64 - m1).abs() < 1e-6);
         assert!(
