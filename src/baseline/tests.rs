@@ -317,7 +317,7 @@ fn climatology_and_persistence_by_hand() {
         assert!((pers.mean.data[t * 2] - 2.5).abs() < 1e-6);
         assert!((pers.mean.data[t * 2 + 1] as f64 - m1).abs() < 1e-6);
         assert!(
-            close(sd(&pers.samples, t, 0), pers_sd[t]),
+            close(sd(&pers.samples, t, 0), want_sd),
             "{t}: {}",
             sd(&pers.samples, t, 0)
         );
