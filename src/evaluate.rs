@@ -96,11 +96,21 @@ pub fn calibration_warning(z: f64, outside: f64) -> Option<String> {
 
 /// Splits `(N, L, *shape)` samples into finite ones (as f64) and a failure count.
 pub fn finite_samples(x: &Array) -> (Vec<f64>, usize) {
+    finite_samples_at(x, None)
+}
+
+/// [`finite_samples`], where a sample fails only for a non-finite value at a position that
+/// `keep` (one flag per value of a trajectory) keeps; values left out may be NaN (a fixed mask).
+pub fn finite_samples_at(x: &Array, keep: Option<&[bool]>) -> (Vec<f64>, usize) {
     let per = x.data.len() / x.shape[0].max(1);
     let mut out = Vec::with_capacity(x.data.len());
     let mut failed = 0;
     for s in x.data.chunks(per.max(1)) {
-        if s.iter().all(|v| v.is_finite()) {
+        let ok = match keep {
+            Some(k) => s.iter().zip(k).all(|(v, &k)| !k || v.is_finite()),
+            None => s.iter().all(|v| v.is_finite()),
+        };
+        if ok {
             out.extend(s.iter().map(|&v| v as f64));
         } else {
             failed += 1;
@@ -109,18 +119,40 @@ pub fn finite_samples(x: &Array) -> (Vec<f64>, usize) {
     (out, failed)
 }
 
+/// The values of each trajectory (`per` values each) at the positions `keep` keeps.
+fn compact(v: &[f64], per: usize, keep: &[bool]) -> Vec<f64> {
+    v.chunks(per)
+        .flat_map(|s| s.iter().zip(keep).filter(|(_, k)| **k).map(|(v, _)| *v))
+        .collect()
+}
+
 fn mean(v: &[f64]) -> Option<f64> {
     let f: Vec<f64> = v.iter().copied().filter(|v| v.is_finite()).collect();
     (!f.is_empty()).then(|| f.iter().sum::<f64>() / f.len() as f64)
 }
 
-/// Evaluates `samples` against an optional reference, truth, chain and observation.
+/// Evaluates `samples` against an optional reference, truth (`(1, L, *state)` or `(L,
+/// *state)`), chain and observation.
 pub fn evaluate(
     samples: &Array,
     reference: Option<&Array>,
     truth: Option<&Array>,
     chain: Option<&dyn MarkovChain>,
     observed: Option<(&Observed, &[usize])>,
+) -> Result<Evaluation> {
+    evaluate_at(samples, reference, truth, chain, observed, None)
+}
+
+/// [`evaluate`] on the values of a trajectory that `keep` keeps (one flag per value, `L · F`;
+/// e.g. those not observed, or not masked): the scores against the truth and the reference
+/// count only those values, and `log p(x)` (which needs whole trajectories) is left out.
+pub fn evaluate_at(
+    samples: &Array,
+    reference: Option<&Array>,
+    truth: Option<&Array>,
+    chain: Option<&dyn MarkovChain>,
+    observed: Option<(&Observed, &[usize])>,
+    keep: Option<&[bool]>,
 ) -> Result<Evaluation> {
     let same = |what: &str, a: &Array| -> Result<()> {
         if a.shape[1..] != samples.shape[1..] || a.shape[0] == 0 {
@@ -144,26 +176,58 @@ pub fn evaluate(
     }
     let l = samples.shape[1];
     let dim = samples.data.len() / samples.shape[0];
-    let (x, failed) = finite_samples(samples);
+    if let Some(k) = keep {
+        if k.len() != dim {
+            return Err(Error::config(
+                "mask",
+                format!("{} flags for trajectories of {dim} values", k.len()),
+            ));
+        }
+        if !k.iter().any(|&k| k) {
+            return Err(Error::config("mask", "leaves no value to score"));
+        }
+    }
+    let (x, failed) = finite_samples_at(samples, keep);
     let n = x.len() / dim;
     let reference = match reference {
         Some(r) => {
             same("--reference", r)?;
-            r.check_finite("--reference")?;
-            Some(r.data.iter().map(|&v| v as f64).collect::<Vec<_>>())
+            if keep.is_none() {
+                r.check_finite("--reference")?;
+            }
+            let (v, bad) = finite_samples_at(r, keep);
+            if bad > 0 {
+                return Err(Error::config(
+                    "--reference",
+                    format!("{bad} trajectories hold NaN or inf"),
+                ));
+            }
+            Some(v)
         }
         None => None,
     };
     let truth = match truth {
+        Some(t) if t.shape[..] == samples.shape[1..] => {
+            Some(t.data.iter().map(|&v| v as f64).collect::<Vec<_>>())
+        }
         Some(t) => {
             same("--truth", t)?;
             Some(t.data[..dim].iter().map(|&v| v as f64).collect::<Vec<_>>())
         }
         None => None,
     };
+    if let (Some(t), Some(k)) = (&truth, keep)
+        && let Some(i) = (0..dim).find(|&i| k[i] && !t[i].is_finite())
+    {
+        return Err(Error::config(
+            "--truth",
+            format!("value {i} of the trajectory is not finite"),
+        ));
+    }
     let ok = n > 0;
     let log_px = |v: &[f64]| {
         chain
+            .filter(|_| keep.is_none())
             .and_then(|c| c.log_prob_trajectories(v, l))
             .and_then(|lp| mean(&lp))
     };
@@ -177,6 +241,18 @@ pub fn evaluate(
         Some((o, shape)) if ok => Some(Fit::of(&good, o, shape)?),
         _ => None,
     };
+    let log_px_value = if ok { log_px(&x) } else { None };
+    let log_px_reference = reference.as_deref().and_then(log_px);
+    // The scores count the kept values only.
+    let (x, truth, reference, dim) = match keep {
+        Some(k) => (
+            compact(&x, dim, k),
+            truth.map(|t| compact(&t, dim, k)),
+            reference.map(|r| compact(&r, dim, k)),
+            k.iter().filter(|&&k| k).count(),
+        ),
+        None => (x, truth, reference, dim),
+    };
     Ok(Evaluation {
         samples: samples.shape[0],
         failed,
@@ -188,8 +264,8 @@ pub fn evaluate(
             .as_ref()
             .filter(|_| ok)
             .map(|r| mmd(&x, r, dim, None)),
-        log_px: if ok { log_px(&x) } else { None },
-        log_px_reference: reference.as_deref().and_then(log_px),
+        log_px: log_px_value,
+        log_px_reference,
         log_py: fit.as_ref().and_then(|f| mean(&f.log_likelihood)),
         residual_std: fit.as_ref().map(|f| f.residual_std),
         noise_std: fit.as_ref().map(|f| f.noise_std),

@@ -57,8 +57,9 @@ impl Input {
 pub struct ImportSpec {
     /// Training trajectories, or all of them when `valid_test` is `None`.
     pub train: Input,
-    /// Validation and test trajectories, when the splits are given.
-    pub valid_test: Option<(Input, Input)>,
+    /// Validation and (optionally) test trajectories, when the splits are given; without a
+    /// test set the data folder has no `test.npy` (the test period is the user's).
+    pub valid_test: Option<(Input, Option<Input>)>,
     /// Fractions `(train, valid, test)` of `train` when `valid_test` is `None`.
     pub split: [f64; 3],
     /// Seed of the shuffle before splitting.
@@ -227,7 +228,8 @@ fn transforms_of(spec: &ImportSpec, state: &[usize]) -> Result<Transforms> {
     let f: usize = state.iter().product();
     let mut inputs = vec![&spec.train];
     if let Some((v, t)) = &spec.valid_test {
-        inputs.extend([v, t]);
+        inputs.push(v);
+        inputs.extend(t);
     }
     for input in inputs {
         let shape = &input.array.shape;
@@ -261,7 +263,7 @@ pub fn prepare(spec: &ImportSpec) -> Result<Imported> {
     let transforms = transforms_of(spec, &state)?;
     let (train, valid, test, split) = match &spec.valid_test {
         Some((v, t)) => {
-            for input in [v, t] {
+            for input in std::iter::once(v).chain(t.as_ref()) {
                 check_trajectories(input)?;
                 if input.array.shape[2..] != state[..] {
                     return Err(Error::config(
@@ -274,19 +276,25 @@ pub fn prepare(spec: &ImportSpec) -> Result<Imported> {
                     ));
                 }
             }
-            let n = [&spec.train, v, t].map(|i| i.array.shape[0]);
-            if n.iter().sum::<usize>() < 3 {
+            let needed = 2 + usize::from(t.is_some());
+            let n = spec.train.array.shape[0]
+                + v.array.shape[0]
+                + t.as_ref().map_or(0, |t| t.array.shape[0]);
+            if n < needed {
                 return Err(Error::config(
                     &spec.train.origin,
-                    "fewer than 3 trajectories in all (at least one per split)",
+                    format!("fewer than {needed} trajectories in all (at least one per split)"),
                 ));
             }
-            (
-                spec.train.array.clone(),
-                v.array.clone(),
-                t.array.clone(),
-                None,
-            )
+            let test = match t {
+                Some(t) => t.array.clone(),
+                None => {
+                    let mut shape = v.array.shape.clone();
+                    shape[0] = 0;
+                    Array::new(shape, Vec::new())
+                }
+            };
+            (spec.train.array.clone(), v.array.clone(), test, None)
         }
         None => {
             let a = &spec.train.array;
@@ -330,7 +338,9 @@ pub fn prepare(spec: &ImportSpec) -> Result<Imported> {
     let mut sources = vec![source("train", &spec.train, &spec.train.array)];
     if let Some((v, t)) = &spec.valid_test {
         sources.push(source("valid", v, &v.array));
-        sources.push(source("test", t, &t.array));
+        if let Some(t) = t {
+            sources.push(source("test", t, &t.array));
+        }
     }
     if let (Some(input), Some(c)) = (&spec.context, &context) {
         sources.push(source("context", input, c));
@@ -378,7 +388,16 @@ pub fn import(dir: &Path, spec: &ImportSpec) -> Result<SystemInfo> {
     let imported = prepare(spec)?;
     write_npy(&dir.join("train.npy"), &imported.train)?;
     write_npy(&dir.join("valid.npy"), &imported.valid)?;
-    write_npy(&dir.join("test.npy"), &imported.test)?;
+    if imported.test.shape[0] > 0 {
+        write_npy(&dir.join("test.npy"), &imported.test)?;
+    } else if let Err(e) = std::fs::remove_file(dir.join("test.npy"))
+        && e.kind() != std::io::ErrorKind::NotFound
+    {
+        return Err(Error::Io {
+            path: dir.join("test.npy"),
+            source: e,
+        });
+    }
     if let Some(c) = &imported.context {
         write_npy(&dir.join("context.npy"), c)?;
     }
@@ -386,13 +405,13 @@ pub fn import(dir: &Path, spec: &ImportSpec) -> Result<SystemInfo> {
     Ok(imported.info)
 }
 
-/// [`import`] from `.npy` files: `valid` and `test` together or neither (then `split`, by
+/// [`import`] from `.npy` files: `valid` (with or without `test`) or neither (then `split`, by
 /// default [`DEFAULT_SPLIT`], divides `train` after a shuffle seeded by `seed`).
 #[allow(clippy::too_many_arguments)]
 pub fn import_files(
     dir: &Path,
     train: &Path,
-    valid_test: Option<(&Path, &Path)>,
+    valid_test: Option<(&Path, Option<&Path>)>,
     split: Option<[f64; 3]>,
     seed: u64,
     context: Option<&Path>,
@@ -402,7 +421,7 @@ pub fn import_files(
     let spec = ImportSpec {
         train: Input::read(train)?,
         valid_test: match valid_test {
-            Some((v, t)) => Some((Input::read(v)?, Input::read(t)?)),
+            Some((v, t)) => Some((Input::read(v)?, t.map(Input::read).transpose()?)),
             None => None,
         },
         split: split.unwrap_or(DEFAULT_SPLIT),
@@ -533,7 +552,10 @@ mod tests {
             .to_string();
         assert!(e.contains("(N, L, D)"), "{e}");
         let mut s = spec(input(vec![5, 3, 2], |_| 0.0));
-        s.valid_test = Some((input(vec![2, 3, 2], |_| 0.0), input(vec![2, 3, 3], |_| 0.0)));
+        s.valid_test = Some((
+            input(vec![2, 3, 2], |_| 0.0),
+            Some(input(vec![2, 3, 3], |_| 0.0)),
+        ));
         let e = prepare(&s).unwrap_err().to_string();
         assert!(e.contains("(3) differ") && e.contains("(2)"), "{e}");
         let mut s = spec(input(vec![10, 3, 2], |_| 0.0));
@@ -554,7 +576,7 @@ mod tests {
         let mut s = spec(input(vec![6, 5, 3], |k| (k as f32 * 0.7).sin()));
         s.valid_test = Some((
             input(vec![2, 7, 3], |k| k as f32),
-            input(vec![1, 9, 3], |k| -(k as f32)),
+            Some(input(vec![1, 9, 3], |k| -(k as f32))),
         ));
         let info = import(&dir, &s).unwrap();
         let data = crate::data::Dataset::load(&dir).unwrap();

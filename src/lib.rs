@@ -28,6 +28,7 @@
 #![warn(missing_docs)]
 
 pub mod assimilate;
+pub mod baseline;
 pub mod calibrate;
 pub mod classical;
 pub mod coords;

@@ -145,7 +145,6 @@ fn bad_classical_settings_fail_in_one_line_and_write_nothing() {
         ),
         (&["--method", "letkf", "--radius", "0"][..], "--radius"),
         (&["--method", "enks", "--lag", "500"][..], "--lag"),
-        (&["--method", "oi"][..], "--climatology"),
         (&["--method", "bpf"][..], "deterministic"),
         (&["--method", "ensf", "--members", "1"][..], "--members"),
         (
@@ -163,6 +162,24 @@ fn bad_classical_settings_fail_in_one_line_and_write_nothing() {
     ] {
         fails_with(&filter(args, &out), &out, needle);
     }
+    // OI on a named system needs --climatology (on a data folder it is the statistical
+    // baseline fitted on the training split, tests/baselines.rs).
+    let o = sda(&[
+        "filter",
+        "--system",
+        "lorenz96",
+        "--method",
+        "oi",
+        "--observations",
+        s(&dir.join("obs/y.npy")),
+        "--operator",
+        "stride:1@1",
+        "--noise",
+        "1",
+        "--output",
+        s(&out),
+    ]);
+    fails_with(&o, &out, "--climatology");
     let o = filter(&["--method", "kalmanish"], &out);
     assert!(!o.status.success() && !out.exists());
     // A value clap cannot parse: its own message, naming the flag.

@@ -206,7 +206,12 @@ def filter(
     burn_in: int = 64,
     seed: int = 0,
     progress: bool = True,
-) -> FloatArray: ...
+    method: str = "bpf",
+    samples: int = 64,
+    eofs: Optional[int] = None,
+    start: Optional[str] = None,
+    mean: bool = False,
+) -> Union[FloatArray, tuple[FloatArray, FloatArray]]: ...
 def evaluate(
     samples: ArrayLike,
     reference: Optional[ArrayLike] = None,
@@ -216,6 +221,8 @@ def evaluate(
     y: Optional[Observations] = None,
     operator: Optional[str] = None,
     noise: Optional[Noise] = None,
+    hidden: bool = False,
+    mask: Optional[ArrayLike] = None,
 ) -> dict[str, Any]: ...
 def plot_trajectories(
     samples: ArrayLike,

@@ -25,7 +25,6 @@ use pyo3::types::{PyBytes, PyDict, PyFloat, PyInt, PyString};
 use sda::assimilate::{Observed, SampleConfig, sample};
 use sda::coords::Layout;
 use sda::data::{Splits, SystemInfo, simulate_splits};
-use sda::evaluate::evaluate as evaluate_samples;
 use sda::filter::{FilterConfig, run_particle_filter};
 use sda::import::{DEFAULT_SPLIT, ImportSpec, Input, prepare, read_context};
 use sda::io::{Array, write_atomic, write_npy};
@@ -556,18 +555,19 @@ impl Data {
             return Self::from_splits(py, s, None);
         }
         let valid_test = match (valid, test) {
-            (Some(v), Some(t)) => {
+            (Some(v), t) => {
                 if split.is_some() {
                     return Err(value_error(
-                        "split: not with valid and test (the splits are then kept as given)",
+                        "split: not with valid (the splits are then kept as given)",
                     ));
                 }
-                Some((input_in(v, "valid")?, input_in(t, "test")?))
+                let t = t.map(|t| input_in(t, "test")).transpose()?;
+                Some((input_in(v, "valid")?, t))
             }
             (None, None) => None,
-            _ => {
+            (None, Some(_)) => {
                 return Err(value_error(
-                    "valid and test: give both (the splits as they are) or neither (train is split)",
+                    "test: needs valid (the splits as they are), or neither (train is split)",
                 ));
             }
         };
@@ -1467,15 +1467,23 @@ fn system_in(obj: &Bound<'_, PyAny>) -> PyResult<(System, Vec<usize>)> {
     sda::options::system(&p.to_string_lossy()).map_err(py_err)
 }
 
-/// `sda filter`: reference trajectories from p(x | y) with a bootstrap particle filter.
+/// `sda filter`: reference trajectories from p(x | y) with a bootstrap particle filter, or a
+/// statistical baseline of a data folder.
 ///
 /// system: a name (`lorenz63`, `lorenz96`, `linear`), a data folder or a `sda.Data` (its
 /// parameters). y, operator, noise: as in `Model.assimilate`. length: states per trajectory;
 /// particles: the number of particles; keep: trajectories returned; burn_in: prior
 /// transitions before the first state. Returns float32 `(keep, length, *state)`: the same
 /// bits as `sda filter` with the same seed, whatever the number of threads.
+///
+/// method: `bpf` (the particle filter), or a baseline fitted on the training split of
+/// `system` (a data folder, or a `sda.Data`): `climatology`, `persistence`, `oi`, `lim`, as
+/// `sda filter --method` (docs/real-data.md, "Statistical baselines"), with samples (trajectories
+/// drawn), eofs, start (a record step or `"test:N"`) and seed. Returns `(samples, length,
+/// *state)`, NaN at masked values; with mean=True the pair `(samples, exact mean (1, length,
+/// *state))`.
 #[pyfunction]
-#[pyo3(signature = (y, *, system, operator=None, noise=None, length=65, particles=16384, keep=1024, burn_in=64, seed=0, progress=true))]
+#[pyo3(signature = (y, *, system, operator=None, noise=None, length=65, particles=16384, keep=1024, burn_in=64, seed=0, progress=true, method="bpf", samples=64, eofs=None, start=None, mean=false))]
 #[allow(clippy::too_many_arguments)]
 fn filter<'py>(
     py: Python<'py>,
@@ -1489,7 +1497,43 @@ fn filter<'py>(
     burn_in: usize,
     seed: u64,
     progress: bool,
-) -> PyResult<Bound<'py, PyArrayDyn<f32>>> {
+    method: &str,
+    samples: usize,
+    eofs: Option<usize>,
+    start: Option<String>,
+    mean: bool,
+) -> PyResult<Bound<'py, PyAny>> {
+    if method != "bpf" {
+        let m: sda::baseline::Method = parse("method", method).map_err(|_| {
+            value_error(format!(
+                "method: bpf, climatology, persistence, oi or lim, not {method} (the classical \
+                 methods run from the command line, `sda filter --method`)"
+            ))
+        })?;
+        let (info, train, mask) = baseline_data(py, system)?;
+        if length == 0 {
+            return Err(value_error("length: must be at least 1"));
+        }
+        let o = observed_in(y, operator, noise, &info.state_shape, length)?;
+        let settings = sda::baseline::Settings {
+            samples,
+            seed,
+            eofs,
+            start,
+        };
+        let out = compute(py, |_| {
+            sda::baseline::run(m, &info, &train, mask.as_ref(), &o, length, &settings)
+        })?;
+        let x = array_out(py, out.samples)?.into_any();
+        if mean {
+            let m = array_out(py, out.mean)?.into_any();
+            return Ok(pyo3::types::PyTuple::new(py, [x, m])?.into_any());
+        }
+        return Ok(x);
+    }
+    if mean {
+        return Err(value_error("mean: only with a baseline method"));
+    }
     let (system, shape) = system_in(system)?;
     if length == 0 {
         return Err(value_error("length: must be at least 1"));
@@ -1518,7 +1562,41 @@ fn filter<'py>(
         )
     })?;
     pb.finish_and_clear();
-    array_out(py, out.samples)
+    Ok(array_out(py, out.samples)?.into_any())
+}
+
+/// The description, training split and fixed mask of a data folder (a path or a `sda.Data`).
+fn baseline_data(
+    py: Python<'_>,
+    obj: &Bound<'_, PyAny>,
+) -> PyResult<(SystemInfo, Array, Option<Array>)> {
+    if let Ok(d) = obj.cast::<Data>() {
+        let d = d.get();
+        if let System::External(sda::mcs::External {
+            record: Some(sda::record::RecordInfo { mask: Some(_), .. }),
+            ..
+        }) = &d.info.system
+        {
+            return Err(value_error(
+                "system: this data set has a fixed mask; give its folder's path so that \
+                 mask.npy is read",
+            ));
+        }
+        let train = array_in(d.train.bind(py).as_any(), "train")?;
+        return Ok((d.info.clone(), train, None));
+    }
+    let dir = path_in(obj)?;
+    if !dir.is_dir() {
+        return Err(value_error(format!(
+            "system: {} is not a data folder (the baselines are fitted on its training split)",
+            dir.display()
+        )));
+    }
+    let info = sda::data::read_info(&dir).map_err(py_err)?;
+    let train =
+        sda::data::read_trajectories(&dir.join("train.npy"), &info.state_shape).map_err(py_err)?;
+    let mask = sda::record::read_mask(&dir, &info).map_err(py_err)?;
+    Ok((info, train, mask))
 }
 
 /// `sda evaluate`: scores of samples `(N, L, *state)` against a reference `(M, L, *state)`
@@ -1529,8 +1607,13 @@ fn filter<'py>(
 /// log p(x_2:L | x_1) under the true transition of `system`), `log_py`, `residual_std` and
 /// `noise_std` (with `y`, `operator`, `noise`, or `y` a `.csv` table of observations), `rmse`, `spread`, `crps`, `rank_histogram`
 /// (with `truth`); a metric whose inputs are missing is None.
+///
+/// hidden=True scores only the values `y` did not observe (as `sda evaluate --hidden`); mask (an
+/// array of the state's or the trajectory's shape, non-zero: scored) chooses the values; a
+/// data folder's fixed mask (system given as its path) is left out as well. truth may be
+/// `(L, *state)`.
 #[pyfunction]
-#[pyo3(signature = (samples, reference=None, truth=None, *, system=None, y=None, operator=None, noise=None))]
+#[pyo3(signature = (samples, reference=None, truth=None, *, system=None, y=None, operator=None, noise=None, hidden=false, mask=None))]
 #[allow(clippy::too_many_arguments)]
 fn evaluate<'py>(
     py: Python<'py>,
@@ -1541,6 +1624,8 @@ fn evaluate<'py>(
     y: Option<&Bound<'py, PyAny>>,
     operator: Option<&str>,
     noise: Option<&Bound<'py, PyAny>>,
+    hidden: bool,
+    mask: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let samples = array_in(samples, "samples")?;
     if samples.shape.len() < 3 || samples.shape[0] == 0 {
@@ -1551,6 +1636,7 @@ fn evaluate<'py>(
     }
     let reference = opt_array_in(reference, "reference")?;
     let truth = opt_array_in(truth, "truth")?;
+    let system_obj = system;
     let system = system
         .filter(|s| !s.is_none())
         .map(system_in)
@@ -1561,16 +1647,78 @@ fn evaluate<'py>(
         Some(y) => Some(observed_in(y, operator, noise, &shape, samples.shape[1])?),
         None => None,
     };
+    let keep = scored_in(
+        py,
+        system_obj,
+        &samples.shape[1..],
+        observed.as_ref(),
+        hidden,
+        mask,
+    )?;
     let e = compute(py, |_| {
-        evaluate_samples(
+        sda::evaluate::evaluate_at(
             &samples,
             reference.as_ref(),
             truth.as_ref(),
             system.as_ref().and_then(|s| s.chain().ok()),
             observed.as_ref().map(|o| (o, shape.as_slice())),
+            keep.as_deref(),
         )
     })?;
     json_to_py(py, &e)
+}
+
+/// The values `evaluate` scores: the data folder's fixed mask (system given as a path),
+/// `mask`, and with `hidden` the values `observed` did not observe.
+fn scored_in(
+    _py: Python<'_>,
+    system: Option<&Bound<'_, PyAny>>,
+    trajectory: &[usize],
+    observed: Option<&sda::assimilate::Observed>,
+    hidden: bool,
+    mask: Option<&Bound<'_, PyAny>>,
+) -> PyResult<Option<Vec<bool>>> {
+    let (l, state) = (trajectory[0], &trajectory[1..]);
+    let f: usize = state.iter().product();
+    let mut keep = vec![true; l * f];
+    let mut any = false;
+    let mut per_state = |keep: &mut Vec<bool>, flags: &[bool]| {
+        any = true;
+        for (i, k) in keep.iter_mut().enumerate() {
+            *k &= flags[i % f];
+        }
+    };
+    if let Some(obj) = system.filter(|s| !s.is_none() && s.cast::<Data>().is_err())
+        && let Ok(dir) = path_in(obj)
+        && dir.is_dir()
+    {
+        let info = sda::data::read_info(&dir).map_err(py_err)?;
+        if let Some(m) = sda::record::read_mask(&dir, &info).map_err(py_err)? {
+            let flags: Vec<bool> = m.data.iter().map(|&v| v > 0.5).collect();
+            per_state(&mut keep, &flags);
+        }
+    }
+    if let Some(m) = opt_array_in(mask.filter(|m| !m.is_none()), "mask")? {
+        let flags: Vec<bool> = m.data.iter().map(|&v| v != 0.0).collect();
+        if m.shape == state {
+            per_state(&mut keep, &flags);
+        } else if m.shape == trajectory {
+            any = true;
+            keep.iter_mut().zip(&flags).for_each(|(k, &m)| *k &= m);
+        } else {
+            return Err(value_error(format!(
+                "mask: of shape {:?}, not a state's {state:?} or a trajectory's {trajectory:?}",
+                m.shape
+            )));
+        }
+    }
+    if hidden {
+        let o = observed.ok_or_else(|| value_error("hidden: needs the observations y"))?;
+        let seen = sda::baseline::points::observed_mask(&o.operator, l, state).map_err(py_err)?;
+        keep.iter_mut().zip(&seen).for_each(|(k, &s)| *k &= !s);
+        any = true;
+    }
+    Ok(any.then_some(keep))
 }
 
 /// `sda plot trajectories`: each coordinate against time, samples `(N, L, D)` as thin blue

@@ -201,3 +201,33 @@ def test_imported_fields_train_with_their_context_as_sda_train_does(rng, tmp_pat
     cli("train", "--data", tmp_path / "data", "--order", 1, "--hidden", 8, "--blocks", 1,
         "--epochs", 2, "--batch-size", 2, "--output", tmp_path / "cli")
     assert json.loads((tmp_path / "cli" / "config.json").read_text()) == model.config
+
+
+@needs_binary
+def test_baselines_are_sda_filter_and_evaluate_scores_hidden_values(rng, tmp_path):
+    x = own_trajectories(rng, n=30, length=12)
+    np.save(tmp_path / "x.npy", x)
+    cli("import", "--train", tmp_path / "x.npy", "--output", tmp_path / "d")
+    truth = np.load(tmp_path / "d" / "test.npy")[0, :8]
+    rows = ["time,index,value,std"] + [f"{t},{i},{truth[t, i] + 0.1:.5f},0.2"
+                                       for t in (1, 4, 6) for i in (0, 2)]
+    (tmp_path / "obs.csv").write_text("\n".join(rows) + "\n")
+    for method in ("climatology", "persistence", "oi", "lim"):
+        cli("filter", "--system", tmp_path / "d", "--method", method, "--observations",
+            tmp_path / "obs.csv", "--length", 8, "--samples", 16, "--seed", 2,
+            "--output", tmp_path / f"{method}.npy")
+        got, mean = sda.filter(tmp_path / "obs.csv", system=tmp_path / "d", method=method,
+                               length=8, samples=16, seed=2, mean=True)
+        # The same bits as the command line.
+        assert np.array_equal(got, np.load(tmp_path / f"{method}.npy")), method
+        assert got.shape == (16, 8, 4) and mean.shape == (1, 8, 4)
+        e = sda.evaluate(got, truth=truth, y=tmp_path / "obs.csv", hidden=True)
+        full = sda.evaluate(got, truth=truth)
+        # Hidden: 32 − 6 values; by hand from the samples.
+        keep = np.ones((8, 4), bool)
+        keep[[1, 1, 4, 4, 6, 6], [0, 2, 0, 2, 0, 2]] = False
+        err = got.astype(np.float64).mean(0)[keep] - truth[keep]
+        assert abs(e["rmse"] - np.sqrt((err ** 2).mean())) < 1e-5
+        assert e["rmse"] != full["rmse"]
+    with pytest.raises(ValueError, match="method"):
+        sda.filter(tmp_path / "obs.csv", system=tmp_path / "d", method="kriging", length=8)

@@ -328,7 +328,7 @@ pub(super) fn gain_weights(y: &DMatrix<f64>, m: &DMatrix<f64>) -> DMatrix<f64> {
 /// shift (Golub & Van Loan §8.3). Every inner loop runs down a column, contiguous in the
 /// column-major storage, so that it vectorises: at the ensemble sizes of data assimilation
 /// (tens of members) several times faster than nalgebra's generic `symmetric_eigen`.
-pub(super) fn symmetric_eigen(a: DMatrix<f64>) -> Option<(Vec<f64>, DMatrix<f64>)> {
+pub(crate) fn symmetric_eigen(a: DMatrix<f64>) -> Option<(Vec<f64>, DMatrix<f64>)> {
     let n = a.nrows();
     assert_eq!(a.ncols(), n, "square matrix");
     if n == 0 {

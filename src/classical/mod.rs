@@ -40,6 +40,7 @@ use crate::io::Array;
 use crate::mcs::{DampedSpring, Lorenz63, Lorenz96, System, chain_rng, splitmix64};
 use crate::score::operator::{Operator, Term};
 
+pub(crate) use dense::symmetric_eigen;
 pub use ensf::{Damping, Ensf, EnsfScore};
 
 /// A model that classical methods can run: a deterministic step and additive isotropic noise.

@@ -581,7 +581,8 @@ fn report_prior(model: &Model, x: &Array) {
     let system = &model.config.data.system;
     if let sda::mcs::System::External(_) = system {
         println!(
-            "  log p(x_2:L | x_1): not available (an external system has no transition density)"
+            "  log p(x_2:L | x_1): not available (an imported system has no simulator, so no \
+             transition density)"
         );
     }
     let chain = system.chain().ok();

@@ -3,8 +3,8 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
-use sda::data::read_info;
-use sda::evaluate::{evaluate, resimulation};
+use sda::data::{read_info, shape_text};
+use sda::evaluate::{evaluate_at, resimulation};
 use sda::io::read_npy;
 use sda::mcs::System;
 
@@ -21,7 +21,7 @@ pub struct Args {
     /// Reference samples, (M, L, D) (e.g. a particle filter's).
     #[arg(long)]
     pub reference: Option<PathBuf>,
-    /// The true trajectory, (1, L, D).
+    /// The true trajectory, (1, L, *state) or (L, *state).
     #[arg(long)]
     pub truth: Option<PathBuf>,
     /// The system (a name, or a data folder with system.json) for log p(x_2:L | x_1).
@@ -50,6 +50,14 @@ pub struct Args {
     /// terms), e.g. stride:4@4 for DAPPER's analysis ("a") statistics at dko = 4.
     #[arg(long)]
     pub at: Option<String>,
+    /// Score only the values that were not observed (the held-out values of --observations,
+    /// a table or an operator that picks values): RMSE, CRPS, spread and coverage there.
+    #[arg(long, requires = "observations")]
+    pub hidden: bool,
+    /// Score only the values where this .npy is non-zero: of the state's shape (every state)
+    /// or (L, *state). With --hidden, the values both keep.
+    #[arg(long)]
+    pub mask: Option<PathBuf>,
     /// Print one JSON object instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -99,8 +107,8 @@ pub fn run(a: Args) -> Result<()> {
         None => None,
     };
     if let Some(System::External(_)) = &system {
-        let note =
-            "log p(x_2:L | x_1): not available (an external system has no transition density)";
+        let note = "log p(x_2:L | x_1): not available (an imported system has no simulator, so \
+                    no transition density)";
         // Beside --json's object, the note goes to stderr so that stdout stays JSON.
         if a.json {
             eprintln!("{note}");
@@ -128,6 +136,7 @@ pub fn run(a: Args) -> Result<()> {
     };
     if let Some(s) = &system
         && s.deterministic()
+        && !matches!(s, System::External(_))
         && a.system.is_some()
     {
         eprintln!(
@@ -135,12 +144,21 @@ pub fn run(a: Args) -> Result<()> {
             s.name()
         );
     }
-    let e = evaluate(
+    let (keep, scored) = scored(&a, &samples.shape[1..], observed.as_ref())?;
+    if let Some(what) = &scored {
+        if a.json {
+            eprintln!("{what}");
+        } else {
+            println!("{what}");
+        }
+    }
+    let e = evaluate_at(
         &samples,
         reference.as_ref(),
         truth.as_ref(),
         system.as_ref().and_then(|s| s.chain().ok()),
         observed.as_ref().map(|o| (o, shape.as_slice())),
+        keep.as_deref(),
     )?;
     let resim = match &system {
         Some(System::Kolmogorov(k)) if a.resimulate > 0 => Some(
@@ -168,10 +186,16 @@ pub fn run(a: Args) -> Result<()> {
         }
     };
     println!(
-        "{}: {} samples ({} failed: NaN or inf)",
+        "{}: {} samples ({} failed: NaN or inf{})",
         a.samples.display(),
         e.samples,
-        e.failed
+        e.failed,
+        if e.failed == e.samples && keep.is_none() {
+            "; the values of a data folder's fixed mask are NaN in a baseline's output: give \
+             --system DATA"
+        } else {
+            ""
+        }
     );
     show("W1 to the reference (exact)", e.w1);
     show("MMD² to the reference", e.mmd);
@@ -243,4 +267,84 @@ pub fn run(a: Args) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// The values of a trajectory `(L, *state)` to score, and a line saying which: those the data
+/// folder of `--system` models (its fixed mask), those `--mask` keeps, and with `--hidden`
+/// those `--observations` did not observe. `None` when every value is scored.
+fn scored(
+    a: &Args,
+    trajectory: &[usize],
+    observed: Option<&sda::assimilate::Observed>,
+) -> Result<(Option<Vec<bool>>, Option<String>)> {
+    let (l, state) = (trajectory[0], &trajectory[1..]);
+    let f: usize = state.iter().product();
+    let mut keep = vec![true; l * f];
+    let mut what = Vec::new();
+    let and_state = |keep: &mut Vec<bool>, per_state: &[bool]| {
+        for (i, k) in keep.iter_mut().enumerate() {
+            *k &= per_state[i % f];
+        }
+    };
+    if let Some(spec) = &a.system {
+        let dir = std::path::Path::new(spec);
+        if dir.is_dir() {
+            let info = read_info(dir).with_context(|| format!("--system {spec}"))?;
+            if let Some(m) =
+                sda::record::read_mask(dir, &info).with_context(|| format!("--system {spec}"))?
+            {
+                if m.shape != state {
+                    bail!(
+                        "--system {spec}: its mask is of shape ({}), the samples' states ({})",
+                        shape_text(&m.shape),
+                        shape_text(state)
+                    );
+                }
+                let flags: Vec<bool> = m.data.iter().map(|&v| v > 0.5).collect();
+                what.push(format!(
+                    "the {} of {f} values of a state the data folder's mask keeps",
+                    flags.iter().filter(|&&k| k).count()
+                ));
+                and_state(&mut keep, &flags);
+            }
+        }
+    }
+    if let Some(path) = &a.mask {
+        let m = read_npy(path).with_context(|| format!("--mask {}", path.display()))?;
+        let flags: Vec<bool> = m.data.iter().map(|&v| v != 0.0).collect();
+        if m.shape == state {
+            and_state(&mut keep, &flags);
+        } else if m.shape == trajectory {
+            keep.iter_mut().zip(&flags).for_each(|(k, &m)| *k &= m);
+        } else {
+            bail!(
+                "--mask {}: of shape ({}), not a state's ({}) or a trajectory's ({})",
+                path.display(),
+                shape_text(&m.shape),
+                shape_text(state),
+                shape_text(trajectory)
+            );
+        }
+        what.push(format!("those --mask {} keeps", path.display()));
+    }
+    if a.hidden {
+        let o = observed.expect("--hidden requires --observations");
+        let seen =
+            sda::baseline::points::observed_mask(&o.operator, l, state).context("--hidden")?;
+        keep.iter_mut().zip(&seen).for_each(|(k, &s)| *k &= !s);
+        what.push("those not observed (--hidden)".into());
+    }
+    if what.is_empty() {
+        return Ok((None, None));
+    }
+    let n = keep.iter().filter(|&&k| k).count();
+    if n == 0 {
+        bail!("--hidden/--mask: no value of the trajectory is left to score");
+    }
+    let line = format!(
+        "scored at {n} of {} values of the trajectory: {}",
+        l * f,
+        what.join(", ")
+    );
+    Ok((Some(keep), Some(line)))
 }

@@ -1,7 +1,8 @@
 //! `sda filter`: reference posterior trajectories from a bootstrap particle filter, the ground
 //! truth that `sda assimilate`'s samples are compared with (docs/method.md §7), and the classical
 //! data-assimilation methods (`--method`: EnKF family, LETKF, EnSF, EnKS, iEnKS, 3D/4D-Var, OI,
-//! climatology).
+//! climatology), and the statistical baselines of a data folder (climatology, persistence, OI and
+//! a linear inverse model fitted on its training split; `crate::baseline`).
 
 use std::path::{Path, PathBuf};
 
@@ -30,6 +31,14 @@ use crate::common::bar;
 /// lorenz96 --size 40 --forcing 8 --noise 0` data, observed every step after the first:
 ///   sda filter --system data --method etkf --members 24 --inflation 1.02 --rotate
 ///     --operator stride:1@1 --noise 1 --observations y.npy --length 2401 --output x.npy
+///
+/// Statistical baselines, for any data folder and imported records in particular (no model
+/// needed; docs/real-data.md): climatology, persistence, oi (without --climatology) and lim,
+/// fitted on the folder's training split, draw --samples trajectories (S, L, *state) as `sda
+/// assimilate` does, with --mean for their exact mean. A monthly climatology needs --start,
+/// the record step of state 0 (or test:N, the start of test window N):
+///   sda filter --system winds --method oi --observations obs.csv --length 8 --start test:0
+///     --samples 64 --output oi.npy
 #[derive(clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct Args {
@@ -132,13 +141,28 @@ pub struct Args {
     /// Random seed (the output does not depend on the number of threads).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Output .npy: float32, shape (keep or members, length, D), physical units.
+    /// Baselines: trajectories drawn.
+    #[arg(long, default_value_t = 64)]
+    pub samples: usize,
+    /// Baselines (oi, lim, climatology): EOFs of the covariance [default: the fewest that
+    /// explain 90 % of the standardised variance, at most a fifth of the training states (lim:
+    /// of the pairs of consecutive training states)].
+    #[arg(long)]
+    pub eofs: Option<usize>,
+    /// Baselines on an imported record: the record step of state 0, or SPLIT:N for the start
+    /// of window N of a split (test:0); needed when the climatology is monthly.
+    #[arg(long)]
+    pub start: Option<String>,
+    /// Baselines: also write the exact mean, (1, length, *state), to this .npy.
+    #[arg(long)]
+    pub mean: Option<PathBuf>,
+    /// Output .npy: float32, shape (keep, members or samples, length, *state), physical units.
     #[arg(long)]
     pub output: PathBuf,
 }
 
 /// The system and its state shape from a name, a data folder or a `system.json`.
-fn system(spec: &str) -> Result<(System, Vec<usize>)> {
+pub fn system(spec: &str) -> Result<(System, Vec<usize>)> {
     let path = Path::new(spec);
     let info: Option<SystemInfo> = if path.is_dir() {
         Some(read_info(path).with_context(|| format!("--system {spec}"))?)
@@ -167,6 +191,9 @@ pub enum MethodArg {
     Bpf,
     /// A classical method.
     Classical(sda::classical::Method),
+    /// A statistical baseline of a data folder (persistence and lim; climatology and oi are
+    /// the classical ones with --climatology, these without).
+    Baseline(sda::baseline::Method),
 }
 
 impl clap::ValueEnum for MethodArg {
@@ -185,6 +212,8 @@ impl clap::ValueEnum for MethodArg {
             MethodArg::Classical(Var4d),
             MethodArg::Classical(Oi),
             MethodArg::Classical(Climatology),
+            MethodArg::Baseline(sda::baseline::Method::Persistence),
+            MethodArg::Baseline(sda::baseline::Method::Lim),
         ]
     }
 
@@ -195,14 +224,26 @@ impl clap::ValueEnum for MethodArg {
                     .help("Bootstrap particle filter (needs a transition density)"),
             ),
             MethodArg::Classical(m) => m.to_possible_value(),
+            MethodArg::Baseline(m) => m.to_possible_value(),
         }
     }
 }
 
 pub fn run(a: Args) -> Result<()> {
     sda::output::check_file(&a.output, "--output", None)?;
-    if let MethodArg::Classical(method) = a.method {
-        return run_classical(a, method);
+    use sda::classical::Method as C;
+    match a.method {
+        MethodArg::Baseline(m) => return crate::baseline::run(&a, m),
+        // Without --climatology, the climatology and OI of a data folder's training split.
+        MethodArg::Classical(C::Oi | C::Climatology) if a.climatology.is_none() => {
+            let m = match a.method {
+                MethodArg::Classical(C::Oi) => sda::baseline::Method::Oi,
+                _ => sda::baseline::Method::Climatology,
+            };
+            return crate::baseline::run(&a, m);
+        }
+        MethodArg::Classical(method) => return run_classical(a, method),
+        MethodArg::Bpf => {}
     }
     let (system, shape) = system(&a.system)?;
     if let System::External(_) = system {
@@ -275,7 +316,7 @@ pub fn run(a: Args) -> Result<()> {
 
 /// The observations of the flags (a table, or `.npy` with `--operator` and `--noise`), checked
 /// against `length` states of `shape`.
-fn observations(a: &Args, shape: &[usize]) -> Result<sda::assimilate::Observed> {
+pub fn observations(a: &Args, shape: &[usize]) -> Result<sda::assimilate::Observed> {
     if a.length == 0 {
         bail!("--length: must be at least 1");
     }

@@ -74,8 +74,9 @@ pub struct Args {
     /// physical units [default: none].
     #[arg(long, value_delimiter = ',')]
     pub transform: Vec<String>,
-    /// Validation trajectories (with --test): the splits are then kept as given.
-    #[arg(long, requires = "test", conflicts_with_all = ["split", "netcdf"])]
+    /// Validation trajectories: the splits are then kept as given (without --test there is no
+    /// test.npy; the test period is yours).
+    #[arg(long, conflicts_with_all = ["split", "netcdf"])]
     pub valid: Option<PathBuf>,
     /// Test trajectories (with --valid).
     #[arg(long, requires = "valid")]
@@ -112,7 +113,7 @@ pub fn run(a: Args) -> Result<()> {
         Some(&[t, v, s]) => Some([t, v, s]),
         Some(_) => bail!("--split: give three fractions train,valid,test, e.g. 0.8,0.1,0.1"),
     };
-    let valid_test = a.valid.as_deref().zip(a.test.as_deref());
+    let valid_test = a.valid.as_deref().map(|v| (v, a.test.as_deref()));
     let transform = TransformSpec::parse(&a.transform)?;
     // An existing data set, a file in the way, an unwritable folder or a full disk fail before
     // anything is read. The float32 copies take at most the inputs' size.

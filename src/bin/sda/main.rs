@@ -4,6 +4,7 @@
 //! and benchmark; every subcommand has `--help`.
 
 mod assimilate;
+mod baseline;
 mod bench;
 mod common;
 mod demo;
