@@ -133,7 +133,7 @@ fn imported_data_trains_assimilates_a_table_and_evaluates() {
     let stdout = ok(assimilate(&["--observations", s(&table)], &out));
     assert!(stdout.contains("std(A(x) − y)"), "{stdout}");
     assert!(
-        stdout.contains("external system has no transition density"),
+        stdout.contains("has no simulator, so no transition density"),
         "{stdout}"
     );
     let x = sda::io::read_npy(&out).unwrap();

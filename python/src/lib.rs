@@ -454,6 +454,9 @@ struct Data {
     test: Py<PyArrayDyn<f32>>,
     /// Constant context channels `(Cc, H, W)` of imported field data.
     context: Option<Array>,
+    /// The data folder it was read from (`Data.load`): training reads its masks of missing
+    /// values and records it, as `sda train --data` does.
+    dir: Option<PathBuf>,
 }
 
 fn read_only(a: &Bound<'_, PyArrayDyn<f32>>) -> PyResult<()> {
@@ -476,6 +479,7 @@ impl Data {
             valid: out(s.valid)?,
             test: out(s.test)?,
             context,
+            dir: None,
         })
     }
 
@@ -501,7 +505,11 @@ impl Data {
             let context = read_context(&dir, &s.info)?;
             Ok((s, context))
         })?;
-        Self::from_splits(py, s, context)
+        let data = Self::from_splits(py, s, context)?;
+        Ok(Self {
+            dir: Some(std::fs::canonicalize(&dir).unwrap_or(dir)),
+            ..data
+        })
     }
 
     /// A data set from trajectories of your own system (`system="external"`, the default: what
@@ -1218,15 +1226,16 @@ fn scratch_dir(what: &str) -> PathBuf {
     ))
 }
 
-/// A `Data` (with its context channels, if any), or trajectories `(N, L, *state)` of
-/// `system` split 80/10/10.
+/// A `Data` (with its context channels and the folder it was read from, if any), or
+/// trajectories `(N, L, *state)` of `system` split 80/10/10.
 fn data_in(
     py: Python<'_>,
     data: &Bound<'_, PyAny>,
     system: Option<&str>,
-) -> PyResult<(Splits, Option<Array>)> {
+) -> PyResult<(Splits, Option<Array>, Option<PathBuf>)> {
     if let Ok(d) = data.cast::<Data>() {
-        return Ok((d.get().to_splits(py)?, d.get().context.clone()));
+        let d = d.get();
+        return Ok((d.to_splits(py)?, d.context.clone(), d.dir.clone()));
     }
     let Some(system) = system else {
         return Err(value_error(
@@ -1236,7 +1245,7 @@ fn data_in(
     let system = System::from_name(system).map_err(py_err)?;
     let train = array_in(data, "data")?;
     let s = compute(py, |_| Splits::from_arrays(system, train, None, None))?;
-    Ok((s, None))
+    Ok((s, None, None))
 }
 
 /// `sda train`: denoising score matching on windows of `2 * order + 1` states.
@@ -1284,7 +1293,7 @@ fn train(
     precision: &str,
     ema: Option<f64>,
 ) -> PyResult<Model> {
-    let (splits, context) = data_in(py, data, system)?;
+    let (splits, context, data_dir) = data_in(py, data, system)?;
     let shape = splits.info.state_shape.clone();
     let mut net = NetSpec {
         order,
@@ -1332,7 +1341,13 @@ fn train(
     };
     let pb = bar(epochs as u64, "train", progress);
     let model = compute(py, |poll| {
-        let dataset = splits.dataset();
+        let mut dataset = splits.dataset();
+        if let Some(dir) = data_dir {
+            // As `sda train --data DIR`: the folder's masks weight the loss.
+            dataset.observed =
+                sda::observed::read(&dir, &dataset.info, &dataset.train, &dataset.valid)?;
+            dataset.dir = Some(dir);
+        }
         train_with(
             &dataset,
             net,

@@ -185,10 +185,10 @@ def test_a_killed_python_training_leaves_whole_files_and_resumes(tmp_path):
     # file left is whole, and the run resumes from the checkpoint to the end.
     script = (
         "import sda, sys\n"
-        "d = sda.simulate('lorenz63', trajectories=64, length=32, seed=1, progress=False)\n"
+        "d = sda.simulate('lorenz63', trajectories=1024, length=64, seed=1, progress=False)\n"
         "d.save(sys.argv[1] + '/data')\n"
         "print('ready', flush=True)\n"
-        "sda.train(d, width=32, depth=1, epochs=80, checkpoint_every=1,\n"
+        "sda.train(d, width=256, depth=3, epochs=300, checkpoint_every=1,\n"
         "          output=sys.argv[1] + '/run', progress=False)\n"
     )
     p = subprocess.Popen([sys.executable, "-c", script, str(tmp_path)], stdout=subprocess.PIPE)
@@ -197,20 +197,21 @@ def test_a_killed_python_training_leaves_whole_files_and_resumes(tmp_path):
     while not (tmp_path / "run" / "checkpoint.json").exists():
         assert time.monotonic() < deadline and p.poll() is None
         time.sleep(0.05)
-    time.sleep(0.3)
+    # Some 300 epochs of tens of milliseconds each are left: the kill lands in the middle.
+    time.sleep(0.2)
     p.send_signal(signal.SIGKILL)
     assert p.wait() == -signal.SIGKILL, "the run ended before it was killed"
     run = tmp_path / "run"
     ckpt = json.loads((run / "checkpoint.json").read_text())
     done = ckpt["epochs_done"]
-    assert 1 <= done < 80
+    assert 1 <= done < 300
     # Every file is whole (hidden .NAME.tmpPID files are writes that were in progress).
     json.loads((run / "config.json").read_text())
     assert (run / "stats.csv").read_text().count("\n") in (done + 1, done + 2)
     data = sda.Data.load(tmp_path / "data")
-    m = sda.train(data, width=32, depth=1, epochs=80, checkpoint_every=1,
+    m = sda.train(data, width=256, depth=3, epochs=300, checkpoint_every=1,
                   output=run, resume=True, progress=False)
-    assert json.loads((run / "checkpoint.json").read_text())["epochs_done"] == 80
+    assert json.loads((run / "checkpoint.json").read_text())["epochs_done"] == 300
     # The resumed run cleared what the killed one had in progress.
     assert not any(".tmp" in f.name for f in run.iterdir()), sorted(run.iterdir())
     assert m.sample(length=9, samples=2, steps=8, guard=False, progress=False).shape == (2, 9, 3)

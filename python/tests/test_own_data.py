@@ -181,8 +181,11 @@ def test_bad_imports_raise_with_what_and_where(rng):
         sda.Data.from_arrays(own_trajectories(rng, n=2))
     with pytest.raises(ValueError, match=r"field data"):
         sda.Data.from_arrays(own_trajectories(rng), context=np.zeros((1, 4, 4)))
-    with pytest.raises(ValueError, match=r"give both"):
-        sda.Data.from_arrays(own_trajectories(rng), own_trajectories(rng))
+    with pytest.raises(ValueError, match=r"^test: needs valid"):
+        sda.Data.from_arrays(own_trajectories(rng), test=own_trajectories(rng))
+    # Valid without test: the test period is the user's own, and there is no test trajectory.
+    kept = sda.Data.from_arrays(own_trajectories(rng, n=6), own_trajectories(rng, n=3))
+    assert kept.valid.shape[0] == 3 and kept.test.shape[0] == 0
     with pytest.raises(ValueError, match=r"only for system=\"external\""):
         sda.Data.from_arrays(np.zeros((4, 8, 3)), system="lorenz63", seed=1)
 
@@ -205,7 +208,14 @@ def test_imported_fields_train_with_their_context_as_sda_train_does(rng, tmp_pat
 
 @needs_binary
 def test_baselines_are_sda_filter_and_evaluate_scores_hidden_values(rng, tmp_path):
-    x = own_trajectories(rng, n=30, length=12)
+    # A stationary AR(1) of coefficient 0.7 per component, with a mean and scale of its own: a
+    # linear inverse model fits it (a random walk it refuses, below).
+    scale, mean = np.array([0.5, 1.0, 2.0, 0.1]), np.array([3.0, -1.0, 10.0, 0.0])
+    x = np.empty((30, 12, 4))
+    x[:, 0] = rng.normal(size=(30, 4))
+    for t in range(1, 12):
+        x[:, t] = 0.7 * x[:, t - 1] + np.sqrt(1 - 0.7 ** 2) * rng.normal(size=(30, 4))
+    x = x * scale + mean
     np.save(tmp_path / "x.npy", x)
     cli("import", "--train", tmp_path / "x.npy", "--output", tmp_path / "d")
     truth = np.load(tmp_path / "d" / "test.npy")[0, :8]
@@ -231,3 +241,7 @@ def test_baselines_are_sda_filter_and_evaluate_scores_hidden_values(rng, tmp_pat
         assert e["rmse"] != full["rmse"]
     with pytest.raises(ValueError, match="method"):
         sda.filter(tmp_path / "obs.csv", system=tmp_path / "d", method="kriging", length=8)
+    np.save(tmp_path / "walk.npy", own_trajectories(rng, n=30, length=12))
+    cli("import", "--train", tmp_path / "walk.npy", "--output", tmp_path / "walk")
+    with pytest.raises(ValueError, match="not stationary"):
+        sda.filter(tmp_path / "obs.csv", system=tmp_path / "walk", method="lim", length=8)

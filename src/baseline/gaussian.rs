@@ -214,10 +214,11 @@ pub(super) fn lim(
     let fit = lim::fit(&pcs, &p.training.pairs(1))?;
     if fit.radius.is_nan() || fit.radius >= 1.0 {
         return Err(Error::config(
-            "--method lim",
+            "the linear inverse model",
             format!(
-                "the fitted propagator A has an eigenvalue of modulus {:.3} ≥ 1 (an unstable \
-                 model): use fewer --eofs",
+                "the fitted propagator A has an eigenvalue of modulus {:.3} ≥ 1, an unstable \
+                 model: the training states are not stationary (a trend, a random walk), or too \
+                 few for the EOFs kept (use fewer --eofs)",
                 fit.radius
             ),
         ));

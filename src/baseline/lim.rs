@@ -191,7 +191,12 @@ impl LinearChain {
             let (mp, pp) = &predicted[t + 1];
             // J = Pf Aᵀ Pp⁻¹ = (Pp⁻¹ A Pf)ᵀ.
             let j = solve(pp, &(&self.a * pf))
-                .map_err(|_| Error::config("--method lim", "a predicted covariance is singular"))?
+                .map_err(|_| {
+                    Error::config(
+                        "the linear inverse model",
+                        "a predicted covariance is singular",
+                    )
+                })?
                 .transpose();
             mean[t] = mf + &j * (&mean[t + 1] - mp);
             cov[t] = symmetric(&(pf + &j * (&cov[t + 1] - pp) * j.transpose()));

@@ -38,6 +38,7 @@ fn imported(train: Array) -> (SystemInfo, Array) {
         seed: 0,
         context: None,
         layout: crate::mcs::Layout::Vector,
+        transform: crate::transform::TransformSpec::All(crate::transform::Transform::None),
     };
     let i = prepare(&spec).unwrap();
     (i.info, i.train)
@@ -372,6 +373,7 @@ fn a_monthly_record_gets_monthly_means_and_its_mask() {
             stride: 1,
             split: SplitByTime::Counts([36, 12, 12]),
             gaps: Gaps::Drop,
+            transform: crate::transform::TransformSpec::All(crate::transform::Transform::None),
         },
     )
     .unwrap();
