@@ -276,6 +276,25 @@ impl Observed {
         })
     }
 
+    /// Observations from a table that may name stations, places and dates, placed on the
+    /// record of `ctx` (see [`crate::locate`]), with what the placing did in one line (empty
+    /// for a table by state and index).
+    pub fn from_table_on(
+        path: &std::path::Path,
+        ctx: &crate::locate::Context,
+    ) -> Result<(Self, String)> {
+        let placed = crate::locate::read(path, ctx)?;
+        let t = &placed.table;
+        Ok((
+            Self {
+                operator: Operator::from_table(t),
+                y: Array::new(vec![t.rows.len()], t.values()),
+                noise: t.stds(),
+            },
+            placed.summary,
+        ))
+    }
+
     /// Checks `y` against the operator, the model's states and the trajectory length.
     pub fn check(&self, state_shape: &[usize], length: usize, what: &str) -> Result<()> {
         self.operator

@@ -140,9 +140,15 @@ pub struct Args {
     /// Observations: y (.npy) of the shape the operator produces, e.g. (9, 1) for
     /// 'stride:8|select:0' on 65 states; or a table (.csv) with a header and one row per
     /// measurement, columns time,index,value,std (state index, flat index within the state,
-    /// value, noise std), which defines the operator and the noise itself.
+    /// value, noise std), which defines the operator and the noise itself. A table may give a
+    /// date of the model's record instead of time, and a station, or a place lat,lon, with a
+    /// variable where the state has several, instead of index (docs/real-data.md).
     #[arg(long)]
     pub observations: PathBuf,
+    /// Where the trajectory starts in the model's record, for a table of dates: a step of the
+    /// record (a whole number) or a date (2005-05-14). [default: the table's earliest date]
+    #[arg(long)]
+    pub start: Option<String>,
     /// Observation operator (with .npy observations), applied left to right in physical units,
     /// terms joined by '|', e.g. 'stride:8|select:0' (see the README for every term).
     #[arg(long)]
@@ -272,14 +278,26 @@ pub fn is_table(path: &Path) -> bool {
         .is_some_and(|e| e.eq_ignore_ascii_case("csv"))
 }
 
+/// The record a table of observations is placed on (by station, place or date) and where
+/// the window starts in it (`--start`).
+#[derive(Clone, Copy)]
+pub struct OnRecord<'a> {
+    /// The data the model was trained on.
+    pub info: &'a sda::data::SystemInfo,
+    /// `--start`.
+    pub start: Option<&'a str>,
+}
+
 /// Observations from a table (`.csv`, which brings its own operator and noise: `operator` and
-/// `noise` must then be `None`) or from a `.npy` of `y` with `operator` and `noise`.
+/// `noise` must then be `None`; placed on `on`'s record where it names stations, places or
+/// dates, with a line that says how) or from a `.npy` of `y` with `operator` and `noise`.
 pub fn observed_any(
     shape: &[usize],
     path: &Path,
     operator: Option<&str>,
     noise_spec: Option<&str>,
     length: usize,
+    on: Option<OnRecord>,
 ) -> Result<Observed> {
     if is_table(path) {
         if operator.is_some() || noise_spec.is_some() {
@@ -288,10 +306,31 @@ pub fn observed_any(
                 path.display()
             );
         }
-        let o = Observed::from_table(path).context("--observations")?;
+        let o = match on {
+            Some(on) => {
+                let ctx = sda::locate::Context {
+                    info: on.info,
+                    length,
+                    start: on.start,
+                };
+                let (o, summary) = Observed::from_table_on(path, &ctx)?;
+                if !summary.is_empty() {
+                    // On stderr: stdout may be JSON (`sda evaluate --json`).
+                    eprintln!("{summary}");
+                }
+                o
+            }
+            None => Observed::from_table(path).context("--observations")?,
+        };
         o.check(shape, length, &format!("--observations {}", path.display()))
             .context("--observations")?;
         return Ok(o);
+    }
+    if on.and_then(|o| o.start).is_some() {
+        bail!(
+            "--start: places a table of dates (.csv); {} is not one",
+            path.display()
+        );
     }
     match (operator, noise_spec) {
         (Some(op), Some(noise)) => observed_for(shape, path, op, noise, length),
@@ -623,6 +662,10 @@ fn observations_of(a: &Args, model: &Model) -> Result<Observed> {
         a.operator.as_deref(),
         a.noise.as_deref(),
         a.sampler.length,
+        Some(OnRecord {
+            info: &model.config.data,
+            start: a.start.as_deref(),
+        }),
     )
 }
 

@@ -285,6 +285,7 @@ fn observations(a: &Args, shape: &[usize]) -> Result<sda::assimilate::Observed> 
         a.operator.as_deref(),
         a.noise.as_deref(),
         a.length,
+        None,
     )
 }
 
