@@ -179,7 +179,7 @@ impl Date {
             _ => return None,
         };
         let year = if neg { -year } else { year };
-        if !(1..=12).contains(&month) || dom < 1 || dom > 31 {
+        if !(1..=12).contains(&month) || !(1..=31).contains(&dom) {
             return None;
         }
         let seconds = match clock {

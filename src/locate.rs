@@ -307,14 +307,11 @@ pub fn place(raw: &RawTable, ctx: &Context) -> Result<Placed> {
         summary += &format!(", {by_station} by station");
     }
     if by_place > 0 {
-        summary += &format!(
-            ", {by_place} by place ({weighted} interpolated between cells{})",
-            if r.stations.is_some() {
-                ", the others at the nearest station"
-            } else {
-                ""
-            }
-        );
+        summary += &if r.stations.is_some() {
+            format!(", {by_place} by place (at the nearest station)")
+        } else {
+            format!(", {by_place} by place ({weighted} interpolated between cells)")
+        };
     }
     if let Some(s) = start {
         let times = table.times();

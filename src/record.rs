@@ -23,7 +23,8 @@
 //! give a place (see [`crate::locate`]).
 //!
 //! The normalisation is that of [`crate::import`] (per value for vectors, per channel for
-//! fields), fitted on the training period's values that are not missing.
+//! fields), fitted on the training period's values that are not missing; a value of a vector
+//! with fewer than [`MIN_VALUES`] of them takes its variable's, pooled over the stations.
 
 use serde::{Deserialize, Serialize};
 
@@ -431,7 +432,7 @@ fn fit(
     features: usize,
     groups: usize,
     group: impl Fn(usize) -> usize,
-) -> (Vec<f64>, Vec<f64>) {
+) -> (Vec<f64>, Vec<f64>, Vec<usize>) {
     let mut n = vec![0usize; groups];
     let mut sum = vec![0.0; groups];
     let mut sq = vec![0.0; groups];
@@ -453,22 +454,38 @@ fn fit(
             scale[g] = (sq[g] / n[g] as f64 - mean[g] * mean[g]).max(1e-12).sqrt();
         }
     }
-    (mean, scale)
+    (mean, scale, n)
 }
 
+/// Fewer training values than this, and a value of a vector state takes its variable's
+/// normalisation (pooled over the stations) rather than its own.
+pub const MIN_VALUES: usize = 10;
+
 /// The normalisation of the training period: per channel for fields `(C, H, W)`, per value for
-/// vectors, over the values that are not missing.
-fn normalisation(train: &[f64], state: &[usize]) -> Normalisation {
+/// vectors of `variables` variables, over the values that are not missing. A value of a vector
+/// with fewer than [`MIN_VALUES`] training values, or whose own scale is below a millionth of
+/// its variable's, takes its variable's mean and scale (over every station's training values):
+/// a station seen a few times in training (or only later) is not scaled by a near-zero std.
+fn normalisation(train: &[f64], state: &[usize], variables: usize) -> Normalisation {
     let f: usize = state.iter().product();
     if state.len() == 3 {
         let hw = state[1] * state[2];
-        let (m, s) = fit(train, f, state[0], |j| j / hw);
+        let (m, s, _) = fit(train, f, state[0], |j| j / hw);
         Normalisation {
             mean: (0..f).map(|j| m[j / hw]).collect(),
             scale: (0..f).map(|j| s[j / hw]).collect(),
         }
     } else {
-        let (mean, scale) = fit(train, f, f, |j| j);
+        let (mut mean, mut scale, n) = fit(train, f, f, |j| j);
+        let per = f / variables.max(1);
+        let (pm, ps, _) = fit(train, f, variables.max(1), |j| j / per);
+        for j in 0..f {
+            let v = j / per;
+            if n[j] < MIN_VALUES || scale[j] < 1e-6 * ps[v] {
+                mean[j] = pm[v];
+                scale[j] = ps[v];
+            }
+        }
         Normalisation { mean, scale }
     }
 }
@@ -560,7 +577,7 @@ pub fn cut(record: &Record, windows: &Windows) -> Result<Cut> {
         .map(|row| row.iter().zip(&seen).any(|(v, s)| *s && !v.is_finite()))
         .collect();
     let train_values = &record.values[periods[0][0] * f..periods[0][1] * f];
-    let norm = normalisation(train_values, &state);
+    let norm = normalisation(train_values, &state, record.variables.len());
     let keep = windows.gaps == Gaps::Keep;
     let mut starts: [Vec<usize>; 3] = Default::default();
     let mut dropped = [0usize; 3];

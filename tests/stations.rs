@@ -174,6 +174,56 @@ fn gaps_keep_keeps_every_window_and_masks_exactly_the_missing_values() {
 }
 
 #[test]
+fn a_station_seen_a_few_times_in_training_takes_its_variables_normalisation() {
+    // Station 0 holds t, station 1 is seen at t = 0, 1, 2 of training only (100, 101, 102)
+    // and from t = 20 on, station 2 holds 7 always (no spread of its own).
+    let t = 30;
+    let mut values = Vec::new();
+    for k in 0..t {
+        values.push(k as f64);
+        values.push(if !(3..20).contains(&k) {
+            100.0 + k as f64
+        } else {
+            f64::NAN
+        });
+        values.push(7.0);
+    }
+    let r = Record::from_arrays(RecordArrays {
+        origin: "numpy arrays".into(),
+        variables: vec![("x".into(), None, None)],
+        values,
+        time: days(t),
+        space: vec![axis("station", None, vec![0.0, 1.0, 2.0])],
+        stations: None,
+    })
+    .unwrap();
+    let w = Windows {
+        window: 5,
+        stride: 5,
+        split: SplitByTime::Counts([20, 5, 5]),
+        gaps: Gaps::Keep,
+    };
+    let n = cut(&r, &w).unwrap().splits.info.normalisation;
+    // Station 0's own: the mean 9.5 and std sqrt((20² − 1) / 12) of 0..19.
+    assert!((n.mean[0] - 9.5).abs() < 1e-12);
+    assert!((n.scale[0] - (399.0f64 / 12.0).sqrt()).abs() < 1e-12);
+    // Stations 1 and 2: the pooled mean and std of all 43 training values.
+    let pooled: Vec<f64> = (0..20)
+        .map(|k| k as f64)
+        .chain([100.0, 101.0, 102.0])
+        .chain(std::iter::repeat_n(7.0, 20))
+        .collect();
+    let m = pooled.iter().sum::<f64>() / 43.0;
+    let sd = (pooled.iter().map(|v| (v - m) * (v - m)).sum::<f64>() / 43.0).sqrt();
+    for j in [1, 2] {
+        assert!(
+            (n.mean[j] - m).abs() < 1e-9 && (n.scale[j] - sd).abs() < 1e-9,
+            "{n:?}"
+        );
+    }
+}
+
+#[test]
 fn records_from_arrays_are_checked() {
     let ok_record = network();
     assert_eq!(ok_record.state_shape(), vec![6]);
@@ -503,8 +553,8 @@ const T: usize = 40;
 /// 1970-01-01`): `20 + t % 7 + 3 d`, missing (fill value) at DENI063 every fifth day and at
 /// DESH001 on days 10..14.
 fn pm10(t: usize, d: usize) -> Option<f32> {
-    let gap = (d == 1 && t % 5 == 0) || (d == 2 && (10..14).contains(&t));
-    (!gap).then(|| 20.0 + (t % 7) as f32 + 3.0 * d as f32)
+    let gap = (d == 1 && t.is_multiple_of(5)) || (d == 2 && (10..14).contains(&t));
+    (!gap).then_some(20.0 + (t % 7) as f32 + 3.0 * d as f32)
 }
 
 fn station_file() -> Vec<u8> {
