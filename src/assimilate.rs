@@ -317,7 +317,7 @@ impl Observed {
         let per = t.per_value(f);
         let table = self.operator.table();
         let place = |m: usize| match table {
-            Some(e) => format!("{} line {}", e.path, e.pairs[m].2),
+            Some(e) => format!("{} line {}", e.path, e.rows[m].line),
             None => format!("y[{}]", shape_text(&unravel(&self.y.shape, m))),
         };
         let mut y = Vec::with_capacity(self.y.data.len());
@@ -353,6 +353,25 @@ impl Observed {
             y: Array::new(self.y.shape.clone(), y),
             noise,
         })
+    }
+
+    /// Observations from a table that may name stations, places and dates, placed on the
+    /// record of `ctx` (see [`crate::locate`]), with what the placing did in one line (empty
+    /// for a table by state and index).
+    pub fn from_table_on(
+        path: &std::path::Path,
+        ctx: &crate::locate::Context,
+    ) -> Result<(Self, String)> {
+        let placed = crate::locate::read(path, ctx)?;
+        let t = &placed.table;
+        Ok((
+            Self {
+                operator: Operator::from_table(t),
+                y: Array::new(vec![t.rows.len()], t.values()),
+                noise: t.stds(),
+            },
+            placed.summary,
+        ))
     }
 
     /// Checks `y` against the operator, the model's states and the trajectory length.

@@ -21,7 +21,6 @@ use crate::error::{Error, Result};
 use crate::io::Array;
 use crate::mcs::System;
 use crate::netcdf_write::{Attribute, Data, FILL_FLOAT, File, Value, Variable};
-use crate::record::RecordInfo;
 
 /// A coordinate: a dimension's name and its values, with their attributes.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -68,44 +67,7 @@ fn attrs(list: &[(&str, Option<&String>)]) -> Vec<(String, String)> {
         .collect()
 }
 
-/// The time step of the record at which the samples' first state lies: `N` (a step of the
-/// record's time axis) or `train:N`, `valid:N`, `test:N` (the first step of window `N` of
-/// that split, as `sda observe --trajectories DATA/test.npy --index N` observes it).
-pub fn start_step(record: &RecordInfo, spec: &str) -> Result<usize> {
-    let bad = |reason: String| Error::config("--start", reason);
-    let index = |t: &str| {
-        t.trim().parse::<usize>().map_err(|_| {
-            bad(format!(
-                "'{spec}': give a time step of the record (e.g. 100) or SPLIT:N (e.g. test:0)"
-            ))
-        })
-    };
-    match spec.split_once(':') {
-        None => {
-            let t = index(spec)?;
-            if t >= record.time.values.len() {
-                return Err(bad(format!(
-                    "time step {t} is outside the record's {} steps",
-                    record.time.values.len()
-                )));
-            }
-            Ok(t)
-        }
-        Some((split, n)) => {
-            let k = ["train", "valid", "test"]
-                .iter()
-                .position(|s| *s == split.trim())
-                .ok_or_else(|| bad(format!("'{split}' is not a split: train, valid or test")))?;
-            let n = index(n)?;
-            record.starts[k].get(n).copied().ok_or_else(|| {
-                bad(format!(
-                    "the {split} split has {} window(s), not a window {n}",
-                    record.starts[k].len()
-                ))
-            })
-        }
-    }
-}
+use crate::locate::start_step;
 
 impl Layout {
     /// The layout of `samples` trajectories of `length` states of data `info`, the first state
@@ -198,7 +160,7 @@ impl Layout {
                      (imported before masks were recorded): import the record again and train on it",
                 ));
             }
-            Some(m) => (0..f).map(|j| m.masked_at(j)).collect(),
+            Some(m) => (0..f).map(|j| m.masked_at(j) == Some(true)).collect(),
         };
         let per = f / r.variables.len();
         let space: Vec<String> = r.space.iter().map(|a| a.name.clone()).collect();

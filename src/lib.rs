@@ -16,6 +16,8 @@
 //! - [`import`]: data folders of trajectories from elsewhere (`system: external`); [`netcdf`]:
 //!   records read from NetCDF files, and [`record`]: one long record cut into windows;
 //!   [`observed`]: which of a data folder's values were observed (the masked loss' weights);
+//!   [`calendar`]: time axes and dates, [`geo`]: places on grids and station networks,
+//!   [`locate`]: observations by station, coordinates and date resolved against a record;
 //! - [`field`]: 2-D velocity fields (vorticity, block means), and [`plot`]: PNG/GIF figures;
 //! - [`filter`]: the bootstrap particle filter, ground truth of the Lorenz study;
 //! - [`classical`]: the ensemble Kalman family, iEnKS, 3D/4D-Var, OI and climatology;
@@ -29,6 +31,7 @@
 
 pub mod assimilate;
 pub mod baseline;
+pub mod calendar;
 pub mod calibrate;
 pub mod classical;
 pub mod coords;
@@ -37,9 +40,11 @@ pub mod error;
 pub mod evaluate;
 pub mod field;
 pub mod filter;
+pub mod geo;
 pub mod import;
 pub mod io;
 pub mod kalman;
+pub mod locate;
 pub mod mcs;
 pub mod metrics;
 pub mod model;

@@ -15,13 +15,19 @@
 //! `--select DIM=A:B[:STEP]` keeps part of a dimension (indices, as in Python) and
 //! `--coarsen DIM=K` averages blocks of K cells (ignoring missing values; a block with none is
 //! missing) before that.
+//!
+//! A state of one dimension is a network of stations when the file gives each of its cells a
+//! latitude and a longitude: variables of that one dimension whose `units` are `degrees_north`
+//! and `degrees_east` (or `standard_name` `latitude`/`longitude`, or named `lat`/`lon`), and a
+//! name: a string or char variable of that dimension (the one with `cf_role = timeseries_id`, or
+//! else the first), or else the dimension's coordinate values.
 
 use std::path::Path;
 
-use netcdf_reader::{NcFile, NcFormat, NcVariable};
+use netcdf_reader::{NcFile, NcFormat, NcType, NcVariable};
 
 use crate::error::{Error, Result};
-use crate::record::{Axis, Record, VariableInfo};
+use crate::record::{Axis, Record, Station, VariableInfo};
 
 /// How to read a record.
 #[derive(Clone, Debug, Default)]
@@ -392,6 +398,10 @@ pub fn read(path: &Path, spec: &ReadSpec) -> Result<Record> {
         values.push(a.iter().copied().collect());
     }
     let mut edits = Vec::new();
+    // The indices of the file's cells kept along each dimension (`None`: all; coarsened
+    // dimensions lose their station list).
+    let mut kept: Vec<Option<Vec<usize>>> = vec![None; dims.len()];
+    let mut coarsened = vec![false; dims.len()];
     for s in &spec.select {
         let axis = dims.iter().position(|d| d == &s.dim).ok_or_else(|| {
             Error::config(
@@ -415,6 +425,10 @@ pub fn read(path: &Path, spec: &ReadSpec) -> Result<Record> {
         }
         axes[axis].values = keep.iter().map(|&k| axes[axis].values[k]).collect();
         shape[axis] = keep.len();
+        kept[axis] = Some(match &kept[axis] {
+            None => keep.clone(),
+            Some(before) => keep.iter().map(|&k| before[k]).collect(),
+        });
         edits.push(format!(
             "select {}={}:{}:{} ({} kept)",
             s.dim,
@@ -463,6 +477,7 @@ pub fn read(path: &Path, spec: &ReadSpec) -> Result<Record> {
             .map(|b| b.iter().sum::<f64>() / *k as f64)
             .collect();
         shape[axis] /= k;
+        coarsened[axis] = true;
         edits.push(format!("coarsen {dim}={k}"));
     }
     let space: Vec<Axis> = axes[1..]
@@ -487,6 +502,16 @@ pub fn read(path: &Path, spec: &ReadSpec) -> Result<Record> {
             ),
         ));
     }
+    let stations = match (1..dims.len()).find(|&a| shape[a] != 1) {
+        Some(a) if space.len() == 1 && !coarsened[a] => {
+            let all = stations(&file, &origin, &dims[a], &axes[a])?;
+            all.map(|st| match &kept[a] {
+                None => st,
+                Some(k) => k.iter().map(|&i| st[i].clone()).collect(),
+            })
+        }
+        _ => None,
+    };
     // (V, T, S) → (T, V, S).
     let t = shape[0];
     let per: usize = shape[1..].iter().product();
@@ -515,7 +540,91 @@ pub fn read(path: &Path, spec: &ReadSpec) -> Result<Record> {
         space,
         values: out,
         edits,
+        stations,
     })
+}
+
+/// The stations of dimension `dim` (in the file's order, before `--select`), when variables of
+/// that dimension alone give each cell a latitude and a longitude. `axis` is the dimension's
+/// coordinate as read (names of last resort).
+fn stations(file: &NcFile, origin: &str, dim: &str, axis: &Axis) -> Result<Option<Vec<Station>>> {
+    let Ok(vars) = file.variables() else {
+        return Ok(None);
+    };
+    let on_dim = |v: &&NcVariable| {
+        let d = v.dimensions();
+        d.first().is_some_and(|d| d.name == dim) && (d.len() == 1 || v.dtype() == &NcType::Char)
+    };
+    let is = |v: &NcVariable, units: &str, standard: &str, names: &[&str]| {
+        let u = text_attribute(v, "units")
+            .unwrap_or_default()
+            .to_lowercase();
+        let sn = text_attribute(v, "standard_name")
+            .unwrap_or_default()
+            .to_lowercase();
+        v.dimensions().len() == 1
+            && (u == units
+                || u == units.replace("degrees", "degree")
+                || sn == standard
+                || names.contains(&v.name().to_lowercase().as_str()))
+    };
+    let mine: Vec<&NcVariable> = vars.iter().filter(on_dim).collect();
+    let lat = mine
+        .iter()
+        .find(|v| is(v, "degrees_north", "latitude", &["lat", "latitude"]));
+    let lon = mine
+        .iter()
+        .find(|v| is(v, "degrees_east", "longitude", &["lon", "longitude"]));
+    let (Some(lat), Some(lon)) = (lat, lon) else {
+        return Ok(None);
+    };
+    let read = |v: &NcVariable| -> Result<Vec<f64>> {
+        Ok(file
+            .read_variable_unpacked_masked(v.name())
+            .map_err(|e| Error::config(origin, format!("reading {}: {e}", v.name())))?
+            .iter()
+            .copied()
+            .collect())
+    };
+    let (lats, lons) = (read(lat)?, read(lon)?);
+    let texts: Vec<&&NcVariable> = mine
+        .iter()
+        .filter(|v| matches!(v.dtype(), NcType::Char | NcType::String))
+        .collect();
+    let named = texts
+        .iter()
+        .find(|v| text_attribute(v, "cf_role").is_some_and(|r| r == "timeseries_id"))
+        .or(texts.first());
+    let names: Vec<String> = match named {
+        Some(v) => file
+            .read_variable_as_strings(v.name())
+            .map_err(|e| Error::config(origin, format!("reading {}: {e}", v.name())))?
+            .into_iter()
+            .map(|s| s.trim_end_matches('\0').trim().to_string())
+            .collect(),
+        None => axis.values.iter().map(|v| format!("{v}")).collect(),
+    };
+    if names.len() != lats.len() || lats.len() != lons.len() {
+        return Err(Error::config(
+            origin,
+            format!(
+                "the stations of {dim}: {} names, {} latitudes ({}) and {} longitudes ({})",
+                names.len(),
+                lats.len(),
+                lat.name(),
+                lons.len(),
+                lon.name()
+            ),
+        ));
+    }
+    let st: Vec<Station> = names
+        .into_iter()
+        .zip(lats.into_iter().zip(lons))
+        .map(|(name, (lat, lon))| Station { name, lat, lon })
+        .collect();
+    crate::record::check_stations(&st)
+        .map_err(|reason| Error::config(origin, format!("the stations of {dim}: {reason}")))?;
+    Ok(Some(st))
 }
 
 fn describe_dims(v: &NcVariable) -> String {

@@ -11,20 +11,34 @@
 //! (land in an ocean field) is part of a fixed mask: `mask.npy` (the state's shape, 1 where
 //! there is data, 0 where not) records it, and the masked values are filled with their mean, 0
 //! in normalised units, so that training sees finite data. A value missing at some steps but
-//! not all is a gap: the windows that hold one are dropped, and the import says how many.
+//! not all is a gap: by default the windows that hold one are dropped, and the import says how
+//! many; `--gaps mask` puts the values with gaps into the fixed mask; `--gaps keep` keeps every
+//! window, fills each missing value with its mean (0 in normalised units) and writes beside each
+//! split `{split}-observed.npy`, of the trajectories' shape `(N, L, *state)`, float32, 1 where
+//! the value was observed and 0 where it is missing (for a loss counted on observed values
+//! only).
+//!
+//! A record's one space axis may be a network of stations ([`Station`]: a name, a latitude and
+//! a longitude each); `system.json` then lists them, so that observations can name a station or
+//! give a place (see [`crate::locate`]).
 //!
 //! The normalisation is that of [`crate::import`] (per value for vectors, per channel for
-//! fields), fitted on the training period's values that are not missing.
-
-use std::path::Path;
+//! fields), fitted on the training period's values that are not missing; a value of a vector
+//! with fewer than [`MIN_VALUES`] of them takes its variable's, pooled over the stations.
 
 use serde::{Deserialize, Serialize};
 
 use crate::data::{Normalisation, Splits, SystemInfo, shape_text};
 use crate::error::{Error, Result};
-use crate::io::{Array, write_npy};
+pub use crate::geo::Station;
+use crate::io::Array;
 use crate::mcs::{External, Provenance, Source, System, checksum};
 use crate::transform::{TransformSpec, Transforms};
+
+mod arrays;
+mod files;
+pub use arrays::{RecordArrays, check_stations};
+pub use files::{MASK_FILE, files, read_files, read_mask, write};
 
 /// One coordinate axis: its name, values and the attributes that say what they mean.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -78,6 +92,8 @@ pub struct Record {
     pub values: Vec<f64>,
     /// What `--select` and `--coarsen` did, as given (for the record).
     pub edits: Vec<String>,
+    /// The stations of the one space axis, when it is a network of stations.
+    pub stations: Option<Vec<Station>>,
 }
 
 impl Record {
@@ -115,6 +131,9 @@ pub struct RecordInfo {
     /// What `--select` and `--coarsen` did.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub edits: Vec<String>,
+    /// The stations of the one space axis (its `D` values, in order), when it is a network.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stations: Option<Vec<Station>>,
     /// Steps per window.
     pub window: usize,
     /// Steps between window starts.
@@ -129,6 +148,26 @@ pub struct RecordInfo {
     /// The fixed mask, when some value is missing at every time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mask: Option<MaskInfo>,
+    /// The masks of observed values of each split (`--gaps keep`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed: Option<ObservedInfo>,
+}
+
+/// The masks of observed values that `--gaps keep` writes beside the trajectories.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ObservedInfo {
+    /// The files of `train`, `valid` and `test` (`{split}-observed.npy`: float32 of the
+    /// trajectories' shape, 1 observed, 0 missing).
+    pub files: [String; 3],
+    /// Missing values per split (of the windows, overlaps counted as often as they occur).
+    pub missing: [usize; 3],
+    /// Values per split.
+    pub values: [usize; 3],
+}
+
+/// The file of the observed-value mask of a split (`train-observed.npy`).
+pub fn observed_file(split: &str) -> String {
+    format!("{split}-observed.npy")
 }
 
 /// The fixed mask of a record.
@@ -150,28 +189,29 @@ pub struct MaskInfo {
 }
 
 impl MaskInfo {
-    /// Whether value `j` of a state is masked, when the runs are recorded.
-    pub fn masked_at(&self, j: usize) -> bool {
-        self.runs.iter().any(|r| (r[0]..r[1]).contains(&j))
+    /// Whether flat value `j` of a state is masked, when the runs are recorded.
+    pub fn masked_at(&self, j: usize) -> Option<bool> {
+        if self.runs.is_empty() && self.masked > 0 {
+            return None;
+        }
+        let k = self.runs.partition_point(|r| r[1] <= j);
+        Some(self.runs.get(k).is_some_and(|r| r[0] <= j))
     }
 }
 
-/// The runs `[start, end)` of the indices where `keep` is false.
-fn runs_of(keep: &[bool]) -> Vec<[usize; 2]> {
-    let mut runs = Vec::new();
-    let mut j = 0;
-    while j < keep.len() {
-        if keep[j] {
-            j += 1;
+/// Runs `[start, end)` of the positions where `flag` holds.
+fn runs(flag: impl Iterator<Item = bool>) -> Vec<[usize; 2]> {
+    let mut out: Vec<[usize; 2]> = Vec::new();
+    for (j, f) in flag.enumerate() {
+        if !f {
             continue;
         }
-        let start = j;
-        while j < keep.len() && !keep[j] {
-            j += 1;
+        match out.last_mut() {
+            Some(r) if r[1] == j => r[1] = j + 1,
+            _ => out.push([j, j + 1]),
         }
-        runs.push([start, j]);
     }
-    runs
+    out
 }
 
 /// `--split-by-time a,b,c`: the training, validation and test periods, in this order.
@@ -264,6 +304,9 @@ pub enum Gaps {
     Drop,
     /// Put every value with a missing step into the fixed mask, keeping every window.
     Mask,
+    /// Keep every window and every value: missing values are filled with their mean (0 in
+    /// normalised units) and `{split}-observed.npy` says which are observed.
+    Keep,
 }
 
 /// A record cut into windows, checked and ready to be written.
@@ -276,6 +319,9 @@ pub struct Cut {
     pub mask: Option<Array>,
     /// Where the gaps are, in words (empty without gaps).
     pub gaps: String,
+    /// With `--gaps keep`: the observed-value masks of `train`, `valid` and `test`, of the
+    /// trajectories' shapes (1 observed, 0 missing).
+    pub observed: Option<[Array; 3]>,
 }
 
 impl Cut {
@@ -288,14 +334,22 @@ impl Cut {
         let r = e.record.as_ref().expect("a record");
         let [t, v, s] = e.provenance.trajectories;
         let names: Vec<&str> = r.variables.iter().map(|v| v.name.as_str()).collect();
+        let units =
+            r.time.units.as_deref().and_then(|u| {
+                crate::calendar::TimeUnits::parse(u, r.time.calendar.as_deref()).ok()
+            });
+        let when = |v: f64| match &units {
+            Some(u) => u.format(v),
+            None => fmt_value(v),
+        };
         let period = |p: [usize; 2]| -> String {
             if p[0] == p[1] {
                 "none".into()
             } else {
                 format!(
                     "{}..{}",
-                    fmt_value(r.time.values[p[0]]),
-                    fmt_value(r.time.values[p[1] - 1])
+                    when(r.time.values[p[0]]),
+                    when(r.time.values[p[1] - 1])
                 )
             }
         };
@@ -310,7 +364,14 @@ impl Cut {
                 .units
                 .as_ref()
                 .map_or(String::new(), |u| format!(" ({} {u})", r.time.name)),
-            shape_text(&info.state_shape),
+            shape_text(&info.state_shape)
+                + &r.stations.as_ref().map_or(String::new(), |s| {
+                    format!(
+                        ": {} variable(s) at {} stations",
+                        r.variables.len(),
+                        s.len()
+                    )
+                }),
             r.window,
             r.stride,
             r.time.name,
@@ -332,6 +393,19 @@ impl Cut {
                 "\ndropped {dropped} window(s) with missing values ({a} train, {b} valid, {c} \
                  test): {}",
                 self.gaps
+            );
+        }
+        if let Some(o) = &r.observed {
+            let share = |k: usize| 100.0 * o.missing[k] as f64 / o.values[k].max(1) as f64;
+            let all: usize = o.values.iter().sum();
+            out += &format!(
+                "\nkept every window with its missing values: {:.1} % of the values missing \
+                 (train {:.1} %, valid {:.1} %, test {:.1} %), filled with 0 in normalised units \
+                 → {{train,valid,test}}-observed.npy (1 observed, 0 missing)",
+                100.0 * o.missing.iter().sum::<usize>() as f64 / all.max(1) as f64,
+                share(0),
+                share(1),
+                share(2)
             );
         }
         if let Some(m) = &r.mask {
@@ -368,7 +442,7 @@ fn fit(
     features: usize,
     groups: usize,
     group: impl Fn(usize) -> usize,
-) -> (Vec<f64>, Vec<f64>) {
+) -> (Vec<f64>, Vec<f64>, Vec<usize>) {
     let mut n = vec![0usize; groups];
     let mut sum = vec![0.0; groups];
     let mut sq = vec![0.0; groups];
@@ -390,22 +464,42 @@ fn fit(
             scale[g] = (sq[g] / n[g] as f64 - mean[g] * mean[g]).max(1e-12).sqrt();
         }
     }
-    (mean, scale)
+    (mean, scale, n)
 }
 
+/// Fewer training values than this, and a value of a vector state takes its variable's
+/// normalisation (pooled over the stations) rather than its own.
+pub const MIN_VALUES: usize = 10;
+
 /// The normalisation of the training period: per channel for fields `(C, H, W)`, per value for
-/// vectors, over the values that are not missing.
-fn normalisation(train: &[f64], state: &[usize]) -> Normalisation {
+/// vectors of `variables` variables, over the values that are not missing. A value of a vector
+/// with fewer than [`MIN_VALUES`] training values (or, in a record of fewer training steps,
+/// fewer than the best-seen value), or whose own scale is below a millionth of
+/// its variable's, takes its variable's mean and scale (over every station's training values):
+/// a station seen a few times in training (or only later) is not scaled by a near-zero std.
+fn normalisation(train: &[f64], state: &[usize], variables: usize) -> Normalisation {
     let f: usize = state.iter().product();
     if state.len() == 3 {
         let hw = state[1] * state[2];
-        let (m, s) = fit(train, f, state[0], |j| j / hw);
+        let (m, s, _) = fit(train, f, state[0], |j| j / hw);
         Normalisation {
             mean: (0..f).map(|j| m[j / hw]).collect(),
             scale: (0..f).map(|j| s[j / hw]).collect(),
         }
     } else {
-        let (mean, scale) = fit(train, f, f, |j| j);
+        let (mut mean, mut scale, n) = fit(train, f, f, |j| j);
+        let per = f / variables.max(1);
+        let (pm, ps, _) = fit(train, f, variables.max(1), |j| j / per);
+        // A record shorter than MIN_VALUES steps keeps every value's own statistics where
+        // it is complete: only values seen less often than the others are pooled.
+        let few = MIN_VALUES.min(n.iter().copied().max().unwrap_or(0));
+        for j in 0..f {
+            let v = j / per;
+            if n[j] < few || scale[j] < 1e-6 * ps[v] {
+                mean[j] = pm[v];
+                scale[j] = ps[v];
+            }
+        }
         Normalisation { mean, scale }
     }
 }
@@ -502,7 +596,7 @@ pub fn cut(record: &Record, windows: &Windows) -> Result<Cut> {
         .chunks(f)
         .flat_map(|row| row.iter().zip(&per).map(|(&v, t)| t.forward(v)))
         .collect();
-    let norm = normalisation(&train_values, &state);
+    let norm = normalisation(&train_values, &state, record.variables.len());
     // Masked values are filled with the physical value at the normalisation's mean, 0 in the
     // networks' units.
     let fill: Vec<f64> = norm
@@ -511,25 +605,31 @@ pub fn cut(record: &Record, windows: &Windows) -> Result<Cut> {
         .zip(&per)
         .map(|(m, t)| t.inverse(*m))
         .collect();
+    let keep = windows.gaps == Gaps::Keep;
     let mut starts: [Vec<usize>; 3] = Default::default();
     let mut dropped = [0usize; 3];
     let mut arrays: Vec<Array> = Vec::with_capacity(3);
+    let mut observed: Vec<Array> = Vec::with_capacity(3);
     for (k, p) in periods.iter().enumerate() {
         let mut data = Vec::new();
+        let mut obs = Vec::new();
         let mut at = p[0];
         while p[1] >= l && at + l <= p[1] {
-            if gap_at[at..at + l].iter().any(|g| *g) {
+            if !keep && gap_at[at..at + l].iter().any(|g| *g) {
                 dropped[k] += 1;
             } else {
                 starts[k].push(at);
                 for row in record.values[at * f..(at + l) * f].chunks(f) {
-                    data.extend(
-                        row.iter().enumerate().map(
-                            |(j, &v)| {
-                                if seen[j] { v as f32 } else { fill[j] as f32 }
-                            },
-                        ),
-                    );
+                    data.extend(row.iter().enumerate().map(|(j, &v)| {
+                        if seen[j] && v.is_finite() {
+                            v as f32
+                        } else {
+                            fill[j] as f32
+                        }
+                    }));
+                    if keep {
+                        obs.extend(row.iter().map(|v| f32::from(u8::from(v.is_finite()))));
+                    }
                 }
             }
             at += s;
@@ -538,14 +638,17 @@ pub fn cut(record: &Record, windows: &Windows) -> Result<Cut> {
             return Err(Error::config(
                 "--window",
                 format!(
-                    "no {} window of {l} steps is left: all {} hold missing values ({gaps}; \
-                     training on incomplete windows is not available yet)",
+                    "no {} window of {l} steps is left: all {} hold missing values ({gaps}; --gaps \
+                     keep keeps them, with masks of the observed values)",
                     names[k], dropped[k]
                 ),
             ));
         }
         let mut shape = vec![starts[k].len(), l];
         shape.extend_from_slice(&state);
+        if keep {
+            observed.push(Array::new(shape.clone(), obs));
+        }
         arrays.push(Array::new(shape, data));
     }
     let test = arrays.pop().expect("three");
@@ -588,6 +691,7 @@ pub fn cut(record: &Record, windows: &Windows) -> Result<Cut> {
         time: record.time.clone(),
         space: record.space.clone(),
         edits: record.edits.clone(),
+        stations: record.stations.clone(),
         window: l,
         stride: s,
         periods,
@@ -598,7 +702,12 @@ pub fn cut(record: &Record, windows: &Windows) -> Result<Cut> {
             masked,
             values: f,
             gaps: gaps_masked,
-            runs: runs_of(&seen),
+            runs: runs(seen.iter().map(|s| !s)),
+        }),
+        observed: keep.then(|| ObservedInfo {
+            files: ["train", "valid", "test"].map(observed_file),
+            missing: [0, 1, 2].map(|k| observed[k].data.iter().filter(|v| **v == 0.0).count()),
+            values: [0, 1, 2].map(|k| observed[k].data.len()),
         }),
     };
     let system = System::External(External {
@@ -628,7 +737,19 @@ pub fn cut(record: &Record, windows: &Windows) -> Result<Cut> {
         valid,
         test,
     };
-    Ok(Cut { splits, mask, gaps })
+    let observed = match <[Array; 3]>::try_from(observed) {
+        Ok(o) => Some(o),
+        Err(v) => {
+            debug_assert!(v.is_empty());
+            None
+        }
+    };
+    Ok(Cut {
+        splits,
+        mask,
+        gaps,
+        observed,
+    })
 }
 
 /// The transforms of `spec` for the record's variables, every value of the record checked
@@ -658,49 +779,4 @@ fn unravel(shape: &[usize], mut at: usize) -> Vec<usize> {
         at /= n.max(1);
     }
     idx
-}
-
-/// The mask file of a data folder.
-pub const MASK_FILE: &str = "mask.npy";
-
-/// Writes a cut record as the data folder `dir`: `mask.npy` (when some value is missing at
-/// every time), `train.npy`, `valid.npy`, `test.npy` (when the test period has windows), then
-/// `system.json`.
-pub fn write(dir: &Path, cut: &Cut) -> Result<()> {
-    for stale in ["system.json", MASK_FILE, "test.npy"] {
-        match std::fs::remove_file(dir.join(stale)) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                return Err(Error::Io {
-                    path: dir.join(stale),
-                    source: e,
-                });
-            }
-            _ => {}
-        }
-    }
-    if let Some(m) = &cut.mask {
-        write_npy(&dir.join(MASK_FILE), m)?;
-    }
-    cut.splits.save(dir)
-}
-
-/// Reads the fixed mask of a data folder (1 where there is data), if its record has one.
-pub fn read_mask(dir: &Path, info: &SystemInfo) -> Result<Option<Array>> {
-    let System::External(External {
-        record: Some(RecordInfo { mask: Some(m), .. }),
-        ..
-    }) = &info.system
-    else {
-        return Ok(None);
-    };
-    let path = dir.join(&m.file);
-    let a = crate::io::read_npy(&path)?;
-    if a.shape != info.state_shape {
-        return Err(Error::Shape {
-            what: path.display().to_string(),
-            expected: format!("({}) like the states", shape_text(&info.state_shape)),
-            got: a.shape,
-        });
-    }
-    Ok(Some(a))
 }

@@ -182,6 +182,13 @@ pub enum TransformSpec {
     Each(Vec<(String, Transform)>),
 }
 
+impl Default for TransformSpec {
+    /// No transform (`none` for every variable).
+    fn default() -> Self {
+        Self::All(Transform::None)
+    }
+}
+
 impl TransformSpec {
     /// Parses the items of `--transform`: `T` alone, or `NAME=T` items (`UWND=none,SPEED=sqrt`).
     pub fn parse(items: &[String]) -> Result<Self> {

@@ -6,8 +6,9 @@
 use std::path::PathBuf;
 
 use netcdf_reader::{NcFile, NcFormat};
-use sda::coords::{Layout, start_step};
+use sda::coords::Layout;
 use sda::io::Array;
+use sda::locate::start_step;
 use sda::record::{Axis, Gaps, Record, SplitByTime, VariableInfo, Windows};
 use sda::transform::TransformSpec;
 
@@ -75,6 +76,7 @@ fn record() -> Record {
         ],
         values,
         edits: vec![],
+        stations: None,
     }
 }
 
@@ -273,7 +275,8 @@ fn sda_sample_writes_the_same_samples_to_nc_as_to_npy() {
     fails_with(
         &o,
         &out,
-        "--start: dates the samples of a NetCDF --output (.nc)",
+        "--start: places a table of dates (.csv observations) or dates the samples of a NetCDF \
+         --output (.nc)",
     );
     let out = d.join("y.nc");
     let o = sda(&[&base[..], &[s(&out), "--start", "14"]].concat());

@@ -64,6 +64,7 @@ fn record(p: impl Fn(usize, usize) -> f64) -> Record {
         }],
         values,
         edits: vec![],
+        stations: None,
     }
 }
 

@@ -40,7 +40,44 @@ class Data:
         layout: str = "vector",
         transform: Union[None, str, dict[Union[int, str], str]] = None,
     ) -> Data: ...
+    @staticmethod
+    def from_record(
+        values: Union[ArrayLike, dict[str, ArrayLike]],
+        *,
+        time: ArrayLike,
+        window: int,
+        variables: Optional[list[str]] = None,
+        coords: Optional[dict[str, ArrayLike]] = None,
+        stations: Optional[Union[dict[str, Any], list[tuple[str, float, float]]]] = None,
+        time_name: str = "time",
+        time_units: Optional[str] = None,
+        calendar: Optional[str] = None,
+        units: Optional[dict[str, str]] = None,
+        stride: int = 1,
+        split_by_time: Optional[list[float]] = None,
+        gaps: str = "drop",
+        transform: Union[None, str, dict[str, str]] = None,
+        origin: str = "numpy arrays",
+    ) -> Data: ...
+    @staticmethod
+    def from_xarray(
+        obj: Any,
+        *,
+        window: int,
+        variables: Optional[list[str]] = None,
+        time: Optional[str] = None,
+        stride: int = 1,
+        split_by_time: Optional[list[float]] = None,
+        gaps: str = "drop",
+        transform: Union[None, str, dict[str, str]] = None,
+    ) -> Data: ...
     def save(self, dir: PathArg) -> None: ...
+    @property
+    def observed(self) -> Optional[tuple[FloatArray, FloatArray, Optional[FloatArray]]]: ...
+    @property
+    def mask(self) -> Optional[FloatArray]: ...
+    @property
+    def summary(self) -> Optional[str]: ...
     @property
     def train(self) -> FloatArray: ...
     @property

@@ -7,6 +7,8 @@
 //! progress callbacks) and then unwinds to here, raising `KeyboardInterrupt`; panics become
 //! `sda.SdaError`, never a crash of the interpreter.
 
+mod record;
+
 use std::any::Any;
 use std::cell::RefCell;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
@@ -20,7 +22,7 @@ use numpy::{IntoPyArray, PyArrayDyn, PyArrayMethods, PyUntypedArray, PyUntypedAr
 use pyo3::create_exception;
 use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyFloat, PyInt, PyString};
+use pyo3::types::{PyBytes, PyDict, PyFloat, PyInt, PyString, PyTuple};
 
 use sda::assimilate::{Observed, SampleConfig, sample};
 use sda::coords::Layout;
@@ -363,6 +365,7 @@ fn observed_in(
     noise: Option<&Bound<'_, PyAny>>,
     shape: &[usize],
     length: usize,
+    on: Option<(&SystemInfo, Option<&str>)>,
 ) -> PyResult<Observed> {
     let noise = noise.filter(|n| !n.is_none());
     if let Some(path) = table_path(y) {
@@ -372,7 +375,17 @@ fn observed_in(
                 path.display()
             )));
         }
-        let o = Observed::from_table(&path).map_err(py_err)?;
+        let o = match on {
+            Some((info, start)) => {
+                let ctx = sda::locate::Context {
+                    info,
+                    length,
+                    start,
+                };
+                Observed::from_table_on(&path, &ctx).map_err(py_err)?.0
+            }
+            None => Observed::from_table(&path).map_err(py_err)?,
+        };
         o.check(shape, length, &format!("y {}", path.display()))
             .map_err(py_err)?;
         return Ok(o);
@@ -457,6 +470,11 @@ struct Data {
     /// The data folder it was read from (`Data.load`): training reads its masks of missing
     /// values and records it, as `sda train --data` does.
     dir: Option<PathBuf>,
+    /// The files of a record besides the trajectories (`mask.npy`, `train-observed.npy`, …),
+    /// as `(file name, array)`.
+    files: Vec<(String, Array)>,
+    /// What was imported from a record, in words (as `sda import` prints it).
+    summary: Option<String>,
 }
 
 fn read_only(a: &Bound<'_, PyArrayDyn<f32>>) -> PyResult<()> {
@@ -480,7 +498,26 @@ impl Data {
             test: out(s.test)?,
             context,
             dir: None,
+            files: Vec::new(),
+            summary: None,
         })
+    }
+
+    /// The data set of a record cut into windows, with its mask files.
+    fn from_cut(py: Python<'_>, cut: sda::record::Cut) -> PyResult<Self> {
+        let files = sda::record::files(&cut);
+        let summary = Some(cut.summary());
+        let data = Self::from_splits(py, cut.splits, None)?;
+        Ok(Self {
+            files,
+            summary,
+            ..data
+        })
+    }
+
+    /// The array of one of the record's files, if it has that file.
+    fn file(&self, name: &str) -> Option<&Array> {
+        self.files.iter().find(|f| f.0 == name).map(|f| &f.1)
     }
 
     fn to_splits(&self, py: Python<'_>) -> PyResult<Splits> {
@@ -500,16 +537,176 @@ impl Data {
     #[staticmethod]
     fn load(py: Python<'_>, dir: &Bound<'_, PyAny>) -> PyResult<Self> {
         let dir = path_in(dir)?;
-        let (s, context) = compute(py, |_| {
+        let (s, context, files) = compute(py, |_| {
             let s = Splits::load(&dir)?;
             let context = read_context(&dir, &s.info)?;
-            Ok((s, context))
+            let files = sda::record::read_files(&dir, &s.info)?;
+            Ok((s, context, files))
         })?;
         let data = Self::from_splits(py, s, context)?;
         Ok(Self {
+            files,
             dir: Some(std::fs::canonicalize(&dir).unwrap_or(dir)),
             ..data
         })
+    }
+
+    /// A data set from one long record given as numpy arrays, cut into windows as `sda import
+    /// --netcdf` cuts a file's.
+    ///
+    /// values: a dict of `(T, *space)` arrays by variable name, or one `(T, V, *space)` array
+    /// with `variables` naming the V (default `x0`, `x1`, …); NaN where missing. time: the T
+    /// instants, numpy `datetime64`, or numbers in `time_units` (`"days since 1998-01-01"`)
+    /// and `calendar` (`standard`, `noleap`, `360_day`, …). coords: the space axes in order, a
+    /// dict of 1-D arrays by name (for fields: latitudes and longitudes, with `units`
+    /// `degrees_north`/`degrees_east` or named `lat`/`lon`); default their indices.
+    /// stations: for a network (`values` of `(T, D)` per variable), the D stations as a dict
+    /// of `name`, `lat`, `lon` sequences or `(name, lat, lon)` tuples. units: a dict of units
+    /// by variable or coordinate name. window, stride, split_by_time (three fractions or step
+    /// counts; default 0.8, 0.1, 0.1), gaps (`"drop"`, `"mask"` or `"keep"`): as `sda import
+    /// --window --stride --split-by-time --gaps`, transform as `--transform` (a transform for
+    /// every variable, or a dict by variable name); `data.summary` then says what was imported,
+    /// as `sda import` does. With `gaps="keep"`, `data.observed` holds the masks of observed
+    /// values and `data.save` writes them as `{train,valid,test}-observed.npy`.
+    #[staticmethod]
+    #[pyo3(signature = (values, *, time, window, variables=None, coords=None, stations=None, time_name="time", time_units=None, calendar=None, units=None, stride=1, split_by_time=None, gaps="drop", transform=None, origin="numpy arrays"))]
+    #[allow(clippy::too_many_arguments)]
+    fn from_record(
+        py: Python<'_>,
+        values: &Bound<'_, PyAny>,
+        time: &Bound<'_, PyAny>,
+        window: usize,
+        variables: Option<Vec<String>>,
+        coords: Option<&Bound<'_, PyAny>>,
+        stations: Option<&Bound<'_, PyAny>>,
+        time_name: &str,
+        time_units: Option<String>,
+        calendar: Option<String>,
+        units: Option<&Bound<'_, PyDict>>,
+        stride: usize,
+        split_by_time: Option<Vec<f64>>,
+        gaps: &str,
+        transform: Option<&Bound<'_, PyAny>>,
+        origin: &str,
+    ) -> PyResult<Self> {
+        let windows = record::windows_in(
+            window,
+            stride,
+            split_by_time,
+            gaps,
+            transform_in(transform)?,
+        )?;
+        let rec = record::record_in(record::RecordArgs {
+            values,
+            time,
+            variables,
+            coords,
+            stations: stations.filter(|s| !s.is_none()),
+            time_name: time_name.into(),
+            time_units,
+            calendar,
+            units,
+            origin: origin.into(),
+        })?;
+        let cut = compute(py, |_| sda::record::cut(&rec, &windows))?;
+        Self::from_cut(py, cut)
+    }
+
+    /// A data set from an `xarray.Dataset` or `DataArray` holding one long record (xarray must
+    /// be installed; it is imported only here). variables: the data variables of the state
+    /// (default: every one with the time dimension); time: the time dimension (default: the
+    /// one of datetime64 values, or named `time`). A network's stations are read from
+    /// coordinates of its one space dimension: latitudes and longitudes (`lat`/`latitude`,
+    /// `lon`/`longitude`) and names (a string coordinate, else the dimension's values).
+    /// The other keywords are those of `from_record`.
+    #[staticmethod]
+    #[pyo3(signature = (obj, *, window, variables=None, time=None, stride=1, split_by_time=None, gaps="drop", transform=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn from_xarray(
+        py: Python<'_>,
+        obj: &Bound<'_, PyAny>,
+        window: usize,
+        variables: Option<Vec<String>>,
+        time: Option<String>,
+        stride: usize,
+        split_by_time: Option<Vec<f64>>,
+        gaps: &str,
+        transform: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
+        let args = py
+            .import("sda._from_xarray")?
+            .call_method1("record_arguments", (obj, variables, time))?;
+        let args = args.cast::<PyDict>()?;
+        let get = |k: &str| -> PyResult<Bound<'_, PyAny>> {
+            args.get_item(k)?
+                .ok_or_else(|| SdaError::new_err(format!("sda._from_xarray gave no {k}")))
+        };
+        let opt = |k: &str| -> PyResult<Option<String>> { get(k)?.extract::<Option<String>>() };
+        let windows = record::windows_in(
+            window,
+            stride,
+            split_by_time,
+            gaps,
+            transform_in(transform)?,
+        )?;
+        let (values, time_values, coords, stations, units) = (
+            get("values")?,
+            get("time")?,
+            get("coords")?,
+            get("stations")?,
+            get("units")?,
+        );
+        let rec = record::record_in(record::RecordArgs {
+            values: &values,
+            time: &time_values,
+            variables: None,
+            coords: Some(&coords),
+            stations: Some(&stations).filter(|s| !s.is_none()),
+            time_name: get("time_name")?.extract()?,
+            time_units: opt("time_units")?,
+            calendar: opt("calendar")?,
+            units: Some(units.cast::<PyDict>()?),
+            origin: get("origin")?.extract()?,
+        })?;
+        let cut = compute(py, |_| sda::record::cut(&rec, &windows))?;
+        Self::from_cut(py, cut)
+    }
+
+    /// The masks of observed values of a record imported with `gaps="keep"`: `(train, valid,
+    /// test)` float32 arrays of the trajectories' shapes, 1 observed, 0 missing (test `None`
+    /// when it has no window); `None` otherwise.
+    #[getter]
+    fn observed<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyTuple>>> {
+        let names = ["train", "valid", "test"].map(sda::record::observed_file);
+        if self.file(&names[0]).is_none() {
+            return Ok(None);
+        }
+        let arrays = names
+            .iter()
+            .map(|n| {
+                self.file(n)
+                    .cloned()
+                    .map(|a| array_out(py, a).map(|a| a.into_any()))
+                    .unwrap_or_else(|| Ok(py.None().into_bound(py)))
+            })
+            .collect::<PyResult<Vec<_>>>()?;
+        Ok(Some(PyTuple::new(py, arrays)?))
+    }
+
+    /// What was imported from a record (`from_record`, `from_xarray`), in the words of `sda
+    /// import`; `None` for other data.
+    #[getter]
+    fn summary(&self) -> Option<String> {
+        self.summary.clone()
+    }
+
+    /// The fixed mask of a record (the state's shape, 1 where there is data), or `None`.
+    #[getter]
+    fn mask<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyArrayDyn<f32>>>> {
+        self.file(sda::record::MASK_FILE)
+            .cloned()
+            .map(|a| array_out(py, a))
+            .transpose()
     }
 
     /// A data set from trajectories of your own system (`system="external"`, the default: what
@@ -603,11 +800,15 @@ impl Data {
         let dir = path_in(dir)?;
         let s = self.to_splits(py)?;
         let context = self.context.clone();
+        let files = self.files.clone();
         compute(py, |_| {
             // Before system.json, which `save` writes last: a folder is a data set only once
             // all of it is there.
             if let Some(c) = &context {
                 write_npy(&dir.join("context.npy"), c)?;
+            }
+            for (name, a) in &files {
+                write_npy(&dir.join(name), a)?;
             }
             s.save(&dir)
         })
@@ -868,6 +1069,8 @@ impl Model {
     }
 
     /// The coordinates of an `as_xarray=True` result (checked before sampling), or `None`.
+    /// `table`: the observations are a table, which `start` also places.
+    #[allow(clippy::too_many_arguments)]
     fn layout(
         &self,
         start: Option<&str>,
@@ -875,11 +1078,13 @@ impl Model {
         samples: usize,
         length: usize,
         title: &str,
+        table: bool,
     ) -> PyResult<Option<Layout>> {
         if !as_xarray {
-            if start.is_some() {
+            if start.is_some() && !table {
                 return Err(value_error(
-                    "start: dates the samples of an as_xarray=True result",
+                    "start: places a table of dates (a .csv path as y) or dates an \
+                     as_xarray=True result; neither is asked for",
                 ));
             }
             return Ok(None);
@@ -971,7 +1176,11 @@ impl Model {
     /// `space-stride:K`, `vorticity`, `saturate`, `mask:FILE.npy`, joined by `|`). noise: the
     /// observation noise std, a number or an array of `y`'s shape. Or y: the path of a `.csv`
     /// table of `time,index,value,std` rows (scattered measurements, each with its std), which
-    /// brings its own operator and noise (then not given), as `--observations obs.csv`.
+    /// brings its own operator and noise (then not given), as `--observations obs.csv`; its
+    /// rows may give a `date` of the model's record instead of `time` and a `station`, or a
+    /// place `lat,lon`, with a `variable`, instead of `index`; start: where the trajectory
+    /// starts in the record (a step, as a string of digits, or a date; default: the table's
+    /// earliest date), as `--start`.
     ///
     /// preset: `"paper"` (the paper's settings, the default), `"fast"` or `"accurate"`; any
     /// setting given explicitly wins over the preset, and one that means nothing for what runs
@@ -995,9 +1204,9 @@ impl Model {
     /// installed), an `xarray.Dataset` instead: one variable per variable of the data's record
     /// (`x` for other data) over `sample`, time and the record's space axes, with their
     /// coordinates and attributes, decoded as `xarray.open_dataset` decodes the `.nc` output
-    /// of `sda assimilate` (the same Dataset); masked values NaN. start: the record's time step
-    /// of the first state, an index or `"test:0"` (window 0 of the test split), for the
-    /// states' dates.
+    /// of `sda assimilate` (the same Dataset); masked values NaN. start: where the first state lies
+    /// in the record, as `--start`: a time step, `"test:0"` (window 0 of the test split) or
+    /// a date; it places a table of dates and dates an `as_xarray=True` result.
     #[pyo3(signature = (y, *, operator=None, noise=None, length=65, samples=64, batch=64, preset="paper", sampler=None, steps=None, grid=None, eta=None, corrections=None, corrector=None, tau=None, delta=None, likelihood=None, solver=None, iterations=None, gamma=None, zeta=None, composition="mean", precision="auto", seed=0, guard=true, sampling="joint", window=None, context=None, conditioning="both", context_std=0.1, calibration=4, calibration_data=None, progress=true, start=None, as_xarray=false))]
     #[allow(clippy::too_many_arguments)]
     fn assimilate<'py>(
@@ -1038,7 +1247,14 @@ impl Model {
         start: Option<&str>,
         as_xarray: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let layout = self.layout(start, as_xarray, samples, length, POSTERIOR)?;
+        let layout = self.layout(
+            start,
+            as_xarray,
+            samples,
+            length,
+            POSTERIOR,
+            table_path(y).is_some(),
+        )?;
         // gamma: a number, or "auto" (chosen on validation trajectories, as --gamma auto).
         let auto = match gamma {
             Some(g) if g.extract::<String>().is_ok_and(|v| v == "auto") => true,
@@ -1079,7 +1295,14 @@ impl Model {
             zeta,
         )?;
         let shape = &self.model.config.data.state_shape;
-        let observed = observed_in(y, operator, noise, shape, length)?;
+        let observed = observed_in(
+            y,
+            operator,
+            noise,
+            shape,
+            length,
+            Some((&self.model.config.data, start)),
+        )?;
         let cfg = sample_config(
             length,
             samples,
@@ -1161,7 +1384,7 @@ impl Model {
         start: Option<&str>,
         as_xarray: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let layout = self.layout(start, as_xarray, samples, length, PRIOR)?;
+        let layout = self.layout(start, as_xarray, samples, length, PRIOR, false)?;
         let settings = Settings {
             likelihood: Likelihood::Sda { gamma: 0.0 },
             ..settings(
@@ -1226,16 +1449,32 @@ fn scratch_dir(what: &str) -> PathBuf {
     ))
 }
 
-/// A `Data` (with its context channels and the folder it was read from, if any), or
-/// trajectories `(N, L, *state)` of `system` split 80/10/10.
+/// What training reads of a `Data` besides its splits.
+#[derive(Default)]
+struct Extras {
+    /// Constant context channels of imported field data.
+    context: Option<Array>,
+    /// The folder it was read from.
+    dir: Option<PathBuf>,
+    /// The record's mask files.
+    files: Vec<(String, Array)>,
+}
+
+/// A `Data` (with its context channels, the folder it was read from and its masks, if any),
+/// or trajectories `(N, L, *state)` of `system` split 80/10/10.
 fn data_in(
     py: Python<'_>,
     data: &Bound<'_, PyAny>,
     system: Option<&str>,
-) -> PyResult<(Splits, Option<Array>, Option<PathBuf>)> {
+) -> PyResult<(Splits, Extras)> {
     if let Ok(d) = data.cast::<Data>() {
         let d = d.get();
-        return Ok((d.to_splits(py)?, d.context.clone(), d.dir.clone()));
+        let extras = Extras {
+            context: d.context.clone(),
+            dir: d.dir.clone(),
+            files: d.files.clone(),
+        };
+        return Ok((d.to_splits(py)?, extras));
     }
     let Some(system) = system else {
         return Err(value_error(
@@ -1245,7 +1484,7 @@ fn data_in(
     let system = System::from_name(system).map_err(py_err)?;
     let train = array_in(data, "data")?;
     let s = compute(py, |_| Splits::from_arrays(system, train, None, None))?;
-    Ok((s, None, None))
+    Ok((s, Extras::default()))
 }
 
 /// `sda train`: denoising score matching on windows of `2 * order + 1` states.
@@ -1293,7 +1532,8 @@ fn train(
     precision: &str,
     ema: Option<f64>,
 ) -> PyResult<Model> {
-    let (splits, context, data_dir) = data_in(py, data, system)?;
+    let (splits, extras) = data_in(py, data, system)?;
+    let context = extras.context.clone();
     let shape = splits.info.state_shape.clone();
     let mut net = NetSpec {
         order,
@@ -1341,13 +1581,19 @@ fn train(
     };
     let pb = bar(epochs as u64, "train", progress);
     let model = compute(py, |poll| {
+        // As `sda train --data DIR`: the record's masks weight the loss.
         let mut dataset = splits.dataset();
-        if let Some(dir) = data_dir {
-            // As `sda train --data DIR`: the folder's masks weight the loss.
-            dataset.observed =
-                sda::observed::read(&dir, &dataset.info, &dataset.train, &dataset.valid)?;
-            dataset.dir = Some(dir);
-        }
+        let file = |name: String| {
+            let f = extras.files.iter().find(|f| f.0 == name);
+            f.map(|f| (&f.1, f.0.as_str()))
+        };
+        let masks = sda::observed::Masks {
+            fixed: file(sda::record::MASK_FILE.to_string()),
+            train: file(sda::record::observed_file("train")),
+            valid: file(sda::record::observed_file("valid")),
+        };
+        dataset.observed = sda::observed::weights(&shape, &dataset.train, &dataset.valid, masks)?;
+        dataset.dir = extras.dir.clone();
         train_with(
             &dataset,
             net,
@@ -1529,7 +1775,7 @@ fn filter<'py>(
         if length == 0 {
             return Err(value_error("length: must be at least 1"));
         }
-        let o = observed_in(y, operator, noise, &info.state_shape, length)?;
+        let o = observed_in(y, operator, noise, &info.state_shape, length, None)?;
         let settings = sda::baseline::Settings {
             samples,
             seed,
@@ -1553,7 +1799,7 @@ fn filter<'py>(
     if length == 0 {
         return Err(value_error("length: must be at least 1"));
     }
-    let o = observed_in(y, operator, noise, &shape, length)?;
+    let o = observed_in(y, operator, noise, &shape, length, None)?;
     let config = FilterConfig {
         particles,
         keep,
@@ -1659,7 +1905,14 @@ fn evaluate<'py>(
         .map(|s| s.0);
     let shape = samples.shape[2..].to_vec();
     let observed = match y.filter(|o| !o.is_none()) {
-        Some(y) => Some(observed_in(y, operator, noise, &shape, samples.shape[1])?),
+        Some(y) => Some(observed_in(
+            y,
+            operator,
+            noise,
+            &shape,
+            samples.shape[1],
+            None,
+        )?),
         None => None,
     };
     let keep = scored_in(

@@ -25,23 +25,6 @@ pub struct Point {
     pub std: f64,
 }
 
-/// Whether a term only picks values of the states (or whole states), so that every observed
-/// value is one value of the trajectory.
-fn picks_values(t: &Term) -> bool {
-    matches!(
-        t,
-        Term::Stride { .. }
-            | Term::Last
-            | Term::At(_)
-            | Term::Select(_)
-            | Term::Crop { .. }
-            | Term::SpaceStride { .. }
-            | Term::Mask(_)
-            | Term::Points(_)
-            | Term::Table(_)
-    )
-}
-
 /// `(time, flat index)` of every observed value of `operator` on `length` states of `shape`, in
 /// the order of `y`; an error for an operator that mixes or transforms values (`coarsen`,
 /// `vorticity`, `linear`, `saturate`, `arctan`), whose observations are not values of the state.
@@ -50,19 +33,25 @@ pub fn observed_values(
     length: usize,
     shape: &[usize],
 ) -> Result<Vec<(usize, usize)>> {
-    if let Some(t) = operator.terms().iter().find(|t| !picks_values(t)) {
+    if let Some(t) = operator.terms().iter().find(|t| !t.is_direct()) {
         return Err(Error::Operator {
             spec: operator.spec().into(),
-            reason: format!(
-                "observes a transform of the state ({t:?}), not its values: the statistical \
-                 baselines and --hidden take tables and operators made of stride, last, at, \
-                 select, crop, space-stride, mask and points terms"
-            ),
+            reason: match t {
+                Term::Table(_) | Term::Weighted(_) => "a row observes a place between grid \
+                    cells (a bilinear sum of values), not one value: the statistical baselines \
+                    and --hidden take rows by index or station"
+                    .to_string(),
+                _ => format!(
+                    "observes a transform of the state ({t:?}), not its values: the statistical \
+                     baselines and --hidden take tables and operators made of stride, last, at, \
+                     select, crop, space-stride, mask and points terms"
+                ),
+            },
         });
     }
     if let Some(e) = operator.table() {
         operator.times(length)?;
-        return Ok(e.pairs.iter().map(|&(t, i, _)| (t, i)).collect());
+        return Ok(e.rows.iter().map(|r| (r.time, r.terms[0].0)).collect());
     }
     let f = features(shape);
     if f >= 1 << 24 {

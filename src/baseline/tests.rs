@@ -361,6 +361,7 @@ fn monthly_record() -> Record {
         }],
         values,
         edits: Vec::new(),
+        stations: None,
     }
 }
 

@@ -20,12 +20,14 @@
 //! | `at:I[,J…]` / `at:FILE.npy` | states `I, J, …` (increasing; irregular times) |
 //! | `points:FILE.npy` | the listed flat indices of each state (any shape → `(M)`) |
 //! | `linear:FILE.npy` | a dense `(M, F)` matrix applied to each state of `F` values → `(M)` |
-//! | `table:FILE.csv` | the `(time, index)` pairs of a table of observations (alone) |
+//! | `table:FILE.csv` | the rows of a table of observations (alone): each a weighted sum of values of one state |
 //!
 //! `at`, `points`, `linear` and `table` are linear maps applied as they are in every path
 //! (trajectories, per state, scales, and so a Jacobian-vector product maps a tangent by the
-//! term itself). Scales pass through `at`, `points` and `table` as values do; `linear` maps
-//! scales `s` to `sqrt(A² s²)` (the scale of `A x` for independent values of scales `s`).
+//! term itself, and the gradient of the likelihood, by automatic differentiation, by its
+//! transpose). Scales pass through `at`, `points` and a table's rows of one value of weight 1 as
+//! values do; `linear` and weighted rows map scales `s` to `sqrt(A² s²)` (the scale of `A x` for
+//! independent values of scales `s`).
 
 use burn::prelude::*;
 
@@ -75,9 +77,21 @@ pub enum Term {
     Points(Indices),
     /// A dense `(M, F)` matrix applied to each state of `F` values: → `(M)`.
     Linear(Matrix),
-    /// The `(time, index)` pairs of a table of observations, each time its own set: a whole
-    /// trajectory → `(M)`, one value per row of the table.
+    /// The rows of a table of observations, each time its own set: a whole trajectory →
+    /// `(M)`, one value per row of the table.
     Table(Entries),
+    /// Weighted sums of the values of each state (the rows of one time of a table): any
+    /// shape → `(M)`.
+    Weighted(Weighted),
+}
+
+/// Rows of weighted sums of a state's values.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Weighted {
+    /// The table they came from.
+    pub path: String,
+    /// Each row's `(flat index, weight)` terms.
+    pub rows: Vec<Vec<(usize, f32)>>,
 }
 
 /// A list of non-negative integers read from a `.npy` file (or given inline).
@@ -102,21 +116,82 @@ pub struct Matrix {
     pub data: Vec<f32>,
 }
 
-/// The `(time, index)` pairs of a table, sorted by time.
+/// One row of a table: the state it observes, its weighted terms and its line.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Entry {
+    /// The observed state's index in the trajectory.
+    pub time: usize,
+    /// `(flat index within the state, weight)`.
+    pub terms: Vec<(usize, f32)>,
+    /// Its line in the file.
+    pub line: usize,
+}
+
+/// The rows of a table, sorted by time.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Entries {
     /// The table file.
     pub path: String,
-    /// `(time, flat index within the state, line of the file)`, by time.
-    pub pairs: Vec<(usize, usize, usize)>,
+    /// The rows, by time.
+    pub rows: Vec<Entry>,
 }
 
 impl Entries {
     fn times(&self) -> Vec<usize> {
-        let mut t: Vec<usize> = self.pairs.iter().map(|p| p.0).collect();
+        let mut t: Vec<usize> = self.rows.iter().map(|p| p.time).collect();
         t.dedup();
         t
     }
+
+    fn of(table: &super::table::Table) -> Self {
+        Self {
+            path: table.path.clone(),
+            rows: table
+                .rows
+                .iter()
+                .map(|r| Entry {
+                    time: r.time,
+                    terms: r.terms.clone(),
+                    line: r.line,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Whether every row is one value of weight 1.
+fn plain(rows: &[&[(usize, f32)]]) -> bool {
+    rows.iter().all(|t| matches!(t, [(_, w)] if *w == 1.0))
+}
+
+/// `y[n, r] = Σ_k w_rk x[n, i_rk]` (scales: `sqrt(Σ_k w_rk² s[n, i_rk]²)`) of the rows
+/// `rows` of weighted terms, whose flat indices into `x`'s second axis are given; padded to
+/// the longest row with terms of weight 0, so that one gather and one sum do every row.
+fn weighted_rows(x: Tensor<2>, rows: &[&[(usize, f32)]], scales: bool) -> Tensor<2> {
+    let n = x.dims()[0];
+    let device = x.device();
+    let m = rows.len();
+    let k = rows.iter().map(|r| r.len()).max().unwrap_or(1).max(1);
+    let (mut idx, mut w) = (Vec::with_capacity(m * k), Vec::with_capacity(m * k));
+    for r in rows {
+        for j in 0..k {
+            let (i, v) = r.get(j).copied().unwrap_or((r[0].0, 0.0));
+            idx.push(i as i64);
+            w.push(if scales { v * v } else { v });
+        }
+    }
+    let picked = x.select(1, Tensor::<1, Int>::from_ints(idx.as_slice(), &device));
+    if plain(rows) {
+        return picked;
+    }
+    let w = Tensor::<2>::from_data(TensorData::new(w, [1, m * k]), &device);
+    let terms = if scales {
+        picked.square() * w
+    } else {
+        picked * w
+    };
+    let y = terms.reshape([n, m, k]).sum_dim(2).reshape([n, m]);
+    if scales { y.sqrt() } else { y }
 }
 
 /// The integers of a `.npy` file (any shape, flattened), all non-negative and integral.
@@ -344,7 +419,7 @@ impl Operator {
                     let t = super::table::Table::read(std::path::Path::new(path))?;
                     Term::Table(Entries {
                         path: path.into(),
-                        pairs: t.rows.iter().map(|r| (r.time, r.index, r.line)).collect(),
+                        ..Entries::of(&t)
                     })
                 }
                 other => {
@@ -364,18 +439,11 @@ impl Operator {
         })
     }
 
-    /// The operator of a table of observations (already read): its `(time, index)` pairs.
+    /// The operator of a table of observations (already read): its rows.
     pub fn from_table(table: &super::table::Table) -> Self {
         Self {
             spec: format!("table:{}", table.path),
-            terms: vec![Term::Table(Entries {
-                path: table.path.clone(),
-                pairs: table
-                    .rows
-                    .iter()
-                    .map(|r| (r.time, r.index, r.line))
-                    .collect(),
-            })],
+            terms: vec![Term::Table(Entries::of(table))],
         }
     }
 
@@ -424,12 +492,14 @@ impl Operator {
                     at.iter().map(|&i| idx[i]).collect()
                 }
                 Term::Table(e) => {
-                    if let Some(&(t, _, line)) = e.pairs.iter().find(|p| p.0 >= length) {
+                    if let Some(r) = e.rows.iter().find(|p| p.time >= length) {
                         return Err(Error::config(
                             &e.path,
                             format!(
-                                "line {line}: time {t} lies outside a trajectory of {length} \
-                                 states (0..{})",
+                                "line {}: time {} lies outside a trajectory of {length} states \
+                                 (0..{})",
+                                r.line,
+                                r.time,
                                 length.saturating_sub(1)
                             ),
                         ));
@@ -493,16 +563,29 @@ impl Operator {
             }
             Term::Table(e) => {
                 let f: usize = shape.iter().product();
-                if let Some(&(_, i, line)) = e.pairs.iter().find(|p| p.1 >= f) {
-                    return Err(Error::config(
-                        &e.path,
-                        format!(
-                            "line {line}: index {i} lies outside a state of {f} values (0..{})",
-                            f - 1
-                        ),
-                    ));
+                for r in &e.rows {
+                    if let Some(&(i, _)) = r.terms.iter().find(|t| t.0 >= f) {
+                        return Err(Error::config(
+                            &e.path,
+                            format!(
+                                "line {}: index {i} lies outside a state of {f} values (0..{})",
+                                r.line,
+                                f - 1
+                            ),
+                        ));
+                    }
                 }
-                vec![e.pairs.len()]
+                vec![e.rows.len()]
+            }
+            Term::Weighted(wr) => {
+                let f: usize = shape.iter().product();
+                if let Some(&(i, _)) = wr.rows.iter().flatten().find(|t| t.0 >= f) {
+                    return Err(self.err(format!(
+                        "index {i} of {} lies outside states of {f} values",
+                        wr.path
+                    )));
+                }
+                vec![wr.rows.len()]
             }
             Term::Select(idx) => {
                 if let Some(&bad) = idx.iter().find(|&&i| i >= shape[0]) {
@@ -624,6 +707,10 @@ impl Operator {
                     unreachable!()
                 }
                 Term::Points(p) => x.select(1, ints(p.indices.clone())),
+                Term::Weighted(wr) => {
+                    let rows: Vec<&[(usize, f32)]> = wr.rows.iter().map(Vec::as_slice).collect();
+                    weighted_rows(x, &rows, scales)
+                }
                 Term::Linear(a) => {
                     let f = a.cols;
                     let t = |v: Vec<f32>| {
@@ -834,16 +921,19 @@ impl Operator {
         };
         let lo = times.len();
         if let Some(e) = self.table() {
-            // Row r of the table is value `index` of the `k`-th observed state.
-            let flat: Vec<i64> = e
-                .pairs
+            // Row r of the table weighs values of the `k`-th observed state: flat indices
+            // `k · F + index` of the observed states side by side.
+            let rows: Vec<Vec<(usize, f32)>> = e
+                .rows
                 .iter()
-                .map(|&(t, i, _)| (times.partition_point(|&s| s < t) * f + i) as i64)
+                .map(|r| {
+                    let k = times.partition_point(|&s| s < r.time);
+                    r.terms.iter().map(|&(i, w)| (k * f + i, w)).collect()
+                })
                 .collect();
-            let m = flat.len();
-            let y = x
-                .reshape([b, lo * f])
-                .select(1, Tensor::<1, Int>::from_ints(flat.as_slice(), &device));
+            let rows: Vec<&[(usize, f32)]> = rows.iter().map(Vec::as_slice).collect();
+            let m = rows.len();
+            let y = weighted_rows(x.reshape([b, lo * f]), &rows, scales);
             return Ok(y.reshape([b, 1, m]));
         }
         let y = self.map_states(x.reshape([b * lo, f]), shape, scales);
@@ -869,16 +959,30 @@ impl Operator {
                 times
                     .iter()
                     .map(|&t| {
-                        let indices: Vec<usize> =
-                            e.pairs.iter().filter(|p| p.0 == t).map(|p| p.1).collect();
-                        let range = start..start + indices.len();
+                        let rows: Vec<Vec<(usize, f32)>> = e
+                            .rows
+                            .iter()
+                            .filter(|r| r.time == t)
+                            .map(|r| r.terms.clone())
+                            .collect();
+                        let range = start..start + rows.len();
                         start = range.end;
+                        let slices: Vec<&[(usize, f32)]> = rows.iter().map(Vec::as_slice).collect();
+                        // Rows of one value of weight 1 are points, as they always were.
+                        let term = if plain(&slices) {
+                            Term::Points(Indices {
+                                path: e.path.clone(),
+                                indices: rows.iter().map(|r| r[0].0).collect(),
+                            })
+                        } else {
+                            Term::Weighted(Weighted {
+                                path: e.path.clone(),
+                                rows,
+                            })
+                        };
                         let op = Operator {
                             spec: format!("{} at state {t}", self.spec),
-                            terms: vec![Term::Points(Indices {
-                                path: e.path.clone(),
-                                indices,
-                            })],
+                            terms: vec![term],
                         };
                         (t, range, Some(op))
                     })
@@ -905,6 +1009,7 @@ impl Operator {
             | Term::Arctan
             | Term::Mask(_)
             | Term::Points(_)
+            | Term::Weighted(_)
             | Term::Linear(_) => true,
         })
     }
@@ -933,19 +1038,25 @@ impl Operator {
             self.spec, states.start, states.end
         );
         if let Some(e) = self.table() {
-            let (pairs, index): (Vec<_>, Vec<usize>) = e
-                .pairs
+            let (rows, index): (Vec<_>, Vec<usize>) = e
+                .rows
                 .iter()
                 .enumerate()
-                .filter(|(_, p)| inside(p.0))
-                .map(|(i, &(t, j, line))| ((t - start, j, line), i))
+                .filter(|(_, r)| inside(r.time))
+                .map(|(i, r)| {
+                    let moved = Entry {
+                        time: r.time - start,
+                        ..r.clone()
+                    };
+                    (moved, i)
+                })
                 .unzip();
-            if pairs.is_empty() {
+            if rows.is_empty() {
                 return Ok(None);
             }
             let terms = vec![Term::Table(Entries {
                 path: e.path.clone(),
-                pairs,
+                rows,
             })];
             return Ok(Some((Operator { spec, terms }, index)));
         }
@@ -972,31 +1083,45 @@ impl Operator {
 }
 
 impl Operator {
-    /// Whether every observed value is one value of the state, as it is (tables, `stride`,
-    /// `at`, `last`, `select`, `crop`, `space-stride`, `mask`, `points`): what a transform of
-    /// the state's variables composes with, value by value. `coarsen`, `linear`, `vorticity`,
-    /// `saturate` and `arctan` mix or map the values.
+    /// Whether every observed value is one value of the state, as it is (tables by index or
+    /// station, `stride`, `at`, `last`, `select`, `crop`, `space-stride`, `mask`, `points`):
+    /// what a transform of the state's variables composes with, value by value, and what the
+    /// statistical baselines take. `coarsen`, `linear`, `vorticity`, `saturate`, `arctan` and
+    /// table rows at places between grid cells (bilinear weights) mix or map the values.
     pub fn is_direct(&self) -> bool {
-        self.terms.iter().all(|t| match t {
+        self.terms.iter().all(Term::is_direct)
+    }
+}
+
+/// Whether every row is one value of weight 1.
+fn single(rows: impl IntoIterator<Item = impl AsRef<[(usize, f32)]>>) -> bool {
+    rows.into_iter()
+        .all(|r| matches!(r.as_ref(), [(_, w)] if *w == 1.0))
+}
+
+impl Term {
+    /// Whether every value this term observes is one value of the state, as it is (see
+    /// [`Operator::is_direct`]).
+    pub fn is_direct(&self) -> bool {
+        match self {
             Term::Stride { .. }
             | Term::Last
             | Term::At(_)
-            | Term::Table(_)
             | Term::Select(_)
             | Term::Crop { .. }
             | Term::SpaceStride { .. }
             | Term::Mask(_)
             | Term::Points(_) => true,
+            Term::Table(e) => single(e.rows.iter().map(|r| &r.terms)),
+            Term::Weighted(w) => single(&w.rows),
             Term::Coarsen(_)
             | Term::Vorticity
             | Term::Saturate
             | Term::Arctan
             | Term::Linear(_) => false,
-        })
+        }
     }
-}
 
-impl Term {
     /// Whether the term is a linear map of the states, so that its Jacobian-vector product is
     /// the term applied to the tangent. Every term but `saturate` and `arctan` is.
     pub fn is_linear(&self) -> bool {
@@ -1492,5 +1617,147 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// A table of weighted rows on 4 states of 6 values: bilinear-like rows, a plain row, two
+    /// rows at one state.
+    fn weighted_table() -> super::super::table::Table {
+        use super::super::table::{Row, Table};
+        let row = |time, terms: Vec<(usize, f32)>, line| Row {
+            time,
+            terms,
+            value: 0.0,
+            std: 1.0,
+            line,
+        };
+        Table::sorted(
+            "w.csv",
+            vec![
+                row(2, vec![(0, 0.375), (1, 0.375), (3, 0.125), (4, 0.125)], 2),
+                row(0, vec![(5, 1.0)], 3),
+                row(2, vec![(2, 0.5), (5, 0.5)], 4),
+                row(3, vec![(1, 0.25), (4, 0.75)], 5),
+            ],
+        )
+    }
+
+    #[test]
+    fn weighted_tables_are_linear_and_their_gradient_is_the_transpose() {
+        let op = Operator::from_table(&weighted_table());
+        let (l, f) = (4, 6);
+        // The dense matrix of the rows by hand: row r holds w at column time · F + index.
+        let rows: [(usize, &[(usize, f32)]); 4] = [
+            (0, &[(5, 1.0)]),
+            (2, &[(0, 0.375), (1, 0.375), (3, 0.125), (4, 0.125)]),
+            (2, &[(2, 0.5), (5, 0.5)]),
+            (3, &[(1, 0.25), (4, 0.75)]),
+        ];
+        let mut a = vec![0.0f64; 4 * l * f];
+        for (r, (t, terms)) in rows.iter().enumerate() {
+            for &(i, w) in terms.iter() {
+                a[r * l * f + t * f + i] += w as f64;
+            }
+        }
+        let x0 = fields(1, l, 2, 3);
+        let device = Device::flex();
+        let y = to_vec(
+            op.apply(crate::score::tensor(x0.clone(), [1, l, f], &device), &[f])
+                .unwrap(),
+        );
+        for r in 0..4 {
+            let want: f64 = (0..l * f).map(|k| a[r * l * f + k] * x0[k] as f64).sum();
+            assert!(
+                (y[r] as f64 - want).abs() < 1e-5,
+                "row {r}: {} vs {want}",
+                y[r]
+            );
+        }
+        // The gradient of w · A(x) by automatic differentiation is Aᵀ w, and
+        // <A v, w> = <v, Aᵀ w> for any v (the dot-product test).
+        let w: Vec<f32> = vec![0.7, -1.3, 0.4, 2.1];
+        let ad = Device::flex().autodiff();
+        let x = crate::score::tensor(x0.clone(), [1, l, f], &ad).require_grad();
+        let objective = (op.apply(x.clone(), &[f]).unwrap().reshape([1, 4])
+            * crate::score::tensor(w.clone(), [1, 4], &ad))
+        .sum();
+        let g = to_vec(x.grad(&objective.backward()).unwrap());
+        for k in 0..l * f {
+            let want: f64 = (0..4).map(|r| a[r * l * f + k] * w[r] as f64).sum();
+            assert!(
+                (g[k] as f64 - want).abs() < 1e-6,
+                "∂/∂x[{k}]: {} vs {want}",
+                g[k]
+            );
+        }
+        let v = fields(1, l, 3, 2)
+            .iter()
+            .map(|x| x * 0.5 - 0.2)
+            .collect::<Vec<f32>>();
+        let av = to_vec(
+            op.apply(crate::score::tensor(v.clone(), [1, l, f], &device), &[f])
+                .unwrap(),
+        );
+        let lhs: f64 = av.iter().zip(&w).map(|(a, b)| (a * b) as f64).sum();
+        let rhs: f64 = v.iter().zip(&g).map(|(a, b)| (a * b) as f64).sum();
+        assert!(
+            (lhs - rhs).abs() < 1e-4 * (1.0 + lhs.abs()),
+            "{lhs} vs {rhs}"
+        );
+        // The Jacobian-vector product is A v.
+        let (_, jv) = op
+            .jvp(
+                crate::score::tensor(x0.clone(), [1, l, f], &device),
+                crate::score::tensor(v.clone(), [1, l, f], &device),
+                &[f],
+            )
+            .unwrap();
+        assert_eq!(to_vec(jv), av);
+        // Scales: sqrt(Σ w² s²) per row; here s = 2 everywhere.
+        let sc = to_vec(
+            op.apply_scales_trajectories(Tensor::full([1, l, f], 2.0, &device), &[f])
+                .unwrap(),
+        );
+        for (r, (_, terms)) in rows.iter().enumerate() {
+            let want = 2.0 * terms.iter().map(|t| t.1 * t.1).sum::<f32>().sqrt();
+            assert!(
+                (sc[r] - want).abs() < 1e-6,
+                "scale of row {r}: {} vs {want}",
+                sc[r]
+            );
+        }
+        // One state at a time (filters): the same rows, a weighted term where a row is.
+        let per = op.observed_states(l, &[f]).unwrap();
+        assert_eq!(
+            per.iter().map(|p| (p.0, p.1.clone())).collect::<Vec<_>>(),
+            vec![(0, 0..1), (2, 1..3), (3, 3..4)]
+        );
+        assert!(matches!(
+            per[0].2.as_ref().unwrap().terms()[0],
+            Term::Points(_)
+        ));
+        for (t, range, map) in &per {
+            let state = crate::score::tensor(x0[t * f..(t + 1) * f].to_vec(), [1, f], &device);
+            let got = to_vec(map.as_ref().unwrap().apply_states(state, &[f]));
+            for (g, want) in got.iter().zip(&y[range.clone()]) {
+                assert!(
+                    (g - want).abs() < 1e-6,
+                    "state {t}: {got:?} vs {:?}",
+                    &y[range.clone()]
+                );
+            }
+        }
+        // Restricted to a window (autoregressive sampling): states 2..4 from state 1.
+        let (sub, index) = op.restrict(l, &[f], 1, 3, 2..4).unwrap().unwrap();
+        assert_eq!(index, vec![1, 2, 3]);
+        let tail = crate::score::tensor(x0[f..].to_vec(), [1, 3, f], &device);
+        let got = to_vec(sub.apply(tail, &[f]).unwrap());
+        for (g, want) in got.iter().zip(&y[1..]) {
+            assert!((g - want).abs() < 1e-6);
+        }
+        let e = op.state_shape(&[4]).unwrap_err().to_string();
+        assert!(
+            e.contains("line 3: index 5 lies outside a state of 4 values"),
+            "{e}"
+        );
     }
 }

@@ -4,6 +4,11 @@
 //! Each time may observe a different set of values, times may be irregular, and two rows may
 //! measure the same value (two instruments).
 //!
+//! Rows may instead give a `date` of the record's time axis (for `time`), and a `station` of its
+//! network or a place `lat,lon` (for `index`), with a `variable` where a state has several: those
+//! are placed on the record by [`crate::locate`]. Where a header has several of these, `time`
+//! wins over `date`, and `index` over `station` over `lat,lon`.
+//!
 //! The table defines an operator (`table:FILE.csv`: the values of `(time, index)` pairs of the
 //! trajectory), `y` and one noise std per row. Rows are kept in the order of their times (the
 //! file's order among rows of one time), so that each observed state's rows are contiguous.
@@ -13,18 +18,27 @@ use std::path::Path;
 use crate::error::{Error, Result};
 
 /// One measurement.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Row {
     /// The observed state's index in the trajectory.
     pub time: usize,
-    /// The flat index of the value within the state (`c·H·W + i·W + j` for fields).
-    pub index: usize,
+    /// The values of that state it measures, each with its weight: the row measures
+    /// `Σ weight · x[index]` (one term of weight 1 for a row by `index` or by station; up to
+    /// four for a place on a grid, its bilinear interpolation).
+    pub terms: Vec<(usize, f32)>,
     /// The measured value (physical units).
     pub value: f32,
     /// Its noise std (physical units, positive).
     pub std: f32,
     /// The line of the file it came from (the header is line 1), for messages.
     pub line: usize,
+}
+
+impl Row {
+    /// Whether the row measures one value with weight 1.
+    pub fn is_plain(&self) -> bool {
+        matches!(self.terms[..], [(_, w)] if w == 1.0)
+    }
 }
 
 /// A table of observations, sorted by time.
@@ -36,21 +50,65 @@ pub struct Table {
     pub rows: Vec<Row>,
 }
 
-/// The columns a table must have.
+/// The columns a table by state and index must have.
 pub const COLUMNS: [&str; 4] = ["time", "index", "value", "std"];
 
-impl Table {
-    /// Reads and checks a table: every column present, every cell a number (time and index
-    /// non-negative integers), every std positive and finite, every value finite.
-    pub fn read(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        Self::parse(&text, &path.display().to_string())
-    }
+/// When a row was measured, as written: a state of the trajectory (`time`) or a `date` of the
+/// record's time axis (a date, or a number in the axis' units).
+#[derive(Clone, Debug, PartialEq)]
+pub enum When {
+    /// `time`: the state's index in the trajectory.
+    Step(usize),
+    /// `date`: the cell as written.
+    Date(String),
+}
 
-    /// [`Self::read`] from text; `path` names it in messages.
+/// Where a row was measured, as written.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Where {
+    /// `index`: the flat index within the state.
+    Index(usize),
+    /// `station`: a name in the record's station list.
+    Station(String),
+    /// `lat,lon`: a place, degrees north and east.
+    Place {
+        /// Latitude.
+        lat: f64,
+        /// Longitude.
+        lon: f64,
+    },
+}
+
+/// A row as written, before it is placed on the record.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RawRow {
+    /// When.
+    pub when: When,
+    /// Where.
+    pub at: Where,
+    /// The `variable` cell, if the table has that column and the cell is not empty.
+    pub variable: Option<String>,
+    /// The measured value.
+    pub value: f32,
+    /// Its noise std.
+    pub std: f32,
+    /// Its line in the file.
+    pub line: usize,
+}
+
+/// A table as written: `time` or `date`; `index`, `station` or `lat,lon`; optionally
+/// `variable`; `value` and `std`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RawTable {
+    /// The file.
+    pub path: String,
+    /// The rows, in the file's order.
+    pub rows: Vec<RawRow>,
+}
+
+impl RawTable {
+    /// Reads a table as written, checking each cell's form (numbers where numbers go, a
+    /// positive finite std, a finite value) but not its meaning.
     pub fn parse(text: &str, path: &str) -> Result<Self> {
         let err = |reason: String| Error::config(path, reason);
         let mut lines = text
@@ -63,36 +121,86 @@ impl Table {
             .ok_or_else(|| err("empty table (expected a header time,index,value,std)".into()))?;
         let names: Vec<String> = header
             .split(',')
-            .map(|c| c.trim().trim_matches('"').to_lowercase())
+            .map(
+                |c| match c.trim().trim_matches('"').to_lowercase().as_str() {
+                    "latitude" => "lat".to_string(),
+                    "longitude" => "lon".to_string(),
+                    other => other.to_string(),
+                },
+            )
             .collect();
-        let mut at = [0usize; 4];
-        for (k, col) in COLUMNS.iter().enumerate() {
-            at[k] = names.iter().position(|n| n == col).ok_or_else(|| {
-                err(format!(
-                    "no column '{col}' in the header '{header}' (needs time,index,value,std)"
-                ))
-            })?;
+        let in_header = |reason: String| {
+            err(format!(
+                "{reason} in the header '{header}' (needs time or date; index, station or \
+                 lat,lon; value; std)"
+            ))
+        };
+        // `time` before `date`, and `index` before `station` before `lat,lon`: the columns
+        // that come later are then read as others are, not at all.
+        let has = |c: &str| names.iter().position(|n| n == c);
+        let time_col = has("time")
+            .or_else(|| has("date"))
+            .ok_or_else(|| in_header("no column 'time'".into()))?;
+        let place_cols = match (has("lat"), has("lon")) {
+            (Some(a), Some(b)) => Some((a, b)),
+            (None, None) => None,
+            _ => return Err(in_header("lat without lon or lon without lat".into())),
+        };
+        let where_col = has("index").or_else(|| has("station"));
+        let place_cols = place_cols.filter(|_| where_col.is_none());
+        if where_col.is_none() && place_cols.is_none() {
+            return Err(in_header("no column 'index'".into()));
         }
+        let where_col = where_col.unwrap_or(usize::MAX);
+        let value_col = has("value").ok_or_else(|| in_header("no column 'value'".into()))?;
+        let std_col = has("std").ok_or_else(|| in_header("no column 'std'".into()))?;
+        let variable_col = has("variable");
         let mut rows = Vec::new();
         for (line, text) in lines {
-            let cells: Vec<&str> = text.split(',').map(str::trim).collect();
-            let cell = |k: usize| -> Result<f64> {
-                let c = cells.get(at[k]).copied().unwrap_or("");
-                c.trim_matches('"')
-                    .parse::<f64>()
-                    .map_err(|_| err(format!("line {line}: {} '{c}' is not a number", COLUMNS[k])))
+            let cells: Vec<&str> = text
+                .split(',')
+                .map(|c| c.trim().trim_matches('"'))
+                .collect();
+            let at = |k: usize| cells.get(k).copied().unwrap_or("");
+            let number = |k: usize| -> Result<f64> {
+                at(k).parse::<f64>().map_err(|_| {
+                    err(format!(
+                        "line {line}: {} '{}' is not a number",
+                        names[k],
+                        at(k)
+                    ))
+                })
             };
             let integer = |k: usize| -> Result<usize> {
-                let v = cell(k)?;
+                let v = number(k)?;
                 if v < 0.0 || v.fract() != 0.0 || !v.is_finite() {
                     return Err(err(format!(
                         "line {line}: {} {v} is not a non-negative integer",
-                        COLUMNS[k]
+                        names[k]
                     )));
                 }
                 Ok(v as usize)
             };
-            let (time, index, value, std) = (integer(0)?, integer(1)?, cell(2)?, cell(3)?);
+            let text_cell = |k: usize| -> Result<String> {
+                match at(k) {
+                    "" => Err(err(format!("line {line}: no {}", names[k]))),
+                    t => Ok(t.to_string()),
+                }
+            };
+            let when = match names[time_col].as_str() {
+                "time" => When::Step(integer(time_col)?),
+                _ => When::Date(text_cell(time_col)?),
+            };
+            let place = match place_cols {
+                Some((a, b)) => Some((number(a)?, number(b)?)),
+                None => None,
+            };
+            let at_cell = match place {
+                Some((lat, lon)) => Where::Place { lat, lon },
+                None if names[where_col] == "index" => Where::Index(integer(where_col)?),
+                None => Where::Station(text_cell(where_col)?),
+            };
+            let (value, std) = (number(value_col)?, number(std_col)?);
             if !value.is_finite() {
                 return Err(err(format!("line {line}: value {value} is not finite")));
             }
@@ -101,9 +209,12 @@ impl Table {
                     "line {line}: std {std} must be positive and finite"
                 )));
             }
-            rows.push(Row {
-                time,
-                index,
+            rows.push(RawRow {
+                when,
+                at: at_cell,
+                variable: variable_col
+                    .map(|k| at(k).to_string())
+                    .filter(|v| !v.is_empty()),
                 value: value as f32,
                 std: std as f32,
                 line,
@@ -112,18 +223,98 @@ impl Table {
         if rows.is_empty() {
             return Err(err("the table has a header but no rows".into()));
         }
-        rows.sort_by_key(|r| r.time);
         Ok(Self {
             path: path.into(),
             rows,
         })
     }
 
-    /// The table as CSV text, with its header.
+    /// Whether every row gives a state and an index (no record needed to read it).
+    pub fn is_plain(&self) -> bool {
+        self.rows
+            .iter()
+            .all(|r| matches!((&r.when, &r.at), (When::Step(_), Where::Index(_))))
+    }
+}
+
+impl Table {
+    /// Reads and checks a table: every column present, every cell a number (time and index
+    /// non-negative integers), every std positive and finite, every value finite.
+    pub fn read(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::parse(&text, &path.display().to_string())
+    }
+
+    /// [`Self::read`] from text; `path` names it in messages. A table by station, place or
+    /// date needs a record to be read: see [`crate::locate`].
+    pub fn parse(text: &str, path: &str) -> Result<Self> {
+        Self::parse_raw(&RawTable::parse(text, path)?)
+    }
+
+    /// The table of a raw table by state and index.
+    pub fn parse_raw(raw: &RawTable) -> Result<Self> {
+        let path = raw.path.as_str();
+        let Some(r) = raw
+            .rows
+            .iter()
+            .find(|r| !matches!((&r.when, &r.at), (When::Step(_), Where::Index(_))))
+        else {
+            let rows = raw
+                .rows
+                .iter()
+                .map(|r| {
+                    let (When::Step(time), Where::Index(index)) = (&r.when, &r.at) else {
+                        unreachable!("checked plain")
+                    };
+                    let (time, index) = (*time, *index);
+                    Row {
+                        time,
+                        terms: vec![(index, 1.0)],
+                        value: r.value,
+                        std: r.std,
+                        line: r.line,
+                    }
+                })
+                .collect();
+            return Ok(Self::sorted(path, rows));
+        };
+        Err(Error::config(
+            path,
+            format!(
+                "line {}: a row by {} needs the record of the data it observes (a data folder \
+                 made by sda import --netcdf or sda.Data.from_record)",
+                r.line,
+                match (&r.when, &r.at) {
+                    (_, Where::Station(_)) => "station",
+                    (_, Where::Place { .. }) => "lat,lon",
+                    _ => "date",
+                }
+            ),
+        ))
+    }
+
+    /// A table of `rows`, sorted by time (stable within a time).
+    pub fn sorted(path: &str, mut rows: Vec<Row>) -> Self {
+        rows.sort_by_key(|r| r.time);
+        Self {
+            path: path.into(),
+            rows,
+        }
+    }
+
+    /// The table as CSV text, with its header (rows of one value of weight 1 only: those of
+    /// [`Self::observe`]).
     pub fn to_csv(&self) -> String {
         let mut s = String::from("time,index,value,std\n");
         for r in &self.rows {
-            s.push_str(&format!("{},{},{},{}\n", r.time, r.index, r.value, r.std));
+            assert!(r.is_plain(), "a weighted row has no time,index form");
+            s.push_str(&format!(
+                "{},{},{},{}\n",
+                r.time, r.terms[0].0, r.value, r.std
+            ));
         }
         s
     }
@@ -147,13 +338,14 @@ impl Table {
                 length - 1
             )));
         }
-        if let Some(r) = self.rows.iter().find(|r| r.index >= features) {
-            return Err(err(format!(
-                "line {}: index {} lies outside a state of {features} values (0..{})",
-                r.line,
-                r.index,
-                features - 1
-            )));
+        for r in &self.rows {
+            if let Some((i, _)) = r.terms.iter().find(|t| t.0 >= features) {
+                return Err(err(format!(
+                    "line {}: index {i} lies outside a state of {features} values (0..{})",
+                    r.line,
+                    features - 1
+                )));
+            }
         }
         Ok(())
     }
@@ -222,7 +414,7 @@ impl Table {
                 let z: f32 = StandardNormal.sample(&mut rng);
                 rows.push(Row {
                     time: t,
-                    index: i,
+                    terms: vec![(i, 1.0)],
                     value: x[t * features + i] + std * z,
                     std,
                     line: rows.len() + 2,
@@ -250,7 +442,7 @@ mod tests {
         let got: Vec<(usize, usize, f32, f32, usize)> = t
             .rows
             .iter()
-            .map(|r| (r.time, r.index, r.value, r.std, r.line))
+            .map(|r| (r.time, r.terms[0].0, r.value, r.std, r.line))
             .collect();
         assert_eq!(
             got,
@@ -326,7 +518,7 @@ mod tests {
         assert_eq!(t.rows.len(), 15);
         assert_eq!(t.times().len(), 5);
         for r in &t.rows {
-            let truth = (10 * r.time + r.index) as f32;
+            let truth = (10 * r.time + r.terms[0].0) as f32;
             assert!((0.1..=0.2).contains(&r.std));
             assert!((r.value - truth).abs() < 5.0 * r.std, "{r:?}");
         }

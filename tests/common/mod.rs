@@ -1,6 +1,8 @@
 //! What the command-line tests share: running the built binary and judging its failures.
 #![allow(dead_code)] // each test crate uses its own subset
 
+pub mod netcdf3;
+
 use std::path::Path;
 use std::process::{Command, Output};
 

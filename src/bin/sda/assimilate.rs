@@ -95,9 +95,10 @@ pub struct SamplerArgs {
     /// of the record's fixed mask as _FillValue).
     #[arg(long)]
     pub output: PathBuf,
-    /// With a .nc --output of a record's model: the record's time step of the first state, N
-    /// or SPLIT:N (the first step of window N of train, valid or test, e.g. test:0), so that
-    /// the time coordinate holds the states' dates [default: the state indices 0 … L − 1].
+    /// Where the first state lies in the model's record: a time step N, SPLIT:N (the first
+    /// step of window N of train, valid or test, e.g. test:0) or a date (2005-05-14). It places
+    /// a table of dates (default: the table's earliest date) and dates the time coordinate of
+    /// a .nc --output (default: the state indices 0 … L − 1).
     #[arg(long)]
     pub start: Option<String>,
     /// Device: cpu, vulkan[:N] or cuda[:N] (GPU builds only).
@@ -153,7 +154,9 @@ pub struct Args {
     /// Observations: y (.npy) of the shape the operator produces, e.g. (9, 1) for
     /// 'stride:8|select:0' on 65 states; or a table (.csv) with a header and one row per
     /// measurement, columns time,index,value,std (state index, flat index within the state,
-    /// value, noise std), which defines the operator and the noise itself.
+    /// value, noise std), which defines the operator and the noise itself. A table may give a
+    /// date of the model's record instead of time, and a station, or a place lat,lon, with a
+    /// variable where the state has several, instead of index (docs/real-data.md).
     #[arg(long)]
     pub observations: PathBuf,
     /// Observation operator (with .npy observations), applied left to right in physical units,
@@ -313,14 +316,26 @@ pub fn is_table(path: &Path) -> bool {
         .is_some_and(|e| e.eq_ignore_ascii_case("csv"))
 }
 
+/// The record a table of observations is placed on (by station, place or date) and where
+/// the window starts in it (`--start`).
+#[derive(Clone, Copy)]
+pub struct OnRecord<'a> {
+    /// The data the model was trained on.
+    pub info: &'a sda::data::SystemInfo,
+    /// `--start`.
+    pub start: Option<&'a str>,
+}
+
 /// Observations from a table (`.csv`, which brings its own operator and noise: `operator` and
-/// `noise` must then be `None`) or from a `.npy` of `y` with `operator` and `noise`.
+/// `noise` must then be `None`; placed on `on`'s record where it names stations, places or
+/// dates, with a line that says how) or from a `.npy` of `y` with `operator` and `noise`.
 pub fn observed_any(
     shape: &[usize],
     path: &Path,
     operator: Option<&str>,
     noise_spec: Option<&str>,
     length: usize,
+    on: Option<OnRecord>,
 ) -> Result<Observed> {
     if is_table(path) {
         if operator.is_some() || noise_spec.is_some() {
@@ -329,7 +344,22 @@ pub fn observed_any(
                 path.display()
             );
         }
-        let o = Observed::from_table(path).context("--observations")?;
+        let o = match on {
+            Some(on) => {
+                let ctx = sda::locate::Context {
+                    info: on.info,
+                    length,
+                    start: on.start,
+                };
+                let (o, summary) = Observed::from_table_on(path, &ctx)?;
+                if !summary.is_empty() {
+                    // On stderr: stdout may be JSON (`sda evaluate --json`).
+                    eprintln!("{summary}");
+                }
+                o
+            }
+            None => Observed::from_table(path).context("--observations")?,
+        };
         o.check(shape, length, &format!("--observations {}", path.display()))
             .context("--observations")?;
         return Ok(o);
@@ -350,11 +380,14 @@ fn is_netcdf(path: &Path) -> bool {
 }
 
 /// The coordinates of a `.nc` --output (`None` for `.npy`), checked before sampling.
-fn layout_of(a: &SamplerArgs, model: &Model, title: &str) -> Result<Option<Layout>> {
+///
+/// `table`: the observations are a table, which `--start` also places.
+fn layout_of(a: &SamplerArgs, model: &Model, title: &str, table: bool) -> Result<Option<Layout>> {
     if !is_netcdf(&a.output) {
-        if a.start.is_some() {
+        if a.start.is_some() && !table {
             bail!(
-                "--start: dates the samples of a NetCDF --output (.nc), not {}",
+                "--start: places a table of dates (.csv observations) or dates the samples of a \
+                 NetCDF --output (.nc); {} is neither",
                 a.output.display()
             );
         }
@@ -622,7 +655,7 @@ pub fn run(a: Args) -> Result<()> {
     let (dev, model) = load(&a.sampler)?;
     let obs = observations_of(&a, &model)?;
     let mut cfg = config(&a.sampler, &settings, &model, &dev)?;
-    let layout = layout_of(&a.sampler, &model, POSTERIOR)?;
+    let layout = layout_of(&a.sampler, &model, POSTERIOR, is_table(&a.observations))?;
     check_output(&a.sampler, &model)?;
     let mut settings = settings;
     if auto {
@@ -693,7 +726,7 @@ pub fn run_sample(a: SampleArgs) -> Result<()> {
     };
     let (dev, model) = load(&a.sampler)?;
     let cfg = config(&a.sampler, &settings, &model, &dev)?;
-    let layout = layout_of(&a.sampler, &model, PRIOR)?;
+    let layout = layout_of(&a.sampler, &model, PRIOR, false)?;
     check_output(&a.sampler, &model)?;
     let sharded = match crate::shard::open(&a.sampler.shard, &a.sampler.output)? {
         Opened::Done => return Ok(()),
@@ -742,7 +775,7 @@ fn finish_shard(s: Sharded, x: &Array, cfg: &SampleConfig) -> Result<()> {
 
 /// The samples of every part, in order, written to --output (after the same checks as a run).
 fn merge_parts(a: &SamplerArgs, model: &Model, shards: Shards, title: &str) -> Result<Array> {
-    let layout = layout_of(a, model, title)?;
+    let layout = layout_of(a, model, title, true)?;
     check_output(a, model)?;
     let x = shards.concatenated()?;
     if x.shape[0] != a.samples {
@@ -773,6 +806,10 @@ fn observations_of(a: &Args, model: &Model) -> Result<Observed> {
         a.operator.as_deref(),
         a.noise.as_deref(),
         a.sampler.length,
+        Some(OnRecord {
+            info: &model.config.data,
+            start: a.sampler.start.as_deref(),
+        }),
     )?;
     // Observations the model's transforms refuse fail now, before anything is drawn.
     o.transformed(&model.config.data, a.sampler.length)?;

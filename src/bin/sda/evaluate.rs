@@ -31,6 +31,10 @@ pub struct Args {
     /// time,index,value,std), for log p(y | x) and std(A(x) − y).
     #[arg(long)]
     pub observations: Option<PathBuf>,
+    /// Where the trajectory starts in the record of --system (a data folder), for a table of
+    /// dates: a step of the record or a date. [default: the table's earliest date]
+    #[arg(long, requires = "system")]
+    pub start: Option<String>,
     /// Observation operator of --observations.
     #[arg(long)]
     pub operator: Option<String>,
@@ -95,6 +99,13 @@ pub fn run(a: Args) -> Result<()> {
         .map(|p| read_npy(p).with_context(|| "--truth"))
         .transpose()?;
     let system = a.system.as_deref().map(system).transpose()?;
+    // A data folder's description places tables by station, place or date on its record.
+    let info = match a.system.as_deref().map(std::path::Path::new) {
+        Some(p) if p.is_dir() => {
+            Some(read_info(p).with_context(|| format!("--system {}", p.display()))?)
+        }
+        _ => None,
+    };
     let shape = samples.shape[2..].to_vec();
     let observed = match &a.observations {
         Some(path) => Some(observed_any(
@@ -103,6 +114,10 @@ pub fn run(a: Args) -> Result<()> {
             a.operator.as_deref(),
             a.noise.as_deref(),
             samples.shape[1],
+            info.as_ref().map(|info| crate::assimilate::OnRecord {
+                info,
+                start: a.start.as_deref(),
+            }),
         )?),
         None => None,
     };

@@ -326,6 +326,7 @@ pub fn observations(a: &Args, shape: &[usize]) -> Result<sda::assimilate::Observ
         a.operator.as_deref(),
         a.noise.as_deref(),
         a.length,
+        None,
     )
 }
 

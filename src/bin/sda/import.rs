@@ -63,8 +63,10 @@ pub struct Args {
     #[arg(long, value_parser = parse_coarsen, requires = "netcdf")]
     pub coarsen: Vec<(String, usize)>,
     /// Values of --netcdf missing at some times but not all: drop the windows that hold one,
-    /// or put those values into the fixed mask (mask.npy) with the values missing at every
-    /// time.
+    /// put those values into the fixed mask (mask.npy) with the values missing at every time,
+    /// or keep every window with its missing values filled with 0 in normalised units and
+    /// write {train,valid,test}-observed.npy beside the trajectories (their shape, 1 observed,
+    /// 0 missing).
     #[arg(long, value_enum, default_value_t = Gaps::Drop, requires = "netcdf")]
     pub gaps: Gaps,
     /// Transforms of positive or bounded variables, learnt in place of the values: one for all
@@ -195,14 +197,19 @@ fn run_netcdf(a: &Args, file: &std::path::Path) -> Result<()> {
         .with_context(|| format!("importing into {}", a.output.display()))?;
     println!("{}", cut.summary());
     println!(
-        "→ {}/{{train,valid{}}}.npy{}, system.json",
+        "→ {}/{{train,valid{}}}.npy{}{}, system.json",
         a.output.display(),
         if cut.splits.test.shape[0] > 0 {
             ",test"
         } else {
             ""
         },
-        if cut.mask.is_some() { ", mask.npy" } else { "" }
+        if cut.mask.is_some() { ", mask.npy" } else { "" },
+        if cut.observed.is_some() {
+            ", {train,valid,test}-observed.npy"
+        } else {
+            ""
+        }
     );
     Ok(())
 }
