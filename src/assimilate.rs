@@ -524,6 +524,16 @@ pub fn sample_counted(
         };
         &burn_prior
     };
+    let preconditioned;
+    let prior: &dyn NoiseEstimator = if model.config.train.precondition {
+        preconditioned = crate::score::precondition::Preconditioned {
+            inner: prior,
+            sde: model.config.sde,
+        };
+        &preconditioned
+    } else {
+        prior
+    };
     let sampler = config.sampler(model.config.sde);
     let prior = &Counted::new(prior);
     let windows = config.windows(&model.config.net)?;

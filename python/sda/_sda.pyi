@@ -210,6 +210,7 @@ def train(
     engine: str = "auto",
     precision: str = "auto",
     ema: Optional[float] = None,
+    precondition: bool = False,
 ) -> Model: ...
 @overload
 def observe(

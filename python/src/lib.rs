@@ -1496,11 +1496,12 @@ fn data_in(
 /// `kernel` override it) with batch 32 and lr 2e-4. architecture: "local" or "global"
 /// (trajectories of `global_length`). schedule: "linear", "cosine", "exponential",
 /// "constant"; noise_schedule: the diffusion's ("cos", …); engine: "auto", "burn", "fused";
-/// precision: "auto", "f32", "bf16". output: a run folder to write (config.json,
+/// precision: "auto", "f32", "bf16"; precondition: learn the residual of the Gaussian denoiser
+/// (as `--precondition`). output: a run folder to write (config.json,
 /// model.safetensors, stats.csv, checkpoints; `resume=True` continues a killed run), or None
 /// to keep the model in memory only. Returns the trained `sda.Model`.
 #[pyfunction]
-#[pyo3(signature = (data, *, order=2, epochs=4096, seed=0, output=None, progress=true, system=None, architecture="local", global_length=65, network="auto", width=None, depth=5, preset="paper", hidden=None, blocks=None, kernel=None, embedding=None, batch_size=None, lr=None, weight_decay=1e-3, schedule="linear", noise_schedule="cos", checkpoint_every=64, resume=false, engine="auto", precision="auto", ema=None))]
+#[pyo3(signature = (data, *, order=2, epochs=4096, seed=0, output=None, progress=true, system=None, architecture="local", global_length=65, network="auto", width=None, depth=5, preset="paper", hidden=None, blocks=None, kernel=None, embedding=None, batch_size=None, lr=None, weight_decay=1e-3, schedule="linear", noise_schedule="cos", checkpoint_every=64, resume=false, engine="auto", precision="auto", ema=None, precondition=false))]
 #[allow(clippy::too_many_arguments)]
 fn train(
     py: Python<'_>,
@@ -1531,6 +1532,7 @@ fn train(
     engine: &str,
     precision: &str,
     ema: Option<f64>,
+    precondition: bool,
 ) -> PyResult<Model> {
     let (splits, extras) = data_in(py, data, system)?;
     let context = extras.context.clone();
@@ -1562,6 +1564,7 @@ fn train(
         checkpoint_every,
         precision: parse("--precision", precision).map_err(py_err)?,
         ema,
+        precondition,
     };
     let sde = sda::score::sde::VpSde {
         schedule: parse("--noise-schedule", noise_schedule).map_err(py_err)?,

@@ -10,6 +10,7 @@ pub mod guard;
 pub mod guidance;
 pub mod net;
 pub mod operator;
+pub mod precondition;
 pub mod preset;
 pub mod sampler;
 pub mod sde;

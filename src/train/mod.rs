@@ -82,6 +82,11 @@ pub struct TrainConfig {
     /// [`Ema`]); `None`: the raw weights.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ema: Option<f64>,
+    /// The network learns the residual of the Gaussian denoiser: the noise estimate is
+    /// `c(t) x(t) + F_φ(x(t), t)` (see [`crate::score::precondition`]), right at high noise
+    /// before any training. Runs written before it was offered learn `ε` itself.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub precondition: bool,
 }
 
 impl Default for TrainConfig {
@@ -96,6 +101,7 @@ impl Default for TrainConfig {
             checkpoint_every: 64,
             precision: Precision::Auto,
             ema: None,
+            precondition: false,
         }
     }
 }
@@ -490,12 +496,15 @@ impl Windows {
     }
 }
 
+/// `precondition`: the target is the residual `ε − c(t) x(t)` that a preconditioned network
+/// learns (see [`crate::score::precondition`]).
 fn draw_windows(
     data: &[f32],
     observed: Option<&[f32]>,
     shape: &[usize],
     w: usize,
     sde: &VpSde,
+    precondition: bool,
     rng: &mut StdRng,
 ) -> Windows {
     let (n, l, f) = (shape[0], shape[1], shape[2..].iter().product::<usize>());
@@ -510,11 +519,17 @@ fn draw_windows(
         let start = rng.random_range(0..=l - w);
         let tt: f64 = rng.random();
         let (mu, sigma) = (sde.mu(tt), sde.sigma(tt));
+        let c = if precondition {
+            crate::score::precondition::skip(sde, tt) as f32
+        } else {
+            0.0
+        };
         let span = (chain * l + start) * f..(chain * l + start + w) * f;
         for &v in &data[span.clone()] {
             let e: f32 = StandardNormal.sample(rng);
-            x.push(mu as f32 * v + sigma as f32 * e);
-            eps.push(e);
+            let xt = mu as f32 * v + sigma as f32 * e;
+            x.push(xt);
+            eps.push(e - c * xt);
         }
         if let Some(o) = observed {
             wts.extend_from_slice(&o[span]);
@@ -1056,7 +1071,15 @@ pub fn train_with(
     for epoch in start..config.epochs {
         let lr = config.lr_at(epoch);
         let mut rng = chain_rng(config.seed, epoch as u64);
-        let windows = draw_windows(&train_x, train_w, &data.train.shape, w, &sde, &mut rng);
+        let windows = draw_windows(
+            &train_x,
+            train_w,
+            &data.train.shape,
+            w,
+            &sde,
+            config.precondition,
+            &mut rng,
+        );
         let mut total = 0.0;
         for b0 in (0..n_train).step_by(config.batch_size) {
             let range = b0..(b0 + config.batch_size).min(n_train);
@@ -1064,7 +1087,15 @@ pub fn train_with(
         }
         // Validation: one window per validation chain, its own stream of draws.
         let mut vrng = chain_rng(splitmix64(config.seed ^ 0x5EED), epoch as u64);
-        let vw = draw_windows(&valid_x, valid_w, &data.valid.shape, w, &sde, &mut vrng);
+        let vw = draw_windows(
+            &valid_x,
+            valid_w,
+            &data.valid.shape,
+            w,
+            &sde,
+            config.precondition,
+            &mut vrng,
+        );
         let (valid_loss, valid_levels) = stepper.level_losses(&vw, size, device);
         let row = EpochStats {
             epoch: epoch + 1,

@@ -121,6 +121,12 @@ pub struct Args {
     /// The fused engine only.
     #[arg(long)]
     pub ema: Option<f64>,
+    /// Learn the residual of the Gaussian denoiser: the noise estimate is c(t) x(t) + the
+    /// network's output, c = σ/(μ² + σ²), so that the estimate is right at high noise from the
+    /// first epoch and a briefly trained prior does not diverge in a sampler's first steps
+    /// (docs/guard.md).
+    #[arg(long)]
+    pub precondition: bool,
     /// Device: cpu, vulkan[:N] or cuda[:N] (GPU builds only).
     #[arg(long, default_value = "cpu")]
     pub device: String,
@@ -177,6 +183,7 @@ pub fn run(a: Args) -> Result<()> {
         checkpoint_every: a.checkpoint_every,
         precision: a.precision,
         ema: a.ema,
+        precondition: a.precondition,
     };
     let sde = VpSde {
         schedule: a.noise_schedule,
