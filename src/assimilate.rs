@@ -568,11 +568,25 @@ pub fn sample_counted(
                     Some(w) => format!("{d} ({w} of the autoregressive run)"),
                     None => d.to_string(),
                 },
-                advice: advice(
-                    obs.as_ref().map(|_| &config.likelihood),
-                    config.steps,
-                    d.prior_alone(),
-                ),
+                advice: {
+                    let mut a = advice(
+                        obs.as_ref().map(|_| &config.likelihood),
+                        config.steps,
+                        d.prior_alone(),
+                    );
+                    // A prior whose own steps leave the range at high noise has not learnt
+                    // the near-identity there, which a preconditioned network has built in.
+                    if (obs.is_none() || d.prior_alone())
+                        && step.s > 0.8
+                        && !model.config.train.precondition
+                    {
+                        a.push_str(
+                            ", or one trained with sda train --precondition (right at high \
+                             noise from the first epoch)",
+                        );
+                    }
+                    a
+                },
             }),
         }
     };

@@ -619,3 +619,57 @@ fn ring_networks_and_the_weight_average_refuse_bad_settings() {
     assert!(text.contains("ring network kernel 9"), "{text}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_preconditioned_prior_samples_where_the_plain_one_of_as_few_epochs_diverges() {
+    // The fixture's 3-epoch prior leaves the guard's range in the first steps of unguided
+    // sampling (t > 0.9), and the message names --precondition; the same 3 epochs with
+    // --precondition give an estimate that is the Gaussian denoiser there, and samples.
+    let dir = fixture();
+    let out = dir.join("prior-plain.npy");
+    let args = |run: &Path, out: &Path| -> Vec<String> {
+        [
+            "sample",
+            "--model",
+            s(run),
+            "--length",
+            "17",
+            "--samples",
+            "3",
+            "--output",
+            s(out),
+        ]
+        .map(String::from)
+        .to_vec()
+    };
+    let argv = args(&dir.join("run"), &out);
+    let o = sda(&argv.iter().map(|a| a.as_str()).collect::<Vec<_>>());
+    fails_with(&o, &out, "sampling diverged at step");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("sda train --precondition"), "{err}");
+    let run = dir.join("run-pre");
+    let _ = std::fs::remove_dir_all(&run);
+    let o = sda(&[
+        "train",
+        "--data",
+        s(&dir.join("data")),
+        "--output",
+        s(&run),
+        "--width",
+        "16",
+        "--depth",
+        "1",
+        "--epochs",
+        "3",
+        "--batch-size",
+        "8",
+        "--precondition",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = dir.join("prior-pre.npy");
+    let argv = args(&run, &out);
+    let o = sda(&argv.iter().map(|a| a.as_str()).collect::<Vec<_>>());
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let x = sda::io::read_npy(&out).unwrap();
+    assert_eq!((x.shape.clone(), x.non_finite()), (vec![3, 17, 3], 0));
+}
