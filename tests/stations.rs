@@ -721,6 +721,51 @@ fn a_netcdf_station_network_imports_with_its_stations_and_assimilates_names_and_
         "{err}"
     );
     assert_eq!(sda::io::read_npy(&out).unwrap().shape, vec![2, 8, 3]);
+    // Without --start the table's earliest date places the window, and dates a .nc output:
+    // its time axis holds the record's steps 31..38 (1998-02-01 onwards), as --start 31 gives.
+    let nc = d.join("x.nc");
+    let run_nc = |extra: &[&str]| {
+        let _ = std::fs::remove_file(&nc);
+        let mut args = vec![
+            "assimilate",
+            "--no-guard",
+            "--model",
+            s(&run),
+            "--length",
+            "8",
+            "--samples",
+            "2",
+            "--steps",
+            "4",
+            "--output",
+            s(&nc),
+            "--observations",
+            s(&table),
+        ];
+        args.extend_from_slice(extra);
+        ok(sda(&args));
+        let file = netcdf_reader::NcFile::open(&nc).unwrap();
+        let name = file
+            .variables()
+            .unwrap()
+            .iter()
+            .find(|v| {
+                v.dimensions().len() == 1
+                    && v.dimensions()[0].name != "sample"
+                    && v.dimensions()[0].name != "station"
+            })
+            .map(|v| v.name().to_string())
+            .unwrap();
+        file.read_variable_unpacked(&name)
+            .unwrap()
+            .iter()
+            .copied()
+            .collect::<Vec<f64>>()
+    };
+    let placed = run_nc(&[]);
+    assert_eq!(placed, run_nc(&["--start", "31"]));
+    assert_eq!(placed.len(), 8);
+    assert_eq!(placed[1] - placed[0], 1.0, "daily steps: {placed:?}");
     let bad = d.join("bad.csv");
     for (text, start, needle) in [
         (

@@ -1247,8 +1247,23 @@ impl Model {
         start: Option<&str>,
         as_xarray: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
+        // As `sda assimilate`: a table of dates places the window, and dates the result.
+        let placed = match (start, table_path(y)) {
+            (None, Some(path)) if as_xarray => {
+                let ctx = sda::locate::Context {
+                    info: &self.model.config.data,
+                    length,
+                    start: None,
+                };
+                sda::locate::read(&path, &ctx)
+                    .map_err(py_err)?
+                    .start
+                    .map(|k| k.to_string())
+            }
+            _ => None,
+        };
         let layout = self.layout(
-            start,
+            start.or(placed.as_deref()),
             as_xarray,
             samples,
             length,

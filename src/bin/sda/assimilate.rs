@@ -98,7 +98,8 @@ pub struct SamplerArgs {
     /// Where the first state lies in the model's record: a time step N, SPLIT:N (the first
     /// step of window N of train, valid or test, e.g. test:0) or a date (2005-05-14). It places
     /// a table of dates (default: the table's earliest date) and dates the time coordinate of
-    /// a .nc --output (default: the state indices 0 … L − 1).
+    /// a .nc --output (default: where a table of dates placed the window, else the state
+    /// indices 0 … L − 1).
     #[arg(long)]
     pub start: Option<String>,
     /// Device: cpu, vulkan[:N] or cuda[:N] (GPU builds only).
@@ -381,8 +382,15 @@ fn is_netcdf(path: &Path) -> bool {
 
 /// The coordinates of a `.nc` --output (`None` for `.npy`), checked before sampling.
 ///
-/// `table`: the observations are a table, which `--start` also places.
-fn layout_of(a: &SamplerArgs, model: &Model, title: &str, table: bool) -> Result<Option<Layout>> {
+/// `table`: the observations are a table, which `--start` also places; `placed`: the record
+/// step a table of dates placed the first state at, which dates the samples without `--start`.
+fn layout_of(
+    a: &SamplerArgs,
+    model: &Model,
+    title: &str,
+    table: bool,
+    placed: Option<usize>,
+) -> Result<Option<Layout>> {
     if !is_netcdf(&a.output) {
         if a.start.is_some() && !table {
             bail!(
@@ -393,11 +401,12 @@ fn layout_of(a: &SamplerArgs, model: &Model, title: &str, table: bool) -> Result
         }
         return Ok(None);
     }
+    let start = a.start.clone().or(placed.map(|k| k.to_string()));
     Ok(Some(Layout::of(
         &model.config.data,
         a.samples,
         a.length,
-        a.start.as_deref(),
+        start.as_deref(),
         title,
     )?))
 }
@@ -655,7 +664,14 @@ pub fn run(a: Args) -> Result<()> {
     let (dev, model) = load(&a.sampler)?;
     let obs = observations_of(&a, &model)?;
     let mut cfg = config(&a.sampler, &settings, &model, &dev)?;
-    let layout = layout_of(&a.sampler, &model, POSTERIOR, is_table(&a.observations))?;
+    let placed = placed_start(&a, &model)?;
+    let layout = layout_of(
+        &a.sampler,
+        &model,
+        POSTERIOR,
+        is_table(&a.observations),
+        placed,
+    )?;
     check_output(&a.sampler, &model)?;
     let mut settings = settings;
     if auto {
@@ -726,7 +742,7 @@ pub fn run_sample(a: SampleArgs) -> Result<()> {
     };
     let (dev, model) = load(&a.sampler)?;
     let cfg = config(&a.sampler, &settings, &model, &dev)?;
-    let layout = layout_of(&a.sampler, &model, PRIOR, false)?;
+    let layout = layout_of(&a.sampler, &model, PRIOR, false, None)?;
     check_output(&a.sampler, &model)?;
     let sharded = match crate::shard::open(&a.sampler.shard, &a.sampler.output)? {
         Opened::Done => return Ok(()),
@@ -774,8 +790,28 @@ fn finish_shard(s: Sharded, x: &Array, cfg: &SampleConfig) -> Result<()> {
 }
 
 /// The samples of every part, in order, written to --output (after the same checks as a run).
-fn merge_parts(a: &SamplerArgs, model: &Model, shards: Shards, title: &str) -> Result<Array> {
-    let layout = layout_of(a, model, title, true)?;
+/// Where a table of dates placed the trajectory in the record (without `--start`), which dates
+/// a .nc output as `--start` would.
+fn placed_start(a: &Args, model: &Model) -> Result<Option<usize>> {
+    if a.sampler.start.is_some() || !is_table(&a.observations) {
+        return Ok(None);
+    }
+    let ctx = sda::locate::Context {
+        info: &model.config.data,
+        length: a.sampler.length,
+        start: None,
+    };
+    Ok(sda::locate::read(&a.observations, &ctx)?.start)
+}
+
+fn merge_parts(
+    a: &SamplerArgs,
+    model: &Model,
+    shards: Shards,
+    title: &str,
+    placed: Option<usize>,
+) -> Result<Array> {
+    let layout = layout_of(a, model, title, true, placed)?;
     check_output(a, model)?;
     let x = shards.concatenated()?;
     if x.shape[0] != a.samples {
@@ -820,14 +856,15 @@ fn observations_of(a: &Args, model: &Model) -> Result<Observed> {
 pub fn merge(a: Args, shards: Shards) -> Result<()> {
     let (_, model) = load(&a.sampler)?;
     let obs = observations_of(&a, &model)?;
-    let x = merge_parts(&a.sampler, &model, shards, POSTERIOR)?;
+    let placed = placed_start(&a, &model)?;
+    let x = merge_parts(&a.sampler, &model, shards, POSTERIOR, placed)?;
     report_posterior(&a.sampler.model, &model, &x, &obs)
 }
 
 /// `sda merge` of a sharded `sample`.
 pub fn merge_sample(a: SampleArgs, shards: Shards) -> Result<()> {
     let (_, model) = load(&a.sampler)?;
-    let x = merge_parts(&a.sampler, &model, shards, PRIOR)?;
+    let x = merge_parts(&a.sampler, &model, shards, PRIOR, None)?;
     report_prior(&model, &x);
     Ok(())
 }
