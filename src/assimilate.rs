@@ -357,11 +357,12 @@ impl Observed {
 
     /// Observations from a table that may name stations, places and dates, placed on the
     /// record of `ctx` (see [`crate::locate`]), with what the placing did in one line (empty
-    /// for a table by state and index).
+    /// for a table by state and index) and the record step of the window's first state (for a
+    /// table of dates).
     pub fn from_table_on(
         path: &std::path::Path,
         ctx: &crate::locate::Context,
-    ) -> Result<(Self, String)> {
+    ) -> Result<(Self, String, Option<usize>)> {
         let placed = crate::locate::read(path, ctx)?;
         let t = &placed.table;
         Ok((
@@ -371,6 +372,7 @@ impl Observed {
                 noise: t.stds(),
             },
             placed.summary,
+            placed.start,
         ))
     }
 

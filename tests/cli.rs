@@ -29,21 +29,7 @@ fn fixture() -> &'static PathBuf {
             "--burn-in",
             "100",
         ]));
-        ok(sda(&[
-            "train",
-            "--data",
-            s(&data),
-            "--output",
-            s(&run),
-            "--width",
-            "16",
-            "--depth",
-            "1",
-            "--epochs",
-            "3",
-            "--batch-size",
-            "8",
-        ]));
+        ok(train_briefly(&data, &run, &[]));
         ok(sda(&[
             "observe",
             "--trajectories",
@@ -59,6 +45,28 @@ fn fixture() -> &'static PathBuf {
         ]));
         dir
     })
+}
+
+/// `sda train` of the fixture's prior (3 epochs of a width-16 MLP) on `data` into `run`, with
+/// `extra` flags.
+fn train_briefly(data: &Path, run: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "train",
+        "--data",
+        s(data),
+        "--output",
+        s(run),
+        "--width",
+        "16",
+        "--depth",
+        "1",
+        "--epochs",
+        "3",
+        "--batch-size",
+        "8",
+    ];
+    args.extend_from_slice(extra);
+    sda(&args)
 }
 
 /// Runs `assimilate` with the fixture and `overrides` of (flag, value); returns (output, out path).
@@ -626,9 +634,8 @@ fn a_preconditioned_prior_samples_where_the_plain_one_of_as_few_epochs_diverges(
     // sampling (t > 0.9), and the message names --precondition; the same 3 epochs with
     // --precondition give an estimate that is the Gaussian denoiser there, and samples.
     let dir = fixture();
-    let out = dir.join("prior-plain.npy");
-    let args = |run: &Path, out: &Path| -> Vec<String> {
-        [
+    let sample = |run: &Path, out: &Path| {
+        sda(&[
             "sample",
             "--model",
             s(run),
@@ -638,37 +645,19 @@ fn a_preconditioned_prior_samples_where_the_plain_one_of_as_few_epochs_diverges(
             "3",
             "--output",
             s(out),
-        ]
-        .map(String::from)
-        .to_vec()
+        ])
     };
-    let argv = args(&dir.join("run"), &out);
-    let o = sda(&argv.iter().map(|a| a.as_str()).collect::<Vec<_>>());
+    let out = dir.join("prior-plain.npy");
+    let o = sample(&dir.join("run"), &out);
     fails_with(&o, &out, "sampling diverged at step");
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("sda train --precondition"), "{err}");
     let run = dir.join("run-pre");
     let _ = std::fs::remove_dir_all(&run);
-    let o = sda(&[
-        "train",
-        "--data",
-        s(&dir.join("data")),
-        "--output",
-        s(&run),
-        "--width",
-        "16",
-        "--depth",
-        "1",
-        "--epochs",
-        "3",
-        "--batch-size",
-        "8",
-        "--precondition",
-    ]);
+    let o = train_briefly(&dir.join("data"), &run, &["--precondition"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let out = dir.join("prior-pre.npy");
-    let argv = args(&run, &out);
-    let o = sda(&argv.iter().map(|a| a.as_str()).collect::<Vec<_>>());
+    let o = sample(&run, &out);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let x = sda::io::read_npy(&out).unwrap();
     assert_eq!((x.shape.clone(), x.non_finite()), (vec![3, 17, 3], 0));

@@ -693,8 +693,9 @@ fn a_netcdf_station_network_imports_with_its_stations_and_assimilates_names_and_
     .unwrap();
     let out = d.join("x.npy");
     let run = d.join("run");
-    let assimilate = |extra: &[&str]| {
-        let _ = std::fs::remove_file(&out);
+    // A brief assimilation into `out`, `extra` starting with the observations' path.
+    let assimilate_to = |out: &Path, extra: &[&str]| {
+        let _ = std::fs::remove_file(out);
         let mut args = vec![
             "assimilate",
             "--no-guard",
@@ -707,12 +708,13 @@ fn a_netcdf_station_network_imports_with_its_stations_and_assimilates_names_and_
             "--steps",
             "4",
             "--output",
-            s(&out),
+            s(out),
             "--observations",
         ];
         args.extend_from_slice(extra);
         sda(&args)
     };
+    let assimilate = |extra: &[&str]| assimilate_to(&out, extra);
     let o = assimilate(&[s(&table), "--start", "1998-01-31"]);
     ok(o.clone());
     let err = String::from_utf8_lossy(&o.stderr);
@@ -725,25 +727,7 @@ fn a_netcdf_station_network_imports_with_its_stations_and_assimilates_names_and_
     // its time axis holds the record's steps 31..38 (1998-02-01 onwards), as --start 31 gives.
     let nc = d.join("x.nc");
     let run_nc = |extra: &[&str]| {
-        let _ = std::fs::remove_file(&nc);
-        let mut args = vec![
-            "assimilate",
-            "--no-guard",
-            "--model",
-            s(&run),
-            "--length",
-            "8",
-            "--samples",
-            "2",
-            "--steps",
-            "4",
-            "--output",
-            s(&nc),
-            "--observations",
-            s(&table),
-        ];
-        args.extend_from_slice(extra);
-        ok(sda(&args));
+        ok(assimilate_to(&nc, &[&[s(&table)], extra].concat()));
         let file = netcdf_reader::NcFile::open(&nc).unwrap();
         let name = file
             .variables()

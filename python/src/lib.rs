@@ -367,6 +367,18 @@ fn observed_in(
     length: usize,
     on: Option<(&SystemInfo, Option<&str>)>,
 ) -> PyResult<Observed> {
+    observed_placed_in(y, operator, noise, shape, length, on).map(|(o, _)| o)
+}
+
+/// [`observed_in`], with the record step a table of dates placed the first state at.
+fn observed_placed_in(
+    y: &Bound<'_, PyAny>,
+    operator: Option<&str>,
+    noise: Option<&Bound<'_, PyAny>>,
+    shape: &[usize],
+    length: usize,
+    on: Option<(&SystemInfo, Option<&str>)>,
+) -> PyResult<(Observed, Option<usize>)> {
     let noise = noise.filter(|n| !n.is_none());
     if let Some(path) = table_path(y) {
         if operator.is_some() || noise.is_some() {
@@ -375,20 +387,21 @@ fn observed_in(
                 path.display()
             )));
         }
-        let o = match on {
+        let (o, placed) = match on {
             Some((info, start)) => {
                 let ctx = sda::locate::Context {
                     info,
                     length,
                     start,
                 };
-                Observed::from_table_on(&path, &ctx).map_err(py_err)?.0
+                let (o, _, placed) = Observed::from_table_on(&path, &ctx).map_err(py_err)?;
+                (o, placed)
             }
-            None => Observed::from_table(&path).map_err(py_err)?,
+            None => (Observed::from_table(&path).map_err(py_err)?, None),
         };
         o.check(shape, length, &format!("y {}", path.display()))
             .map_err(py_err)?;
-        return Ok(o);
+        return Ok((o, placed));
     }
     let (Some(operator), Some(noise)) = (operator, noise) else {
         return Err(value_error(
@@ -401,7 +414,7 @@ fn observed_in(
     let noise = noise_in(noise, &expected)?;
     let o = Observed { operator, y, noise };
     o.check(shape, length, "y").map_err(py_err)?;
-    Ok(o)
+    Ok((o, None))
 }
 
 fn json_to_py<'py>(py: Python<'py>, value: &impl serde::Serialize) -> PyResult<Bound<'py, PyAny>> {
@@ -1247,29 +1260,6 @@ impl Model {
         start: Option<&str>,
         as_xarray: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
-        // As `sda assimilate`: a table of dates places the window, and dates the result.
-        let placed = match (start, table_path(y)) {
-            (None, Some(path)) if as_xarray => {
-                let ctx = sda::locate::Context {
-                    info: &self.model.config.data,
-                    length,
-                    start: None,
-                };
-                sda::locate::read(&path, &ctx)
-                    .map_err(py_err)?
-                    .start
-                    .map(|k| k.to_string())
-            }
-            _ => None,
-        };
-        let layout = self.layout(
-            start.or(placed.as_deref()),
-            as_xarray,
-            samples,
-            length,
-            POSTERIOR,
-            table_path(y).is_some(),
-        )?;
         // gamma: a number, or "auto" (chosen on validation trajectories, as --gamma auto).
         let auto = match gamma {
             Some(g) if g.extract::<String>().is_ok_and(|v| v == "auto") => true,
@@ -1310,13 +1300,23 @@ impl Model {
             zeta,
         )?;
         let shape = &self.model.config.data.state_shape;
-        let observed = observed_in(
+        let (observed, placed) = observed_placed_in(
             y,
             operator,
             noise,
             shape,
             length,
             Some((&self.model.config.data, start)),
+        )?;
+        // As `sda assimilate`: a table of dates places the window, and so dates the result.
+        let placed = placed.map(|k| k.to_string());
+        let layout = self.layout(
+            start.or(placed.as_deref()),
+            as_xarray,
+            samples,
+            length,
+            POSTERIOR,
+            table_path(y).is_some(),
         )?;
         let cfg = sample_config(
             length,

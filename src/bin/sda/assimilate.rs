@@ -338,6 +338,18 @@ pub fn observed_any(
     length: usize,
     on: Option<OnRecord>,
 ) -> Result<Observed> {
+    observed_placed(shape, path, operator, noise_spec, length, on).map(|(o, _)| o)
+}
+
+/// [`observed_any`], with the record step a table of dates placed the first state at.
+fn observed_placed(
+    shape: &[usize],
+    path: &Path,
+    operator: Option<&str>,
+    noise_spec: Option<&str>,
+    length: usize,
+    on: Option<OnRecord>,
+) -> Result<(Observed, Option<usize>)> {
     if is_table(path) {
         if operator.is_some() || noise_spec.is_some() {
             bail!(
@@ -345,28 +357,28 @@ pub fn observed_any(
                 path.display()
             );
         }
-        let o = match on {
+        let (o, start) = match on {
             Some(on) => {
                 let ctx = sda::locate::Context {
                     info: on.info,
                     length,
                     start: on.start,
                 };
-                let (o, summary) = Observed::from_table_on(path, &ctx)?;
+                let (o, summary, start) = Observed::from_table_on(path, &ctx)?;
                 if !summary.is_empty() {
                     // On stderr: stdout may be JSON (`sda evaluate --json`).
                     eprintln!("{summary}");
                 }
-                o
+                (o, start)
             }
-            None => Observed::from_table(path).context("--observations")?,
+            None => (Observed::from_table(path).context("--observations")?, None),
         };
         o.check(shape, length, &format!("--observations {}", path.display()))
             .context("--observations")?;
-        return Ok(o);
+        return Ok((o, start));
     }
     match (operator, noise_spec) {
-        (Some(op), Some(noise)) => observed_for(shape, path, op, noise, length),
+        (Some(op), Some(noise)) => Ok((observed_for(shape, path, op, noise, length)?, None)),
         _ => bail!(
             "--operator and --noise: needed with .npy observations ({}); a .csv table brings its own",
             path.display()
@@ -662,9 +674,8 @@ pub fn run(a: Args) -> Result<()> {
         bail!("--calibration 0: the calibration needs at least 1 validation window");
     }
     let (dev, model) = load(&a.sampler)?;
-    let obs = observations_of(&a, &model)?;
+    let (obs, placed) = observations_of(&a, &model)?;
     let mut cfg = config(&a.sampler, &settings, &model, &dev)?;
-    let placed = placed_start(&a, &model)?;
     let layout = layout_of(
         &a.sampler,
         &model,
@@ -790,20 +801,6 @@ fn finish_shard(s: Sharded, x: &Array, cfg: &SampleConfig) -> Result<()> {
 }
 
 /// The samples of every part, in order, written to --output (after the same checks as a run).
-/// Where a table of dates placed the trajectory in the record (without `--start`), which dates
-/// a .nc output as `--start` would.
-fn placed_start(a: &Args, model: &Model) -> Result<Option<usize>> {
-    if a.sampler.start.is_some() || !is_table(&a.observations) {
-        return Ok(None);
-    }
-    let ctx = sda::locate::Context {
-        info: &model.config.data,
-        length: a.sampler.length,
-        start: None,
-    };
-    Ok(sda::locate::read(&a.observations, &ctx)?.start)
-}
-
 fn merge_parts(
     a: &SamplerArgs,
     model: &Model,
@@ -834,9 +831,10 @@ fn merge_parts(
     Ok(x)
 }
 
-/// The observations of `assimilate`'s flags, checked against the model.
-fn observations_of(a: &Args, model: &Model) -> Result<Observed> {
-    let o = observed_any(
+/// The observations of `assimilate`'s flags, checked against the model, and where a table of
+/// dates placed the first state in the record (which dates a .nc output without `--start`).
+fn observations_of(a: &Args, model: &Model) -> Result<(Observed, Option<usize>)> {
+    let (o, start) = observed_placed(
         &model.config.data.state_shape,
         &a.observations,
         a.operator.as_deref(),
@@ -849,14 +847,13 @@ fn observations_of(a: &Args, model: &Model) -> Result<Observed> {
     )?;
     // Observations the model's transforms refuse fail now, before anything is drawn.
     o.transformed(&model.config.data, a.sampler.length)?;
-    Ok(o)
+    Ok((o, start))
 }
 
 /// `sda merge` of a sharded `assimilate`.
 pub fn merge(a: Args, shards: Shards) -> Result<()> {
     let (_, model) = load(&a.sampler)?;
-    let obs = observations_of(&a, &model)?;
-    let placed = placed_start(&a, &model)?;
+    let (obs, placed) = observations_of(&a, &model)?;
     let x = merge_parts(&a.sampler, &model, shards, POSTERIOR, placed)?;
     report_posterior(&a.sampler.model, &model, &x, &obs)
 }
