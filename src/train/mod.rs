@@ -442,12 +442,18 @@ fn checkpoint_file(name: &str) -> bool {
 }
 
 /// Whether `name` is a write in progress of another process (`.NAME.tmpPID`,
-/// [`crate::io::temp_path`]): in a run folder, one that a killed run left behind.
+/// [`crate::io::temp_path`], and the scratch files that the weight stores build beside such a
+/// path, `.NAME.tmpPID.PID-N.tmp…`): in a run folder, one that a killed run left behind.
 fn foreign_temp(name: &str) -> bool {
     name.starts_with('.')
         && name
-            .rsplit_once(".tmp")
-            .and_then(|(_, pid)| pid.parse::<u32>().ok())
+            .split_once(".tmp")
+            .map(|(_, rest)| {
+                rest.split(|c: char| !c.is_ascii_digit())
+                    .next()
+                    .unwrap_or("")
+            })
+            .and_then(|pid| pid.parse::<u32>().ok())
             .is_some_and(|pid| pid != std::process::id())
 }
 
@@ -1114,4 +1120,26 @@ pub fn train_with(
         config: run,
         net: stepper.network(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::foreign_temp;
+
+    #[test]
+    fn the_temporary_files_of_other_processes_are_foreign() {
+        let me = std::process::id();
+        let other = me.wrapping_add(1);
+        assert!(foreign_temp(&format!(".model.safetensors.tmp{other}")));
+        // The scratch file a weight store builds beside our temporary path, killed mid-save.
+        assert!(foreign_temp(&format!(
+            ".model.safetensors.tmp{other}.{other}-20.tmpAbc12.safetensors"
+        )));
+        assert!(!foreign_temp(&format!(".model.safetensors.tmp{me}")));
+        assert!(!foreign_temp(&format!(
+            ".model.safetensors.tmp{me}.{me}-3.tmp"
+        )));
+        assert!(!foreign_temp("model.safetensors"));
+        assert!(!foreign_temp(".hidden.tmpnotes"));
+    }
 }
