@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::{Normalisation, SystemInfo};
 use crate::error::{Error, Result};
-use crate::io::{read_json, temp_path, write_json};
+use crate::io::{read_json, write_atomic, write_json};
 use crate::score::net::{ScoreNet, ScoreNetConfig};
 use crate::score::sde::VpSde;
 use crate::train::TrainConfig;
@@ -52,17 +52,18 @@ impl RunConfig {
 }
 
 /// Writes the weights of `net` to `path` (atomically).
+///
+/// The file is built in memory and written through [`write_atomic`]'s temporary file, the one
+/// kind that a resumed run knows to clear when a kill left it behind.
 pub fn save_weights(net: &ScoreNet, path: &Path) -> Result<()> {
-    let tmp = temp_path(path);
-    let mut store = SafetensorsStore::from_file(&tmp).overwrite(true);
-    net.save_into(&mut store).map_err(|e| Error::Weights {
+    let err = |e: &dyn std::fmt::Display| Error::Weights {
         path: path.to_path_buf(),
         reason: e.to_string(),
-    })?;
-    std::fs::rename(&tmp, path).map_err(|source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    })
+    };
+    let mut store = SafetensorsStore::from_bytes(None);
+    net.save_into(&mut store).map_err(|e| err(&e))?;
+    let bytes = store.get_bytes().map_err(|e| err(&e))?;
+    write_atomic(path, &bytes)
 }
 
 /// Loads weights from `path` into `net`, requiring every tensor to match.
