@@ -325,10 +325,51 @@ impl TimeUnits {
         }
     }
 
+    /// The month (1..=12) of an axis value.
+    pub fn month(&self, value: f64) -> u32 {
+        let total = self.seconds(&self.reference) + value * self.unit;
+        self.calendar
+            .date_of_day((total / 86_400.0).floor() as i64)
+            .1
+    }
+
     /// The unit as written (`days`, `hour`).
     pub fn unit_name(&self) -> &str {
         &self.name
     }
+}
+
+/// The month (0 = January … 11) of each value of a time axis with CF `units` and `calendar`,
+/// for seasonal statistics, or why the axis is not a calendar one. A `standard` axis whose
+/// reference date lies before 1582-10-15 (`hours since 1-1-1`, as some reanalyses write) is
+/// counted in the proleptic Gregorian calendar: its months are then off by the two days that
+/// separate the calendars at the reference, at most.
+pub fn months(values: &[f64], units: Option<&str>, calendar: Option<&str>) -> Result<Vec<usize>> {
+    let units = units.ok_or_else(|| Error::config("time axis", "has no units"))?;
+    let parsed =
+        TimeUnits::parse(units, calendar).or_else(|e| match Calendar::parse(calendar)? {
+            Calendar::Standard => TimeUnits::parse(units, Some("proleptic_gregorian")),
+            _ => Err(e),
+        })?;
+    Ok(values
+        .iter()
+        .map(|&v| parsed.month(v) as usize - 1)
+        .collect())
+}
+
+/// The median step of a time axis with CF `units` (`UNIT since DATE`), in days; `None` for an
+/// axis of fewer than two values or units that are not a time.
+pub fn step_days(values: &[f64], units: Option<&str>) -> Option<f64> {
+    let parsed = TimeUnits::parse(units?, Some("proleptic_gregorian")).ok()?;
+    let mut steps: Vec<f64> = values
+        .windows(2)
+        .map(|w| (w[1] - w[0]) * parsed.unit / 86_400.0)
+        .collect();
+    if steps.is_empty() {
+        return None;
+    }
+    steps.sort_by(f64::total_cmp);
+    Some(steps[steps.len() / 2])
 }
 
 /// The step of a strictly increasing axis that `value` falls in: the step whose value it is
@@ -492,5 +533,67 @@ mod tests {
         let h = epoch_axis("time", &[883_612_800, 883_612_800 + 6 * 3600]);
         assert_eq!(h.values, vec![245_448.0, 245_454.0]);
         assert!(h.units.unwrap().starts_with("hours since"));
+    }
+
+    #[test]
+    fn months_of_cf_axes() {
+        // The FNOC record: hours since 1980-01-14 14:00, monthly steps (Jan 1982 is 17598 h?):
+        // 17598 h = 733.25 days after 1980-01-14 14:00 → 1982-01-16 20:00 (1980 is a leap year).
+        let m = months(
+            &[0.0, 17598.0, 18328.5],
+            Some("hour since 1980-01-14 14:00:00"),
+            None,
+        )
+        .unwrap();
+        assert_eq!(m, vec![0, 0, 1]);
+        // Days since 2000-01-01 in a 360-day calendar: day 30 is February 1st, day 359 December.
+        let m = months(
+            &[0.0, 29.9, 30.0, 359.0, 360.0],
+            Some("days since 2000-01-01"),
+            Some("360_day"),
+        )
+        .unwrap();
+        assert_eq!(m, vec![0, 0, 1, 11, 0]);
+        // Leap days: 2000-02-29 exists in the Gregorian calendar, not in noleap.
+        let m = months(&[59.0], Some("days since 2000-01-01"), Some("standard")).unwrap();
+        assert_eq!(m, vec![1]);
+        let m = months(&[59.0], Some("days since 2000-01-01"), Some("noleap")).unwrap();
+        assert_eq!(m, vec![2]);
+        // Before the reference date.
+        let m = months(
+            &[-1.0, -32.0],
+            Some("days since 2000-01-01T00:00:00Z"),
+            None,
+        )
+        .unwrap();
+        assert_eq!(m, vec![11, 10]);
+        // Seconds, and a reference date of a bare year-month.
+        let m = months(&[86400.0 * 45.0], Some("seconds since 1970-01"), None).unwrap();
+        assert_eq!(m, vec![1]);
+        let d = step_days(&[0.0, 730.5, 1461.0], Some("hours since 1980-01-01")).unwrap();
+        assert!((d - 30.4375).abs() < 1e-12);
+        // A standard axis from year 1 (as NCEP's reanalyses write it), counted proleptically:
+        // 1948-01-01 is 711 126 days after 0001-01-01 in the proleptic Gregorian calendar.
+        let h = 711_126.0 * 24.0;
+        let m = months(
+            &[h, h + 24.0 * 31.0],
+            Some("hours since 1-1-1 00:00:0.0"),
+            None,
+        )
+        .unwrap();
+        assert_eq!(m, vec![0, 1]);
+    }
+
+    #[test]
+    fn axes_that_are_not_calendars_are_refused() {
+        for (u, c) in [
+            (None, None),
+            (Some("degrees_north"), None),
+            (Some("fortnights since 2000-01-01"), None),
+            (Some("days since yesterday"), None),
+            (Some("days since 2000-01-01"), Some("martian")),
+        ] {
+            assert!(months(&[0.0], u, c).is_err(), "{u:?} {c:?}");
+        }
     }
 }

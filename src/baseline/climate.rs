@@ -9,7 +9,7 @@ use std::ops::Range;
 
 use nalgebra::{DMatrix, DVector};
 
-use super::calendar;
+use crate::calendar;
 use crate::data::{SystemInfo, features, shape_text};
 use crate::error::{Error, Result};
 use crate::io::Array;

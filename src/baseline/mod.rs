@@ -12,7 +12,6 @@
 //! Every method draws trajectories `(S, L, *state)` in physical units and gives their exact
 //! mean; values the fixed mask leaves out are not modelled and are NaN.
 
-pub mod calendar;
 pub mod climate;
 mod gaussian;
 pub mod lim;
