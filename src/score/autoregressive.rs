@@ -43,7 +43,7 @@ pub enum Sampling {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Conditioning {
-    /// A Gaussian likelihood on the context (std [`Windows::context_std`]) and replacement,
+    /// A Gaussian likelihood on the context (std `--context-std`) and replacement,
     /// both.
     #[default]
     Both,

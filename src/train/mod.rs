@@ -160,7 +160,7 @@ pub enum Network {
     /// A residual MLP on flattened windows.
     Mlp,
     /// A residual MLP shared along a periodic 1-D grid, on the `--kernel` positions around
-    /// each position (see [`crate::nn::ring`]).
+    /// each position (docs/ring.md).
     Ring,
     /// A U-Net on fields.
     Unet,
