@@ -50,23 +50,7 @@ fn fixture() -> &'static PathBuf {
 /// `sda train` of the fixture's prior (3 epochs of a width-16 MLP) on `data` into `run`, with
 /// `extra` flags.
 fn train_briefly(data: &Path, run: &Path, extra: &[&str]) -> Output {
-    let mut args = vec![
-        "train",
-        "--data",
-        s(data),
-        "--output",
-        s(run),
-        "--width",
-        "16",
-        "--depth",
-        "1",
-        "--epochs",
-        "3",
-        "--batch-size",
-        "8",
-    ];
-    args.extend_from_slice(extra);
-    sda(&args)
+    common::train_tiny(data, run, "8", extra)
 }
 
 /// Runs `assimilate` with the fixture and `overrides` of (flag, value); returns (output, out path).

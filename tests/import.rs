@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 mod common;
-use common::{fails_with, ok, s, sda};
+use common::{fails_with, ok, s, sda, train_tiny};
 
 fn write(path: &Path, shape: Vec<usize>, data: Vec<f32>) {
     sda::io::write_npy(path, &sda::io::Array::new(shape, data)).unwrap();
@@ -61,21 +61,7 @@ fn fixture() -> &'static PathBuf {
         let err = String::from_utf8_lossy(&o.stderr);
         assert!(!o.status.success() && err.contains("--force"), "{err}");
         ok(sda(&[&again[..], &["--force"]].concat()));
-        ok(sda(&[
-            "train",
-            "--data",
-            s(&data),
-            "--output",
-            s(&dir.join("run")),
-            "--width",
-            "16",
-            "--depth",
-            "1",
-            "--epochs",
-            "3",
-            "--batch-size",
-            "4",
-        ]));
+        ok(train_tiny(&data, &dir.join("run"), "4", &[]));
         let out = ok(sda(&[
             "observe",
             "--trajectories",

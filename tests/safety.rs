@@ -33,22 +33,7 @@ fn simulate(out: &Path, extra: &[&str]) -> std::process::Output {
 }
 
 fn train(data: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
-    let args = [
-        "train",
-        "--data",
-        s(data),
-        "--output",
-        s(out),
-        "--width",
-        "16",
-        "--depth",
-        "1",
-        "--epochs",
-        "3",
-        "--batch-size",
-        "8",
-    ];
-    sda(&[&args[..], extra].concat())
+    common::train_tiny(data, out, "8", extra)
 }
 
 /// Asserts a one-line failure containing `needle`.

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 mod common;
 use common::netcdf3::*;
-use common::{fails_with, ok, s, sda};
+use common::{fails_with, ok, s, sda, train_tiny};
 use sda::data::SystemInfo;
 use sda::locate::{Context, place};
 use sda::record::{Axis, Gaps, Record, RecordArrays, SplitByTime, Station, Windows, cut};
@@ -669,21 +669,7 @@ fn a_netcdf_station_network_imports_with_its_stations_and_assimilates_names_and_
         "{json}"
     );
     // A tiny prior, then a table by station name and date.
-    ok(sda(&[
-        "train",
-        "--data",
-        s(&data),
-        "--output",
-        s(&d.join("run")),
-        "--width",
-        "16",
-        "--depth",
-        "1",
-        "--epochs",
-        "3",
-        "--batch-size",
-        "4",
-    ]));
+    ok(train_tiny(&data, &d.join("run"), "4", &[]));
     let table = d.join("obs.csv");
     std::fs::write(
         &table,

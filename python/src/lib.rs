@@ -359,19 +359,8 @@ fn table_path(y: &Bound<'_, PyAny>) -> Option<PathBuf> {
 /// Observations for trajectories of `length` states of `shape`: `y` of `operator` with
 /// `noise`, or a table of `time,index,value,std` rows (`y` a `.csv` path), which brings its
 /// own operator and per-row noise (as `--observations obs.csv` on the command line).
+/// Returns them with the record step a table of dates placed the first state at.
 fn observed_in(
-    y: &Bound<'_, PyAny>,
-    operator: Option<&str>,
-    noise: Option<&Bound<'_, PyAny>>,
-    shape: &[usize],
-    length: usize,
-    on: Option<(&SystemInfo, Option<&str>)>,
-) -> PyResult<Observed> {
-    observed_placed_in(y, operator, noise, shape, length, on).map(|(o, _)| o)
-}
-
-/// [`observed_in`], with the record step a table of dates placed the first state at.
-fn observed_placed_in(
     y: &Bound<'_, PyAny>,
     operator: Option<&str>,
     noise: Option<&Bound<'_, PyAny>>,
@@ -1300,7 +1289,7 @@ impl Model {
             zeta,
         )?;
         let shape = &self.model.config.data.state_shape;
-        let (observed, placed) = observed_placed_in(
+        let (observed, placed) = observed_in(
             y,
             operator,
             noise,
@@ -1793,7 +1782,7 @@ fn filter<'py>(
         if length == 0 {
             return Err(value_error("length: must be at least 1"));
         }
-        let o = observed_in(y, operator, noise, &info.state_shape, length, None)?;
+        let (o, _) = observed_in(y, operator, noise, &info.state_shape, length, None)?;
         let settings = sda::baseline::Settings {
             samples,
             seed,
@@ -1817,7 +1806,7 @@ fn filter<'py>(
     if length == 0 {
         return Err(value_error("length: must be at least 1"));
     }
-    let o = observed_in(y, operator, noise, &shape, length, None)?;
+    let (o, _) = observed_in(y, operator, noise, &shape, length, None)?;
     let config = FilterConfig {
         particles,
         keep,
@@ -1923,14 +1912,7 @@ fn evaluate<'py>(
         .map(|s| s.0);
     let shape = samples.shape[2..].to_vec();
     let observed = match y.filter(|o| !o.is_none()) {
-        Some(y) => Some(observed_in(
-            y,
-            operator,
-            noise,
-            &shape,
-            samples.shape[1],
-            None,
-        )?),
+        Some(y) => Some(observed_in(y, operator, noise, &shape, samples.shape[1], None)?.0),
         None => None,
     };
     let keep = scored_in(

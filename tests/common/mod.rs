@@ -100,6 +100,27 @@ pub const SMALL_STUDY: [&str; 23] = [
     "--seed=0",
 ];
 
+/// `sda train` of a tiny prior (3 epochs of a width-16, depth-1 MLP in batches of `batch`) on
+/// `data` into `out`, with `extra` flags.
+pub fn train_tiny(data: &Path, out: &Path, batch: &str, extra: &[&str]) -> Output {
+    let args = [
+        "train",
+        "--data",
+        s(data),
+        "--output",
+        s(out),
+        "--width",
+        "16",
+        "--depth",
+        "1",
+        "--epochs",
+        "3",
+        "--batch-size",
+        batch,
+    ];
+    sda(&[&args[..], extra].concat())
+}
+
 /// Makes, in `dir`: `data` (64 simulated Lorenz-63 chains of 64 states), `run` (a prior
 /// trained on them) and `obs` (observations of the first test trajectory, 33 states,
 /// 'stride:8|select:0', noise 0.4).

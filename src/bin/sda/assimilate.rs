@@ -330,19 +330,8 @@ pub struct OnRecord<'a> {
 /// Observations from a table (`.csv`, which brings its own operator and noise: `operator` and
 /// `noise` must then be `None`; placed on `on`'s record where it names stations, places or
 /// dates, with a line that says how) or from a `.npy` of `y` with `operator` and `noise`.
+/// Returns them with the record step a table of dates placed the first state at.
 pub fn observed_any(
-    shape: &[usize],
-    path: &Path,
-    operator: Option<&str>,
-    noise_spec: Option<&str>,
-    length: usize,
-    on: Option<OnRecord>,
-) -> Result<Observed> {
-    observed_placed(shape, path, operator, noise_spec, length, on).map(|(o, _)| o)
-}
-
-/// [`observed_any`], with the record step a table of dates placed the first state at.
-fn observed_placed(
     shape: &[usize],
     path: &Path,
     operator: Option<&str>,
@@ -834,7 +823,7 @@ fn merge_parts(
 /// The observations of `assimilate`'s flags, checked against the model, and where a table of
 /// dates placed the first state in the record (which dates a .nc output without `--start`).
 fn observations_of(a: &Args, model: &Model) -> Result<(Observed, Option<usize>)> {
-    let (o, start) = observed_placed(
+    let (o, start) = observed_any(
         &model.config.data.state_shape,
         &a.observations,
         a.operator.as_deref(),

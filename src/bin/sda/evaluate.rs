@@ -108,17 +108,20 @@ pub fn run(a: Args) -> Result<()> {
     };
     let shape = samples.shape[2..].to_vec();
     let observed = match &a.observations {
-        Some(path) => Some(observed_any(
-            &shape,
-            path,
-            a.operator.as_deref(),
-            a.noise.as_deref(),
-            samples.shape[1],
-            info.as_ref().map(|info| crate::assimilate::OnRecord {
-                info,
-                start: a.start.as_deref(),
-            }),
-        )?),
+        Some(path) => Some(
+            observed_any(
+                &shape,
+                path,
+                a.operator.as_deref(),
+                a.noise.as_deref(),
+                samples.shape[1],
+                info.as_ref().map(|info| crate::assimilate::OnRecord {
+                    info,
+                    start: a.start.as_deref(),
+                }),
+            )?
+            .0,
+        ),
         None => None,
     };
     if let Some(System::External(_)) = &system {

@@ -328,6 +328,7 @@ pub fn observations(a: &Args, shape: &[usize]) -> Result<sda::assimilate::Observ
         a.length,
         None,
     )
+    .map(|(o, _)| o)
 }
 
 /// `sda filter --method NAME` for a classical method.
