@@ -88,7 +88,7 @@ pub fn calibration_warning(z: f64, outside: f64) -> Option<String> {
         format!(
             "warning: the samples are not calibrated to the observations (rms z {z}, {:.0} % \
              outside their 95 % interval; calibrated: ≈ 1 and ≈ 5 %): check the likelihood \
-             settings (--gamma, --likelihood mmps, --steps) and the prior's training",
+             settings (--likelihood, --gamma auto, --steps) and the prior's training",
             100.0 * outside
         )
     })

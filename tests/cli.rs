@@ -455,8 +455,12 @@ fn meaningless_or_out_of_range_sampler_flags_are_refused_and_nothing_is_written(
             "--iterations",
         ),
         (
-            &[("--iterations", "2")][..],
+            &[("--likelihood", "sda"), ("--iterations", "2")][..],
             "--iterations: apply to --likelihood mmps",
+        ),
+        (
+            &[("--gamma", "0.1"), ("--zeta", "1")][..],
+            "--zeta: applies to --likelihood dps only (the likelihood is sda)",
         ),
         (&[("--corrector", "fixed"), ("--delta", "0")][..], "--delta"),
         (
@@ -482,6 +486,12 @@ fn meaningless_or_out_of_range_sampler_flags_are_refused_and_nothing_is_written(
 #[test]
 fn presets_and_mmps_run_and_name_what_ran() {
     for (flags, needle) in [
+        // No sampler or likelihood flag: the default preset (the fixture gives --steps 4).
+        (
+            &[("--seed", "0")][..],
+            "preset stable: pc on the uniform-t grid, 4 steps, C = 1 (τ = 0.25), MMPS (CG, K = 1)",
+        ),
+        (&[("--gamma", "0.1")][..], "SDA (γ = 0.1)"),
         (&[("--preset", "fast")][..], "preset fast"),
         (&[("--preset", "accurate"), ("--steps", "3")][..], "3 steps"),
         (

@@ -1184,8 +1184,10 @@ impl Model {
     /// starts in the record (a step, as a string of digits, or a date; default: the table's
     /// earliest date), as `--start`.
     ///
-    /// preset: `"paper"` (the paper's settings, the default), `"fast"` or `"accurate"`; any
-    /// setting given explicitly wins over the preset, and one that means nothing for what runs
+    /// preset: `"stable"` (the default: the paper's sampler with the MMPS likelihood, K = 1),
+    /// `"paper"` (the paper's settings, SDA's likelihood with γ = 0.03), `"fast"` or
+    /// `"accurate"`; any setting given explicitly wins over the preset (`gamma`, `zeta` or
+    /// `iterations` alone choose their likelihood), and one that means nothing for what runs
     /// is refused (as on the command line). sampler: `"pc"`, `"ddim"` (with `eta`), `"heun"`
     /// or `"eab2"`; steps: sampler steps T; grid: `"t"` or `"logsnr"`; corrections: C per
     /// step; corrector: `"sda"` (step scale `tau`) or `"fixed"` (step `delta`); likelihood:
@@ -1209,7 +1211,7 @@ impl Model {
     /// of `sda assimilate` (the same Dataset); masked values NaN. start: where the first state lies
     /// in the record, as `--start`: a time step, `"test:0"` (window 0 of the test split) or
     /// a date; it places a table of dates and dates an `as_xarray=True` result.
-    #[pyo3(signature = (y, *, operator=None, noise=None, length=65, samples=64, batch=64, preset="paper", sampler=None, steps=None, grid=None, eta=None, corrections=None, corrector=None, tau=None, delta=None, likelihood=None, solver=None, iterations=None, gamma=None, zeta=None, composition="mean", precision="auto", seed=0, guard=true, sampling="joint", window=None, context=None, conditioning="both", context_std=0.1, calibration=4, calibration_data=None, progress=true, start=None, as_xarray=false))]
+    #[pyo3(signature = (y, *, operator=None, noise=None, length=65, samples=64, batch=64, preset="stable", sampler=None, steps=None, grid=None, eta=None, corrections=None, corrector=None, tau=None, delta=None, likelihood=None, solver=None, iterations=None, gamma=None, zeta=None, composition="mean", precision="auto", seed=0, guard=true, sampling="joint", window=None, context=None, conditioning="both", context_std=0.1, calibration=4, calibration_data=None, progress=true, start=None, as_xarray=false))]
     #[allow(clippy::too_many_arguments)]
     fn assimilate<'py>(
         &self,
@@ -1358,7 +1360,7 @@ impl Model {
     /// p(x), with the sampler settings of `assimilate` (no likelihood), guarded as
     /// `assimilate` is. Returns float32 `(samples, length, *state)` in physical units, or with
     /// `as_xarray=True` an `xarray.Dataset` (and `start`) as `assimilate` does.
-    #[pyo3(signature = (*, length=65, samples=64, batch=64, preset="paper", sampler=None, steps=None, grid=None, eta=None, corrections=None, corrector=None, tau=None, delta=None, composition="mean", precision="auto", seed=0, guard=true, sampling="joint", window=None, context=None, conditioning="both", context_std=0.1, progress=true, start=None, as_xarray=false))]
+    #[pyo3(signature = (*, length=65, samples=64, batch=64, preset="stable", sampler=None, steps=None, grid=None, eta=None, corrections=None, corrector=None, tau=None, delta=None, composition="mean", precision="auto", seed=0, guard=true, sampling="joint", window=None, context=None, conditioning="both", context_std=0.1, progress=true, start=None, as_xarray=false))]
     #[allow(clippy::too_many_arguments)]
     fn sample<'py>(
         &self,

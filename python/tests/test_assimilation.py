@@ -39,11 +39,18 @@ def test_presets_samplers_and_mmps_run_as_on_the_command_line(model, observation
     # 16 steps of a briefly trained prior diverge (the guard would refuse them): the settings
     # are the point here, not the samples.
     kw = dict(length=truth.shape[0], samples=8, seed=0, guard=False, progress=False)
-    # The paper preset is the default: naming it changes nothing.
+    # The stable preset is the default: naming it changes nothing, and it is the paper's
+    # sampler with MMPS (one CG iteration).
     base = model.assimilate(y, operator=OPERATOR, noise=0.4, steps=16, **kw)
     assert np.array_equal(base, model.assimilate(y, operator=OPERATOR, noise=0.4, steps=16,
-                                                 preset="paper", **kw))
-    for extra in [dict(preset="accurate", steps=16),
+                                                 preset="stable", **kw))
+    assert np.array_equal(base, model.assimilate(y, operator=OPERATOR, noise=0.4, steps=16,
+                                                 preset="paper", likelihood="mmps", **kw))
+    # gamma alone chooses SDA's likelihood: the paper preset's.
+    assert np.array_equal(
+        model.assimilate(y, operator=OPERATOR, noise=0.4, steps=16, gamma=0.03, **kw),
+        model.assimilate(y, operator=OPERATOR, noise=0.4, steps=16, preset="paper", **kw))
+    for extra in [dict(preset="accurate", steps=16), dict(preset="paper", steps=16),
                   dict(likelihood="mmps", iterations=2, sampler="eab2", grid="logsnr",
                        steps=16, corrections=0),
                   dict(sampler="ddim", eta=1.0, steps=16, corrector="fixed", delta=0.1)]:

@@ -876,12 +876,21 @@ pub fn train_with(
         ));
     }
     let length = data.train.shape[1];
+    if net.window > length && net.architecture == Architecture::Global {
+        return Err(Error::config(
+            "--global-length",
+            format!("{} states is longer than the {length}-state trajectories", net.window),
+        ));
+    }
     if net.window > length {
         return Err(Error::config(
             "--order",
             format!(
-                "window of {} states is longer than the {length}-state trajectories",
-                net.window
+                "window of {} states (k = {}) is longer than the {length}-state trajectories: \
+                 give a smaller --order (at most {})",
+                net.window,
+                net.order(),
+                (length.max(1) - 1) / 2
             ),
         ));
     }

@@ -44,32 +44,35 @@ pub struct SamplerArgs {
     /// Trajectories per batch: bounds memory for any --samples and --length.
     #[arg(long, default_value_t = 64)]
     pub batch: usize,
-    /// Named settings of the sampler and the likelihood: paper (PC, 256 steps, C = 1, SDA
-    /// γ = 0.03), fast (the same with 64 steps and C = 2) or accurate (256 steps, C = 4), as measured
-    /// on Lorenz-63 (docs/mmps.md). Any flag below given explicitly wins over the preset.
-    #[arg(long, value_enum, default_value_t = Preset::Paper)]
+    /// Named settings of the sampler and the likelihood: stable (the paper's sampler, PC with
+    /// 256 steps and C = 1, with the MMPS likelihood: never diverged on the grid of
+    /// docs/guard.md), paper (the same sampler with SDA's likelihood, γ = 0.03), fast (paper's
+    /// with 64 steps and C = 2) or accurate (paper's with C = 4), the last two as measured on
+    /// Lorenz-63 (docs/mmps.md). Any flag below given explicitly wins over the preset; --gamma,
+    /// --zeta or --iterations alone choose their likelihood.
+    #[arg(long, value_enum, default_value_t = Preset::default())]
     pub preset: Preset,
     /// Sampler: pc (Euler predictor and Langevin corrector, the paper's), ddim (η), heun
     /// (second order, two evaluations per step), eab2 (second-order exponential multistep, one
-    /// evaluation per step). [preset paper: pc]
+    /// evaluation per step). [default pc]
     #[arg(long, value_enum)]
     pub sampler: Option<Method>,
-    /// Sampler steps T. [preset paper: 256]
+    /// Sampler steps T. [default 256; preset fast: 64]
     #[arg(long)]
     pub steps: Option<usize>,
-    /// Time grid: t (uniform in t, the paper's) or logsnr (uniform in log(μ/σ)). [preset
-    /// paper: t]
+    /// Time grid: t (uniform in t, the paper's) or logsnr (uniform in log(μ/σ)). [default
+    /// t]
     #[arg(long, value_enum)]
     pub grid: Option<Grid>,
     /// DDIM's stochasticity η in [0, 1] (0: deterministic, 1: DDPM); --sampler ddim only.
     /// [default 0]
     #[arg(long)]
     pub eta: Option<f64>,
-    /// Langevin corrections C per step. [preset paper: 1]
+    /// Langevin corrections C per step. [default 1; preset fast: 2, accurate: 4]
     #[arg(long)]
     pub corrections: Option<usize>,
     /// Corrector step: sda (δ = τ / mean(ε²), the paper's) or fixed (δ = --delta, Appa's).
-    /// [preset paper: sda]
+    /// [default sda]
     #[arg(long, value_enum)]
     pub corrector: Option<Corrector>,
     /// Langevin step scale τ of the sda corrector. [default 0.25]
@@ -169,7 +172,7 @@ pub struct Args {
     #[arg(long, allow_hyphen_values = true)]
     pub noise: Option<String>,
     /// Likelihood approximation: sda (the paper's), dps, or mmps (moment matching, Tweedie's
-    /// covariance). [default sda]
+    /// covariance). [default: the preset's; mmps for stable, sda for the others]
     #[arg(long, value_enum)]
     pub likelihood: Option<LikelihoodKind>,
     /// Krylov solver of MMPS: cg or gmres (for networks whose Jacobian is far from symmetric).

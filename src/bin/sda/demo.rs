@@ -11,8 +11,8 @@ use sda::mcs::System;
 use sda::metrics::{ensemble_mean, ensemble_spread, rmse, wasserstein1};
 use sda::nn::cpu::Precision;
 use sda::plot::{self, Observations};
-use sda::score::guidance::Likelihood;
 use sda::score::net::{Composition, ScoreNetConfig};
+use sda::score::preset::{Flags, Preset};
 use sda::score::sde::VpSde;
 use sda::train::{TrainConfig, train};
 
@@ -98,7 +98,8 @@ pub fn run(a: Args) -> Result<()> {
     pb.finish_and_clear();
     let s = last.context("no epoch ran")?;
     println!(
-        "2. trained a k = 2 local score network (precision {}) for {} epochs in {:.0} s: train loss {:.4}, valid loss {:.4} → {}",
+        "2. trained a k = {} local score network (precision {}) for {} epochs in {:.0} s: train loss {:.4}, valid loss {:.4} → {}",
+        model.config.net.order(),
         model.config.train.precision,
         s.epoch,
         t0.elapsed().as_secs_f64(),
@@ -132,18 +133,16 @@ pub fn run(a: Args) -> Result<()> {
 
     // 4. Assimilate.
     let observed = observed(&model, &obs_dir.join("y.npy"), op, noise, length)?;
+    // The settings of `sda assimilate` without flags.
+    let settings = Preset::default().resolve(&Flags::default())?;
     let cfg = SampleConfig {
         length,
         samples: a.samples,
         batch: 64,
-        steps: 256,
-        corrections: 1,
-        tau: 0.25,
-        likelihood: Likelihood::Sda { gamma: 0.03 },
         composition: Composition::default(),
         precision: Precision::Auto.resolve(&model.config.net, fused(&model.config.net, &dev))?,
         seed: a.seed,
-        ..Default::default()
+        ..SampleConfig::default().with(&settings)
     };
     let pb = bar((a.samples.div_ceil(64) * 256) as u64, "assimilate");
     let t0 = std::time::Instant::now();
@@ -154,8 +153,9 @@ pub fn run(a: Args) -> Result<()> {
     let out = a.output.join("posterior.npy");
     write_npy(&out, &x)?;
     println!(
-        "4. drew {} posterior trajectories (256 steps, C = 1, precision {}) in {:.1} s → {}",
+        "4. drew {} posterior trajectories ({}; precision {}) in {:.1} s → {}",
         a.samples,
+        settings.describe(),
         cfg.precision,
         t0.elapsed().as_secs_f64(),
         out.display()

@@ -60,12 +60,13 @@ pub struct Args {
     /// Markov orders k of the local models.
     #[arg(long, value_delimiter = ',', default_value = "1,2,3,4")]
     pub orders: Vec<usize>,
-    /// Langevin corrections C. [preset paper: 0,1,2,4,8,16 (the paper's Figure 3); fast and
-    /// accurate: the preset's]
+    /// Langevin corrections C. [preset paper or stable: 0,1,2,4,8,16 (the paper's Figure 3);
+    /// fast and accurate: the preset's]
     #[arg(long, value_delimiter = ',')]
     pub corrections: Vec<usize>,
     /// Named sampler and likelihood settings, as `sda assimilate --preset`; the flags below
-    /// override them.
+    /// override them. [default paper: the study reproduces the paper's, whose likelihood is
+    /// SDA's; `--preset stable` runs it with `sda assimilate`'s default]
     #[arg(long, value_enum, default_value_t = Preset::Paper)]
     pub preset: Preset,
     /// Likelihoods to compare: sda, dps, mmps. [default: the preset's]
@@ -374,7 +375,7 @@ fn combos(a: &Args) -> Result<(Vec<Combo>, Vec<usize>)> {
     }
     let corrections = match (a.corrections.is_empty(), a.preset) {
         (false, _) => a.corrections.clone(),
-        (true, Preset::Paper) => vec![0, 1, 2, 4, 8, 16],
+        (true, Preset::Paper | Preset::Stable) => vec![0, 1, 2, 4, 8, 16],
         (true, _) => vec![base.corrections],
     };
     Ok((out, corrections))
