@@ -558,17 +558,37 @@ pub fn sample_counted(
     let mut out = Vec::with_capacity(config.samples * l * f);
     let mut done = 0;
     let mut batches = 0;
+    // The first step of this batch (or window) whose iterates were beyond the guard's bound
+    // but let run ([`Guard::stops`]): (step, t).
+    let excursion = std::cell::Cell::new(None::<(usize, f64)>);
     // The guard's verdict on the iterate a step reached (in a window of autoregressive runs).
     let check = |step: Step<'_>, g: Option<Tensor<1>>, window: Option<Window>| -> Result<()> {
+        if step.index == 1 {
+            excursion.set(None);
+        }
         match guard.check(step.x, step.t, step.s, g) {
             None => Ok(()),
+            Some(d) if !guard.stops(&d, step.index == config.steps) => {
+                if excursion.get().is_none() {
+                    excursion.set(Some((step.index, step.s)));
+                }
+                Ok(())
+            }
             Some(d) => Err(Error::Diverged {
                 step: step.index,
                 steps: config.steps,
                 t: step.s,
-                what: match window {
-                    Some(w) => format!("{d} ({w} of the autoregressive run)"),
-                    None => d.to_string(),
+                what: {
+                    let mut what = d.to_string();
+                    if let Some((first, t)) = excursion.get() {
+                        what.push_str(&format!(
+                            ", beyond the bound since step {first} (t = {t:.3})"
+                        ));
+                    }
+                    match window {
+                        Some(w) => format!("{what} ({w} of the autoregressive run)"),
+                        None => what,
+                    }
                 },
                 advice: {
                     let mut a = advice(
@@ -579,7 +599,7 @@ pub fn sample_counted(
                     // A prior whose own steps leave the range at high noise has not learnt
                     // the near-identity there, which a preconditioned network has built in.
                     if (obs.is_none() || d.prior_alone())
-                        && step.s > 0.8
+                        && excursion.get().map_or(step.s, |(_, t)| t) > 0.8
                         && !model.config.train.precondition
                     {
                         a.push_str(

@@ -24,6 +24,12 @@ use super::sde::VpSde;
 /// The bound of the iterates, in normalised units (training standard deviations).
 pub const BOUND: f64 = 50.0;
 
+/// How far past the bound an iterate may go before the last step and still be let run: a
+/// sampler can pass through the bound at high noise and come back (on Lorenz-96, a k = 4 prior
+/// reached 50.8 training stds at t = 0.85 and ended within 5.7), while the runs that diverge
+/// grow past any bound (to hundreds of stds within a few steps, then to 10⁹ and beyond).
+pub const TOLERATED: f64 = 10.0;
+
 /// What left the healthy range.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Divergence {
@@ -194,6 +200,19 @@ impl Guard {
     }
 }
 
+impl Guard {
+    /// Whether divergence `d`, seen at a step that is (`last`) or is not the run's last, stops
+    /// the run: every one does, except iterates beyond the bound by at most [`TOLERATED`] times
+    /// before the last step, which are let run so that a sampler that comes back is not
+    /// refused. A run whose samples end beyond the bound is refused at its last step.
+    pub fn stops(&self, d: &Divergence, last: bool) -> bool {
+        match d {
+            Divergence::Range { value, bound, .. } => last || *value > TOLERATED * bound,
+            _ => true,
+        }
+    }
+}
+
 /// What to try after a divergence, with the flags that set it, for a run of `steps` steps with
 /// `likelihood` (`None`: the prior); `prior_alone` where the prior's own steps diverged (see
 /// [`Divergence::prior_alone`]), which more steps or more training cure and the likelihood's
@@ -285,6 +304,27 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn excursions_within_the_tolerance_run_on_until_the_last_step() {
+        let guard = Guard::new(VpSde::default(), 0.0);
+        let range = |value: f64| Divergence::Range {
+            value,
+            bound: BOUND,
+            guided: None,
+        };
+        assert!(!guard.stops(&range(1.1 * BOUND), false));
+        assert!(!guard.stops(&range(TOLERATED * BOUND), false));
+        assert!(guard.stops(&range(1.01 * TOLERATED * BOUND), false));
+        assert!(guard.stops(&range(1.1 * BOUND), true));
+        assert!(guard.stops(&Divergence::NonFinite, false));
+        let guidance = Divergence::Guidance {
+            value: 1.0,
+            moves: 1.1 * BOUND,
+            bound: BOUND,
+        };
+        assert!(guard.stops(&guidance, false));
     }
 
     #[test]
