@@ -44,6 +44,7 @@ pub mod geo;
 pub mod import;
 pub mod io;
 pub mod kalman;
+mod kernels;
 pub mod locate;
 pub mod mcs;
 pub mod metrics;

@@ -7,7 +7,7 @@
 
 use nalgebra::DMatrix;
 
-use crate::nn::cpu::simd;
+use crate::kernels::simd;
 
 /// `c ← β op(a) op(b)`, or `c ← c + β op(a) op(b)` when `accumulate`, for column-major
 /// matrices, `op` transposing where `ta`/`tb` say.

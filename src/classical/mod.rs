@@ -85,7 +85,7 @@ impl Dynamics for Lorenz96 {
             }
             let (x, scratch) = buf.split_at_mut(n * m);
             transpose::transpose(states, x, n, m);
-            crate::nn::cpu::simd!(self.step_batch(x, m, scratch));
+            crate::kernels::simd!(self.step_batch(x, m, scratch));
             transpose::transpose(x, states, m, n);
         });
     }

@@ -4,7 +4,7 @@
 //! loop runs over the eight lanes, so that it vectorises (compiled for AVX-512 where the CPU
 //! has it), about three times faster than drawing the same numbers one by one.
 
-use crate::nn::cpu::simd;
+use crate::kernels::simd;
 
 const LANES: usize = 8;
 

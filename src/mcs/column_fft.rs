@@ -159,7 +159,7 @@ impl ColumnFft {
         // `f32`s, `repr(C)`), `scratch` two buffers of `n` lane groups.
         unsafe {
             #[cfg(target_arch = "x86_64")]
-            if crate::nn::cpu::avx512() {
+            if crate::kernels::avx512() {
                 return match self.inverse {
                     true => self.process_avx512::<true>(base, fs, blocks, &zero, scratch),
                     false => self.process_avx512::<false>(base, fs, blocks, &zero, scratch),

@@ -568,7 +568,7 @@ impl Solver {
         let ceiling = (courant * (1.0 + REPLAN_SLACK)).min(COURANT_LIMIT);
         let (mut left, mut planned, mut h, mut taken) = (duration, 0usize, 0.0, 0usize);
         loop {
-            let speed = crate::nn::cpu::simd!(self.first_stage(flow));
+            let speed = crate::kernels::simd!(self.first_stage(flow));
             // A blown-up flow would otherwise plan an endless interval.
             assert!(
                 speed.is_finite(),
@@ -578,7 +578,7 @@ impl Solver {
                 planned = (left * speed / (courant * dx)).ceil().max(1.0) as usize;
                 h = left / planned as f64;
             }
-            crate::nn::cpu::simd!(self.rest_of_step(flow, h));
+            crate::kernels::simd!(self.rest_of_step(flow, h));
             taken += 1;
             planned -= 1;
             left -= h;
@@ -596,8 +596,8 @@ impl Solver {
     pub fn step(&mut self, flow: &mut Flow, h: f64) {
         // The pointwise loops run compiled for AVX-512 where the CPU has it (the FFTs pick
         // their own instructions at run time).
-        crate::nn::cpu::simd!(self.first_stage(flow));
-        crate::nn::cpu::simd!(self.rest_of_step(flow, h))
+        crate::kernels::simd!(self.first_stage(flow));
+        crate::kernels::simd!(self.rest_of_step(flow, h))
     }
 
     /// `N(ω)` of the next step into `stage_term`; returns `max(|u| + |v|)` of the flow.
@@ -792,7 +792,7 @@ impl Solver {
 
     /// The velocity on the simulation grid into `phys_u`, `phys_v`; returns `max(|u| + |v|)`.
     fn velocity_in_place(&mut self, flow: &Flow) -> f64 {
-        crate::nn::cpu::simd!(self.spectral_to_grid(&flow.omega, flow.mean));
+        crate::kernels::simd!(self.spectral_to_grid(&flow.omega, flow.mean));
         let (n, k) = (self.n, self.k_max);
         let mut lanes = [0.0; SPEED_LANES];
         for (y, row) in self.grid[..].chunks_exact_mut(n + GRID_PAD).enumerate() {
@@ -820,7 +820,7 @@ impl Solver {
             }
             self.fft.process_with_scratch(row, &mut self.fft_scratch);
         }
-        crate::nn::cpu::simd!(self.column_fft.process(
+        crate::kernels::simd!(self.column_fft.process(
             &mut self.grid[..],
             gs,
             &self.column_blocks,

@@ -12,6 +12,7 @@ use rayon::prelude::*;
 
 use super::bf16;
 use crate::error::{Error, Result};
+use crate::kernels::simd;
 use crate::score::net::{Backbone, ScoreNetConfig};
 
 /// A dense layer `y = x W + b`, `W` row-major `[input, output]`.
@@ -667,60 +668,6 @@ impl CpuResMlp {
         head.backward_input(&g_h, rows, gxc, false);
     }
 }
-
-/// Whether this CPU runs the fused loops' AVX-512 build (checked once).
-pub(crate) fn avx512() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        static HAS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-        *HAS.get_or_init(|| {
-            std::arch::is_x86_feature_detected!("avx512f")
-                && std::arch::is_x86_feature_detected!("avx512vl")
-                && std::arch::is_x86_feature_detected!("avx512bw")
-                && std::arch::is_x86_feature_detected!("avx512dq")
-                && std::arch::is_x86_feature_detected!("avx2")
-                && std::arch::is_x86_feature_detected!("fma")
-        })
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
-}
-
-/// Runs `f` (whose body and `#[inline(always)]` callees are then compiled for AVX-512) on
-/// CPUs that have it; the package is built for the baseline x86-64, whose SSE2 loops are four
-/// lanes wide and call libm for rounding.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512vl,avx512bw,avx512dq,avx2,fma")]
-pub(crate) fn run_avx512<R>(f: impl FnOnce() -> R) -> R {
-    f()
-}
-
-/// `simd!(expr)`: `expr` compiled for AVX-512 where the CPU has it, for the baseline elsewhere.
-macro_rules! simd {
-    ($e:expr) => {{
-        #[cfg(target_arch = "x86_64")]
-        {
-            if $crate::nn::cpu::avx512() {
-                // SAFETY: the CPU has every feature `run_avx512` is compiled for.
-                unsafe {
-                    $crate::nn::cpu::run_avx512(
-                        #[inline(always)]
-                        || $e,
-                    )
-                }
-            } else {
-                $e
-            }
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        {
-            $e
-        }
-    }};
-}
-pub(crate) use simd;
 
 /// What one chunk of rows keeps from the forward pass.
 struct ChunkCache {

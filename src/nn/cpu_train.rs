@@ -17,7 +17,8 @@
 
 use rayon::prelude::*;
 
-use super::cpu::{Block, BlockCache, CpuResMlp, Dense, Precision, gemm, sigmoid, simd};
+use super::cpu::{Block, BlockCache, CpuResMlp, Dense, Precision, gemm, sigmoid};
+use crate::kernels::simd;
 
 /// The whole MLP score network `ε_φ(x, t)` on CPU buffers: the time embedding
 /// `[cos(π k t), sin(π k t)]` → Linear → SiLU → Linear, concatenated after `x`, into the
