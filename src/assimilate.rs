@@ -510,7 +510,9 @@ pub fn sample_counted(
     // On the CPU, the fused twin of the network computes the same function faster.
     let (burn_prior, cpu_prior);
     let fused = fused(&model.config.net, device);
-    let precision = config.precision.resolve(&model.config.net, fused)?;
+    let precision = config
+        .precision
+        .resolve(model.config.net.fused_width(fused))?;
     let prior: &dyn NoiseEstimator = if fused {
         cpu_prior = {
             let mut s =

@@ -280,7 +280,7 @@ fn auto_precision_is_bf16_only_on_the_fused_network_where_it_runs() {
     // Sampling runs the fused network for MLPs on the CPU device, never for U-Nets.
     assert!(fused(&mlp, &device) && !fused(&unet, &device));
     let err = Precision::Bf16
-        .resolve(&mlp, false)
+        .resolve(mlp.fused_width(false))
         .unwrap_err()
         .to_string();
     assert!(err.contains("--precision bf16"), "{err}");
@@ -316,7 +316,7 @@ fn auto_precision_is_bf16_only_on_the_fused_network_where_it_runs() {
     }
     for (asked, network, fused, expected) in cases {
         assert_eq!(
-            asked.resolve(network, fused).ok(),
+            asked.resolve(network.fused_width(fused)).ok(),
             expected,
             "{asked} on {:?}, fused {fused}",
             network.backbone

@@ -13,7 +13,6 @@ use rayon::prelude::*;
 use super::bf16;
 use crate::error::{Error, Result};
 use crate::kernels::simd;
-use crate::score::net::{Backbone, ScoreNetConfig};
 
 /// A dense layer `y = x W + b`, `W` row-major `[input, output]`.
 #[derive(Clone, Debug)]
@@ -75,24 +74,25 @@ impl Precision {
         Ok(())
     }
 
-    /// The arithmetic this stands for with the network `net`, `fused` when its passes run as
-    /// the fused CPU network (MLP networks on the CPU device; in training, the fused engine).
+    /// The arithmetic this stands for on a network whose passes run as the fused CPU network
+    /// of hidden width `fused_width` (MLP and ring networks on the CPU device; in training, the
+    /// fused engine), `None` when they do not.
     ///
     /// `Auto` is `Bf16` on the fused network when this CPU multiplies bf16 and the hidden width
     /// is a multiple of 16 (the bf16 products work on blocks of 16 columns), `F32` otherwise.
     /// `Bf16` is refused where it cannot run; `F32` stands for itself.
-    pub fn resolve(self, net: &ScoreNetConfig, fused: bool) -> Result<Precision> {
-        match net.backbone {
-            Backbone::Mlp { width, .. } | Backbone::Ring { width, .. } if fused => {
+    pub fn resolve(self, fused_width: Option<usize>) -> Result<Precision> {
+        match fused_width {
+            Some(width) => {
                 self.check()?;
                 Ok(self.for_width(width))
             }
-            _ if self == Precision::Bf16 => Err(Error::config(
+            None if self == Precision::Bf16 => Err(Error::config(
                 "--precision bf16",
                 "bf16 products run on the fused CPU network only (MLP and ring networks on the \
                  CPU device; in training, the fused engine)",
             )),
-            _ => Ok(Precision::F32),
+            None => Ok(Precision::F32),
         }
     }
 

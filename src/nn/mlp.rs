@@ -114,9 +114,9 @@ impl ResMlp {
 
 pub(super) fn dense(l: &Linear) -> Dense {
     let [input, output] = l.weight.val().dims();
-    let w = crate::score::to_vec(l.weight.val());
+    let w = super::to_vec(l.weight.val());
     let b = match &l.bias {
-        Some(b) => crate::score::to_vec(b.val()),
+        Some(b) => super::to_vec(b.val()),
         None => vec![0.0; output],
     };
     Dense::new(input, output, w, b)
@@ -126,9 +126,9 @@ pub(super) fn dense(l: &Linear) -> Dense {
 pub(super) fn set_dense(l: &mut Linear, d: &Dense) {
     let device = l.weight.val().device();
     assert_eq!(l.weight.val().dims(), [d.input, d.output], "layer shape");
-    let w = crate::score::tensor(d.w.clone(), [d.input, d.output], &device);
+    let w = super::tensor(d.w.clone(), [d.input, d.output], &device);
     l.weight = Param::initialized(l.weight.id, w);
-    let b = crate::score::tensor(d.b.clone(), [d.output], &device);
+    let b = super::tensor(d.b.clone(), [d.output], &device);
     l.bias = Some(match &l.bias {
         Some(p) => Param::initialized(p.id, b),
         None => Param::from_tensor(b),

@@ -18,6 +18,8 @@ pub mod table;
 
 use burn::prelude::*;
 
+pub use crate::nn::{tensor, to_vec};
+
 /// A noise estimate `ε̂(x(t), t) ≈ −σ(t) ∇ log p(x(t))` for batches of trajectories.
 pub trait NoiseEstimator {
     /// # Shapes
@@ -172,16 +174,3 @@ pub fn autodiff_vjp<'a, const D: usize>(
 
 /// A vector-Jacobian product: `v ↦ vᵀ J`, callable once.
 pub type Vjp<'a> = Box<dyn FnOnce(Tensor<3>) -> Tensor<3> + 'a>;
-
-/// A tensor from a flat `f32` buffer.
-pub fn tensor<const D: usize>(data: Vec<f32>, shape: [usize; D], device: &Device) -> Tensor<D> {
-    Tensor::from_data(burn::tensor::TensorData::new(data, shape), device)
-}
-
-/// The values of a tensor as `f32`, row-major.
-pub fn to_vec<const D: usize>(x: Tensor<D>) -> Vec<f32> {
-    x.into_data()
-        .convert::<f32>()
-        .try_into_vec::<f32>()
-        .expect("f32 tensor")
-}

@@ -93,6 +93,17 @@ pub struct ScoreNetConfig {
 }
 
 impl ScoreNetConfig {
+    /// The hidden width of the fused CPU network when this network's passes run fused
+    /// (`fused`: MLP and ring networks on the CPU device; in training, the fused engine), `None`
+    /// when they do not or its backbone has no fused twin: what
+    /// [`Precision::resolve`](crate::nn::cpu::Precision::resolve) takes.
+    pub fn fused_width(&self, fused: bool) -> Option<usize> {
+        match self.backbone {
+            Backbone::Mlp { width, .. } | Backbone::Ring { width, .. } if fused => Some(width),
+            _ => None,
+        }
+    }
+
     /// A local MLP network of order `k` with the paper's depth (5) and embedding (32).
     pub fn local(order: usize, features: usize, width: usize) -> Self {
         Self {

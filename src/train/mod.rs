@@ -868,7 +868,7 @@ pub fn train_with(
         (Some(saved), Precision::Auto) => saved.train.precision,
         (_, requested) => requested,
     }
-    .resolve(&net, engine == Engine::Fused)?;
+    .resolve(net.fused_width(engine == Engine::Fused))?;
     if config.ema.is_some() && engine != Engine::Fused {
         return Err(Error::config(
             "--ema",

@@ -263,7 +263,7 @@ fn config(
         samples: a.samples,
         batch: a.batch,
         composition: a.composition,
-        precision: a.precision.resolve(net, fused(net, dev))?,
+        precision: a.precision.resolve(net.fused_width(fused(net, dev)))?,
         seed: a.seed,
         guard: !a.no_guard,
         sampling: a.sampling,

@@ -140,7 +140,8 @@ pub fn run(a: Args) -> Result<()> {
         samples: a.samples,
         batch: 64,
         composition: Composition::default(),
-        precision: Precision::Auto.resolve(&model.config.net, fused(&model.config.net, &dev))?,
+        precision: Precision::Auto
+            .resolve(model.config.net.fused_width(fused(&model.config.net, &dev)))?,
         seed: a.seed,
         ..SampleConfig::default().with(&settings)
     };

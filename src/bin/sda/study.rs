@@ -468,7 +468,7 @@ fn precisions(a: &Args) -> Result<BTreeMap<usize, Precision>> {
         .iter()
         .map(|&k| {
             let net = network(k);
-            Ok((k, a.precision.resolve(&net, fused(&net, &dev))?))
+            Ok((k, a.precision.resolve(net.fused_width(fused(&net, &dev)))?))
         })
         .collect()
 }
