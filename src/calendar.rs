@@ -405,7 +405,7 @@ pub fn step_of(axis: &[f64], value: f64) -> Option<usize> {
 /// A time axis of instants given as seconds since 1970-01-01 00:00 (numpy's `datetime64`), in
 /// the coarsest of days, hours, minutes and seconds that writes every instant as a whole
 /// number, in the proleptic Gregorian calendar (numpy's).
-pub fn epoch_axis(name: &str, seconds: &[i64]) -> crate::record::Axis {
+pub fn epoch_axis(name: &str, seconds: &[i64]) -> crate::axis::Axis {
     let (per, unit) = [
         (86_400, "days"),
         (3_600, "hours"),
@@ -415,7 +415,7 @@ pub fn epoch_axis(name: &str, seconds: &[i64]) -> crate::record::Axis {
     .into_iter()
     .find(|(per, _)| seconds.iter().all(|s| s % per == 0))
     .expect("every whole number of seconds is one");
-    crate::record::Axis {
+    crate::axis::Axis {
         name: name.into(),
         values: seconds.iter().map(|&s| (s / per) as f64).collect(),
         units: Some(format!("{unit} since 1970-01-01 00:00:00")),

@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::record::Axis;
+use crate::axis::Axis;
 
 /// A station of a network: its name and where it is.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -30,6 +30,7 @@
 #![warn(missing_docs)]
 
 pub mod assimilate;
+pub mod axis;
 pub mod baseline;
 pub mod calendar;
 pub mod calibrate;
@@ -52,11 +53,11 @@ pub mod model;
 pub mod netcdf;
 pub mod netcdf_write;
 pub mod nn;
-pub mod observed;
 pub mod options;
 pub mod output;
 pub mod plot;
 pub mod record;
+pub mod record_info;
 pub mod score;
 pub mod shard;
 pub mod train;

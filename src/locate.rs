@@ -24,7 +24,7 @@ use crate::data::SystemInfo;
 use crate::error::{Error, Result};
 use crate::geo::{Grid, nearest};
 use crate::mcs::System;
-use crate::record::RecordInfo;
+use crate::record_info::RecordInfo;
 use crate::score::table::{RawRow, RawTable, Row, Table, When, Where};
 
 /// What a table is placed on.

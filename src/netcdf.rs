@@ -26,8 +26,11 @@ use std::path::Path;
 
 use netcdf_reader::{NcFile, NcFormat, NcType, NcVariable};
 
+use crate::axis::Axis;
 use crate::error::{Error, Result};
-use crate::record::{Axis, Record, Station, VariableInfo};
+use crate::geo::Station;
+use crate::record::Record;
+use crate::record_info::VariableInfo;
 
 /// How to read a record.
 #[derive(Clone, Debug, Default)]

@@ -567,7 +567,7 @@ fn fused_and_burn_engines_train_the_same_ring_network() {
             .map(|i| if (i * 7 + k) % 5 == 0 { 0.0 } else { 1.0 })
             .collect()
     };
-    d.observed = Some(sda::observed::Observed {
+    d.observed = Some(sda::data::observed::Observed {
         train: flags(d.train.data.len(), 1),
         valid: flags(d.valid.data.len(), 3),
     });
@@ -629,7 +629,7 @@ fn the_masked_loss_is_the_same_in_both_engines_and_all_ones_change_nothing() {
         stats
     };
     let plain = run(&d, Engine::Fused, "plain");
-    d.observed = Some(sda::observed::Observed {
+    d.observed = Some(sda::data::observed::Observed {
         train: vec![1.0; train.len()],
         valid: vec![1.0; valid.len()],
     });
@@ -637,7 +637,7 @@ fn the_masked_loss_is_the_same_in_both_engines_and_all_ones_change_nothing() {
     for (p, q) in plain.iter().zip(&ones) {
         assert_eq!((p.train_loss, p.valid_loss), (q.train_loss, q.valid_loss));
     }
-    d.observed = Some(sda::observed::Observed { train, valid });
+    d.observed = Some(sda::data::observed::Observed { train, valid });
     let fused = run(&d, Engine::Fused, "fused");
     let burn = run(&d, Engine::Burn, "burn");
     same_losses(&fused, &burn);

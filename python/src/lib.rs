@@ -1596,12 +1596,13 @@ fn train(
             let f = extras.files.iter().find(|f| f.0 == name);
             f.map(|f| (&f.1, f.0.as_str()))
         };
-        let masks = sda::observed::Masks {
+        let masks = sda::data::observed::Masks {
             fixed: file(sda::record::MASK_FILE.to_string()),
             train: file(sda::record::observed_file("train")),
             valid: file(sda::record::observed_file("valid")),
         };
-        dataset.observed = sda::observed::weights(&shape, &dataset.train, &dataset.valid, masks)?;
+        dataset.observed =
+            sda::data::observed::weights(&shape, &dataset.train, &dataset.valid, masks)?;
         dataset.dir = extras.dir.clone();
         train_with(
             &dataset,

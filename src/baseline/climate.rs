@@ -142,7 +142,7 @@ impl Training {
 
     /// Calendar months as seasons, where the time axis is a calendar one with steps of at most
     /// a month and every month has at least two training states.
-    fn seasons_from(&mut self, time: &crate::record::Axis, steps: &[usize]) {
+    fn seasons_from(&mut self, time: &crate::axis::Axis, steps: &[usize]) {
         let units = time.units.as_deref();
         let months = match calendar::months(&time.values, units, time.calendar.as_deref()) {
             Ok(m) => m,

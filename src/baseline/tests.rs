@@ -6,8 +6,10 @@ use rand_distr::{Distribution, StandardNormal};
 use super::climate::{Climate, Eofs, Keep, Training};
 use super::lim::{LinearChain, Observation};
 use super::*;
+use crate::axis::Axis;
 use crate::import::{ImportSpec, Input, prepare};
-use crate::record::{Axis, Gaps, Record, SplitByTime, VariableInfo, Windows};
+use crate::record::{Gaps, Record, SplitByTime, Windows};
+use crate::record_info::VariableInfo;
 use crate::score::operator::Operator;
 use crate::score::table::Table;
 

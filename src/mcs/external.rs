@@ -17,7 +17,7 @@ pub struct External {
     /// The record the trajectories were cut from (`sda import --netcdf`): its time axis,
     /// coordinates, periods and windows; absent for trajectories imported as such.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub record: Option<crate::record::RecordInfo>,
+    pub record: Option<crate::record_info::RecordInfo>,
     /// How a vector state is laid out in space (`sda import --layout`).
     #[serde(default, skip_serializing_if = "super::Layout::is_vector")]
     pub layout: super::Layout,

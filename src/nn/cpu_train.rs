@@ -371,7 +371,7 @@ impl CpuTrainer {
     }
 
     /// [`Self::loss`] over the values whose weight is 1 only: `Σ w (ε_φ − ε)² / Σ w` (`None`:
-    /// every weight 1). The masked loss of [`crate::observed`].
+    /// every weight 1). The masked loss of [`crate::data::observed`].
     ///
     /// # Shapes
     /// - x: `[B, inputs]`; eps, wts: `[B, F]`; t: `[B]`

@@ -1,9 +1,12 @@
 //! Records given as arrays (what Python hands over, with or without xarray), checked as a
 //! NetCDF file's are.
 
-use super::{Axis, Record, Station, VariableInfo};
+use super::Record;
+use crate::axis::Axis;
 use crate::data::shape_text;
 use crate::error::{Error, Result};
+use crate::geo::Station;
+use crate::record_info::VariableInfo;
 
 /// A record given as arrays (what Python hands over, with or without xarray): see
 /// [`Record::from_arrays`].

@@ -3,11 +3,12 @@
 
 use std::path::Path;
 
-use super::{Cut, RecordInfo, observed_file};
+use super::Cut;
 use crate::data::{SystemInfo, shape_text};
 use crate::error::{Error, Result};
 use crate::io::{Array, write_npy};
 use crate::mcs::{External, System};
+use crate::record_info::{RecordInfo, observed_file};
 
 /// The mask file of a data folder.
 pub const MASK_FILE: &str = "mask.npy";

@@ -480,7 +480,7 @@ fn remove_stale_checkpoints(dir: &Path, suffix: &str) {
 
 /// Draws one window per chain (in a random order) with its `t` and `ε`, normalised:
 /// returns `(x(t), t, ε)` batches as flat vectors of `n` windows, with the windows' loss
-/// weights where `observed` gives them (1 = observed, 0 = missing; [`crate::observed`]).
+/// weights where `observed` gives them (1 = observed, 0 = missing; [`crate::data::observed`]).
 #[derive(Default)]
 struct Windows {
     x: Vec<f32>,

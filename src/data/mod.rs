@@ -1,6 +1,8 @@
 //! Data sets on disk: `DIR/{train,valid,test}.npy` (float32 `(N, L, *state)`, physical units)
 //! and `DIR/system.json` (the system, its parameters and the normalisation).
 
+pub mod observed;
+
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -129,7 +131,7 @@ pub struct Dataset {
     /// Validation trajectories.
     pub valid: Array,
     /// Which of their values were observed (the masked loss' weights), when some were not.
-    pub observed: Option<crate::observed::Observed>,
+    pub observed: Option<observed::Observed>,
     /// The folder it was read from (absolute where it could be resolved), if any.
     pub dir: Option<std::path::PathBuf>,
 }
@@ -442,7 +444,7 @@ impl Dataset {
         let info = read_info(dir)?;
         let train = read_trajectories(&dir.join("train.npy"), &info.state_shape)?;
         let valid = read_trajectories(&dir.join("valid.npy"), &info.state_shape)?;
-        let observed = crate::observed::read(dir, &info, &train, &valid)?;
+        let observed = observed::read(dir, &info, &train, &valid)?;
         Ok(Self {
             info,
             train,

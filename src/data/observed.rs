@@ -14,11 +14,11 @@
 
 use std::path::Path;
 
-use crate::data::{SystemInfo, shape_text};
+use super::{SystemInfo, shape_text};
 use crate::error::{Error, Result};
 use crate::io::{Array, read_npy};
 use crate::mcs::{External, System};
-use crate::record::observed_file;
+use crate::record_info::observed_file;
 
 /// The weights of the training and validation trajectories (1 = observed, 0 = missing), flat
 /// in the trajectories' order; `None` where every value is observed.
