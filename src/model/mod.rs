@@ -1,6 +1,10 @@
 //! Run folders: `RUN/config.json` (what the network is and what it was trained on) beside
 //! `RUN/model.safetensors`. Loading is: read the config, initialise, load the weights.
 
+mod training;
+
+pub use training::{LrSchedule, TrainConfig};
+
 use std::path::Path;
 
 use burn::prelude::*;
@@ -12,7 +16,6 @@ use crate::error::{Error, Result};
 use crate::io::{read_json, write_atomic, write_json};
 use crate::score::net::{ScoreNet, ScoreNetConfig};
 use crate::score::sde::VpSde;
-use crate::train::TrainConfig;
 
 /// Everything `config.json` holds.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
