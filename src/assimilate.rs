@@ -11,6 +11,7 @@ use crate::io::Array;
 use crate::mcs::splitmix64;
 use crate::model::Model;
 use crate::nn::cpu::Precision;
+use crate::nn::{tensor, to_vec};
 use crate::score::autoregressive::{CONTEXT_STD, Conditioning, Sampling, Window, Windows};
 use crate::score::guard::{Guard, Watched, advice};
 use crate::score::guidance::{Guided, Likelihood, Observation};
@@ -19,7 +20,7 @@ use crate::score::net::{
 };
 use crate::score::operator::Operator;
 use crate::score::sampler::{Corrector, Grid, Method, Sampler, Step, normal};
-use crate::score::{Counted, Evaluations, NoiseEstimator, tensor, to_vec};
+use crate::score::{Counted, Evaluations, NoiseEstimator};
 
 /// Observations as given by a user: operator, values and noise stds (physical units).
 #[derive(Clone, Debug)]

@@ -22,8 +22,8 @@ use rayon::prelude::*;
 use crate::error::{Error, Result};
 use crate::io::Array;
 use crate::mcs::{MarkovChain, chain_rng, splitmix64};
+use crate::nn::{tensor, to_vec};
 use crate::score::operator::Operator;
-use crate::score::{tensor, to_vec};
 
 /// Settings of a particle filter run.
 #[derive(Clone, Debug, PartialEq)]

@@ -6,17 +6,24 @@
 //! as implemented here, `docs/guidance.md` the likelihoods and samplers, `docs/baselines.md` the
 //! classical methods.
 //!
-//! Where things live, leaves first:
-//! - [`mcs`]: Markov chains (Lorenz-63, Lorenz-96, a linear-Gaussian spring) and their simulation;
-//! - [`nn`]: network architectures (time embedding, residual MLP);
+//! Where things live, leaves first. No top-level module imports one that imports it back,
+//! directly or through others (`tests/layers.rs` checks it).
+//! - `kernels`: the AVX-512 dispatch of the CPU loops (`simd!`); [`axis`]: one coordinate
+//!   axis of a record;
+//! - [`calendar`]: time axes and dates, [`geo`]: places on grids and station networks;
+//!   [`record_info`]: what `system.json` keeps of an imported record;
+//! - [`mcs`]: Markov chains (Lorenz-63, Lorenz-96, a linear-Gaussian spring, Kolmogorov flow,
+//!   imported trajectories) and their simulation;
+//! - [`nn`]: network architectures (time embedding, residual MLP and its fused CPU twin, U-Net);
+//! - [`data`]: data sets, and [`data::observed`]: which of a data folder's values were observed
+//!   (the masked loss' weights);
 //! - [`score`]: noise schedules, the composed local score, observation operators, guidance and
 //!   the predictor-corrector sampler;
 //! - [`kalman`]: the exact posterior of linear-Gaussian systems (the oracle);
-//! - [`data`], [`model`], [`train`]: data sets, run folders and the training loop;
-//! - [`import`]: data folders of trajectories from elsewhere (`system: external`); [`netcdf`]:
-//!   records read from NetCDF files, and [`record`]: one long record cut into windows;
-//!   [`observed`]: which of a data folder's values were observed (the masked loss' weights);
-//!   [`calendar`]: time axes and dates, [`geo`]: places on grids and station networks,
+//! - [`model`], [`train`]: run folders with the training settings they record, and the
+//!   training loop;
+//! - [`import`]: data folders of trajectories from elsewhere (`system: external`); [`record`]:
+//!   one long record cut into windows, and [`netcdf`]: records read from NetCDF files;
 //!   [`locate`]: observations by station, coordinates and date resolved against a record;
 //! - [`field`]: 2-D velocity fields (vorticity, block means), and [`plot`]: PNG/GIF figures;
 //! - [`filter`]: the bootstrap particle filter, ground truth of the Lorenz study;

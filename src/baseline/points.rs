@@ -9,8 +9,8 @@ use burn::prelude::*;
 use crate::assimilate::Observed;
 use crate::data::features;
 use crate::error::{Error, Result};
+use crate::nn::{tensor, to_vec};
 use crate::score::operator::{Operator, Term};
-use crate::score::{tensor, to_vec};
 
 /// One measured value of the trajectory.
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -36,9 +36,9 @@ use crate::model::{Model, RunConfig, load_weights, save_weights};
 use crate::nn::cpu::Precision;
 use crate::nn::cpu_train::{AdamW, CpuTrainer};
 use crate::nn::ring;
+use crate::nn::tensor;
 use crate::score::net::{Architecture, Backbone, ScoreNet, ScoreNetConfig, UNetPreset};
 use crate::score::sde::VpSde;
-use crate::score::tensor;
 use burn::store::{BurnpackStore, ModuleSnapshot};
 
 /// The body of a score network, as `sda train --network` names it.
