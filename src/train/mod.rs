@@ -770,7 +770,10 @@ pub fn train_with(
     if net.window > length && net.architecture == Architecture::Global {
         return Err(Error::config(
             "--global-length",
-            format!("{} states is longer than the {length}-state trajectories", net.window),
+            format!(
+                "{} states is longer than the {length}-state trajectories",
+                net.window
+            ),
         ));
     }
     if net.window > length {
