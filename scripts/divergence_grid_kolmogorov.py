@@ -17,10 +17,11 @@ Operators: stride:4|coarsen:4 (8x8 block means of every 4th state), space-stride
 point in 16 of both channels, every state) and a table (`sda observe --table`, 32 stations at 4
 of the 8 states, per-row stds uniform in 0.5-1.5x the noise).
 """
-import argparse, json, os, re, subprocess, time
+import argparse, json, os, re, sys
 import numpy as np
 
-S = os.path.abspath(os.environ["SDA"]) if "SDA" in os.environ else "sda"
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from divergence_grid import S, evaluate, run  # noqa: E402  (the same binary, runs and scores)
 NOISES = [0.05, 0.3, 1.0]  # in data stds
 LIKELIHOODS = {
     "sda-g0.03": ["--likelihood", "sda", "--gamma", "0.03"],
@@ -34,24 +35,6 @@ OPERATORS = [  # (label, operator or None for a table)
 ]
 SAMPLES, SEED = 4, 0
 TABLE_TIMES, TABLE_STATIONS = 4, 32
-
-
-def run(cmd, log):
-    t0 = time.time()
-    p = subprocess.run(cmd, capture_output=True, text=True)
-    with open(log, "a") as f:
-        f.write(" ".join(cmd) + "\n" + p.stdout + p.stderr + f"[{time.time() - t0:.1f} s, rc {p.returncode}]\n\n")
-    return p, time.time() - t0
-
-
-def evaluate(samples, obs, oflags):
-    p = subprocess.run([S, "evaluate", "--samples", samples, "--truth", f"{obs}/truth.npy", "--json"]
-                       + oflags, capture_output=True, text=True)
-    if p.returncode != 0:
-        return {"error": p.stderr.strip()[-300:]}
-    e = json.loads(p.stdout)
-    return {k: e.get(k) for k in ["rmse", "spread", "spread_error", "coverage_50", "coverage_90",
-                                  "crps", "residual_z", "residual_outside"]}
 
 
 def main():

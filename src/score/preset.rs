@@ -10,9 +10,9 @@ use crate::error::{Error, Result};
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum Preset {
     /// The default: the paper's sampler (PC, 256 steps uniform in t, C = 1, τ = 0.25) with
-    /// moment matching's likelihood, one CG iteration. The setting that never diverged on the
-    /// grid of priors, noises and operators of `docs/guard.md`, at the cost per run of SDA's
-    /// likelihood.
+    /// moment matching's likelihood, one CG iteration. On the grid of priors, noises and
+    /// operators of `docs/guard.md` it diverged only where the prior's own steps did, at the
+    /// cost per run of SDA's likelihood.
     #[default]
     Stable,
     /// The paper's: PC sampler, 256 steps uniform in t, C = 1, τ = 0.25, SDA likelihood with

@@ -45,8 +45,8 @@ pub struct SamplerArgs {
     #[arg(long, default_value_t = 64)]
     pub batch: usize,
     /// Named settings of the sampler and the likelihood: stable (the paper's sampler, PC with
-    /// 256 steps and C = 1, with the MMPS likelihood: never diverged on the grid of
-    /// docs/guard.md), paper (the same sampler with SDA's likelihood, γ = 0.03), fast (paper's
+    /// 256 steps and C = 1, with the MMPS likelihood: on the grid of docs/guard.md it
+    /// diverged only where the prior's own steps did), paper (the same sampler with SDA's likelihood, γ = 0.03), fast (paper's
     /// with 64 steps and C = 2) or accurate (paper's with C = 4), the last two as measured on
     /// Lorenz-63 (docs/mmps.md). Any flag below given explicitly wins over the preset; --gamma,
     /// --zeta or --iterations alone choose their likelihood.
