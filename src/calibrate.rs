@@ -202,6 +202,7 @@ pub fn cache_file(run: &Path, key: &str) -> PathBuf {
 /// Chooses γ for `observed` with the sampler settings of `config` (its likelihood is replaced),
 /// on the validation trajectories `valid` `(N, L, *state)`; reads or writes the cache in `run`
 /// when given. `progress` sees each finished assimilation (of `candidates × windows`).
+#[allow(clippy::too_many_arguments)] // each is one input of the calibration, named in its docs
 pub fn gamma(
     model: &Model,
     observed: &Observed,

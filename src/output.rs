@@ -153,6 +153,8 @@ pub fn free_space(path: &Path) -> Option<u64> {
         }
         // SAFETY: statvfs returned 0, so it initialised `s`.
         let s = unsafe { s.assume_init() };
+        // The fields' types differ between C libraries (u64 on glibc x86-64, u32 elsewhere).
+        #[allow(clippy::unnecessary_cast)]
         Some(s.f_bavail as u64 * s.f_frsize as u64)
     }
     #[cfg(not(all(target_os = "linux", target_env = "gnu")))]

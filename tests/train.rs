@@ -564,7 +564,13 @@ fn fused_and_burn_engines_train_the_same_ring_network() {
     let mut d = d;
     let flags = |n: usize, k: usize| -> Vec<f32> {
         (0..n)
-            .map(|i| if (i * 7 + k) % 5 == 0 { 0.0 } else { 1.0 })
+            .map(|i| {
+                if (i * 7 + k).is_multiple_of(5) {
+                    0.0
+                } else {
+                    1.0
+                }
+            })
             .collect()
     };
     d.observed = Some(sda::data::observed::Observed {

@@ -211,7 +211,7 @@ pub(super) fn spd_solve_t(s: DMatrix<f64>, bt: &mut DMatrix<f64>) -> bool {
     let n = s.nrows();
     let m = bt.nrows();
     assert_eq!(bt.ncols(), n, "right-hand sides");
-    if n % LANES == 0 && m % LANES == 0 {
+    if n.is_multiple_of(LANES) && m.is_multiple_of(LANES) {
         // Already whole SIMD blocks: `s` is its own padded factor and the columns of `bt` are
         // the rows of B one after the other, so both are worked in place.
         let mut s = s;

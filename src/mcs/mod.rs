@@ -161,6 +161,7 @@ pub fn log_normal(x: &[f64], mean: &[f64], std: f64) -> f64 {
 /// Which system, with its parameters: what `system.json` records.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(tag = "name", rename_all = "lowercase")]
+#[allow(clippy::large_enum_variant)] // one per run, read from system.json: size does not matter
 pub enum System {
     /// Noisy Lorenz-63 (docs/method.md §7).
     Lorenz63(Lorenz63),

@@ -87,7 +87,7 @@ impl UNetConfig {
                 "needs at least one level, each with at least 1 channel",
             ));
         }
-        if self.kernel % 2 == 0 {
+        if self.kernel.is_multiple_of(2) {
             return Err(Error::config(
                 "kernel",
                 format!(

@@ -150,7 +150,7 @@ impl ScoreNetConfig {
             } => hidden
                 .iter()
                 .enumerate()
-                .map(|(i, c)| c * (state[1] * state[2] >> (2 * i)) * (12 * blocks + 8))
+                .map(|(i, c)| c * ((state[1] * state[2]) >> (2 * i)) * (12 * blocks + 8))
                 .sum::<usize>()
                 .max(1),
         }
@@ -617,9 +617,10 @@ impl NoiseEstimator for WindowScore<'_> {
                     .slice([start..end, 0..w * f])
                     .autodiff()
                     .require_grad();
-                let out = self
-                    .net
-                    .forward(xc.clone(), tt.clone().slice([start..end]).autodiff());
+                // One range: the rows of this chunk of the 1-D tensor of times.
+                #[allow(clippy::single_range_in_vec_init)]
+                let times = tt.clone().slice([start..end]);
+                let out = self.net.forward(xc.clone(), times.autodiff());
                 let gc = g.clone().slice([start..end, 0..w * f]).autodiff();
                 let grad = (out * gc).sum().backward();
                 grads.push(xc.grad(&grad).expect("x requires grad").without_autodiff());

@@ -1280,7 +1280,7 @@ mod tests {
         // Coarsen 2: block means.
         let y = apply_flat(&"coarsen:2".parse().unwrap(), &x, 1, &[c, h, w]);
         let want = (at(1, 2, 4) + at(1, 2, 5) + at(1, 3, 4) + at(1, 3, 5)) / 4.0;
-        assert!((y[(1 * 2 + 1) * 3 + 2] - want).abs() < 1e-6);
+        assert!((y[(2 + 1) * 3 + 2] - want).abs() < 1e-6); // channel 1, block (1, 2)
         // Crop and space-stride pick grid points.
         let y = apply_flat(&"crop:1:3:2:5".parse().unwrap(), &x, 1, &[c, h, w]);
         assert_eq!(y[0], at(0, 1, 2));
@@ -1310,7 +1310,7 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("mask.npy");
         let mut m = vec![0.0f32; 4 * 6];
-        m[1 * 6 + 2] = 1.0;
+        m[6 + 2] = 1.0; // row 1, column 2
         m[3 * 6 + 5] = 1.0;
         crate::io::write_npy(&path, &crate::io::Array::new(vec![4, 6], m)).unwrap();
         let spec = format!("mask:{}", path.display());
