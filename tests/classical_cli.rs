@@ -144,6 +144,15 @@ fn bad_classical_settings_fail_in_one_line_and_write_nothing() {
             "--inflation",
         ),
         (&["--method", "letkf", "--radius", "0"][..], "--radius"),
+        (
+            &["--method", "letkf", "--radius", "4", "--block", "0"][..],
+            "--block",
+        ),
+        // The former spelling of --block is still read, as --block.
+        (
+            &["--method", "letkf", "--radius", "4", "--batch", "0"][..],
+            "--block",
+        ),
         (&["--method", "enks", "--lag", "500"][..], "--lag"),
         (&["--method", "bpf"][..], "deterministic"),
         (&["--method", "ensf", "--members", "1"][..], "--members"),

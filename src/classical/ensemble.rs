@@ -216,9 +216,9 @@ fn ring(i: usize, j: usize, n: usize) -> f64 {
 fn letkf(p: &Problem, s: &Settings, k: usize, e: &DMatrix<f64>) -> DMatrix<f64> {
     let dim = e.nrows();
     let (y, d) = p.whitened(k, e);
-    let batches: Vec<std::ops::Range<usize>> = (0..dim)
-        .step_by(s.batch)
-        .map(|i| i..(i + s.batch).min(dim))
+    let blocks: Vec<std::ops::Range<usize>> = (0..dim)
+        .step_by(s.block)
+        .map(|i| i..(i + s.block).min(dim))
         .collect();
     let local = |b: &std::ops::Range<usize>| -> Option<DMatrix<f64>> {
         let mut rows = Vec::new();
@@ -240,13 +240,13 @@ fn letkf(p: &Problem, s: &Settings, k: usize, e: &DMatrix<f64>) -> DMatrix<f64> 
         let eb = e.rows(b.start, b.len()).into_owned();
         Some(apply_transform(&eb, &tr))
     };
-    let results: Vec<Option<DMatrix<f64>>> = if e.len() * batches.len() >= 1 << 14 {
-        batches.par_iter().map(local).collect()
+    let results: Vec<Option<DMatrix<f64>>> = if e.len() * blocks.len() >= 1 << 14 {
+        blocks.par_iter().map(local).collect()
     } else {
-        batches.iter().map(local).collect()
+        blocks.iter().map(local).collect()
     };
     let mut out = e.clone();
-    for (b, r) in batches.iter().zip(results) {
+    for (b, r) in blocks.iter().zip(results) {
         if let Some(r) = r {
             out.rows_mut(b.start, b.len()).copy_from(&r);
         }

@@ -243,9 +243,9 @@ pub struct Settings {
     pub radius: f64,
     /// Localisation taper (letkf).
     pub taper: Taper,
-    /// Consecutive state variables analysed together by the letkf (DAPPER's sakov2008: 2),
-    /// localised with their mean distance to each observation.
-    pub batch: usize,
+    /// Consecutive state variables analysed together by the letkf, a block (DAPPER's
+    /// sakov2008: 2), localised with their mean distance to each observation.
+    pub block: usize,
     /// Lag in observation cycles (enks, ienks, var4d).
     pub lag: usize,
     /// Gauss–Newton iterations (ienks, var4d).
@@ -268,7 +268,7 @@ impl Default for Settings {
             finite_size: None,
             radius: f64::INFINITY,
             taper: Taper::Gc,
-            batch: 1,
+            block: 1,
             lag: 1,
             iterations: 10,
             background_scale: 1.0,
@@ -750,9 +750,9 @@ fn check(method: Method, s: &Settings, p: &Problem) -> Result<()> {
             format!("must be positive, got {}", s.radius),
         ));
     }
-    if s.batch == 0 || s.batch > p.model.dim() {
+    if s.block == 0 || s.block > p.model.dim() {
         return Err(Error::config(
-            "--batch",
+            "--block",
             format!("must be between 1 and the state size {}", p.model.dim()),
         ));
     }

@@ -347,15 +347,15 @@ fn letkf_without_localisation_is_the_etkf() {
         ..Default::default()
     };
     let etkf = run(Method::Etkf, &s, &p, &|_| {}).unwrap();
-    for batch in [1, 2] {
-        let l = run(Method::Letkf, &Settings { batch, ..s.clone() }, &p, &|_| {}).unwrap();
+    for block in [1, 2] {
+        let l = run(Method::Letkf, &Settings { block, ..s.clone() }, &p, &|_| {}).unwrap();
         let diff = etkf
             .data
             .iter()
             .zip(&l.data)
             .map(|(a, b)| (a - b).abs())
             .fold(0.0, f64::max);
-        assert!(diff < 1e-8, "batch {batch}: {diff}");
+        assert!(diff < 1e-8, "block {block}: {diff}");
     }
     // A finite radius changes the answer.
     let loc = Settings {

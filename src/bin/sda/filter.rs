@@ -64,9 +64,11 @@ pub struct Args {
     /// Localisation taper (letkf): gc (Gaspari–Cohn, half-support 1.82 × radius) or step.
     #[arg(long, default_value = "gc")]
     pub taper: sda::classical::Taper,
-    /// Consecutive state variables analysed together by the letkf (DAPPER's sakov2008: 2).
-    #[arg(long, default_value_t = 1)]
-    pub batch: usize,
+    /// Consecutive state variables analysed together by the letkf, a block (DAPPER's
+    /// sakov2008: 2). Formerly --batch, which is still accepted and will be removed in the
+    /// next release (--batch elsewhere means trajectories per sampler batch).
+    #[arg(long, alias = "batch", default_value_t = 1)]
+    pub block: usize,
     /// Smoother lag in observation cycles (enks, ienks, var4d; DAPPER's Lag).
     #[arg(long, default_value_t = 1)]
     pub lag: usize,
@@ -387,7 +389,7 @@ fn run_classical(a: Args, method: sda::classical::Method) -> Result<()> {
         finite_size: a.finite_size,
         radius: a.radius.unwrap_or(f64::INFINITY),
         taper: a.taper,
-        batch: a.batch,
+        block: a.block,
         lag: a.lag,
         iterations: a.iterations,
         background_scale: a.background_scale,

@@ -112,7 +112,7 @@ fn case(name: &str) -> Result<Case> {
                         rotate: true,
                         radius: 4.0,
                         taper: Taper::Gc,
-                        batch: 2,
+                        block: 2,
                         ..settings(7, 1.04)
                     },
                 ),
