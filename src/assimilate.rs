@@ -561,48 +561,28 @@ pub fn sample_counted(
     let mut out = Vec::with_capacity(config.samples * l * f);
     let mut done = 0;
     let mut batches = 0;
-    // The first step of this batch (or window) whose iterates were beyond the guard's bound
-    // but let run ([`Guard::stops`]): (step, t).
-    let excursion = std::cell::Cell::new(None::<(usize, f64)>);
     // The guard's verdict on the iterate a step reached (in a window of autoregressive runs).
     let check = |step: Step<'_>, g: Option<Tensor<1>>, window: Option<Window>| -> Result<()> {
-        if step.index == 1 {
-            excursion.set(None);
-        }
-        match guard.check(step.x, step.t, step.s, g) {
+        match guard.verdict(step.index, config.steps, step.x, step.t, step.s, g) {
             None => Ok(()),
-            Some(d) if !guard.stops(&d, step.index == config.steps) => {
-                if excursion.get().is_none() {
-                    excursion.set(Some((step.index, step.s)));
-                }
-                Ok(())
-            }
-            Some(d) => Err(Error::Diverged {
+            Some(stop) => Err(Error::Diverged {
                 step: step.index,
                 steps: config.steps,
                 t: step.s,
-                what: {
-                    let mut what = d.to_string();
-                    if let Some((first, t)) = excursion.get() {
-                        what.push_str(&format!(
-                            ", beyond the bound since step {first} (t = {t:.3})"
-                        ));
-                    }
-                    match window {
-                        Some(w) => format!("{what} ({w} of the autoregressive run)"),
-                        None => what,
-                    }
+                what: match window {
+                    Some(w) => format!("{stop} ({w} of the autoregressive run)"),
+                    None => stop.to_string(),
                 },
                 advice: {
                     let mut a = advice(
                         obs.as_ref().map(|_| &config.likelihood),
                         config.steps,
-                        d.prior_alone(),
+                        stop.divergence.prior_alone(),
                     );
                     // A prior whose own steps leave the range at high noise has not learnt
                     // the near-identity there, which a preconditioned network has built in.
-                    if (obs.is_none() || d.prior_alone())
-                        && excursion.get().map_or(step.s, |(_, t)| t) > 0.8
+                    if (obs.is_none() || stop.divergence.prior_alone())
+                        && stop.left_at(step.s) > 0.8
                         && !model.config.train.precondition
                     {
                         a.push_str(

@@ -134,12 +134,43 @@ impl NoiseEstimator for Watched<'_> {
 }
 
 /// The checks of one run.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct Guard {
     /// The schedule (for the step's move).
     pub sde: VpSde,
     /// The bound of the iterates and of a step's guidance move, in normalised units.
     pub bound: f64,
+    /// The first step (and its `t`) of the current pass whose iterates were beyond the bound
+    /// but let run (see [`Guard::verdict`]).
+    since: std::cell::Cell<Option<(usize, f64)>>,
+}
+
+/// Why [`Guard::verdict`] stops a run: what diverged, and the step (and its `t`) from which
+/// iterates let run beyond the bound had been out of it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Stop {
+    /// What diverged.
+    pub divergence: Divergence,
+    /// The first step beyond the bound, when the run was let go on past it.
+    pub since: Option<(usize, f64)>,
+}
+
+impl Stop {
+    /// The noise level at which the run first left the range: where the excursion began, or
+    /// `s`, the step that stopped it.
+    pub fn left_at(&self, s: f64) -> f64 {
+        self.since.map_or(s, |(_, t)| t)
+    }
+}
+
+impl std::fmt::Display for Stop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.divergence)?;
+        if let Some((first, t)) = self.since {
+            write!(f, ", beyond the bound since step {first} (t = {t:.3})")?;
+        }
+        Ok(())
+    }
 }
 
 impl Guard {
@@ -149,7 +180,38 @@ impl Guard {
         Self {
             sde,
             bound: BOUND.max(2.0 * observed),
+            since: Default::default(),
         }
+    }
+
+    /// The verdict on step `index` (1 to `steps`) of a pass of the sampler (a batch, or a
+    /// window of an autoregressive run; step 1 starts a new pass), which went from `t` to `s`
+    /// and reached `x` with the largest guidance term `guidance`: [`check`](Self::check), with
+    /// iterates beyond the bound let run until the last step as [`stops`](Self::stops) says,
+    /// and the step they first crossed it remembered for the message.
+    pub fn verdict(
+        &self,
+        index: usize,
+        steps: usize,
+        x: &Tensor<3>,
+        t: f64,
+        s: f64,
+        guidance: Option<Tensor<1>>,
+    ) -> Option<Stop> {
+        if index == 1 {
+            self.since.set(None);
+        }
+        let d = self.check(x, t, s, guidance)?;
+        if !self.stops(&d, index == steps) {
+            if self.since.get().is_none() {
+                self.since.set(Some((index, s)));
+            }
+            return None;
+        }
+        Some(Stop {
+            divergence: d,
+            since: self.since.get(),
+        })
     }
 
     /// Checks the iterate `x` reached by the step from `t` to `s`, and the largest guidance
@@ -205,7 +267,7 @@ impl Guard {
     /// the run: every one does, except iterates beyond the bound by at most [`TOLERATED`] times
     /// before the last step, which are let run so that a sampler that comes back is not
     /// refused. A run whose samples end beyond the bound is refused at its last step.
-    pub fn stops(&self, d: &Divergence, last: bool) -> bool {
+    fn stops(&self, d: &Divergence, last: bool) -> bool {
         match d {
             Divergence::Range { value, bound, .. } => last || *value > TOLERATED * bound,
             _ => true,
@@ -325,6 +387,23 @@ mod tests {
             bound: BOUND,
         };
         assert!(guard.stops(&guidance, false));
+    }
+
+    #[test]
+    fn a_pass_remembers_where_its_excursion_began_and_the_next_pass_forgets_it() {
+        let guard = Guard::new(VpSde::default(), 0.0);
+        let out = || x(vec![60.0]);
+        assert_eq!(guard.verdict(1, 4, &x(vec![1.0]), 1.0, 0.75, None), None);
+        assert_eq!(guard.verdict(2, 4, &out(), 0.75, 0.5, None), None);
+        assert_eq!(guard.verdict(3, 4, &out(), 0.5, 0.25, None), None);
+        let stop = guard.verdict(4, 4, &out(), 0.25, 0.0, None).unwrap();
+        assert_eq!(stop.since, Some((2, 0.5)));
+        assert_eq!(stop.left_at(0.0), 0.5);
+        assert!(stop.to_string().ends_with("beyond the bound since step 2 (t = 0.500)"));
+        // Far beyond the tolerance: stopped at once, with no excursion behind it.
+        let far = guard.verdict(1, 4, &x(vec![1e4]), 1.0, 0.75, None).unwrap();
+        assert_eq!(far.since, None);
+        assert_eq!(far.left_at(0.75), 0.75);
     }
 
     #[test]
