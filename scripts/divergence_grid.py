@@ -11,7 +11,7 @@ per cell goes to OUT/rows.jsonl; a second run skips the cells already there.
 
 Needs numpy, and the `sda` binary on PATH (or SDA=path/to/sda).
 """
-import argparse, json, os, subprocess, sys, time
+import argparse, json, os, re, subprocess, sys, time
 import numpy as np
 
 S = os.path.abspath(os.environ["SDA"]) if "SDA" in os.environ else "sda"
@@ -77,59 +77,78 @@ def main():
         for line in open("rows.jsonl"):
             r = json.loads(line)
             done.add((r["system"], r["prior"], r["noise"], r["operator"], r["likelihood"]))
-    if True:
-        for op_label, op in operators(name, sy):
-            for noise in args.noise:
-                sig = noise * sy["std"]
-                obs = f"obs/{name}-{op_label}-{noise}"
-                if not os.path.isdir(obs):
-                    cmd = [S, "observe", "--trajectories", f"{sy['data']}/test.npy", "--index", "0",
-                           "--length", str(sy["length"]), "--output", obs, "--seed", "1"]
-                    if op is None:
-                        cmd += ["--table", "--noise", f"{sig * 0.5:.4f}:{sig * 1.5:.4f}"]
-                    else:
-                        cmd += ["--operator", op, "--noise", f"{sig:.4f}"]
-                    p, _ = run(cmd, "observe.log")
-                    assert p.returncode == 0, p.stderr
-                if op is None:
-                    oflags = ["--observations", f"{obs}/obs.csv"]
-                else:
-                    oflags = ["--observations", f"{obs}/y.npy", "--operator", op, "--noise", f"{sig:.4f}"]
-                for prior, model in sy["priors"].items():
-                    for lik, lflags in LIKELIHOODS.items():
-                        key = (name, prior, noise, op_label, lik)
-                        if key in done:
-                            continue
-                        out = f"x/{name}-{prior}-{op_label}-{noise}-{lik}.npy"
-                        os.makedirs("x", exist_ok=True)
-                        base = [S, "assimilate", "--model", model, "--length", str(sy["length"]),
-                                "--samples", str(SAMPLES), "--seed", "3", "--force"] + oflags + lflags
-                        p, secs = run(base + ["--output", out], "assimilate.log")
-                        row = dict(system=name, prior=prior, noise=noise, operator=op_label,
-                                   likelihood=lik, seconds=round(secs, 1))
-                        if p.returncode != 0:
-                            msg = [l for l in p.stderr.splitlines() if "error" in l]
-                            row["refused"] = msg[-1] if msg else p.stderr[-300:]
-                            if "diverged" not in row["refused"]:
-                                row["failed"] = True
-                            # What the samples would have been without the guard.
-                            nog = out.replace(".npy", "-noguard.npy")
-                            q, _ = run(base + ["--no-guard", "--output", nog], "assimilate.log")
-                            if q.returncode == 0:
-                                x = np.load(nog)
-                                fin = np.isfinite(x)
-                                row["noguard_max_abs_std"] = (float(np.abs(x[fin]).max() / sy["std"])
-                                                             if fin.any() else None)
-                                row["noguard_nonfinite"] = int((~fin).sum())
-                                row["noguard_eval"] = evaluate(nog, obs, oflags)
-                                os.remove(nog)
-                        else:
-                            x = np.load(out)
-                            row["max_abs_std"] = float(np.abs(x).max() / sy["std"])
-                            row["eval"] = evaluate(out, obs, oflags)
-                        with open("rows.jsonl", "a") as f:
-                            f.write(json.dumps(row) + "\n")
-                        print(json.dumps(row)[:200], flush=True)
+    for op_label, op in operators(name, sy):
+        for noise in args.noise:
+            sig = noise * sy["std"]
+            obs = f"obs/{name}-{op_label}-{noise}"
+            oflags = observe(obs, sy["data"], sy["length"], op, sig)
+            for prior, model in sy["priors"].items():
+                for lik, lflags in LIKELIHOODS.items():
+                    if (name, prior, noise, op_label, lik) in done:
+                        continue
+                    base = [S, "assimilate", "--model", model, "--length", str(sy["length"]),
+                            "--samples", str(SAMPLES), "--seed", "3", "--force"] + oflags + lflags
+                    row = dict(system=name, prior=prior, noise=noise, operator=op_label,
+                               likelihood=lik)
+                    cell(base, f"x/{name}-{prior}-{op_label}-{noise}-{lik}.npy", obs, oflags,
+                         sy["std"], row)
+                    print(json.dumps(row)[:200], flush=True)
+
+
+def observe(obs, data, length, op, sig, table=()):
+    """Observes test trajectory 0 of DATA into OBS (once) with operator `op` (None: a table,
+    `sda observe --table` with the flags `table`) and noise std `sig`; returns the flags that
+    give `sda assimilate` these observations."""
+    if not os.path.isdir(obs):
+        cmd = [S, "observe", "--trajectories", f"{data}/test.npy", "--index", "0",
+               "--length", str(length), "--output", obs, "--seed", "1"]
+        if op is None:
+            cmd += ["--table", *table, "--noise", f"{sig * 0.5:.4f}:{sig * 1.5:.4f}"]
+        else:
+            cmd += ["--operator", op, "--noise", f"{sig:.4f}"]
+        p, _ = run(cmd, "observe.log")
+        assert p.returncode == 0, p.stderr
+    if op is None:
+        return ["--observations", f"{obs}/obs.csv"]
+    return ["--observations", f"{obs}/y.npy", "--operator", op, "--noise", f"{sig:.4f}"]
+
+
+def cell(base, out, obs, oflags, std, row):
+    """Runs the assimilation `base` into OUT and records in `row`, appended to rows.jsonl, its
+    scores against the truth, or its refusal (with the step and t it names) and what its samples
+    would have been without the guard; max |x| in data stds `std`."""
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    p, secs = run(base + ["--output", out], "assimilate.log")
+    row["seconds"] = round(secs, 1)
+    if p.returncode != 0:
+        msg = [l for l in p.stderr.splitlines() if "error" in l]
+        row["refused"] = msg[-1] if msg else p.stderr[-300:]
+        m = re.search(r"step (\d+) of (\d+) \(noise level t = ([0-9.]+)\)", row["refused"])
+        if m:
+            row["refused_step"] = int(m.group(1))
+            row["refused_t"] = float(m.group(3))
+        if "diverged" not in row["refused"]:
+            row["failed"] = True
+        # What the samples would have been without the guard.
+        nog = out.replace(".npy", "-noguard.npy")
+        q, qsecs = run(base + ["--no-guard", "--output", nog], "assimilate.log")
+        row["noguard_seconds"] = round(qsecs, 1)
+        if q.returncode == 0:
+            x = np.load(nog)
+            fin = np.isfinite(x)
+            row["noguard_max_abs_std"] = float(np.abs(x[fin]).max() / std) if fin.any() else None
+            row["noguard_nonfinite"] = int((~fin).sum())
+            row["noguard_eval"] = evaluate(nog, obs, oflags)
+            os.remove(nog)
+        else:
+            row["noguard_error"] = q.stderr.strip()[-300:]
+    else:
+        x = np.load(out)
+        row["max_abs_std"] = float(np.abs(x).max() / std)
+        row["eval"] = evaluate(out, obs, oflags)
+    with open("rows.jsonl", "a") as f:
+        f.write(json.dumps(row) + "\n")
+    return row
 
 
 def evaluate(samples, obs, oflags):

@@ -17,11 +17,11 @@ Operators: stride:4|coarsen:4 (8x8 block means of every 4th state), space-stride
 point in 16 of both channels, every state) and a table (`sda observe --table`, 32 stations at 4
 of the 8 states, per-row stds uniform in 0.5-1.5x the noise).
 """
-import argparse, json, os, re, sys
+import argparse, json, os, sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from divergence_grid import S, evaluate, run  # noqa: E402  (the same binary, runs and scores)
+from divergence_grid import S, cell, observe  # noqa: E402  (the same runs, rows and scores)
 NOISES = [0.05, 0.3, 1.0]  # in data stds
 LIKELIHOODS = {
     "sda-g0.03": ["--likelihood", "sda", "--gamma", "0.03"],
@@ -72,66 +72,22 @@ def main():
                     continue
                 sig = noise * std
                 obs = f"obs/{name}-{op_label}-{noise}"
-                if not os.path.isdir(obs):
-                    cmd = [S, "observe", "--trajectories", f"{data}/test.npy", "--index", "0",
-                           "--length", str(args.length), "--output", obs, "--seed", "1"]
-                    if op is None:
-                        cmd += ["--table", "--times", str(TABLE_TIMES), "--stations", str(TABLE_STATIONS),
-                                "--noise", f"{sig * 0.5:.4f}:{sig * 1.5:.4f}"]
-                    else:
-                        cmd += ["--operator", op, "--noise", f"{sig:.4f}"]
-                    p, _ = run(cmd, "observe.log")
-                    assert p.returncode == 0, p.stderr
-                if op is None:
-                    oflags = ["--observations", f"{obs}/obs.csv"]
-                else:
-                    oflags = ["--observations", f"{obs}/y.npy", "--operator", op, "--noise", f"{sig:.4f}"]
+                table = ["--times", str(TABLE_TIMES), "--stations", str(TABLE_STATIONS)]
+                oflags = observe(obs, data, args.length, op, sig, table)
                 for lik, lflags in LIKELIHOODS.items():
                     if args.observe_only or lik not in args.likelihoods:
                         continue
-                    key = (name, prior, noise, op_label, lik)
-                    if key in done:
+                    if (name, prior, noise, op_label, lik) in done:
                         continue
                     if args.max_cells is not None and new >= args.max_cells:
                         return
-                    out = f"x/{name}-{prior}-{op_label}-{noise}-{lik}.npy"
-                    os.makedirs("x", exist_ok=True)
                     base = [S, "assimilate", "--model", model, "--length", str(args.length),
                             "--samples", str(SAMPLES), "--seed", str(SEED), "--force"] + oflags + lflags
-                    p, secs = run(base + ["--output", out], "assimilate.log")
                     row = dict(system=name, prior=prior, noise=noise, operator=op_label,
-                               likelihood=lik, seconds=round(secs, 1), data_std=std)
-                    if p.returncode != 0:
-                        msg = [l for l in p.stderr.splitlines() if "error" in l]
-                        row["refused"] = msg[-1] if msg else p.stderr[-300:]
-                        m = re.search(r"step (\d+) of (\d+) \(noise level t = ([0-9.]+)\)", row["refused"])
-                        if m:
-                            row["refused_step"] = int(m.group(1))
-                            row["refused_t"] = float(m.group(3))
-                        if "diverged" not in row["refused"]:
-                            row["failed"] = True
-                        nog = out.replace(".npy", "-noguard.npy")
-                        q, qsecs = run(base + ["--no-guard", "--output", nog], "assimilate.log")
-                        row["noguard_seconds"] = round(qsecs, 1)
-                        if q.returncode == 0:
-                            x = np.load(nog)
-                            fin = np.isfinite(x)
-                            row["noguard_max_abs_std"] = (float(np.abs(x[fin]).max() / std)
-                                                         if fin.any() else None)
-                            row["noguard_nonfinite"] = int((~fin).sum())
-                            row["noguard_eval"] = evaluate(nog, obs, oflags)
-                            os.remove(nog)
-                        else:
-                            row["noguard_error"] = q.stderr.strip()[-300:]
-                    else:
-                        x = np.load(out)
-                        row["max_abs_std"] = float(np.abs(x).max() / std)
-                        row["eval"] = evaluate(out, obs, oflags)
-                    with open("rows.jsonl", "a") as f:
-                        f.write(json.dumps(row) + "\n")
+                               likelihood=lik, data_std=std)
+                    cell(base, f"x/{name}-{prior}-{op_label}-{noise}-{lik}.npy", obs, oflags, std, row)
                     new += 1
                     print(json.dumps(row)[:300], flush=True)
-
 
 if __name__ == "__main__":
     main()
