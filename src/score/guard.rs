@@ -399,7 +399,10 @@ mod tests {
         let stop = guard.verdict(4, 4, &out(), 0.25, 0.0, None).unwrap();
         assert_eq!(stop.since, Some((2, 0.5)));
         assert_eq!(stop.left_at(0.0), 0.5);
-        assert!(stop.to_string().ends_with("beyond the bound since step 2 (t = 0.500)"));
+        assert!(
+            stop.to_string()
+                .ends_with("beyond the bound since step 2 (t = 0.500)")
+        );
         // Far beyond the tolerance: stopped at once, with no excursion behind it.
         let far = guard.verdict(1, 4, &x(vec![1e4]), 1.0, 0.75, None).unwrap();
         assert_eq!(far.since, None);
