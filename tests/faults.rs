@@ -151,13 +151,9 @@ fn args(v: &[&str]) -> Vec<String> {
     v.iter().map(|a| a.to_string()).collect()
 }
 
-#[test]
-fn killed_commands_leave_no_corrupt_output_and_resume_to_the_same_bits() {
-    let kills = env("SDA_FAULT_KILLS", 6) as usize;
-    let mut rng = StdRng::seed_from_u64(env("SDA_FAULT_SEED", 13));
-    let d = tmp("campaign");
-    let mut table: BTreeMap<&str, Tally> = BTreeMap::new();
-
+/// Kills `simulate` (fresh folders, and over a finished data set of another seed) and runs it
+/// again: the data set must be the whole old one or the whole new one, then the reference's bits.
+fn simulate_campaign(d: &Path, kills: usize, rng: &mut StdRng) -> (Duration, Tally) {
     // simulate: a Lorenz-96 data set (fresh folder, or --force over a finished one).
     let sim = |out: &Path| {
         args(&[
@@ -176,7 +172,7 @@ fn killed_commands_leave_no_corrupt_output_and_resume_to_the_same_bits() {
     };
     let reference = d.join("data");
     let t_sim = run(&sim(&reference));
-    let tally = table.entry("simulate").or_default();
+    let mut tally = Tally::default();
     for k in 0..kills {
         let out = d.join(format!("sim-{k}"));
         if k % 2 == 1 {
@@ -216,6 +212,12 @@ fn killed_commands_leave_no_corrupt_output_and_resume_to_the_same_bits() {
         }
     }
 
+    (t_sim, tally)
+}
+
+/// Kills `train` (checkpoints every 4 epochs) and resumes it with `--resume`: the run must end
+/// with the reference's bits. Returns the data folder and the reference run for `assimilate`.
+fn train_campaign(d: &Path, kills: usize, rng: &mut StdRng) -> (Duration, Tally, PathBuf, PathBuf) {
     // train: a small MLP, checkpoints every 4 epochs, resumed with --resume.
     let data = d.join("tdata");
     run(&args(&[
@@ -251,7 +253,7 @@ fn killed_commands_leave_no_corrupt_output_and_resume_to_the_same_bits() {
     };
     let reference = d.join("run");
     let t_train = run(&train(&reference));
-    let tally = table.entry("train").or_default();
+    let mut tally = Tally::default();
     let outputs = ["model.safetensors", "stats.csv", "config.json"];
     for k in 0..kills {
         let out = d.join(format!("run-{k}"));
@@ -276,8 +278,19 @@ fn killed_commands_leave_no_corrupt_output_and_resume_to_the_same_bits() {
         }
     }
 
+    (t_train, tally, data, reference)
+}
+
+/// Kills `assimilate` (batches of 2 kept as they finish) and resumes it with `--resume`: the
+/// output exists only whole and ends with the reference's bits.
+fn assimilate_campaign(
+    d: &Path,
+    kills: usize,
+    rng: &mut StdRng,
+    data: &Path,
+    model: &Path,
+) -> (Duration, Tally) {
     // assimilate: 12 posterior samples in batches of 2, resumed with --resume.
-    let model = reference.clone();
     let obs = d.join("obs");
     run(&args(&[
         "observe",
@@ -299,7 +312,7 @@ fn killed_commands_leave_no_corrupt_output_and_resume_to_the_same_bits() {
             // The prior is trained briefly: its samples are not the point here.
             "--no-guard",
             "--model",
-            s(&model),
+            s(model),
             "--observations",
             s(&y),
             "--operator",
@@ -320,7 +333,7 @@ fn killed_commands_leave_no_corrupt_output_and_resume_to_the_same_bits() {
     };
     let reference = d.join("x.npy");
     let t_assim = run(&assimilate(&reference));
-    let tally = table.entry("assimilate").or_default();
+    let mut tally = Tally::default();
     for k in 0..kills {
         let out = d.join(format!("x-{k}.npy"));
         let at = t_assim.mul_f64(rng.random_range(0.0..1.2));
@@ -347,6 +360,22 @@ fn killed_commands_leave_no_corrupt_output_and_resume_to_the_same_bits() {
             tally.identical += 1;
         }
     }
+
+    (t_assim, tally)
+}
+
+#[test]
+fn killed_commands_leave_no_corrupt_output_and_resume_to_the_same_bits() {
+    let kills = env("SDA_FAULT_KILLS", 6) as usize;
+    let mut rng = StdRng::seed_from_u64(env("SDA_FAULT_SEED", 13));
+    let d = tmp("campaign");
+    let mut table: BTreeMap<&str, Tally> = BTreeMap::new();
+    let (t_sim, tally) = simulate_campaign(&d, kills, &mut rng);
+    table.insert("simulate", tally);
+    let (t_train, tally, data, model) = train_campaign(&d, kills, &mut rng);
+    table.insert("train", tally);
+    let (t_assim, tally) = assimilate_campaign(&d, kills, &mut rng, &data, &model);
+    table.insert("assimilate", tally);
 
     println!(
         "| command | uninterrupted run (s) | kills | finished before the kill | corrupt outputs | resumed runs bit-identical |"

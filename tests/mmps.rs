@@ -400,125 +400,162 @@ fn compare(x: &[f32], n: usize, mean: &[f64], var: &[f64]) -> (f64, f64, f64) {
     (z, mean_err, max_err)
 }
 
-#[test]
-fn monte_carlo_matches_the_rts_smoother_and_measures_composition_and_corrector_errors() {
-    // The spring over 16 states, its position observed at states 0, 5, 10, 15 (σ_y = 0.1);
-    // 4096 posterior samples with MMPS (CG, K = m = 4) against the Kalman/RTS smoother
-    // (docs/guidance.md §7, check c). Standard errors: √(v/N) for means, √(2/N) = 2.2 % for
-    // variances.
-    use sda::kalman::{LinearGaussian, LinearObservation};
-    use sda::score::gaussian::LocalGaussianPrior;
-    use sda::score::net::Composition;
-    use sda::score::sampler::{Corrector, Grid, Method, Sampler};
-    let device = Device::flex();
-    let spring = DampedSpring::default();
-    let (l, n_samples) = (16, 4096);
-    let (m, s) = spring.trajectory_prior(l);
-    let sde = VpSde::default();
-    let times = [0usize, 5, 10, 15];
-    let y = [0.8f32, -0.5, 0.1, 0.6];
-    let k_obs = y.len();
-    let obs = Observation {
-        operator: Operator::parse("stride:5|select:0").unwrap(),
-        state_shape: vec![2],
-        y: tensor(y.to_vec(), [1, k_obs], &device),
-        variance: Tensor::full([1, k_obs], (STD * STD) as f32, &device),
-        scale2: Tensor::ones([1, k_obs], &device),
-        mean: Tensor::zeros([1, 1, 2], &device),
-        scale: Tensor::ones([1, 1, 2], &device),
-    };
-    let lg = LinearGaussian {
-        m0: DVector::zeros(2),
-        p0: spring.stationary_covariance(),
-        f: spring.f_matrix(),
-        q: spring.q_matrix(),
-    };
-    let lobs: Vec<_> = times
-        .iter()
-        .zip(y)
-        .map(|(&time, v)| LinearObservation {
-            time,
-            h: DMatrix::from_row_slice(1, 2, &[1.0, 0.0]),
-            y: DVector::from_element(1, v as f64),
-            r: DMatrix::from_element(1, 1, STD * STD),
-        })
-        .collect();
-    let exact = lg.smooth(l, &lobs);
-    let mean: Vec<f64> = exact
-        .mean
-        .iter()
-        .flat_map(|v| v.iter().copied().collect::<Vec<_>>())
-        .collect();
-    // Samples carry σ(0) = 1e-3 of noise: negligible beside the posterior variances.
-    let var: Vec<f64> = exact
-        .cov
-        .iter()
-        .flat_map(|c| [c[(0, 0)], c[(1, 1)]])
-        .collect();
-    let full = GaussianPrior {
-        mean: m,
-        cov: s,
-        sde,
-    };
-    let local = |states: usize| {
-        let (wm, ws) = spring.trajectory_prior(states);
+use sda::score::gaussian::LocalGaussianPrior;
+use sda::score::sampler::{Corrector, Grid, Method, Sampler};
+
+/// The spring over 16 states, its position observed at states 0, 5, 10, 15 (σ_y = 0.1), with
+/// the Kalman/RTS smoother's exact posterior means and variances (docs/guidance.md §7, check c).
+/// Monte Carlo against it with 4096 samples: standard errors √(v/N) for means, √(2/N) = 2.2 %
+/// for variances.
+struct Spring16 {
+    device: Device,
+    spring: DampedSpring,
+    sde: VpSde,
+    obs: Observation,
+    full: GaussianPrior,
+    mean: Vec<f64>,
+    var: Vec<f64>,
+}
+
+const L16: usize = 16;
+const N_SAMPLES: usize = 4096;
+
+impl Spring16 {
+    fn new() -> Self {
+        use sda::kalman::{LinearGaussian, LinearObservation};
+        let device = Device::flex();
+        let spring = DampedSpring::default();
+        let (m, s) = spring.trajectory_prior(L16);
+        let sde = VpSde::default();
+        let times = [0usize, 5, 10, 15];
+        let y = [0.8f32, -0.5, 0.1, 0.6];
+        let k_obs = y.len();
+        let obs = Observation {
+            operator: Operator::parse("stride:5|select:0").unwrap(),
+            state_shape: vec![2],
+            y: tensor(y.to_vec(), [1, k_obs], &device),
+            variance: Tensor::full([1, k_obs], (STD * STD) as f32, &device),
+            scale2: Tensor::ones([1, k_obs], &device),
+            mean: Tensor::zeros([1, 1, 2], &device),
+            scale: Tensor::ones([1, 1, 2], &device),
+        };
+        let lg = LinearGaussian {
+            m0: DVector::zeros(2),
+            p0: spring.stationary_covariance(),
+            f: spring.f_matrix(),
+            q: spring.q_matrix(),
+        };
+        let lobs: Vec<_> = times
+            .iter()
+            .zip(y)
+            .map(|(&time, v)| LinearObservation {
+                time,
+                h: DMatrix::from_row_slice(1, 2, &[1.0, 0.0]),
+                y: DVector::from_element(1, v as f64),
+                r: DMatrix::from_element(1, 1, STD * STD),
+            })
+            .collect();
+        let exact = lg.smooth(L16, &lobs);
+        let mean: Vec<f64> = exact
+            .mean
+            .iter()
+            .flat_map(|v| v.iter().copied().collect::<Vec<_>>())
+            .collect();
+        // Samples carry σ(0) = 1e-3 of noise: negligible beside the posterior variances.
+        let var: Vec<f64> = exact
+            .cov
+            .iter()
+            .flat_map(|c| [c[(0, 0)], c[(1, 1)]])
+            .collect();
+        let full = GaussianPrior {
+            mean: m,
+            cov: s,
+            sde,
+        };
+        Spring16 {
+            device,
+            spring,
+            sde,
+            obs,
+            full,
+            mean,
+            var,
+        }
+    }
+
+    /// The exact Gaussian score of windows of `states` states, composed (mean composition).
+    fn local(&self, states: usize) -> LocalGaussianPrior {
+        let (wm, ws) = self.spring.trajectory_prior(states);
         LocalGaussianPrior {
             window: GaussianPrior {
                 mean: wm,
                 cov: ws,
-                sde,
+                sde: self.sde,
             },
             states,
-            composition: Composition::Mean,
+            composition: sda::score::net::Composition::Mean,
         }
-    };
-    // A window as long as the trajectory is the full score itself.
-    let xt = normal([3, l, 2], &mut StdRng::seed_from_u64(9), &device);
-    let (a, b) = (
-        to_vec(local(l).eps(xt.clone(), 0.5)),
-        to_vec(full.eps(xt, 0.5)),
-    );
-    assert!(a.iter().zip(&b).all(|(a, b)| (a - b).abs() < 1e-5));
-    let run = |prior: &dyn NoiseEstimator, sampler: Sampler, seed| {
+    }
+
+    /// MMPS (CG, K = m = 4) posterior samples: max |z| of the means, mean and max relative
+    /// variance error against the smoother.
+    fn run(&self, prior: &dyn NoiseEstimator, sampler: Sampler, seed: u64) -> (f64, f64, f64) {
         let guided = Guided {
             prior,
-            sde,
-            obs: &obs,
+            sde: self.sde,
+            obs: &self.obs,
             likelihood: Likelihood::Mmps {
                 solver: Solver::Cg,
-                iterations: k_obs,
+                iterations: 4,
             },
         };
         let mut rng = StdRng::seed_from_u64(seed);
-        let x = sampler.sample(&guided, [n_samples, l, 2], &mut rng, &device, |_| {});
-        compare(&to_vec(x), 2 * l, &mean, &var)
-    };
-    let eab2 = Sampler {
-        sde,
-        method: Method::Eab2,
-        grid: Grid::Logsnr,
-        steps: 64,
-        corrections: 0,
-        ..Sampler::default()
-    };
-    println!(
-        "Monte Carlo (N = {n_samples}) against the RTS smoother: max |z| of the means, mean and max relative variance error"
+        let x = sampler.sample(&guided, [N_SAMPLES, L16, 2], &mut rng, &self.device, |_| {});
+        compare(&to_vec(x), 2 * L16, &self.mean, &self.var)
+    }
+
+    fn eab2(&self) -> Sampler {
+        Sampler {
+            sde: self.sde,
+            method: Method::Eab2,
+            grid: Grid::Logsnr,
+            steps: 64,
+            corrections: 0,
+            ..Sampler::default()
+        }
+    }
+}
+
+#[test]
+fn monte_carlo_with_the_exact_full_score_matches_the_rts_smoother() {
+    let sp = Spring16::new();
+    // A window as long as the trajectory is the full score itself.
+    let xt = normal([3, L16, 2], &mut StdRng::seed_from_u64(9), &sp.device);
+    let (a, b) = (
+        to_vec(sp.local(L16).eps(xt.clone(), 0.5)),
+        to_vec(sp.full.eps(xt, 0.5)),
     );
-    let (z, ve, vmax) = run(&full, eab2, 1);
+    assert!(a.iter().zip(&b).all(|(a, b)| (a - b).abs() < 1e-5));
+    let (z, ve, vmax) = sp.run(&sp.full, sp.eab2(), 1);
     println!(
-        "  full-trajectory exact score, eab2 log-SNR 64 steps: {z:.2}, {:+.1} %, {:.1} %",
+        "full-trajectory exact score, eab2 log-SNR 64 steps (N = {N_SAMPLES}): max |z| {z:.2}, variance error {:+.1} % mean, {:.1} % max",
         100.0 * ve,
         100.0 * vmax
     );
     assert!(z < 5.0, "mean off by {z:.1} standard errors");
     // 5 standard errors (11 %) and the sampler's 64-step discretisation error (1–4 %).
     assert!(vmax < 0.15, "variance off by {:.1} %", 100.0 * vmax);
+}
+
+#[test]
+fn composition_error_against_the_rts_smoother_shrinks_with_the_order_k() {
     // Composition is not exact (the law of x(t) is not Markov): measured, per order k.
+    let sp = Spring16::new();
     let mut errors = Vec::new();
     for k in [2, 4] {
-        let (zl, vel, vmaxl) = run(&local(2 * k + 1), eab2, 1);
+        let (zl, vel, vmaxl) = sp.run(&sp.local(2 * k + 1), sp.eab2(), 1);
         println!(
-            "  composed local score, k = {k} (mean composition), same sampler: {zl:.2}, {:+.1} %, {:.1} %",
+            "composed local score, k = {k} (mean composition), eab2: max |z| {zl:.2}, variance error {:+.1} % mean, {:.1} % max",
             100.0 * vel,
             100.0 * vmaxl
         );
@@ -531,18 +568,30 @@ fn monte_carlo_matches_the_rts_smoother_and_measures_composition_and_corrector_e
         "composition error against k: {errors:?}"
     );
     // The same without observations, against the prior: composition alone, no likelihood.
-    let prior_var: Vec<f64> = (0..2 * l).map(|j| full.cov[(j, j)]).collect();
+    let prior_var: Vec<f64> = (0..2 * L16).map(|j| sp.full.cov[(j, j)]).collect();
     let mut rng = StdRng::seed_from_u64(4);
-    let x = eab2.sample(&local(5), [n_samples, l, 2], &mut rng, &device, |_| {});
-    let (zp, vep, vmaxp) = compare(&to_vec(x), 2 * l, &vec![0.0; 2 * l], &prior_var);
+    let x = sp.eab2().sample(
+        &sp.local(5),
+        [N_SAMPLES, L16, 2],
+        &mut rng,
+        &sp.device,
+        |_| {},
+    );
+    let (zp, vep, vmaxp) = compare(&to_vec(x), 2 * L16, &vec![0.0; 2 * L16], &prior_var);
     println!(
-        "  composed local score, k = 2, no observation, against the prior: {zp:.2}, {:+.1} %, {:.1} %",
+        "composed local score, k = 2, no observation, against the prior: {zp:.2}, {:+.1} %, {:.1} %",
         100.0 * vep,
         100.0 * vmaxp
     );
+    assert!(zp.is_finite() && vmaxp.is_finite());
+}
+
+#[test]
+fn the_papers_corrector_inflates_the_posterior_variance_and_a_fixed_step_does_not() {
     // The paper's corrector (τ = 0.25) inflates the variance; Appa's fixed δ = 0.1 does not.
+    let sp = Spring16::new();
     let pc = |corrector, corrections, grid| Sampler {
-        sde,
+        sde: sp.sde,
         method: Method::Pc,
         grid,
         steps: 64,
@@ -552,14 +601,14 @@ fn monte_carlo_matches_the_rts_smoother_and_measures_composition_and_corrector_e
         delta: 0.1,
         ..Sampler::default()
     };
-    let (zs, ves, _) = run(&full, pc(Corrector::Sda, 1, Grid::T), 2);
-    let (zf, vef, _) = run(&full, pc(Corrector::Fixed, 2, Grid::Logsnr), 3);
+    let (zs, ves, _) = sp.run(&sp.full, pc(Corrector::Sda, 1, Grid::T), 2);
+    let (zf, vef, _) = sp.run(&sp.full, pc(Corrector::Fixed, 2, Grid::Logsnr), 3);
     println!(
-        "  PC, C = 1, sda corrector τ = 0.25, uniform t, 64 steps: {zs:.2}, {:+.1} %",
+        "PC, C = 1, sda corrector τ = 0.25, uniform t, 64 steps: {zs:.2}, {:+.1} %",
         100.0 * ves
     );
     println!(
-        "  PC, C = 2, fixed δ = 0.1, log-SNR, 64 steps: {zf:.2}, {:+.1} %",
+        "PC, C = 2, fixed δ = 0.1, log-SNR, 64 steps: {zf:.2}, {:+.1} %",
         100.0 * vef
     );
     assert!(

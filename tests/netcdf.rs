@@ -425,123 +425,79 @@ fn bad_records_are_refused_in_one_line_with_nothing_written() {
         args.extend_from_slice(extra);
         sda(&args)
     };
-    let base = ["--window", "2", "--split-by-time", "4,2,2"];
-    let with = |more: &[&'static str]| -> Vec<&'static str> { [&base[..], more].concat() };
-    fails_with(
-        &run(&good, &with(&["--variables", "U,W"])),
-        &out,
-        "no variable 'W' (--variables); the file has: U, V, B, I, D",
-    );
-    fails_with(
-        &run(&shuffled, &with(&["--variables", "U"])),
-        &out,
-        "time axis time is not strictly increasing: step 4 is 93 after 124",
-    );
-    fails_with(
-        &run(
+    // Each case: the file, its flags after `import --netcdf FILE --output DIR`, the message.
+    let base = "--window 2 --split-by-time 4,2,2";
+    let cases = [
+        (
             &good,
-            &[
-                "--variables",
-                "U",
-                "--window",
-                "3",
-                "--split-by-time",
-                "4,2,2",
-            ],
+            format!("{base} --variables U,W"),
+            "no variable 'W' (--variables); the file has: U, V, B, I, D",
         ),
-        &out,
-        "--window: 3 time steps do not fit in the validation period of 2 step(s)",
-    );
-    fails_with(
-        &run(&good, &with(&["--variables", "U", "--time", "lat"])),
-        &out,
-        "variable U has dimensions (time, lat, lon): its first must be the time dimension lat",
-    );
-    fails_with(
-        &run(&good, &with(&["--variables", "U", "--time", "depth"])),
-        &out,
-        "--time: 'depth' is not a dimension of U",
-    );
-    fails_with(
-        &run(&good, &with(&["--variables", "U", "--select", "depth=0:1"])),
-        &out,
-        "--select: no dimension 'depth' in U",
-    );
-    fails_with(
-        &run(&good, &with(&["--variables", "U", "--coarsen", "lon=2"])),
-        &out,
-        "--coarsen: lon has 3 cells, not a multiple of 2",
-    );
-    fails_with(
-        &run(
+        (
+            &shuffled,
+            format!("{base} --variables U"),
+            "time axis time is not strictly increasing: step 4 is 93 after 124",
+        ),
+        (
             &good,
-            &[
-                "--variables",
-                "U",
-                "--window",
-                "2",
-                "--split-by-time",
-                "4,2,1",
-            ],
+            "--variables U --window 3 --split-by-time 4,2,2".into(),
+            "--window: 3 time steps do not fit in the validation period of 2 step(s)",
         ),
-        &out,
-        "--split-by-time: 4,2,1 time steps sum to 7, but the record has 8",
-    );
-    fails_with(
-        &run(
+        (
             &good,
-            &[
-                "--variables",
-                "V",
-                "--window",
-                "4",
-                "--split-by-time",
-                "4,2,2",
-            ],
+            format!("{base} --variables U --time lat"),
+            "variable U has dimensions (time, lat, lon): its first must be the time dimension lat",
         ),
-        &out,
-        "--window: 4 time steps do not fit in the validation period",
-    );
-    fails_with(
-        &run(
+        (
             &good,
-            &[
-                "--variables",
-                "V",
-                "--window",
-                "3",
-                "--split-by-time",
-                "3,5,0",
-            ],
+            format!("{base} --variables U --time depth"),
+            "--time: 'depth' is not a dimension of U",
         ),
-        &out,
-        "no training window of 3 steps is left: all 1 hold missing values",
-    );
-    fails_with(
-        &run(
+        (
             &good,
-            &[
-                "--variables",
-                "U",
-                "--window",
-                "9",
-                "--split-by-time",
-                "1,0,0",
-            ],
+            format!("{base} --variables U --select depth=0:1"),
+            "--select: no dimension 'depth' in U",
         ),
-        &out,
-        "--split-by-time: 1,0,0: the training and validation periods cannot be empty",
-    );
-    fails_with(
-        &run(&good, &["--variables", "U", "--window", "9"]),
-        &out,
-        "--window: 9 time steps do not fit in the training period of 6 step(s) (of the record's 8)",
-    );
-    fails_with(
-        &run(&junk, &with(&["--variables", "U"])),
-        &out,
-        "junk.nc: not a NetCDF file",
-    );
+        (
+            &good,
+            format!("{base} --variables U --coarsen lon=2"),
+            "--coarsen: lon has 3 cells, not a multiple of 2",
+        ),
+        (
+            &good,
+            "--variables U --window 2 --split-by-time 4,2,1".into(),
+            "--split-by-time: 4,2,1 time steps sum to 7, but the record has 8",
+        ),
+        (
+            &good,
+            "--variables V --window 4 --split-by-time 4,2,2".into(),
+            "--window: 4 time steps do not fit in the validation period",
+        ),
+        (
+            &good,
+            "--variables V --window 3 --split-by-time 3,5,0".into(),
+            "no training window of 3 steps is left: all 1 hold missing values",
+        ),
+        (
+            &good,
+            "--variables U --window 9 --split-by-time 1,0,0".into(),
+            "--split-by-time: 1,0,0: the training and validation periods cannot be empty",
+        ),
+        (
+            &good,
+            "--variables U --window 9".into(),
+            "--window: 9 time steps do not fit in the training period of 6 step(s) (of the record's 8)",
+        ),
+        (
+            &junk,
+            format!("{base} --variables U"),
+            "junk.nc: not a NetCDF file",
+        ),
+    ];
+    for (file, flags, message) in &cases {
+        let flags: Vec<&str> = flags.split(' ').collect();
+        fails_with(&run(file, &flags), &out, message);
+    }
     std::fs::remove_dir_all(&d).unwrap();
 }
 

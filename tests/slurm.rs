@@ -124,12 +124,9 @@ fn submit_and_merge(d: &Path, shards: usize, command: &[&str]) -> Vec<String> {
         .collect()
 }
 
-#[test]
-fn arrays_of_shards_and_their_merge_give_the_single_run_bits() {
-    let Some(nodes) = cluster() else { return };
-    let d = tmp("bits");
-    // The data, prior and observations of the runs below; the data again as 4 shards.
-    small_prior(&d);
+/// The data set simulated as 4 shards of an array and merged: the single run's bits. Returns
+/// the nodes the shards ran on.
+fn sharded_simulation_matches(d: &Path) -> Vec<String> {
     let sim = [
         "simulate",
         "lorenz63",
@@ -138,7 +135,7 @@ fn arrays_of_shards_and_their_merge_give_the_single_run_bits() {
         "--length",
         "64",
     ];
-    let mut hosts = submit_and_merge(&d, 4, &[&sim[..], &["--output", "data-split"]].concat());
+    let hosts = submit_and_merge(d, 4, &[&sim[..], &["--output", "data-split"]].concat());
     for f in ["system.json", "train.npy", "valid.npy", "test.npy"] {
         assert_eq!(
             bytes(&d.join("data").join(f)),
@@ -146,23 +143,29 @@ fn arrays_of_shards_and_their_merge_give_the_single_run_bits() {
             "{f}"
         );
     }
+    hosts
+}
+
+/// The assimilation run as 4 shards and merged: the single run's samples.
+fn sharded_assimilation_matches(d: &Path) -> Vec<String> {
     let assimilate = ASSIMILATE;
     ok(sda_in(
-        &d,
+        d,
         &[&assimilate[..], &["--output", "whole.npy"]].concat(),
     ));
-    hosts.extend(submit_and_merge(
-        &d,
-        4,
-        &[&assimilate[..], &["--output", "x.npy"]].concat(),
-    ));
+    let hosts = submit_and_merge(d, 4, &[&assimilate[..], &["--output", "x.npy"]].concat());
     assert_eq!(bytes(&d.join("whole.npy")), bytes(&d.join("x.npy")));
 
-    // Filters over observation sets: an array of independent commands, `{i}` the task.
+    hosts
+}
+
+/// Filters over observation sets: an array of independent commands, `{i}` the task, with no
+/// merge; each output is the single command's.
+fn filter_array_matches(d: &Path) {
     for i in 0..2 {
         let (index, out) = (format!("{}", i + 1), format!("obs-{i}"));
         ok(sda_in(
-            &d,
+            d,
             &[
                 "observe",
                 "--trajectories",
@@ -206,14 +209,11 @@ fn arrays_of_shards_and_their_merge_give_the_single_run_bits() {
     };
     for i in 0..2 {
         let f = filter(&format!("obs-{i}/y.npy"), &format!("whole-pf-{i}.npy"));
-        ok(sda_in(
-            &d,
-            &f.iter().map(String::as_str).collect::<Vec<_>>(),
-        ));
+        ok(sda_in(d, &f.iter().map(String::as_str).collect::<Vec<_>>()));
     }
     let f = filter("obs-{i}/y.npy", "pf-{i}.npy");
     let out = ok(sda_in(
-        &d,
+        d,
         &[
             &["slurm", "submit", "--array", "2", "--", "sda"][..],
             &f.iter().map(String::as_str).collect::<Vec<_>>(),
@@ -229,14 +229,13 @@ fn arrays_of_shards_and_their_merge_give_the_single_run_bits() {
             bytes(&d.join(format!("pf-{i}.npy")))
         );
     }
+}
 
+/// The small study run as 4 shards and merged: the single run's rows and samples.
+fn sharded_study_matches(d: &Path) -> Vec<String> {
     let study = SMALL_STUDY;
-    ok(sda_in(&d, &[&study[..], &["--output", "sw"]].concat()));
-    hosts.extend(submit_and_merge(
-        &d,
-        4,
-        &[&study[..], &["--output", "ss"]].concat(),
-    ));
+    ok(sda_in(d, &[&study[..], &["--output", "sw"]].concat()));
+    let hosts = submit_and_merge(d, 4, &[&study[..], &["--output", "ss"]].concat());
     for (f, col) in [("rows.csv", "seconds"), ("summary.csv", "mean_seconds")] {
         assert_eq!(
             without_columns(&d.join("sw").join(f), &[col]),
@@ -252,6 +251,19 @@ fn arrays_of_shards_and_their_merge_give_the_single_run_bits() {
             "{n:?}"
         );
     }
+    hosts
+}
+
+#[test]
+fn arrays_of_shards_and_their_merge_give_the_single_run_bits() {
+    let Some(nodes) = cluster() else { return };
+    let d = tmp("bits");
+    // The data, prior and observations of the runs below; the data again as 4 shards.
+    small_prior(&d);
+    let mut hosts = sharded_simulation_matches(&d);
+    hosts.extend(sharded_assimilation_matches(&d));
+    filter_array_matches(&d);
+    hosts.extend(sharded_study_matches(&d));
     hosts.sort();
     hosts.dedup();
     eprintln!("shards ran on {hosts:?} of the nodes {nodes:?}");

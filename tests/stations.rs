@@ -632,7 +632,7 @@ fn import(d: &Path, extra: &[&str]) -> std::process::Output {
 }
 
 #[test]
-fn a_netcdf_station_network_imports_with_its_stations_and_assimilates_names_and_dates() {
+fn a_netcdf_station_network_imports_with_its_stations_and_masks() {
     let d = dir("cli");
     let printed = ok(import(&d, &["--gaps", "keep"]));
     assert!(printed.contains("1 variable(s) at 3 stations"), "{printed}");
@@ -668,6 +668,15 @@ fn a_netcdf_station_network_imports_with_its_stations_and_assimilates_names_and_
         json.contains("DENI063") && !json.contains("DEBE032"),
         "{json}"
     );
+    std::fs::remove_dir_all(&d).unwrap();
+    std::fs::remove_dir_all(&d2).unwrap();
+}
+
+#[test]
+fn a_table_by_station_name_and_date_assimilates_and_dates_its_output() {
+    let d = dir("cli-table");
+    ok(import(&d, &["--gaps", "keep"]));
+    let data = d.join("data");
     // A tiny prior, then a table by station name and date.
     ok(train_tiny(&data, &d.join("run"), "4", &[]));
     let table = d.join("obs.csv");
@@ -758,5 +767,4 @@ fn a_netcdf_station_network_imports_with_its_stations_and_assimilates_names_and_
         fails_with(&assimilate(&[s(&bad), "--start", start]), &out, needle);
     }
     std::fs::remove_dir_all(&d).unwrap();
-    std::fs::remove_dir_all(&d2).unwrap();
 }
