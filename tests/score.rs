@@ -194,18 +194,25 @@ fn fused_matches_burn(cfg: &ScoreNetConfig, seed: u64, draws: u64, shape: [usize
 }
 
 #[test]
+#[cfg_attr(
+    bf16_cpu,
+    ignore = "this CPU has AVX512-BF16: the bf16 products are tested instead"
+)]
+fn without_avx512_bf16_the_bf16_products_are_refused() {
+    use sda::nn::cpu::Precision;
+    assert!(!sda::nn::bf16::available());
+    let err = Precision::Bf16.check().unwrap_err().to_string();
+    assert!(err.contains("AVX512-BF16"), "{err}");
+}
+
+#[test]
+#[cfg_attr(not(bf16_cpu), ignore = "this CPU has no AVX512-BF16")]
 fn bf16_products_keep_the_fused_network_and_its_gradient_to_bfloat16_accuracy() {
     // bf16 operands carry 8 significant bits (relative 2⁻⁹ each); the composed ε̂ and its
     // VJP through six layers of width 256 must stay within a few 1e-3 of float32, and must
     // differ from it (the bf16 path is the one that ran).
-    use sda::nn::bf16;
     use sda::nn::cpu::Precision;
     use sda::score::net::CpuWindowScore;
-    if !bf16::available() {
-        eprintln!("skipped: this CPU has no AVX512-BF16");
-        assert!(Precision::Bf16.check().is_err());
-        return;
-    }
     let device = Device::flex();
     let cfg = ScoreNetConfig {
         backbone: Backbone::Mlp {

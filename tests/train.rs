@@ -202,13 +202,10 @@ fn fused_and_burn_engines_train_the_same_network() {
 }
 
 #[test]
+#[cfg_attr(not(bf16_cpu), ignore = "this CPU has no AVX512-BF16")]
 fn bf16_training_follows_float32_training_and_differs_from_it() {
     // The --precision of the run must reach the trainer: its losses differ from float32's
     // by bf16 rounding, small against the loss, and not at all is a bug.
-    if !bf16::available() {
-        eprintln!("skipped: this CPU has no AVX512-BF16");
-        return;
-    }
     let (dir, d) = data("bf16");
     let wide = ScoreNetConfig {
         backbone: Backbone::Mlp {
@@ -304,14 +301,14 @@ fn auto_precision_is_bf16_only_on_the_fused_network_where_it_runs() {
         (Bf16, &unet, true, None),
         (Auto, &narrow, true, Some(F32)),
     ];
-    if bf16::available() {
+    // Where the fused network runs, what the CPU has decides.
+    if cfg!(bf16_cpu) {
         cases.extend([
             (Auto, &mlp, true, Some(Bf16)),
             (Bf16, &mlp, true, Some(Bf16)),
             (Bf16, &narrow, true, Some(Bf16)),
         ]);
     } else {
-        eprintln!("skipped the bf16 cases: this CPU has no AVX512-BF16");
         cases.extend([(Auto, &mlp, true, Some(F32)), (Bf16, &mlp, true, None)]);
     }
     for (asked, network, fused, expected) in cases {
@@ -342,10 +339,10 @@ fn config_json_records_the_precision_that_ran() {
     }
 }
 
-#[test]
-fn auto_sampling_runs_what_auto_resolves_to() {
+/// Samples of a 1-epoch prior drawn with `precision`.
+fn auto_sampling_draws(name: &str) -> impl Fn(Precision) -> Vec<f32> {
     use sda::assimilate::{SampleConfig, sample};
-    let (dir, d) = data("auto-sample");
+    let (dir, d) = data(name);
     let cfg = short(1, Precision::Auto);
     let m = fit(
         &d,
@@ -357,7 +354,7 @@ fn auto_sampling_runs_what_auto_resolves_to() {
         |_| {},
     )
     .unwrap();
-    let draw = |precision| {
+    move |precision| {
         let cfg = SampleConfig {
             length: 9,
             samples: 2,
@@ -376,15 +373,26 @@ fn auto_sampling_runs_what_auto_resolves_to() {
         sample(&m, None, &cfg, &Device::flex(), |_| {})
             .unwrap()
             .data
-    };
-    let (auto, float32) = (draw(Precision::Auto), draw(Precision::F32));
-    if !bf16::available() {
-        eprintln!("skipped: this CPU has no AVX512-BF16");
-        assert_eq!(auto, float32);
-        return;
     }
+}
+
+#[test]
+#[cfg_attr(not(bf16_cpu), ignore = "this CPU has no AVX512-BF16")]
+fn auto_sampling_runs_bf16_on_a_cpu_with_avx512_bf16() {
+    let draw = auto_sampling_draws("auto-sample-bf16");
+    let (auto, float32) = (draw(Precision::Auto), draw(Precision::F32));
     assert_eq!(auto, draw(Precision::Bf16));
     assert!(auto != float32, "auto sampled in float32");
+}
+
+#[test]
+#[cfg_attr(
+    bf16_cpu,
+    ignore = "this CPU has AVX512-BF16: auto's bf16 sampling is tested instead"
+)]
+fn auto_sampling_runs_f32_on_a_cpu_without_avx512_bf16() {
+    let draw = auto_sampling_draws("auto-sample-f32");
+    assert_eq!(draw(Precision::Auto), draw(Precision::F32));
 }
 
 #[test]

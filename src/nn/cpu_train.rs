@@ -703,10 +703,8 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(not(bf16_cpu), ignore = "this CPU has no AVX512-BF16")]
     fn bf16_products_keep_the_weight_gradients_to_bfloat16_accuracy() {
-        if !crate::nn::bf16::available() {
-            return;
-        }
         let mut rng = StdRng::seed_from_u64(4);
         // Widths that are multiples of 16, so that the bf16 products run.
         let mut net = small(&mut rng);
@@ -735,10 +733,8 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(not(bf16_cpu), ignore = "this CPU has no AVX512-BF16")]
     fn bf16_copies_follow_every_update() {
-        if !crate::nn::bf16::available() {
-            return;
-        }
         let mut rng = StdRng::seed_from_u64(5);
         let mut net = small(&mut rng);
         // An odd input width (a lone last row) and widths that pack both ways.
