@@ -7,7 +7,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use sda::record::{Axis, Gaps, Record, RecordArrays, SplitByTime, Station, Windows};
 
-use crate::{py_err, value_error};
+use crate::errors::{py_err, value_error};
 
 /// Values as float64 in C order and their shape (anything `numpy.asarray` takes).
 pub fn f64_in(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<(Vec<f64>, Vec<usize>)> {
