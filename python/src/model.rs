@@ -17,7 +17,7 @@ use crate::convert::{array_in, array_out, json_to_py, path_in};
 use crate::data::Data;
 use crate::errors::{py_err, value_error};
 use crate::observed::{observed_in, table_path};
-use crate::settings::{Drawing, sample_config, settings};
+use crate::settings::{Drawing, gamma_in, sample_config, settings};
 
 /// A trained score network with its configuration (`config.json`): `sda.train(...)` makes one,
 /// `sda.Model.load(dir)` reads a run folder of `sda train`, `model.save(dir)` writes one.
@@ -95,6 +95,42 @@ impl Model {
         Layout::of(&self.model.config.data, samples, length, start, title)
             .map(Some)
             .map_err(py_err)
+    }
+
+    /// `gamma="auto"`: the likelihood with the γ chosen on `calibration` validation windows of
+    /// `calibration_data` (as `--gamma auto`), its report printed when `progress`.
+    fn calibrated(
+        &self,
+        py: Python<'_>,
+        observed: &Observed,
+        cfg: &SampleConfig,
+        calibration: usize,
+        calibration_data: Option<&Bound<'_, PyAny>>,
+        progress: bool,
+    ) -> PyResult<Likelihood> {
+        let valid = self.calibration_trajectories(py, calibration_data)?;
+        let budget = sda::calibrate::Budget {
+            windows: calibration,
+            ..Default::default()
+        };
+        let run = self.run.clone();
+        let model = &self.model;
+        let c = compute(py, |poll| {
+            sda::calibrate::gamma(
+                model,
+                observed,
+                cfg,
+                &valid,
+                &budget,
+                run.as_deref(),
+                &Device::flex(),
+                |_, _| poll(),
+            )
+        })?;
+        if progress {
+            eprintln!("gamma=\"auto\":\n{}", c.report());
+        }
+        Ok(Likelihood::Sda { gamma: c.gamma })
     }
 
     fn draw(
@@ -252,29 +288,7 @@ impl Model {
         start: Option<&str>,
         as_xarray: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
-        // gamma: a number, or "auto" (chosen on validation trajectories, as --gamma auto).
-        let auto = match gamma {
-            Some(g) if g.extract::<String>().is_ok_and(|v| v == "auto") => true,
-            Some(g) if g.extract::<f64>().is_err() => {
-                return Err(value_error("gamma: a number > 0, or \"auto\""));
-            }
-            _ => false,
-        };
-        if !auto && (calibration != 4 || calibration_data.is_some()) {
-            return Err(value_error(
-                "calibration and calibration_data go with gamma=\"auto\" only",
-            ));
-        }
-        if auto && calibration == 0 {
-            return Err(value_error(
-                "calibration=0: the calibration needs at least 1 validation window",
-            ));
-        }
-        let gamma = match gamma {
-            Some(_) if auto => Some(0.03),
-            Some(g) => Some(g.extract::<f64>()?),
-            None => None,
-        };
+        let (auto, gamma) = gamma_in(gamma, calibration, calibration_data)?;
         let settings = settings(
             preset,
             sampler,
@@ -329,29 +343,8 @@ impl Model {
         )?;
         let mut cfg = cfg;
         if auto {
-            let valid = self.calibration_trajectories(py, calibration_data)?;
-            let budget = sda::calibrate::Budget {
-                windows: calibration,
-                ..Default::default()
-            };
-            let run = self.run.clone();
-            let model = &self.model;
-            let c = compute(py, |poll| {
-                sda::calibrate::gamma(
-                    model,
-                    &observed,
-                    &cfg,
-                    &valid,
-                    &budget,
-                    run.as_deref(),
-                    &Device::flex(),
-                    |_, _| poll(),
-                )
-            })?;
-            if progress {
-                eprintln!("gamma=\"auto\":\n{}", c.report());
-            }
-            cfg.likelihood = Likelihood::Sda { gamma: c.gamma };
+            cfg.likelihood =
+                self.calibrated(py, &observed, &cfg, calibration, calibration_data, progress)?;
         }
         let x = self.draw(py, Some(observed), cfg, progress)?;
         out_with(py, x, layout)

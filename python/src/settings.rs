@@ -6,7 +6,7 @@ use sda::assimilate::SampleConfig;
 use sda::options::parse;
 use sda::score::preset::{Flags, Preset, Settings};
 
-use crate::errors::py_err;
+use crate::errors::{py_err, value_error};
 
 /// The sampler and likelihood settings of `preset`, overridden by every setting given (the
 /// command line's `--preset` and flags, with the same names and the same refusals).
@@ -59,6 +59,39 @@ pub(crate) fn settings(
         zeta,
     };
     preset.resolve(&flags).map_err(py_err)
+}
+
+/// `gamma=`: a number, or `"auto"` (chosen on validation trajectories, as `--gamma auto`),
+/// checked with `calibration` and `calibration_data`, which go with `"auto"` only. Returns
+/// whether it is `"auto"` and the γ of the settings (0.03 for `"auto"`, until calibrated).
+pub(crate) fn gamma_in(
+    gamma: Option<&Bound<'_, PyAny>>,
+    calibration: usize,
+    calibration_data: Option<&Bound<'_, PyAny>>,
+) -> PyResult<(bool, Option<f64>)> {
+    let auto = match gamma {
+        Some(g) if g.extract::<String>().is_ok_and(|v| v == "auto") => true,
+        Some(g) if g.extract::<f64>().is_err() => {
+            return Err(value_error("gamma: a number > 0, or \"auto\""));
+        }
+        _ => false,
+    };
+    if !auto && (calibration != 4 || calibration_data.is_some()) {
+        return Err(value_error(
+            "calibration and calibration_data go with gamma=\"auto\" only",
+        ));
+    }
+    if auto && calibration == 0 {
+        return Err(value_error(
+            "calibration=0: the calibration needs at least 1 validation window",
+        ));
+    }
+    let gamma = match gamma {
+        Some(_) if auto => Some(0.03),
+        Some(g) => Some(g.extract::<f64>()?),
+        None => None,
+    };
+    Ok((auto, gamma))
 }
 
 /// How trajectories are drawn (`sampling`, `window`, `context`, `conditioning`), as
