@@ -147,6 +147,14 @@ struct Tally {
     identical: usize,
 }
 
+/// When to kill a run that takes `t` uninterrupted: a random share in [0, hi) of it, or 30 % on
+/// the campaign's last try when no kill has landed yet (on a loaded machine the reference run
+/// may have been slow enough that every try finishes before its kill).
+fn kill_time(t: Duration, hi: f64, rng: &mut StdRng, last_chance: bool) -> Duration {
+    let share = rng.random_range(0.0..hi);
+    t.mul_f64(if last_chance { 0.3 } else { share })
+}
+
 fn args(v: &[&str]) -> Vec<String> {
     v.iter().map(|a| a.to_string()).collect()
 }
@@ -181,7 +189,7 @@ fn simulate_campaign(d: &Path, kills: usize, rng: &mut StdRng) -> (Duration, Tal
             a.extend(args(&["--seed", "7"]));
             run(&a);
         }
-        let at = t_sim.mul_f64(rng.random_range(0.0..1.3));
+        let at = kill_time(t_sim, 1.3, rng, k + 1 == kills && tally.kills == 0);
         if kill_after(&sim(&out), at) {
             tally.kills += 1;
         } else {
@@ -257,7 +265,7 @@ fn train_campaign(d: &Path, kills: usize, rng: &mut StdRng) -> (Duration, Tally,
     let outputs = ["model.safetensors", "stats.csv", "config.json"];
     for k in 0..kills {
         let out = d.join(format!("run-{k}"));
-        let at = t_train.mul_f64(rng.random_range(0.0..1.2));
+        let at = kill_time(t_train, 1.2, rng, k + 1 == kills && tally.kills == 0);
         if kill_after(&train(&out), at) {
             tally.kills += 1;
         } else {
@@ -336,7 +344,7 @@ fn assimilate_campaign(
     let mut tally = Tally::default();
     for k in 0..kills {
         let out = d.join(format!("x-{k}.npy"));
-        let at = t_assim.mul_f64(rng.random_range(0.0..1.2));
+        let at = kill_time(t_assim, 1.2, rng, k + 1 == kills && tally.kills == 0);
         if kill_after(&assimilate(&out), at) {
             tally.kills += 1;
         } else {
