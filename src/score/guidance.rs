@@ -322,23 +322,7 @@ impl Guided<'_> {
                 .zip(&q)
                 .map(|(a, q)| rho2 * (a - sigma * q))
                 .collect();
-            // Guard: for any Gaussian prior D = I − σJ_ε = I − σ²K⁻¹ has eigenvalues in
-            // [0, 1], so along a, κ = a·Da / a·a ∈ [0, 1] and ‖Da‖² ≤ a·Da (D² ≼ D). A network
-            // misses both where σJ_ε ≈ I (high noise, ρ² up to 1e6): there its error can make M
-            // indefinite, or dominate Da, and the solve diverge. Where either fails, the
-            // direction gets D = clamp(κ, 0, 1) I.
-            for (cs, as_) in c.chunks_mut(n).zip(a.chunks(n)) {
-                let aa: f64 = as_.iter().map(|v| v * v).sum();
-                let ad = as_.iter().zip(cs.iter()).map(|(a, c)| a * c).sum::<f64>() / rho2;
-                let dd = cs.iter().map(|c| c * c).sum::<f64>() / (rho2 * rho2);
-                let kappa = ad / aa.max(GUARD);
-                if !(0.0..=1.0).contains(&kappa) || dd > ad * (1.0 + 1e-6) {
-                    let k = kappa.clamp(0.0, 1.0);
-                    for (c, a) in cs.iter_mut().zip(as_) {
-                        *c = rho2 * k * a;
-                    }
-                }
-            }
+            guard_directions(&mut c, &a, n, rho2);
             let ct = tensor(c.iter().map(|&v| v as f32).collect(), [b, l, f], &device);
             let (_, jc) = obs
                 .operator
@@ -363,84 +347,8 @@ impl Guided<'_> {
             }
         };
         match solver {
-            Solver::Cg => {
-                let (mut res, mut p) = (r.clone(), r);
-                let mut rr = dots(&res, &res, m);
-                for _ in 0..iterations {
-                    let (mp, c) = product(&p);
-                    let pmp = dots(&p, &mp, m);
-                    let alpha: Vec<f64> =
-                        rr.iter().zip(&pmp).map(|(a, b)| a / b.max(GUARD)).collect();
-                    accumulate(&c, &alpha);
-                    for (i, (r, mp)) in res.iter_mut().zip(&mp).enumerate() {
-                        *r -= alpha[i / m] * mp;
-                    }
-                    let rr_new = dots(&res, &res, m);
-                    for (i, (p, r)) in p.iter_mut().zip(&res).enumerate() {
-                        *p = r + rr_new[i / m] / rr[i / m].max(GUARD) * *p;
-                    }
-                    rr = rr_new;
-                }
-            }
-            Solver::Gmres => {
-                let k = iterations;
-                let beta: Vec<f64> = dots(&r, &r, m).iter().map(|v| v.sqrt()).collect();
-                let mut v: Vec<f64> = r
-                    .iter()
-                    .enumerate()
-                    .map(|(i, r)| r / beta[i / m].max(GUARD))
-                    .collect();
-                // Hessenberg matrices per sample, (K + 1) × K, and the c of each basis vector.
-                let mut h = vec![nalgebra::DMatrix::<f64>::zeros(k + 1, k); b];
-                let mut basis = Vec::with_capacity(k + 1);
-                let mut cs = Vec::with_capacity(k);
-                for j in 0..k {
-                    let (mut w, c) = product(&v);
-                    cs.push(c);
-                    basis.push(std::mem::take(&mut v));
-                    // Modified Gram–Schmidt against the basis so far.
-                    for (i, vi) in basis.iter().enumerate() {
-                        let hij = dots(&w, vi, m);
-                        for (e, (w, vi)) in w.iter_mut().zip(vi).enumerate() {
-                            *w -= hij[e / m] * vi;
-                        }
-                        for s in 0..b {
-                            h[s][(i, j)] = hij[s];
-                        }
-                    }
-                    let norm: Vec<f64> = dots(&w, &w, m).iter().map(|v| v.sqrt()).collect();
-                    for s in 0..b {
-                        h[s][(j + 1, j)] = norm[s];
-                    }
-                    v = w
-                        .iter()
-                        .enumerate()
-                        .map(|(i, w)| w / norm[i / m].max(GUARD))
-                        .collect();
-                }
-                // Per sample: y = argmin ‖β e₁ − H y‖ by QR, ε added to R's diagonal.
-                let coefs: Vec<Vec<f64>> = (0..b)
-                    .map(|s| {
-                        let qr = h[s].clone().qr();
-                        let mut rhs = nalgebra::DVector::zeros(k + 1);
-                        rhs[0] = beta[s];
-                        let qtb = qr.q().transpose() * rhs;
-                        let rm = qr.r();
-                        let mut y = vec![0.0; k];
-                        for i in (0..k).rev() {
-                            let sum: f64 = (i + 1..k).map(|j| rm[(i, j)] * y[j]).sum();
-                            let d = rm[(i, i)];
-                            let d = if d >= 0.0 { d + GUARD } else { d - GUARD };
-                            y[i] = (qtb[i] - sum) / d;
-                        }
-                        y
-                    })
-                    .collect();
-                for (j, c) in cs.iter().enumerate() {
-                    let coef: Vec<f64> = coefs.iter().map(|y| y[j]).collect();
-                    accumulate(c, &coef);
-                }
-            }
+            Solver::Cg => cg(r, m, iterations, &mut product, &mut accumulate),
+            Solver::Gmres => gmres(r, b, m, iterations, &mut product, &mut accumulate),
         }
         // g = (1/μ)(I − σJ_εᵀ) J_Aᵀ u = C_t J_Aᵀ u / (μ ρ²).
         let g: Vec<f32> = cu.iter().map(|v| (v / (mu * rho2)) as f32).collect();
@@ -450,6 +358,127 @@ impl Guided<'_> {
             g = g + (gc.clone() - vjp(gc).mul_scalar(sigma)).div_scalar(mu);
         }
         (eps - g.clone().mul_scalar(sigma), g)
+    }
+}
+
+/// A product `M p` of MMPS: `(M p, c)` with `c = C_t J_Aᵀ p`, per sample.
+type Product<'a> = dyn FnMut(&[f64]) -> (Vec<f64>, Vec<f64>) + 'a;
+
+/// The guard of a product's `c = ρ² D a`, per sample of `n` values.
+///
+/// Guard: for any Gaussian prior D = I − σJ_ε = I − σ²K⁻¹ has eigenvalues in
+/// [0, 1], so along a, κ = a·Da / a·a ∈ [0, 1] and ‖Da‖² ≤ a·Da (D² ≼ D). A network
+/// misses both where σJ_ε ≈ I (high noise, ρ² up to 1e6): there its error can make M
+/// indefinite, or dominate Da, and the solve diverge. Where either fails, the
+/// direction gets D = clamp(κ, 0, 1) I.
+fn guard_directions(c: &mut [f64], a: &[f64], n: usize, rho2: f64) {
+    for (cs, as_) in c.chunks_mut(n).zip(a.chunks(n)) {
+        let aa: f64 = as_.iter().map(|v| v * v).sum();
+        let ad = as_.iter().zip(cs.iter()).map(|(a, c)| a * c).sum::<f64>() / rho2;
+        let dd = cs.iter().map(|c| c * c).sum::<f64>() / (rho2 * rho2);
+        let kappa = ad / aa.max(GUARD);
+        if !(0.0..=1.0).contains(&kappa) || dd > ad * (1.0 + 1e-6) {
+            let k = kappa.clamp(0.0, 1.0);
+            for (c, a) in cs.iter_mut().zip(as_) {
+                *c = rho2 * k * a;
+            }
+        }
+    }
+}
+
+/// Conjugate gradients on `M u = r` from `u = 0`, `iterations` products: each step hands
+/// `accumulate` the `c` of its direction and that direction's coefficient in `u`, per sample.
+fn cg(
+    r: Vec<f64>,
+    m: usize,
+    iterations: usize,
+    product: &mut Product<'_>,
+    accumulate: &mut dyn FnMut(&[f64], &[f64]),
+) {
+    let (mut res, mut p) = (r.clone(), r);
+    let mut rr = dots(&res, &res, m);
+    for _ in 0..iterations {
+        let (mp, c) = product(&p);
+        let pmp = dots(&p, &mp, m);
+        let alpha: Vec<f64> = rr.iter().zip(&pmp).map(|(a, b)| a / b.max(GUARD)).collect();
+        accumulate(&c, &alpha);
+        for (i, (r, mp)) in res.iter_mut().zip(&mp).enumerate() {
+            *r -= alpha[i / m] * mp;
+        }
+        let rr_new = dots(&res, &res, m);
+        for (i, (p, r)) in p.iter_mut().zip(&res).enumerate() {
+            *p = r + rr_new[i / m] / rr[i / m].max(GUARD) * *p;
+        }
+        rr = rr_new;
+    }
+}
+
+/// GMRES on `M u = r` from `u = 0` with a Krylov basis of `iterations` vectors: `accumulate`
+/// gets the `c` of each basis vector and its coefficient in `u`, per sample.
+fn gmres(
+    r: Vec<f64>,
+    b: usize,
+    m: usize,
+    iterations: usize,
+    product: &mut Product<'_>,
+    accumulate: &mut dyn FnMut(&[f64], &[f64]),
+) {
+    let k = iterations;
+    let beta: Vec<f64> = dots(&r, &r, m).iter().map(|v| v.sqrt()).collect();
+    let mut v: Vec<f64> = r
+        .iter()
+        .enumerate()
+        .map(|(i, r)| r / beta[i / m].max(GUARD))
+        .collect();
+    // Hessenberg matrices per sample, (K + 1) × K, and the c of each basis vector.
+    let mut h = vec![nalgebra::DMatrix::<f64>::zeros(k + 1, k); b];
+    let mut basis = Vec::with_capacity(k + 1);
+    let mut cs = Vec::with_capacity(k);
+    for j in 0..k {
+        let (mut w, c) = product(&v);
+        cs.push(c);
+        basis.push(std::mem::take(&mut v));
+        // Modified Gram–Schmidt against the basis so far.
+        for (i, vi) in basis.iter().enumerate() {
+            let hij = dots(&w, vi, m);
+            for (e, (w, vi)) in w.iter_mut().zip(vi).enumerate() {
+                *w -= hij[e / m] * vi;
+            }
+            for s in 0..b {
+                h[s][(i, j)] = hij[s];
+            }
+        }
+        let norm: Vec<f64> = dots(&w, &w, m).iter().map(|v| v.sqrt()).collect();
+        for s in 0..b {
+            h[s][(j + 1, j)] = norm[s];
+        }
+        v = w
+            .iter()
+            .enumerate()
+            .map(|(i, w)| w / norm[i / m].max(GUARD))
+            .collect();
+    }
+    // Per sample: y = argmin ‖β e₁ − H y‖ by QR, ε added to R's diagonal.
+    let coefs: Vec<Vec<f64>> = (0..b)
+        .map(|s| {
+            let qr = h[s].clone().qr();
+            let mut rhs = nalgebra::DVector::zeros(k + 1);
+            rhs[0] = beta[s];
+            let qtb = qr.q().transpose() * rhs;
+            let rm = qr.r();
+            let mut y = vec![0.0; k];
+            for i in (0..k).rev() {
+                let sum: f64 = (i + 1..k).map(|j| rm[(i, j)] * y[j]).sum();
+                let d = rm[(i, i)];
+                let d = if d >= 0.0 { d + GUARD } else { d - GUARD };
+                y[i] = (qtb[i] - sum) / d;
+            }
+            y
+        })
+        .collect();
+    for (j, c) in cs.iter().enumerate() {
+        let coef: Vec<f64> = coefs.iter().map(|y| y[j]).collect();
+        accumulate(c, &coef);
     }
 }
 
