@@ -150,57 +150,7 @@ impl Preset {
             None
         };
         let kind: LikelihoodKind = pick(given.likelihood.or(implied), base.likelihood);
-        if given.eta.is_some() && sampler != Method::Ddim {
-            return Err(Error::config(
-                "--eta",
-                format!(
-                    "applies to --sampler ddim only (the sampler is {})",
-                    crate::flag_value(&sampler)
-                ),
-            ));
-        }
-        if given.delta.is_some() && corrector != Corrector::Fixed {
-            return Err(Error::config(
-                "--delta",
-                format!(
-                    "applies to --corrector fixed only (the corrector is {})",
-                    crate::flag_value(&corrector)
-                ),
-            ));
-        }
-        if given.tau.is_some() && corrector != Corrector::Sda {
-            return Err(Error::config(
-                "--tau",
-                "applies to --corrector sda only (the corrector is fixed: use --delta)",
-            ));
-        }
-        if kind != LikelihoodKind::Mmps && (given.solver.is_some() || given.iterations.is_some()) {
-            return Err(Error::config(
-                "--solver and --iterations",
-                format!(
-                    "apply to --likelihood mmps only (the likelihood is {})",
-                    crate::flag_value(&kind)
-                ),
-            ));
-        }
-        if given.gamma.is_some() && kind != LikelihoodKind::Sda {
-            return Err(Error::config(
-                "--gamma",
-                format!(
-                    "applies to --likelihood sda only (the likelihood is {})",
-                    crate::flag_value(&kind)
-                ),
-            ));
-        }
-        if given.zeta.is_some() && kind != LikelihoodKind::Dps {
-            return Err(Error::config(
-                "--zeta",
-                format!(
-                    "applies to --likelihood dps only (the likelihood is {})",
-                    crate::flag_value(&kind)
-                ),
-            ));
-        }
+        refuse_meaningless(given, sampler, corrector, kind)?;
         let s = Settings {
             sampler,
             steps: pick(given.steps, base.steps),
@@ -223,47 +173,115 @@ impl Preset {
                 },
             },
         };
-        if s.steps == 0 {
-            return Err(Error::config("--steps", "must be at least 1"));
-        }
-        if matches!(s.likelihood, Likelihood::Mmps { iterations: 0, .. }) {
-            return Err(Error::config("--iterations", "must be at least 1"));
-        }
-        match s.likelihood {
-            Likelihood::Sda { gamma } if !(gamma > 0.0 && gamma.is_finite()) => {
-                return Err(Error::config(
-                    "--gamma",
-                    format!("must be positive and finite (got {gamma})"),
-                ));
-            }
-            Likelihood::Dps { zeta } if !(zeta > 0.0 && zeta.is_finite()) => {
-                return Err(Error::config(
-                    "--zeta",
-                    format!("must be positive and finite (got {zeta})"),
-                ));
-            }
-            _ => {}
-        }
-        if !(s.delta > 0.0 && s.delta.is_finite()) {
-            return Err(Error::config(
-                "--delta",
-                format!("must be positive (got {})", s.delta),
-            ));
-        }
-        if !(0.0..=1.0).contains(&s.eta) {
-            return Err(Error::config(
-                "--eta",
-                format!("must lie in [0, 1] (got {})", s.eta),
-            ));
-        }
-        if !(s.tau > 0.0 && s.tau.is_finite()) {
-            return Err(Error::config(
-                "--tau",
-                format!("must be positive (got {})", s.tau),
-            ));
-        }
+        check_ranges(&s)?;
         Ok(s)
     }
+}
+
+/// Refuses a flag that means nothing for the settings it ends up with (see
+/// [`Preset::resolve`]).
+fn refuse_meaningless(
+    given: &Flags,
+    sampler: Method,
+    corrector: Corrector,
+    kind: LikelihoodKind,
+) -> Result<()> {
+    if given.eta.is_some() && sampler != Method::Ddim {
+        return Err(Error::config(
+            "--eta",
+            format!(
+                "applies to --sampler ddim only (the sampler is {})",
+                crate::flag_value(&sampler)
+            ),
+        ));
+    }
+    if given.delta.is_some() && corrector != Corrector::Fixed {
+        return Err(Error::config(
+            "--delta",
+            format!(
+                "applies to --corrector fixed only (the corrector is {})",
+                crate::flag_value(&corrector)
+            ),
+        ));
+    }
+    if given.tau.is_some() && corrector != Corrector::Sda {
+        return Err(Error::config(
+            "--tau",
+            "applies to --corrector sda only (the corrector is fixed: use --delta)",
+        ));
+    }
+    if kind != LikelihoodKind::Mmps && (given.solver.is_some() || given.iterations.is_some()) {
+        return Err(Error::config(
+            "--solver and --iterations",
+            format!(
+                "apply to --likelihood mmps only (the likelihood is {})",
+                crate::flag_value(&kind)
+            ),
+        ));
+    }
+    if given.gamma.is_some() && kind != LikelihoodKind::Sda {
+        return Err(Error::config(
+            "--gamma",
+            format!(
+                "applies to --likelihood sda only (the likelihood is {})",
+                crate::flag_value(&kind)
+            ),
+        ));
+    }
+    if given.zeta.is_some() && kind != LikelihoodKind::Dps {
+        return Err(Error::config(
+            "--zeta",
+            format!(
+                "applies to --likelihood dps only (the likelihood is {})",
+                crate::flag_value(&kind)
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Refuses settings out of range.
+fn check_ranges(s: &Settings) -> Result<()> {
+    if s.steps == 0 {
+        return Err(Error::config("--steps", "must be at least 1"));
+    }
+    if matches!(s.likelihood, Likelihood::Mmps { iterations: 0, .. }) {
+        return Err(Error::config("--iterations", "must be at least 1"));
+    }
+    match s.likelihood {
+        Likelihood::Sda { gamma } if !(gamma > 0.0 && gamma.is_finite()) => {
+            return Err(Error::config(
+                "--gamma",
+                format!("must be positive and finite (got {gamma})"),
+            ));
+        }
+        Likelihood::Dps { zeta } if !(zeta > 0.0 && zeta.is_finite()) => {
+            return Err(Error::config(
+                "--zeta",
+                format!("must be positive and finite (got {zeta})"),
+            ));
+        }
+        _ => {}
+    }
+    if !(s.delta > 0.0 && s.delta.is_finite()) {
+        return Err(Error::config(
+            "--delta",
+            format!("must be positive (got {})", s.delta),
+        ));
+    }
+    if !(0.0..=1.0).contains(&s.eta) {
+        return Err(Error::config(
+            "--eta",
+            format!("must lie in [0, 1] (got {})", s.eta),
+        ));
+    }
+    if !(s.tau > 0.0 && s.tau.is_finite()) {
+        return Err(Error::config(
+            "--tau",
+            format!("must be positive (got {})", s.tau),
+        ));
+    }
+    Ok(())
 }
 
 impl Settings {
@@ -307,7 +325,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn flags_override_presets_and_meaningless_ones_are_refused() {
+    fn flags_override_presets() {
         let s = Preset::Fast
             .resolve(&Flags {
                 steps: Some(48),
@@ -318,6 +336,10 @@ mod tests {
         let s = Preset::Accurate.resolve(&Flags::default()).unwrap();
         assert_eq!((s.steps, s.corrections), (256, 4));
         assert_eq!(Preset::Paper.resolve(&Flags::default()).unwrap().steps, 256);
+    }
+
+    #[test]
+    fn meaningless_and_out_of_range_flags_are_refused() {
         for (flags, needle) in [
             (
                 Flags {
@@ -391,8 +413,11 @@ mod tests {
             let e = Preset::Paper.resolve(&flags).unwrap_err().to_string();
             assert!(e.contains(needle), "{e}");
         }
-        // The default is the paper's sampler with MMPS, one CG iteration; a likelihood's own
-        // flag chooses that likelihood, on any preset.
+    }
+
+    /// The default is the paper's sampler with MMPS, one CG iteration.
+    #[test]
+    fn the_default_is_the_papers_sampler_with_mmps() {
         let s = Preset::default().resolve(&Flags::default()).unwrap();
         let paper = Preset::Paper.resolve(&Flags::default()).unwrap();
         assert_eq!(
@@ -410,6 +435,11 @@ mod tests {
             },
             paper
         );
+    }
+
+    /// A likelihood's own flag chooses that likelihood, on any preset.
+    #[test]
+    fn a_likelihoods_own_flag_chooses_it() {
         for (flags, want) in [
             (
                 Flags {
@@ -439,7 +469,10 @@ mod tests {
             assert_eq!(Preset::default().resolve(&flags).unwrap().likelihood, want);
             assert_eq!(Preset::Paper.resolve(&flags).unwrap().likelihood, want);
         }
-        // A preset's settings take MMPS and its iterations.
+    }
+
+    #[test]
+    fn a_presets_settings_take_mmps_and_its_iterations() {
         let s = Preset::Accurate
             .resolve(&Flags {
                 likelihood: Some(LikelihoodKind::Mmps),
