@@ -220,7 +220,6 @@ pub fn gamma(
         ));
     }
     let shape = &model.config.data.state_shape;
-    let f = features(shape);
     let (n, l) = (valid.shape[0], valid.shape.get(1).copied().unwrap_or(0));
     if n == 0 || l < config.length {
         return Err(Error::config(
@@ -239,75 +238,21 @@ pub fn gamma(
         }
     }
     let t0 = std::time::Instant::now();
-    // The windows, their truths and their observations (one noise draw each).
-    let cases: Vec<(Vec<f32>, Observed)> = window_starts(n, l, config.length, budget.windows)
-        .into_iter()
-        .enumerate()
-        .map(|(j, (traj, start))| {
-            let x =
-                valid.data[(traj * l + start) * f..(traj * l + start + config.length) * f].to_vec();
-            let y = observe(
-                &x,
-                config.length,
-                shape,
-                &observed.operator,
-                &observed.noise,
-                crate::mcs::splitmix64(config.seed ^ 0xCA11 ^ j as u64),
-            )?;
-            Ok((
-                x,
-                Observed {
-                    operator: observed.operator.clone(),
-                    y,
-                    noise: observed.noise.clone(),
-                },
-            ))
-        })
-        .collect::<Result<_>>()?;
+    let cases = cases(observed, config, budget, valid, shape, (n, l))?;
     let total = CANDIDATES.len() * cases.len();
     let mut done = 0;
     let mut candidates = Vec::with_capacity(CANDIDATES.len());
     for &g in &CANDIDATES {
-        let cfg = SampleConfig {
-            samples: budget.samples,
-            batch: budget.samples,
-            likelihood: Likelihood::Sda { gamma: g },
-            guard: true,
-            first_batch: 0,
-            ..config.clone()
-        };
-        let (mut z2, mut e2, mut s2) = (0.0, 0.0, 0.0);
-        let mut diverged = None;
-        for (truth, obs) in &cases {
-            let x = match sample(model, Some(obs), &cfg, device, |_| {}) {
-                Ok(x) => x,
-                Err(Error::Diverged { step, steps, t, .. }) => {
-                    diverged = Some(format!("step {step} of {steps}, t = {t:.3}"));
-                    done += cases.len();
-                    progress(done.min(total), total);
-                    break;
-                }
-                Err(e) => return Err(e),
-            };
-            let fit = Fit::of(&x, obs, shape)?;
-            z2 += fit.rms_z * fit.rms_z;
-            let xs: Vec<f64> = x.data.iter().map(|&v| v as f64).collect();
-            let t: Vec<f64> = truth.iter().map(|&v| v as f64).collect();
-            let r = rmse(&ensemble_mean(&xs, budget.samples), &t);
-            e2 += r * r;
-            s2 += ensemble_spread(&xs, budget.samples).powi(2);
-            done += 1;
-            progress(done, total);
-        }
-        let w = cases.len() as f64;
-        let ok = diverged.is_none() && (z2 / w).is_finite();
-        candidates.push(Candidate {
-            gamma: g,
-            rms_z: ok.then(|| (z2 / w).sqrt()),
-            rmse: ok.then(|| (e2 / w).sqrt()),
-            spread_error: ok.then(|| (s2 / e2).sqrt()),
-            diverged,
-        });
+        candidates.push(candidate(
+            g,
+            model,
+            &cases,
+            config,
+            budget,
+            device,
+            (&mut done, total),
+            &mut progress,
+        )?);
     }
     let chosen = candidates
         .iter()
@@ -335,16 +280,114 @@ pub fn gamma(
         fresh: true,
     };
     if let Some(run) = run {
-        let path = cache_file(run, &calibration.key);
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(|source| Error::Io {
-                path: parent.to_path_buf(),
-                source,
-            })?;
-        }
-        write_json(&path, &calibration)?;
+        store(run, &calibration)?;
     }
     Ok(calibration)
+}
+
+/// The windows of the validation trajectories `valid` (`n` of `l` states), their truths and
+/// their observations (one noise draw each).
+fn cases(
+    observed: &Observed,
+    config: &SampleConfig,
+    budget: &Budget,
+    valid: &Array,
+    shape: &[usize],
+    (n, l): (usize, usize),
+) -> Result<Vec<(Vec<f32>, Observed)>> {
+    let f = features(shape);
+    window_starts(n, l, config.length, budget.windows)
+        .into_iter()
+        .enumerate()
+        .map(|(j, (traj, start))| {
+            let x =
+                valid.data[(traj * l + start) * f..(traj * l + start + config.length) * f].to_vec();
+            let y = observe(
+                &x,
+                config.length,
+                shape,
+                &observed.operator,
+                &observed.noise,
+                crate::mcs::splitmix64(config.seed ^ 0xCA11 ^ j as u64),
+            )?;
+            Ok((
+                x,
+                Observed {
+                    operator: observed.operator.clone(),
+                    y,
+                    noise: observed.noise.clone(),
+                },
+            ))
+        })
+        .collect()
+}
+
+/// Samples every case with γ = `g` and measures the fit; `done` counts the assimilations
+/// finished (of `total`), which `progress` sees.
+#[allow(clippy::too_many_arguments)] // each is one input of the calibration, named in its docs
+fn candidate(
+    g: f64,
+    model: &Model,
+    cases: &[(Vec<f32>, Observed)],
+    config: &SampleConfig,
+    budget: &Budget,
+    device: &Device,
+    (done, total): (&mut usize, usize),
+    progress: &mut impl FnMut(usize, usize),
+) -> Result<Candidate> {
+    let shape = &model.config.data.state_shape;
+    let cfg = SampleConfig {
+        samples: budget.samples,
+        batch: budget.samples,
+        likelihood: Likelihood::Sda { gamma: g },
+        guard: true,
+        first_batch: 0,
+        ..config.clone()
+    };
+    let (mut z2, mut e2, mut s2) = (0.0, 0.0, 0.0);
+    let mut diverged = None;
+    for (truth, obs) in cases {
+        let x = match sample(model, Some(obs), &cfg, device, |_| {}) {
+            Ok(x) => x,
+            Err(Error::Diverged { step, steps, t, .. }) => {
+                diverged = Some(format!("step {step} of {steps}, t = {t:.3}"));
+                *done += cases.len();
+                progress((*done).min(total), total);
+                break;
+            }
+            Err(e) => return Err(e),
+        };
+        let fit = Fit::of(&x, obs, shape)?;
+        z2 += fit.rms_z * fit.rms_z;
+        let xs: Vec<f64> = x.data.iter().map(|&v| v as f64).collect();
+        let t: Vec<f64> = truth.iter().map(|&v| v as f64).collect();
+        let r = rmse(&ensemble_mean(&xs, budget.samples), &t);
+        e2 += r * r;
+        s2 += ensemble_spread(&xs, budget.samples).powi(2);
+        *done += 1;
+        progress(*done, total);
+    }
+    let w = cases.len() as f64;
+    let ok = diverged.is_none() && (z2 / w).is_finite();
+    Ok(Candidate {
+        gamma: g,
+        rms_z: ok.then(|| (z2 / w).sqrt()),
+        rmse: ok.then(|| (e2 / w).sqrt()),
+        spread_error: ok.then(|| (s2 / e2).sqrt()),
+        diverged,
+    })
+}
+
+/// Writes `calibration` to its cache file in run folder `run`.
+fn store(run: &Path, calibration: &Calibration) -> Result<()> {
+    let path = cache_file(run, &calibration.key);
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(|source| Error::Io {
+            path: parent.to_path_buf(),
+            source,
+        })?;
+    }
+    write_json(&path, calibration)
 }
 
 #[cfg(test)]
