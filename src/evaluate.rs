@@ -154,76 +154,11 @@ pub fn evaluate_at(
     observed: Option<(&Observed, &[usize])>,
     keep: Option<&[bool]>,
 ) -> Result<Evaluation> {
-    let same = |what: &str, a: &Array| -> Result<()> {
-        if a.shape[1..] != samples.shape[1..] || a.shape[0] == 0 {
-            return Err(Error::Shape {
-                what: what.into(),
-                expected: format!(
-                    "(N, {}) like the samples",
-                    crate::data::shape_text(&samples.shape[1..])
-                ),
-                got: a.shape.clone(),
-            });
-        }
-        Ok(())
-    };
-    if samples.shape.len() < 3 || samples.shape[0] == 0 {
-        return Err(Error::Shape {
-            what: "--samples".into(),
-            expected: "(N ≥ 1, L, D)".into(),
-            got: samples.shape.clone(),
-        });
-    }
-    let l = samples.shape[1];
-    let dim = samples.data.len() / samples.shape[0];
-    if let Some(k) = keep {
-        if k.len() != dim {
-            return Err(Error::config(
-                "mask",
-                format!("{} flags for trajectories of {dim} values", k.len()),
-            ));
-        }
-        if !k.iter().any(|&k| k) {
-            return Err(Error::config("mask", "leaves no value to score"));
-        }
-    }
+    let (l, dim) = check_samples(samples, keep)?;
     let (x, failed) = finite_samples_at(samples, keep);
     let n = x.len() / dim;
-    let reference = match reference {
-        Some(r) => {
-            same("--reference", r)?;
-            if keep.is_none() {
-                r.check_finite("--reference")?;
-            }
-            let (v, bad) = finite_samples_at(r, keep);
-            if bad > 0 {
-                return Err(Error::config(
-                    "--reference",
-                    format!("{bad} trajectories hold NaN or inf"),
-                ));
-            }
-            Some(v)
-        }
-        None => None,
-    };
-    let truth = match truth {
-        Some(t) if t.shape[..] == samples.shape[1..] => {
-            Some(t.data.iter().map(|&v| v as f64).collect::<Vec<_>>())
-        }
-        Some(t) => {
-            same("--truth", t)?;
-            Some(t.data[..dim].iter().map(|&v| v as f64).collect::<Vec<_>>())
-        }
-        None => None,
-    };
-    if let (Some(t), Some(k)) = (&truth, keep)
-        && let Some(i) = (0..dim).find(|&i| k[i] && !t[i].is_finite())
-    {
-        return Err(Error::config(
-            "--truth",
-            format!("value {i} of the trajectory is not finite"),
-        ));
-    }
+    let reference = reference_values(samples, reference, keep)?;
+    let truth = truth_values(samples, truth, keep)?;
     let ok = n > 0;
     let log_px = |v: &[f64]| {
         chain
@@ -294,6 +229,101 @@ pub fn evaluate_at(
             .filter(|_| n > 1)
             .map(|t| ensemble_spread(&x, n) / rmse(&ensemble_mean(&x, n), t)),
     })
+}
+
+/// Refuses `a` (named `what`) unless it holds trajectories of the samples' shape.
+fn same_shape(samples: &Array, what: &str, a: &Array) -> Result<()> {
+    if a.shape[1..] != samples.shape[1..] || a.shape[0] == 0 {
+        return Err(Error::Shape {
+            what: what.into(),
+            expected: format!(
+                "(N, {}) like the samples",
+                crate::data::shape_text(&samples.shape[1..])
+            ),
+            got: a.shape.clone(),
+        });
+    }
+    Ok(())
+}
+
+/// Checks the samples `(N ≥ 1, L, D)` and the flags `keep` (one per value of a trajectory, at
+/// least one kept): `(L, values per trajectory)`.
+fn check_samples(samples: &Array, keep: Option<&[bool]>) -> Result<(usize, usize)> {
+    if samples.shape.len() < 3 || samples.shape[0] == 0 {
+        return Err(Error::Shape {
+            what: "--samples".into(),
+            expected: "(N ≥ 1, L, D)".into(),
+            got: samples.shape.clone(),
+        });
+    }
+    let l = samples.shape[1];
+    let dim = samples.data.len() / samples.shape[0];
+    if let Some(k) = keep {
+        if k.len() != dim {
+            return Err(Error::config(
+                "mask",
+                format!("{} flags for trajectories of {dim} values", k.len()),
+            ));
+        }
+        if !k.iter().any(|&k| k) {
+            return Err(Error::config("mask", "leaves no value to score"));
+        }
+    }
+    Ok((l, dim))
+}
+
+/// The reference's trajectories as f64, all finite where `keep` keeps.
+fn reference_values(
+    samples: &Array,
+    reference: Option<&Array>,
+    keep: Option<&[bool]>,
+) -> Result<Option<Vec<f64>>> {
+    let reference = match reference {
+        Some(r) => {
+            same_shape(samples, "--reference", r)?;
+            if keep.is_none() {
+                r.check_finite("--reference")?;
+            }
+            let (v, bad) = finite_samples_at(r, keep);
+            if bad > 0 {
+                return Err(Error::config(
+                    "--reference",
+                    format!("{bad} trajectories hold NaN or inf"),
+                ));
+            }
+            Some(v)
+        }
+        None => None,
+    };
+    Ok(reference)
+}
+
+/// The truth's trajectory as f64 (the first of several), finite where `keep` keeps.
+fn truth_values(
+    samples: &Array,
+    truth: Option<&Array>,
+    keep: Option<&[bool]>,
+) -> Result<Option<Vec<f64>>> {
+    let dim = samples.data.len() / samples.shape[0];
+    let truth = match truth {
+        Some(t) if t.shape[..] == samples.shape[1..] => {
+            Some(t.data.iter().map(|&v| v as f64).collect::<Vec<_>>())
+        }
+        Some(t) => {
+            same_shape(samples, "--truth", t)?;
+            Some(t.data[..dim].iter().map(|&v| v as f64).collect::<Vec<_>>())
+        }
+        None => None,
+    };
+    if let (Some(t), Some(k)) = (&truth, keep)
+        && let Some(i) = (0..dim).find(|&i| k[i] && !t[i].is_finite())
+    {
+        return Err(Error::config(
+            "--truth",
+            format!("value {i} of the trajectory is not finite"),
+        ));
+    }
+    Ok(truth)
 }
 
 /// How well the physics keeps a field sample (docs/method.md §8, the paper's Figure 5): the first
