@@ -68,6 +68,97 @@ fn attrs(list: &[(&str, Option<&String>)]) -> Vec<(String, String)> {
 }
 
 use crate::locate::start_step;
+use crate::record_info::RecordInfo;
+
+/// The global attributes of a layout: its title, conventions, source and the transforms.
+fn global_attributes(info: &SystemInfo, title: &str) -> Vec<(String, String)> {
+    let mut attributes = vec![
+        ("title".to_string(), title.to_string()),
+        ("Conventions".into(), "CF-1.8".into()),
+        (
+            "source".into(),
+            "sda (score-based data assimilation)".into(),
+        ),
+    ];
+    if !info.transforms.is_identity() {
+        attributes.push((
+            "transforms".into(),
+            format!(
+                "{} (learnt in transformed space; values in physical units)",
+                info.transforms.describe()
+            ),
+        ));
+    }
+    attributes
+}
+
+/// The time coordinate of `length` states of record `r` from `start` (see [`start_step`]).
+fn record_time(r: &RecordInfo, spec: &str, length: usize) -> Result<Coordinate> {
+    let t0 = start_step(r, spec)?;
+    let total = r.time.values.len();
+    if t0 + length > total {
+        return Err(Error::config(
+            "--start",
+            format!(
+                "{length} states from time step {t0} run past the record's end ({total} \
+                 steps); shorten --length or start earlier"
+            ),
+        ));
+    }
+    Ok(Coordinate {
+        name: r.time.name.clone(),
+        values: r.time.values[t0..t0 + length].to_vec(),
+        attributes: attrs(&[
+            ("units", r.time.units.as_ref()),
+            ("calendar", r.time.calendar.as_ref()),
+        ]),
+    })
+}
+
+/// The record's variables as fields over its dimensions, with their attributes and the
+/// record's fixed mask.
+fn record_fields(info: &SystemInfo, r: &RecordInfo) -> Result<Vec<Field>> {
+    let f = features(&info.state_shape);
+    let missing_all: Vec<bool> = match &r.mask {
+        None => vec![false; f],
+        Some(m) if m.runs.is_empty() && m.masked > 0 => {
+            return Err(Error::config(
+                "--output",
+                "the model's record has a fixed mask that its system.json does not list \
+                 (imported before masks were recorded): import the record again and train on it",
+            ));
+        }
+        Some(m) => (0..f).map(|j| m.masked_at(j) == Some(true)).collect(),
+    };
+    let per = f / r.variables.len();
+    let space: Vec<String> = r.space.iter().map(|a| a.name.clone()).collect();
+    Ok(r.variables
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let mut dims = vec!["sample".to_string(), r.time.name.clone()];
+            dims.extend(space.iter().cloned());
+            let transform = info
+                .transforms
+                .0
+                .get(i)
+                .filter(|t| !t.transform.is_none())
+                .map(|t| t.transform.to_string());
+            Field {
+                name: v.name.clone(),
+                dims,
+                offset: i * per,
+                len: per,
+                attributes: attrs(&[
+                    ("units", v.units.as_ref()),
+                    ("long_name", v.long_name.as_ref()),
+                    ("transform", transform.as_ref()),
+                ]),
+                missing: (0..per).filter(|&j| missing_all[i * per + j]).collect(),
+            }
+        })
+        .collect())
+}
 
 impl Layout {
     /// The layout of `samples` trajectories of `length` states of data `info`, the first state
@@ -98,23 +189,7 @@ impl Layout {
             values: (0..length).map(|t| t as f64).collect(),
             attributes: vec![("long_name".into(), "state index in the trajectory".into())],
         };
-        let mut attributes = vec![
-            ("title".to_string(), title.to_string()),
-            ("Conventions".into(), "CF-1.8".into()),
-            (
-                "source".into(),
-                "sda (score-based data assimilation)".into(),
-            ),
-        ];
-        if !info.transforms.is_identity() {
-            attributes.push((
-                "transforms".into(),
-                format!(
-                    "{} (learnt in transformed space; values in physical units)",
-                    info.transforms.describe()
-                ),
-            ));
-        }
+        let mut attributes = global_attributes(info, title);
         let Some(r) = record else {
             if start.is_some() {
                 return Err(Error::config(
@@ -128,42 +203,8 @@ impl Layout {
         attributes.push(("record".into(), r.file.clone()));
         let time = match start {
             None => steps(),
-            Some(spec) => {
-                let t0 = start_step(r, spec)?;
-                let total = r.time.values.len();
-                if t0 + length > total {
-                    return Err(Error::config(
-                        "--start",
-                        format!(
-                            "{length} states from time step {t0} run past the record's end ({total} \
-                             steps); shorten --length or start earlier"
-                        ),
-                    ));
-                }
-                Coordinate {
-                    name: r.time.name.clone(),
-                    values: r.time.values[t0..t0 + length].to_vec(),
-                    attributes: attrs(&[
-                        ("units", r.time.units.as_ref()),
-                        ("calendar", r.time.calendar.as_ref()),
-                    ]),
-                }
-            }
+            Some(spec) => record_time(r, spec, length)?,
         };
-        let f = features(&info.state_shape);
-        let missing_all: Vec<bool> = match &r.mask {
-            None => vec![false; f],
-            Some(m) if m.runs.is_empty() && m.masked > 0 => {
-                return Err(Error::config(
-                    "--output",
-                    "the model's record has a fixed mask that its system.json does not list \
-                     (imported before masks were recorded): import the record again and train on it",
-                ));
-            }
-            Some(m) => (0..f).map(|j| m.masked_at(j) == Some(true)).collect(),
-        };
-        let per = f / r.variables.len();
-        let space: Vec<String> = r.space.iter().map(|a| a.name.clone()).collect();
         let mut coordinates = vec![sample, time];
         coordinates.extend(r.space.iter().map(|a| Coordinate {
             name: a.name.clone(),
@@ -173,33 +214,7 @@ impl Layout {
                 ("calendar", a.calendar.as_ref()),
             ]),
         }));
-        let fields = r
-            .variables
-            .iter()
-            .enumerate()
-            .map(|(i, v)| {
-                let mut dims = vec!["sample".to_string(), r.time.name.clone()];
-                dims.extend(space.iter().cloned());
-                let transform = info
-                    .transforms
-                    .0
-                    .get(i)
-                    .filter(|t| !t.transform.is_none())
-                    .map(|t| t.transform.to_string());
-                Field {
-                    name: v.name.clone(),
-                    dims,
-                    offset: i * per,
-                    len: per,
-                    attributes: attrs(&[
-                        ("units", v.units.as_ref()),
-                        ("long_name", v.long_name.as_ref()),
-                        ("transform", transform.as_ref()),
-                    ]),
-                    missing: (0..per).filter(|&j| missing_all[i * per + j]).collect(),
-                }
-            })
-            .collect();
+        let fields = record_fields(info, r)?;
         Ok(Self {
             coordinates,
             fields,
