@@ -261,80 +261,8 @@ pub fn prepare(spec: &ImportSpec) -> Result<Imported> {
         ));
     }
     let transforms = transforms_of(spec, &state)?;
-    let (train, valid, test, split) = match &spec.valid_test {
-        Some((v, t)) => {
-            for input in std::iter::once(v).chain(t.as_ref()) {
-                check_trajectories(input)?;
-                if input.array.shape[2..] != state[..] {
-                    return Err(Error::config(
-                        &input.origin,
-                        format!(
-                            "states of shape ({}) differ from the training states' ({})",
-                            shape_text(&input.array.shape[2..]),
-                            shape_text(&state)
-                        ),
-                    ));
-                }
-            }
-            let needed = 2 + usize::from(t.is_some());
-            let n = spec.train.array.shape[0]
-                + v.array.shape[0]
-                + t.as_ref().map_or(0, |t| t.array.shape[0]);
-            if n < needed {
-                return Err(Error::config(
-                    &spec.train.origin,
-                    format!("fewer than {needed} trajectories in all (at least one per split)"),
-                ));
-            }
-            let test = match t {
-                Some(t) => t.array.clone(),
-                None => {
-                    let mut shape = v.array.shape.clone();
-                    shape[0] = 0;
-                    Array::new(shape, Vec::new())
-                }
-            };
-            (spec.train.array.clone(), v.array.clone(), test, None)
-        }
-        None => {
-            let a = &spec.train.array;
-            let [nt, nv, _] = split_counts(a.shape[0], spec.split).map_err(|e| match e {
-                Error::Config { name, reason } if name == "--train" => {
-                    Error::config(&spec.train.origin, reason)
-                }
-                e => e,
-            })?;
-            let mut order: Vec<usize> = (0..a.shape[0]).collect();
-            order.shuffle(&mut StdRng::seed_from_u64(spec.seed));
-            (
-                take(a, &order[..nt]),
-                take(a, &order[nt..nt + nv]),
-                take(a, &order[nt + nv..]),
-                Some(spec.split),
-            )
-        }
-    };
-    let context = match &spec.context {
-        None => None,
-        Some(input) => {
-            let a = &input.array;
-            if state.len() != 3 {
-                return Err(Error::config(
-                    &input.origin,
-                    "context channels are for field data (N, L, C, H, W), not vectors",
-                ));
-            }
-            if a.shape.len() != 3 || a.shape[1..] != state[1..] || a.shape[0] == 0 {
-                return Err(Error::Shape {
-                    what: input.origin.clone(),
-                    expected: format!("(Cc, {}, {}) context channels", state[1], state[2]),
-                    got: a.shape.clone(),
-                });
-            }
-            check_finite_at(a, &input.origin)?;
-            Some(a.clone())
-        }
-    };
+    let (train, valid, test, split) = splits(spec, &state)?;
+    let context = context_of(spec, &state)?;
     let mut sources = vec![source("train", &spec.train, &spec.train.array)];
     if let Some((v, t)) = &spec.valid_test {
         sources.push(source("valid", v, &v.array));
@@ -379,6 +307,89 @@ pub fn prepare(spec: &ImportSpec) -> Result<Imported> {
         valid,
         test,
         context,
+    })
+}
+
+/// The train, validation and test splits of an import, and the fractions they were drawn with
+/// (`None`: given as files).
+fn splits(spec: &ImportSpec, state: &[usize]) -> Result<(Array, Array, Array, Option<[f64; 3]>)> {
+    Ok(match &spec.valid_test {
+        Some((v, t)) => {
+            for input in std::iter::once(v).chain(t.as_ref()) {
+                check_trajectories(input)?;
+                if input.array.shape[2..] != state[..] {
+                    return Err(Error::config(
+                        &input.origin,
+                        format!(
+                            "states of shape ({}) differ from the training states' ({})",
+                            shape_text(&input.array.shape[2..]),
+                            shape_text(state)
+                        ),
+                    ));
+                }
+            }
+            let needed = 2 + usize::from(t.is_some());
+            let n = spec.train.array.shape[0]
+                + v.array.shape[0]
+                + t.as_ref().map_or(0, |t| t.array.shape[0]);
+            if n < needed {
+                return Err(Error::config(
+                    &spec.train.origin,
+                    format!("fewer than {needed} trajectories in all (at least one per split)"),
+                ));
+            }
+            let test = match t {
+                Some(t) => t.array.clone(),
+                None => {
+                    let mut shape = v.array.shape.clone();
+                    shape[0] = 0;
+                    Array::new(shape, Vec::new())
+                }
+            };
+            (spec.train.array.clone(), v.array.clone(), test, None)
+        }
+        None => {
+            let a = &spec.train.array;
+            let [nt, nv, _] = split_counts(a.shape[0], spec.split).map_err(|e| match e {
+                Error::Config { name, reason } if name == "--train" => {
+                    Error::config(&spec.train.origin, reason)
+                }
+                e => e,
+            })?;
+            let mut order: Vec<usize> = (0..a.shape[0]).collect();
+            order.shuffle(&mut StdRng::seed_from_u64(spec.seed));
+            (
+                take(a, &order[..nt]),
+                take(a, &order[nt..nt + nv]),
+                take(a, &order[nt + nv..]),
+                Some(spec.split),
+            )
+        }
+    })
+}
+
+/// The context channels of an import, checked against the fields' grid.
+fn context_of(spec: &ImportSpec, state: &[usize]) -> Result<Option<Array>> {
+    Ok(match &spec.context {
+        None => None,
+        Some(input) => {
+            let a = &input.array;
+            if state.len() != 3 {
+                return Err(Error::config(
+                    &input.origin,
+                    "context channels are for field data (N, L, C, H, W), not vectors",
+                ));
+            }
+            if a.shape.len() != 3 || a.shape[1..] != state[1..] || a.shape[0] == 0 {
+                return Err(Error::Shape {
+                    what: input.origin.clone(),
+                    expected: format!("(Cc, {}, {}) context channels", state[1], state[2]),
+                    got: a.shape.clone(),
+                });
+            }
+            check_finite_at(a, &input.origin)?;
+            Some(a.clone())
+        }
     })
 }
 
