@@ -4,7 +4,7 @@
 Reproduces, in plain eager PyTorch, the local score network of the Kolmogorov
 experiment of "Score-based Data Assimilation" (Rozet & Louppe, NeurIPS 2023)
 exactly as the Rust crate builds it (src/nn/unet.rs, src/nn/embedding.rs,
-src/score/net.rs), so that `sda bench --network unet` and this script can be
+src/score/net/mod.rs), so that `sda bench --network unet` and this script can be
 timed side by side on the same card. Only timings are reported; data are random.
 
 Network (eps_theta(x_window, t), k = 2: a window of 5 states of (u, v) on an
