@@ -67,6 +67,7 @@ pub mod record;
 pub mod record_info;
 pub mod score;
 pub mod shard;
+pub mod study;
 pub mod train;
 pub mod transform;
 

@@ -14,7 +14,7 @@ use sda::io::{read_json, read_npy, write_npy};
 use sda::mcs::System;
 
 use crate::assimilate::observed_any;
-use crate::common::bar;
+use crate::common::{bar, process_cpu};
 
 /// Draw reference trajectories from p(x | y) with a bootstrap particle filter (Gordon et al.
 /// 1993): particles follow the system's true transition and are weighted by the likelihood of
@@ -425,24 +425,4 @@ fn run_classical(a: Args, method: sda::classical::Method) -> Result<()> {
         a.output.display()
     );
     Ok(())
-}
-
-/// CPU seconds used by the process so far (all threads); wall-clock seconds where unavailable.
-pub fn process_cpu() -> f64 {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
-        let mut ts = libc::timespec {
-            tv_sec: 0,
-            tv_nsec: 0,
-        };
-        // SAFETY: clock_gettime writes into the timespec we own.
-        if unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) } == 0 {
-            return ts.tv_sec as f64 + 1e-9 * ts.tv_nsec as f64;
-        }
-    }
-    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
-    START
-        .get_or_init(std::time::Instant::now)
-        .elapsed()
-        .as_secs_f64()
 }

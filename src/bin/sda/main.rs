@@ -17,7 +17,6 @@ mod shard;
 mod simulate;
 mod slurm;
 mod study;
-mod study96;
 mod train;
 
 use std::path::PathBuf;
