@@ -1,17 +1,21 @@
 //! `sda demo`: a small Lorenz-63 assimilation end to end, in a few minutes on 2 cores.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use sda::assimilate::{SampleConfig, fused, log_likelihood, observe, residual_std, sample};
-use sda::data::{Dataset, read_trajectories, simulate};
+use sda::assimilate::{
+    Observed, SampleConfig, fused, log_likelihood, observe, residual_std, sample,
+};
+use sda::data::{Dataset, SystemInfo, read_trajectories, simulate};
 use sda::filter::{FilterConfig, particle_filter};
 use sda::io::{Array, write_npy};
 use sda::mcs::System;
 use sda::metrics::{ensemble_mean, ensemble_spread, rmse, wasserstein1};
+use sda::model::Model;
 use sda::nn::cpu::Precision;
 use sda::plot::{self, Observations};
 use sda::score::net::{Composition, ScoreNetConfig};
+use sda::score::operator::Operator;
 use sda::score::preset::{Flags, Preset};
 use sda::score::sde::VpSde;
 use sda::train::{TrainConfig, train};
@@ -68,45 +72,7 @@ pub fn run(a: Args) -> Result<()> {
     );
 
     // 2. Train.
-    let data = Dataset::load(&data_dir)?;
-    let net = ScoreNetConfig::local(2, 3, 256);
-    let config = TrainConfig {
-        epochs: a.epochs,
-        seed: a.seed,
-        ..TrainConfig::default()
-    };
-    let pb = bar(a.epochs as u64, "train");
-    let t0 = std::time::Instant::now();
-    let mut last = None;
-    let model = train(
-        &data,
-        net,
-        VpSde::default(),
-        &config,
-        &run_dir,
-        false,
-        &dev,
-        |s| {
-            pb.set_position(s.epoch as u64);
-            pb.set_message(format!(
-                "loss {:.4} valid {:.4}",
-                s.train_loss, s.valid_loss
-            ));
-            last = Some(*s);
-        },
-    )?;
-    pb.finish_and_clear();
-    let s = last.context("no epoch ran")?;
-    println!(
-        "2. trained a k = {} local score network (precision {}) for {} epochs in {:.0} s: train loss {:.4}, valid loss {:.4} → {}",
-        model.config.net.order(),
-        model.config.train.precision,
-        s.epoch,
-        t0.elapsed().as_secs_f64(),
-        s.train_loss,
-        s.valid_loss,
-        run_dir.display()
-    );
+    let model = train_model(&a, &data_dir, &run_dir, &dev)?;
 
     // 3. Observe a held-out trajectory.
     let (op, noise, length) = ("stride:8|select:0", "0.4", 65);
@@ -132,7 +98,73 @@ pub fn run(a: Args) -> Result<()> {
     );
 
     // 4. Assimilate.
-    let observed = observed(&model, &obs_dir.join("y.npy"), op, noise, length)?;
+    let (observed, x) = assimilate(&a, &model, &obs_dir, (op, noise, length), &dev)?;
+
+    // 5. Check against the truth.
+    let xs = against_truth(&a, &info, &x, &observed, &truth, length)?;
+
+    // 6. Ground truth: a bootstrap particle filter, twice (reference and floor).
+    against_filter(&a, &info, &operator, &obs_dir, &x, &xs, truth, length)
+}
+
+/// Step 2: a k = 2 local score network trained briefly on the data.
+fn train_model(
+    a: &Args,
+    data_dir: &Path,
+    run_dir: &Path,
+    dev: &burn::prelude::Device,
+) -> Result<Model> {
+    let data = Dataset::load(data_dir)?;
+    let net = ScoreNetConfig::local(2, 3, 256);
+    let config = TrainConfig {
+        epochs: a.epochs,
+        seed: a.seed,
+        ..TrainConfig::default()
+    };
+    let pb = bar(a.epochs as u64, "train");
+    let t0 = std::time::Instant::now();
+    let mut last = None;
+    let model = train(
+        &data,
+        net,
+        VpSde::default(),
+        &config,
+        run_dir,
+        false,
+        dev,
+        |s| {
+            pb.set_position(s.epoch as u64);
+            pb.set_message(format!(
+                "loss {:.4} valid {:.4}",
+                s.train_loss, s.valid_loss
+            ));
+            last = Some(*s);
+        },
+    )?;
+    pb.finish_and_clear();
+    let s = last.context("no epoch ran")?;
+    println!(
+        "2. trained a k = {} local score network (precision {}) for {} epochs in {:.0} s: train loss {:.4}, valid loss {:.4} → {}",
+        model.config.net.order(),
+        model.config.train.precision,
+        s.epoch,
+        t0.elapsed().as_secs_f64(),
+        s.train_loss,
+        s.valid_loss,
+        run_dir.display()
+    );
+    Ok(model)
+}
+
+/// Step 4: posterior samples given the observations, with `sda assimilate`'s settings.
+fn assimilate(
+    a: &Args,
+    model: &Model,
+    obs_dir: &Path,
+    (op, noise, length): (&str, &str, usize),
+    dev: &burn::prelude::Device,
+) -> Result<(Observed, Array)> {
+    let observed = observed(model, &obs_dir.join("y.npy"), op, noise, length)?;
     // The settings of `sda assimilate` without flags.
     let settings = Preset::default().resolve(&Flags::default())?;
     let cfg = SampleConfig {
@@ -141,13 +173,13 @@ pub fn run(a: Args) -> Result<()> {
         batch: 64,
         composition: Composition::default(),
         precision: Precision::Auto
-            .resolve(model.config.net.fused_width(fused(&model.config.net, &dev)))?,
+            .resolve(model.config.net.fused_width(fused(&model.config.net, dev)))?,
         seed: a.seed,
         ..SampleConfig::default().with(&settings)
     };
     let pb = bar((a.samples.div_ceil(64) * 256) as u64, "assimilate");
     let t0 = std::time::Instant::now();
-    let x = sample(&model, Some(&observed), &cfg, &dev, |i| {
+    let x = sample(model, Some(&observed), &cfg, dev, |i| {
         pb.set_position(i as u64)
     })?;
     pb.finish_and_clear();
@@ -161,8 +193,18 @@ pub fn run(a: Args) -> Result<()> {
         t0.elapsed().as_secs_f64(),
         out.display()
     );
+    Ok((observed, x))
+}
 
-    // 5. Check against the truth.
+/// Step 5: the posterior against the true trajectory; returns the samples in f64.
+fn against_truth(
+    a: &Args,
+    info: &SystemInfo,
+    x: &Array,
+    observed: &Observed,
+    truth: &[f32],
+    length: usize,
+) -> Result<Vec<f64>> {
     let xs: Vec<f64> = x.data.iter().map(|&v| v as f64).collect();
     let truth64: Vec<f64> = truth.iter().map(|&v| v as f64).collect();
     let mean = ensemble_mean(&xs, a.samples);
@@ -171,8 +213,8 @@ pub fn run(a: Args) -> Result<()> {
         .chain()?
         .log_prob_trajectories(&xs, length)
         .unwrap_or_default();
-    let ll = log_likelihood(&x, &observed, &info.state_shape)?;
-    let (res, nstd) = residual_std(&x, &observed, &info.state_shape)?;
+    let ll = log_likelihood(x, observed, &info.state_shape)?;
+    let (res, nstd) = residual_std(x, observed, &info.state_shape)?;
     println!("5. posterior against the true trajectory:");
     println!(
         "   RMSE of the posterior mean: {:.2}, ensemble spread: {:.2}",
@@ -191,8 +233,22 @@ pub fn run(a: Args) -> Result<()> {
         "   mean log p(y | x): {:.1}; std(A(x) − y) = {res:.3} (noise std {nstd:.3})",
         ll.iter().sum::<f64>() / ll.len() as f64
     );
+    Ok(xs)
+}
 
-    // 6. Ground truth: a bootstrap particle filter, twice (reference and floor).
+/// Step 6: the posterior against a bootstrap particle filter run twice (reference and floor),
+/// and the figure.
+#[allow(clippy::too_many_arguments)]
+fn against_filter(
+    a: &Args,
+    info: &SystemInfo,
+    operator: &Operator,
+    obs_dir: &Path,
+    x: &Array,
+    xs: &[f64],
+    truth: Vec<f32>,
+    length: usize,
+) -> Result<()> {
     let t0 = std::time::Instant::now();
     let y = sda::io::read_npy(&obs_dir.join("y.npy"))?;
     let filter = |seed: u64| {
@@ -202,7 +258,7 @@ pub fn run(a: Args) -> Result<()> {
         };
         particle_filter(
             info.system.chain()?,
-            &operator,
+            operator,
             &y,
             &[0.4; 9],
             &info.state_shape,
@@ -218,7 +274,7 @@ pub fn run(a: Args) -> Result<()> {
         .iter()
         .map(|&v| v as f64)
         .collect();
-    let w1 = wasserstein1(&xs, &fav, length * 3);
+    let w1 = wasserstein1(xs, &fav, length * 3);
     let floor = wasserstein1(&fbv, &fav, length * 3);
     let png = a.output.join("posterior.png");
     let obs = Observations {
@@ -228,7 +284,7 @@ pub fn run(a: Args) -> Result<()> {
     };
     let labels = ["x", "y", "z"].map(String::from);
     let truth = Array::new(vec![1, length, 3], truth);
-    plot::trajectories(&png, &x, Some(&fa), Some(&truth), Some(&obs), &labels)?;
+    plot::trajectories(&png, x, Some(&fa), Some(&truth), Some(&obs), &labels)?;
     println!(
         "6. against a particle filter (16384 particles, {:.1} s): W1 = {w1:.1} (filter-vs-filter floor {floor:.1}) → {}, {}",
         t0.elapsed().as_secs_f64(),

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use sda::data::{read_info, shape_text};
-use sda::evaluate::{evaluate_at, resimulation};
+use sda::evaluate::{Evaluation, Resimulation, TimeAveraged, evaluate_at, resimulation};
 use sda::io::read_npy;
 use sda::mcs::System;
 
@@ -99,31 +99,8 @@ pub fn run(a: Args) -> Result<()> {
         .map(|p| read_npy(p).with_context(|| "--truth"))
         .transpose()?;
     let system = a.system.as_deref().map(system).transpose()?;
-    // A data folder's description places tables by station, place or date on its record.
-    let info = match a.system.as_deref().map(std::path::Path::new) {
-        Some(p) if p.is_dir() => {
-            Some(read_info(p).with_context(|| format!("--system {}", p.display()))?)
-        }
-        _ => None,
-    };
     let shape = samples.shape[2..].to_vec();
-    let observed = match &a.observations {
-        Some(path) => Some(
-            observed_any(
-                &shape,
-                path,
-                a.operator.as_deref(),
-                a.noise.as_deref(),
-                samples.shape[1],
-                info.as_ref().map(|info| crate::assimilate::OnRecord {
-                    info,
-                    start: a.start.as_deref(),
-                }),
-            )?
-            .0,
-        ),
-        None => None,
-    };
+    let observed = observations(&a, &shape, samples.shape[1])?;
     if let Some(System::External(_)) = &system {
         let note = "log p(x_2:L | x_1): not available (an imported system has no simulator, so \
                     no transition density)";
@@ -134,24 +111,7 @@ pub fn run(a: Args) -> Result<()> {
             println!("{note}");
         }
     }
-    let averaged = match (a.skip.or(a.at.as_ref().map(|_| 0)), &truth) {
-        (Some(skip), Some(t)) => {
-            let times = match &a.at {
-                Some(spec) => Some(
-                    sda::score::operator::Operator::parse(spec)
-                        .and_then(|o| o.times(samples.shape[1]))
-                        .context("--at")?,
-                ),
-                None => None,
-            };
-            Some(
-                sda::evaluate::time_averaged(&samples, t, skip, times.as_deref())
-                    .context("--skip")?,
-            )
-        }
-        (Some(_), None) => bail!("--skip/--at: the time-averaged scores need --truth"),
-        _ => None,
-    };
+    let averaged = averaged(&a, &samples, truth.as_ref())?;
     if let Some(s) = &system
         && s.deterministic()
         && !matches!(s, System::External(_))
@@ -198,6 +158,72 @@ pub fn run(a: Args) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(());
     }
+    print_scores(&a, &e, keep.is_none());
+    print_extras(&e, averaged.as_ref(), resim.as_ref());
+    Ok(())
+}
+
+/// The observations of the flags, if any, for trajectories of `length` states of `shape`.
+fn observations(
+    a: &Args,
+    shape: &[usize],
+    length: usize,
+) -> Result<Option<sda::assimilate::Observed>> {
+    // A data folder's description places tables by station, place or date on its record.
+    let info = match a.system.as_deref().map(std::path::Path::new) {
+        Some(p) if p.is_dir() => {
+            Some(read_info(p).with_context(|| format!("--system {}", p.display()))?)
+        }
+        _ => None,
+    };
+    Ok(match &a.observations {
+        Some(path) => Some(
+            observed_any(
+                shape,
+                path,
+                a.operator.as_deref(),
+                a.noise.as_deref(),
+                length,
+                info.as_ref().map(|info| crate::assimilate::OnRecord {
+                    info,
+                    start: a.start.as_deref(),
+                }),
+            )?
+            .0,
+        ),
+        None => None,
+    })
+}
+
+/// DAPPER's time-averaged scores against the truth, with --skip or --at.
+fn averaged(
+    a: &Args,
+    samples: &sda::io::Array,
+    truth: Option<&sda::io::Array>,
+) -> Result<Option<TimeAveraged>> {
+    Ok(match (a.skip.or(a.at.as_ref().map(|_| 0)), truth) {
+        (Some(skip), Some(t)) => {
+            let times = match &a.at {
+                Some(spec) => Some(
+                    sda::score::operator::Operator::parse(spec)
+                        .and_then(|o| o.times(samples.shape[1]))
+                        .context("--at")?,
+                ),
+                None => None,
+            };
+            Some(
+                sda::evaluate::time_averaged(samples, t, skip, times.as_deref())
+                    .context("--skip")?,
+            )
+        }
+        (Some(_), None) => bail!("--skip/--at: the time-averaged scores need --truth"),
+        _ => None,
+    })
+}
+
+/// The scores as a table on stdout: against the reference and the observations, and
+/// against the truth. `unmasked`: every value was scored.
+fn print_scores(a: &Args, e: &Evaluation, unmasked: bool) {
     let show = |name: &str, v: Option<f64>| {
         if let Some(v) = v {
             println!("  {name:<34} {v:.4}");
@@ -208,7 +234,7 @@ pub fn run(a: Args) -> Result<()> {
         a.samples.display(),
         e.samples,
         e.failed,
-        if e.failed == e.samples && keep.is_none() {
+        if e.failed == e.samples && unmasked {
             "; the values of a data folder's fixed mask are NaN in a baseline's output: give \
              --system DATA"
         } else {
@@ -261,7 +287,12 @@ pub fn run(a: Args) -> Result<()> {
     if let Some(h) = &e.rank_histogram {
         println!("  {:<34} {h:?}", "rank histogram");
     }
-    if let Some(t) = &averaged {
+}
+
+/// The lines after the scores: the time-averaged scores, a calibration warning and the
+/// re-simulation of the samples' first states.
+fn print_extras(e: &Evaluation, averaged: Option<&TimeAveraged>, resim: Option<&Resimulation>) {
+    if let Some(t) = averaged {
         println!(
             "  time-averaged over {} states (DAPPER's scores): rmse {:.4}  spread {:.4}  crps {:.4}",
             t.states, t.rmse, t.spread, t.crps
@@ -272,7 +303,7 @@ pub fn run(a: Args) -> Result<()> {
     {
         println!("{w}");
     }
-    if let Some(r) = &resim {
+    if let Some(r) = resim {
         let errs: Vec<String> = r.relative_error.iter().map(|v| format!("{v:.3}")).collect();
         println!(
             "  re-simulated first states of {} samples: ‖x_i − sim_i‖ / ‖x_i‖ per state",
@@ -284,7 +315,6 @@ pub fn run(a: Args) -> Result<()> {
             r.between_samples
         );
     }
-    Ok(())
 }
 
 /// The values of a trajectory `(L, *state)` to score, and a line saying which: those the data

@@ -156,21 +156,7 @@ fn run_vorticity(a: VortArgs) -> Result<()> {
         bail!("--samples: must be at least 1");
     }
     let samples = a.samples.min(n);
-    let states = match a.states {
-        Some(states) => {
-            if let Some(&s) = states.iter().find(|&&s| s >= l) {
-                bail!(
-                    "--states: state {s} is out of range for {} with {l} states",
-                    a.fields.display()
-                );
-            }
-            states
-        }
-        None => spread(l, 8),
-    };
-    if states.is_empty() {
-        bail!("--states: no state given");
-    }
+    let states = states_of(&a, l)?;
     let size = 2 * h * w;
     let pick = |data: &[f32], length: usize, trajectory: usize| -> Vec<f32> {
         states
@@ -183,30 +169,7 @@ fn run_vorticity(a: VortArgs) -> Result<()> {
     // Rows: the truth, then the samples; each row the chosen states' (u, v).
     let mut rows = Vec::new();
     let mut row_labels = Vec::new();
-    if let Some(path) = &a.reference {
-        let r = read_fields(path, "--reference")?;
-        let [m, lr, _, hr, wr] = r.shape[..] else {
-            unreachable!("read_fields checks the rank")
-        };
-        if (hr, wr) != (h, w) {
-            bail!(
-                "--reference {}: fields of {hr} x {wr}, the samples' are {h} x {w}",
-                path.display()
-            );
-        }
-        if a.reference_index >= m {
-            bail!(
-                "--reference-index: {} is out of range for {} with {m} trajectories",
-                a.reference_index,
-                path.display()
-            );
-        }
-        if let Some(&s) = states.iter().find(|&&s| s >= lr) {
-            bail!(
-                "--reference {}: state {s} is out of range for {lr} states",
-                path.display()
-            );
-        }
+    if let Some((r, lr)) = reference(&a, &states, h, w)? {
         rows.extend(pick(&r.data, lr, a.reference_index));
         row_labels.push("truth".to_string());
     }
@@ -241,23 +204,7 @@ fn run_vorticity(a: VortArgs) -> Result<()> {
     });
 
     let out = a.output.unwrap_or_else(|| a.fields.with_extension("png"));
-    let stations: Vec<usize> = match &a.stations {
-        None => Vec::new(),
-        Some(path) => {
-            let p = read_npy(path).with_context(|| "--stations")?;
-            let mut cells = Vec::with_capacity(p.data.len());
-            for &v in &p.data {
-                if !(v >= 0.0 && v.fract() == 0.0 && (v as usize) < size) {
-                    bail!(
-                        "--stations {}: {v} is not a flat index of a state of {size} values",
-                        path.display()
-                    );
-                }
-                cells.push(v as usize % (h * w));
-            }
-            cells
-        }
-    };
+    let stations = stations(a.stations.as_deref(), size, h, w)?;
     vorticity_grid_stations(
         &out,
         &omega,
@@ -274,6 +221,80 @@ fn run_vorticity(a: VortArgs) -> Result<()> {
         println!("→ {}", path.display());
     }
     Ok(())
+}
+
+/// The states (columns) to draw: --states, checked against the fields' `l`, or up to 8 evenly
+/// spaced.
+fn states_of(a: &VortArgs, l: usize) -> Result<Vec<usize>> {
+    let states = match &a.states {
+        Some(states) => {
+            if let Some(&s) = states.iter().find(|&&s| s >= l) {
+                bail!(
+                    "--states: state {s} is out of range for {} with {l} states",
+                    a.fields.display()
+                );
+            }
+            states.clone()
+        }
+        None => spread(l, 8),
+    };
+    if states.is_empty() {
+        bail!("--states: no state given");
+    }
+    Ok(states)
+}
+
+/// The fields of --reference (with their states per trajectory), checked against the samples'
+/// grid of `h` × `w`, --reference-index and the states drawn.
+fn reference(a: &VortArgs, states: &[usize], h: usize, w: usize) -> Result<Option<(Array, usize)>> {
+    let Some(path) = &a.reference else {
+        return Ok(None);
+    };
+    let r = read_fields(path, "--reference")?;
+    let [m, lr, _, hr, wr] = r.shape[..] else {
+        unreachable!("read_fields checks the rank")
+    };
+    if (hr, wr) != (h, w) {
+        bail!(
+            "--reference {}: fields of {hr} x {wr}, the samples' are {h} x {w}",
+            path.display()
+        );
+    }
+    if a.reference_index >= m {
+        bail!(
+            "--reference-index: {} is out of range for {} with {m} trajectories",
+            a.reference_index,
+            path.display()
+        );
+    }
+    if let Some(&s) = states.iter().find(|&&s| s >= lr) {
+        bail!(
+            "--reference {}: state {s} is out of range for {lr} states",
+            path.display()
+        );
+    }
+    Ok(Some((r, lr)))
+}
+
+/// The grid cells of --stations (flat indices within a state of `size` values on `h` × `w`).
+fn stations(path: Option<&Path>, size: usize, h: usize, w: usize) -> Result<Vec<usize>> {
+    Ok(match path {
+        None => Vec::new(),
+        Some(path) => {
+            let p = read_npy(path).with_context(|| "--stations")?;
+            let mut cells = Vec::with_capacity(p.data.len());
+            for &v in &p.data {
+                if !(v >= 0.0 && v.fract() == 0.0 && (v as usize) < size) {
+                    bail!(
+                        "--stations {}: {v} is not a flat index of a state of {size} values",
+                        path.display()
+                    );
+                }
+                cells.push(v as usize % (h * w));
+            }
+            cells
+        }
+    })
 }
 
 /// Reads velocity fields, checking that they are (N, L, 2, H, W) and not empty.

@@ -5,13 +5,14 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use sda::data::Dataset;
 use sda::import::read_context;
+use sda::model::Model;
 use sda::nn::cpu::Precision;
 use sda::output::{Existing, Folder, check_folder, remove_outputs};
-use sda::score::net::{Architecture, UNetPreset};
+use sda::score::net::{Architecture, ScoreNetConfig, UNetPreset};
 use sda::score::sde::{Schedule, VpSde};
 use sda::train::{
-    Engine, LrSchedule, NetSpec, Network, TrainConfig, default_batch_lr, is_run_file, train_with,
-    use_data_context,
+    Engine, EpochStats, LrSchedule, NetSpec, Network, TrainConfig, default_batch_lr, is_run_file,
+    train_with, use_data_context,
 };
 
 use crate::common::{bar, device};
@@ -155,23 +156,7 @@ pub fn run(a: Args) -> Result<()> {
     let dev = device(&a.device)?;
     let data = Dataset::load(&a.data).with_context(|| format!("--data {}", a.data.display()))?;
     let shape = &data.info.state_shape;
-    let mut net = NetSpec {
-        order: a.order,
-        architecture: a.architecture,
-        global_length: a.global_length,
-        network: a.network,
-        width: a.width,
-        depth: a.depth,
-        preset: a.preset,
-        hidden: a.hidden.clone(),
-        blocks: a.blocks,
-        kernel: a.kernel,
-        embedding: a.embedding,
-    }
-    .config(shape, data.info.system.layout())?;
-    let context = read_context(&a.data, &data.info)
-        .with_context(|| format!("--data {}", a.data.display()))?;
-    use_data_context(&mut net, &data.info.system, context);
+    let net = network(&a, &data)?;
     let (batch, lr) = default_batch_lr(shape);
     let config = TrainConfig {
         epochs: a.epochs,
@@ -223,6 +208,41 @@ pub fn run(a: Args) -> Result<()> {
     .with_context(|| format!("training into {}", a.output.display()))?;
     pb.finish();
     let secs = t0.elapsed().as_secs_f64();
+    report(&a, &data, &model, last, secs)
+}
+
+/// The network of the flags for the data's states (with the data folder's context).
+fn network(a: &Args, data: &Dataset) -> Result<ScoreNetConfig> {
+    let shape = &data.info.state_shape;
+    let mut net = NetSpec {
+        order: a.order,
+        architecture: a.architecture,
+        global_length: a.global_length,
+        network: a.network,
+        width: a.width,
+        depth: a.depth,
+        preset: a.preset,
+        hidden: a.hidden.clone(),
+        blocks: a.blocks,
+        kernel: a.kernel,
+        embedding: a.embedding,
+    }
+    .config(shape, data.info.system.layout())?;
+    let context = read_context(&a.data, &data.info)
+        .with_context(|| format!("--data {}", a.data.display()))?;
+    use_data_context(&mut net, &data.info.system, context);
+    Ok(net)
+}
+
+/// What the training did: its last epoch and the whole run's final losses, or that the run
+/// was already done.
+fn report(
+    a: &Args,
+    data: &Dataset,
+    model: &Model,
+    last: Option<EpochStats>,
+    secs: f64,
+) -> Result<()> {
     if let Some(s) = last {
         println!(
             "trained {} (k = {}, {}, precision {}) for {} epochs in {:.1} s: train loss {:.4}, valid loss {:.4} → {}",
