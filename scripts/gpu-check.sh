@@ -176,13 +176,13 @@ if "$SDA" simulate --help 2>/dev/null | grep -q kolmogorov; then
         --length 32 --burn-in 32 --size 128 --coarsen 2 &&
         vk train 150 "$SDA" train --data "$D/data" --output "$D/run" --device vulkan \
             --epochs "$EPOCHS" --checkpoint-every "$EPOCHS" &&
-        run observe 20 "$SDA" observe --trajectories "$D/data/test.npy" --index 0 --length 16 \
+        run observe 20 "$SDA" observe "$D/data/test.npy" --index 0 --length 16 \
             --operator 'stride:4|coarsen:8' --noise 0.1 --output "$D/obs" &&
         vk assimilate 100 "$SDA" assimilate --model "$D/run" --observations "$D/obs/y.npy" \
             --operator 'stride:4|coarsen:8' --noise 0.1 --length 16 --samples 2 --batch 2 \
             --steps 256 --corrections 1 --tau 0.5 --gamma 0.01 --device vulkan \
             --output "$D/posterior.npy" &&
-        run plot 30 "$SDA" plot vorticity "$D/posterior.npy" --reference "$D/obs/truth.npy" \
+        run plot 30 "$SDA" plot vorticity "$D/posterior.npy" --truth "$D/obs/truth.npy" \
             --samples 2 --output "$OUT/posterior.png"
     cp "$D/run/stats.csv" "$D/posterior.npy" "$D/obs/truth.npy" "$OUT/" 2>/dev/null
 else
@@ -190,7 +190,7 @@ else
 fi
 
 # 7. The half-precision probe (everything in f16; a speed bound, not a setting)
-vk bench-unet-f16 90 "$SDA" bench --network unet --device vulkan --precision f16 --states 8,64 \
+vk bench-unet-f16 90 "$SDA" bench --network unet --device vulkan --dtype f16 --lengths 8,64 \
     --assimilation-states 0 --json
 
 echo "=== done in $(elapsed)s; figures in $OUT/*.log, kernel cache in $CACHE ($(du -sh "$CACHE" | cut -f1))"

@@ -40,7 +40,7 @@ for s in "${SCENARIOS[@]}"; do
   steps=${STEPS:-$steps}
   echo "== $name: '$op', noise $noise, $steps steps"
   # shellcheck disable=SC2086
-  "$SDA" observe --trajectories "$DATA/test.npy" --index "$INDEX" --length "$LENGTH" \
+  "$SDA" observe "$DATA/test.npy" --index "$INDEX" --length "$LENGTH" \
       --operator "$op" --noise "$noise" --output "$OUT/$name" $extra
   for lik in $LIKELIHOODS; do
     t0=$(date +%s.%N)
@@ -53,11 +53,11 @@ for s in "${SCENARIOS[@]}"; do
     echo "$name,$lik,$(awk "BEGIN{printf \"%.1f\", $t1 - $t0}"),$res,$noise" >> "$OUT/summary.csv"
     mask=()
     [[ $name == 5-* ]] && mask=(--mask "$OUT/ring.npy")
-    "$SDA" plot vorticity "$OUT/$name/x-$lik.npy" --reference "$OUT/$name/truth.npy" \
+    "$SDA" plot vorticity "$OUT/$name/x-$lik.npy" --truth "$OUT/$name/truth.npy" \
         --samples 3 "${mask[@]}" --output "$OUT/$name-$lik.png"
   done
 done
-"$SDA" evaluate --samples "$OUT/1-assimilation/x-sda.npy" --system "$DATA" \
+"$SDA" evaluate "$OUT/1-assimilation/x-sda.npy" --system "$DATA" \
     --truth "$OUT/1-assimilation/truth.npy" --observations "$OUT/1-assimilation/y.npy" \
     --operator "stride:4|coarsen:$C8" --noise 0.1 | tee "$OUT/1-assimilation/evaluate-sda.txt"
 "$SDA" plot vorticity "$OUT/1-assimilation/x-sda.npy" --samples 1 \

@@ -13,7 +13,7 @@ op='stride:8|select:0'
 
 $SDA simulate lorenz63 --output "$DIR/data" --trajectories 256 --length 256 --burn-in 256 --seed 4 --force >/dev/null
 $SDA train --data "$DIR/data" --output "$DIR/run" --epochs 64 --seed 0 --force >/dev/null
-$SDA observe --trajectories "$DIR/data/test.npy" --index 0 --length 65 --operator "$op" \
+$SDA observe "$DIR/data/test.npy" --index 0 --length 65 --operator "$op" \
     --noise 0.4 --seed 0 --output "$DIR/obs" >/dev/null
 $SDA filter --system "$DIR/data" --observations "$DIR/obs/y.npy" --operator "$op" --noise 0.4 \
     --length 65 --particles 4096 --keep 256 --seed 0 --output "$DIR/pf.npy" >/dev/null

@@ -134,7 +134,7 @@ fn every_baseline_writes_samples_and_a_mean_that_evaluate_scores_at_hidden_value
             s(&dir.join("obs/obs.csv")),
             "--system",
             s(&dir.join("data")),
-            "--hidden",
+            "--unobserved",
         ]));
         assert!(
             scored.contains("scored at 16 of 24 values of the trajectory"),
@@ -241,13 +241,13 @@ fn bad_baseline_input_is_one_line_and_writes_nothing() {
         s(&out),
     ]);
     fails_with(&o, &out, "is fitted on a data folder's training split");
-    // --hidden needs observations; a mask of the wrong shape is refused.
+    // --unobserved needs observations; a mask of the wrong shape is refused.
     let x = dir.join("climatology-h.npy");
     ok(filter("climatology", &["--samples", "4"], &x));
-    let o = sda(&["evaluate", "--samples", s(&x), "--hidden"]);
+    let o = sda(&["evaluate", s(&x), "--unobserved"]);
     assert!(!o.status.success());
     let m = dir.join("mask5.npy");
     write(&m, vec![5], vec![1.0; 5]);
-    let o = sda(&["evaluate", "--samples", s(&x), "--mask", s(&m)]);
+    let o = sda(&["evaluate", s(&x), "--mask", s(&m)]);
     fails_with(&o, &out, "not a state's (3) or a trajectory's (8, 3)");
 }

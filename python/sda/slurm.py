@@ -65,7 +65,7 @@ def submit(
     args = ["slurm", "submit", "--array", str(array)]
     for flag, value in [
         ("--throttle", throttle),
-        ("--time", time),
+        ("--time-limit", time),
         ("--partition", partition),
         ("--account", account),
         ("--gpus-per-task", gpus_per_task),

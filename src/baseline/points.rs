@@ -1,5 +1,5 @@
 //! Observations as single measured values: `(time, index, value, std)`, the form that the
-//! statistical baselines and `sda evaluate --hidden` need. A table of observations is one
+//! statistical baselines and `sda evaluate --unobserved` need. A table of observations is one
 //! already; an operator is one when each observed value is a value of the state (`stride`,
 //! `last`, `at`, `select`, `crop`, `space-stride`, `mask` and `points` terms): which value each
 //! one reads comes from applying the operator's own per-state map to the states' flat indices.
@@ -39,11 +39,11 @@ pub fn observed_values(
             reason: match t {
                 Term::Table(_) | Term::Weighted(_) => "a row observes a place between grid \
                     cells (a bilinear sum of values), not one value: the statistical baselines \
-                    and --hidden take rows by index or station"
+                    and --unobserved take rows by index or station"
                     .to_string(),
                 _ => format!(
                     "observes a transform of the state ({t:?}), not its values: the statistical \
-                     baselines and --hidden take tables and operators made of stride, last, at, \
+                     baselines and --unobserved take tables and operators made of stride, last, at, \
                      select, crop, space-stride, mask and points terms"
                 ),
             },

@@ -1,6 +1,6 @@
 //! `sda evaluate`: metrics of posterior samples against a reference and a truth.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use sda::data::{read_info, shape_text};
@@ -15,9 +15,22 @@ use crate::assimilate::observed_any;
 /// transition, mean log p(y | x), RMSE of the posterior mean, spread, CRPS and rank histogram.
 #[derive(clap::Args)]
 pub struct Args {
-    /// Samples, (N, L, D).
-    #[arg(long)]
-    pub samples: PathBuf,
+    /// Samples, (N, L, D): a file of `sda assimilate`, `sample` or `filter`.
+    #[arg(
+        value_name = "SAMPLES",
+        required_unless_present = "samples_flag",
+        conflicts_with = "samples_flag"
+    )]
+    pub samples: Option<PathBuf>,
+    /// The samples' file as `--samples FILE`, its spelling before (everywhere else
+    /// `--samples` is a count).
+    #[arg(
+        long = "samples",
+        id = "samples_flag",
+        value_name = "FILE",
+        hide = true
+    )]
+    pub samples_flag: Option<PathBuf>,
     /// Reference samples, (M, L, D) (e.g. a particle filter's).
     #[arg(long)]
     pub reference: Option<PathBuf>,
@@ -55,11 +68,12 @@ pub struct Args {
     #[arg(long)]
     pub at: Option<String>,
     /// Score only the values that were not observed (the held-out values of --observations,
-    /// a table or an operator that picks values): RMSE, CRPS, spread and coverage there.
-    #[arg(long, requires = "observations")]
+    /// a table or an operator that picks values): RMSE, CRPS, spread and coverage there
+    /// (`--hidden` before: that name is the U-Net's channels in `train`).
+    #[arg(long = "unobserved", alias = "hidden", requires = "observations")]
     pub hidden: bool,
     /// Score only the values where this .npy is non-zero: of the state's shape (every state)
-    /// or (L, *state). With --hidden, the values both keep.
+    /// or (L, *state). With --unobserved, the values both keep.
     #[arg(long)]
     pub mask: Option<PathBuf>,
     /// Print one JSON object instead of a table.
@@ -79,12 +93,22 @@ pub fn system(spec: &str) -> Result<System> {
     }
 }
 
+impl Args {
+    /// The samples' file, however it was given.
+    fn samples(&self) -> &Path {
+        self.samples
+            .as_deref()
+            .or(self.samples_flag.as_deref())
+            .expect("clap requires one")
+    }
+}
+
 pub fn run(a: Args) -> Result<()> {
-    let samples = read_npy(&a.samples).with_context(|| "--samples")?;
+    let samples = read_npy(a.samples()).with_context(|| a.samples().display().to_string())?;
     if samples.shape.len() < 3 || samples.shape[0] == 0 {
         bail!(
-            "--samples {}: expected a non-empty (N, L, D) array, got {:?}",
-            a.samples.display(),
+            "{}: expected a non-empty (N, L, D) array of samples, got {:?}",
+            a.samples().display(),
             samples.shape
         );
     }
@@ -231,7 +255,7 @@ fn print_scores(a: &Args, e: &Evaluation, unmasked: bool) {
     };
     println!(
         "{}: {} samples ({} failed: NaN or inf{})",
-        a.samples.display(),
+        a.samples().display(),
         e.samples,
         e.failed,
         if e.failed == e.samples && unmasked {
@@ -318,7 +342,7 @@ fn print_extras(e: &Evaluation, averaged: Option<&TimeAveraged>, resim: Option<&
 }
 
 /// The values of a trajectory `(L, *state)` to score, and a line saying which: those the data
-/// folder of `--system` models (its fixed mask), those `--mask` keeps, and with `--hidden`
+/// folder of `--system` models (its fixed mask), those `--mask` keeps, and with `--unobserved`
 /// those `--observations` did not observe. `None` when every value is scored.
 fn scored(
     a: &Args,
@@ -376,18 +400,18 @@ fn scored(
         what.push(format!("those --mask {} keeps", path.display()));
     }
     if a.hidden {
-        let o = observed.expect("--hidden requires --observations");
+        let o = observed.expect("--unobserved requires --observations");
         let seen =
-            sda::baseline::points::observed_mask(&o.operator, l, state).context("--hidden")?;
+            sda::baseline::points::observed_mask(&o.operator, l, state).context("--unobserved")?;
         keep.iter_mut().zip(&seen).for_each(|(k, &s)| *k &= !s);
-        what.push("those not observed (--hidden)".into());
+        what.push("those not observed (--unobserved)".into());
     }
     if what.is_empty() {
         return Ok((None, None));
     }
     let n = keep.iter().filter(|&&k| k).count();
     if n == 0 {
-        bail!("--hidden/--mask: no value of the trajectory is left to score");
+        bail!("--unobserved/--mask: no value of the trajectory is left to score");
     }
     let line = format!(
         "scored at {n} of {} values of the trajectory: {}",

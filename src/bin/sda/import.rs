@@ -87,8 +87,9 @@ pub struct Args {
     #[arg(long, value_delimiter = ',')]
     pub split: Option<Vec<f64>>,
     /// Constant context channels of field data (.npy, (Cc, H, W)), given to the network beside
-    /// every state (as the forcing sin(4y) is for Kolmogorov flow).
-    #[arg(long)]
+    /// every state (as the forcing sin(4y) is for Kolmogorov flow) (`--context` before: that
+    /// name is the autoregressive window's context states in `assimilate`).
+    #[arg(long = "context-fields", alias = "context")]
     pub context: Option<PathBuf>,
     /// How the values of a vector state sit in space: `vector` (no order) or `ring` (a
     /// periodic 1-D grid, as Lorenz-96: `sda train` then shares one network along the ring).

@@ -16,8 +16,21 @@ use crate::common::noise;
 #[derive(clap::Args)]
 pub struct Args {
     /// Trajectories, e.g. data/test.npy (shape (N, L, D)).
-    #[arg(long)]
-    pub trajectories: PathBuf,
+    #[arg(
+        value_name = "TRAJECTORIES",
+        required_unless_present = "trajectories_flag",
+        conflicts_with = "trajectories_flag"
+    )]
+    pub trajectories: Option<PathBuf>,
+    /// The trajectories' file as `--trajectories FILE`, its spelling before (everywhere else
+    /// `--trajectories` is a count).
+    #[arg(
+        long = "trajectories",
+        id = "trajectories_flag",
+        value_name = "FILE",
+        hide = true
+    )]
+    pub trajectories_flag: Option<PathBuf>,
     /// Which trajectory.
     #[arg(long, default_value_t = 0)]
     pub index: usize,
@@ -124,16 +137,21 @@ pub fn run_mask(a: MaskArgs) -> Result<()> {
 
 pub fn run(a: Args) -> Result<()> {
     preflight(&a.output)?;
-    let x = sda::io::read_npy(&a.trajectories).with_context(|| "--trajectories")?;
+    let file = a
+        .trajectories
+        .as_deref()
+        .or(a.trajectories_flag.as_deref())
+        .expect("clap requires one");
+    let x = sda::io::read_npy(file).with_context(|| file.display().to_string())?;
     if x.shape.len() < 3 {
         bail!(
-            "--trajectories {}: expected shape (N, L, D), got {:?}",
-            a.trajectories.display(),
+            "{}: expected trajectories of shape (N, L, D), got {:?}",
+            file.display(),
             x.shape
         );
     }
     let state_shape = x.shape[2..].to_vec();
-    let x = read_trajectories(&a.trajectories, &state_shape)?;
+    let x = read_trajectories(file, &state_shape)?;
     let (n, l, f) = (
         x.shape[0],
         x.shape[1],
@@ -143,7 +161,7 @@ pub fn run(a: Args) -> Result<()> {
         bail!(
             "--index {}: {} holds {n} trajectories",
             a.index,
-            a.trajectories.display()
+            file.display()
         );
     }
     let length = a.length.unwrap_or(l);

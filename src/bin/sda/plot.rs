@@ -114,11 +114,17 @@ pub struct VortArgs {
     /// spaced, the first and the last included).
     #[arg(long, value_delimiter = ',')]
     pub states: Option<Vec<usize>>,
-    /// True trajectories, (M, L', 2, H, W), drawn as the first row labelled "truth".
-    #[arg(long)]
+    /// True trajectories, (M, L', 2, H, W), drawn as the first row labelled "truth"
+    /// (`--reference` before: that name is a set of reference samples elsewhere).
+    #[arg(long = "truth", alias = "reference")]
     pub reference: Option<PathBuf>,
-    /// Which trajectory of --reference is the truth.
-    #[arg(long, default_value_t = 0, requires = "reference")]
+    /// Which trajectory of --truth is drawn.
+    #[arg(
+        long = "truth-index",
+        alias = "reference-index",
+        default_value_t = 0,
+        requires = "reference"
+    )]
     pub reference_index: usize,
     /// Colour limits ±vmax of the vorticity, in grid units (centred differences, one cell = 1).
     #[arg(long, default_value_t = VORTICITY_VMAX)]
@@ -127,12 +133,14 @@ pub struct VortArgs {
     #[arg(long, default_value_t = 3)]
     pub scale: u32,
     /// Observed cells, (H, W) for every state or (L, H, W) per state (bool or float, non-zero =
-    /// observed); unobserved cells are faded to grey.
-    #[arg(long)]
+    /// observed); unobserved cells are faded to grey (`--mask` before: that name is the values
+    /// scored in `evaluate`).
+    #[arg(long = "observed", alias = "mask")]
     pub mask: Option<PathBuf>,
     /// Station markers: a .npy of flat indices within a state (the file of a `points:` term;
-    /// `c·H·W + i·W + j`), each grid cell (i, j) drawn white in a black frame.
-    #[arg(long)]
+    /// `c·H·W + i·W + j`), each grid cell (i, j) drawn white in a black frame (`--stations`
+    /// before: that name is a count in `observe`).
+    #[arg(long = "points", alias = "stations")]
     pub stations: Option<PathBuf>,
     /// Also write an animated GIF of the first sample, every state.
     #[arg(long)]
@@ -250,43 +258,43 @@ fn reference(a: &VortArgs, states: &[usize], h: usize, w: usize) -> Result<Optio
     let Some(path) = &a.reference else {
         return Ok(None);
     };
-    let r = read_fields(path, "--reference")?;
+    let r = read_fields(path, "--truth")?;
     let [m, lr, _, hr, wr] = r.shape[..] else {
         unreachable!("read_fields checks the rank")
     };
     if (hr, wr) != (h, w) {
         bail!(
-            "--reference {}: fields of {hr} x {wr}, the samples' are {h} x {w}",
+            "--truth {}: fields of {hr} x {wr}, the samples' are {h} x {w}",
             path.display()
         );
     }
     if a.reference_index >= m {
         bail!(
-            "--reference-index: {} is out of range for {} with {m} trajectories",
+            "--truth-index: {} is out of range for {} with {m} trajectories",
             a.reference_index,
             path.display()
         );
     }
     if let Some(&s) = states.iter().find(|&&s| s >= lr) {
         bail!(
-            "--reference {}: state {s} is out of range for {lr} states",
+            "--truth {}: state {s} is out of range for {lr} states",
             path.display()
         );
     }
     Ok(Some((r, lr)))
 }
 
-/// The grid cells of --stations (flat indices within a state of `size` values on `h` × `w`).
+/// The grid cells of --points (flat indices within a state of `size` values on `h` × `w`).
 fn stations(path: Option<&Path>, size: usize, h: usize, w: usize) -> Result<Vec<usize>> {
     Ok(match path {
         None => Vec::new(),
         Some(path) => {
-            let p = read_npy(path).with_context(|| "--stations")?;
+            let p = read_npy(path).with_context(|| "--points")?;
             let mut cells = Vec::with_capacity(p.data.len());
             for &v in &p.data {
                 if !(v >= 0.0 && v.fract() == 0.0 && (v as usize) < size) {
                     bail!(
-                        "--stations {}: {v} is not a flat index of a state of {size} values",
+                        "--points {}: {v} is not a flat index of a state of {size} values",
                         path.display()
                     );
                 }
@@ -322,7 +330,7 @@ fn spread(l: usize, k: usize) -> Vec<usize> {
 
 /// The mask of each drawn state, (C, H, W), from a mask file of (H, W) or (L, H, W).
 fn columns_of_mask(path: &Path, states: &[usize], l: usize, h: usize, w: usize) -> Result<Array> {
-    let m = read_mask(path).context("--mask")?;
+    let m = read_mask(path).context("--observed")?;
     let data = match m.shape[..] {
         [mh, mw] if (mh, mw) == (h, w) => {
             states.iter().flat_map(|_| m.data.iter()).copied().collect()
@@ -333,7 +341,7 @@ fn columns_of_mask(path: &Path, states: &[usize], l: usize, h: usize, w: usize) 
             .copied()
             .collect(),
         _ => bail!(
-            "--mask {}: expected ({h}, {w}) or ({l}, {h}, {w}) to match the fields, got {:?}",
+            "--observed {}: expected ({h}, {w}) or ({l}, {h}, {w}) to match the fields, got {:?}",
             path.display(),
             m.shape
         ),

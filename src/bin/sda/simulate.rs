@@ -49,8 +49,9 @@ pub struct Args {
     pub dt: Option<f64>,
     /// Lorenz-96 only: std of the additive noise after each transition [default: √0.05];
     /// 0 gives the deterministic model of the data-assimilation benchmarks (which has no
-    /// transition density, so no particle filter and no log p(x)).
-    #[arg(long)]
+    /// transition density, so no particle filter and no log p(x)). `--noise` before: that name is
+    /// the observation noise in every other command.
+    #[arg(long = "process-noise", alias = "noise")]
     pub noise: Option<f64>,
     /// Kolmogorov only: block-averaging factor of the saved states [default: 4].
     #[arg(long)]
@@ -106,7 +107,7 @@ fn resolve(a: &Args) -> Result<(System, usize, usize)> {
                 bail!("--dt {}: must be positive", l.dt);
             }
             if !(l.noise.is_finite() && l.noise >= 0.0) {
-                bail!("--noise {}: must be a non-negative number", l.noise);
+                bail!("--process-noise {}: must be a non-negative number", l.noise);
             }
             if !l.forcing.is_finite() {
                 bail!("--forcing {}: must be finite", l.forcing);
@@ -122,7 +123,7 @@ fn resolve(a: &Args) -> Result<(System, usize, usize)> {
             }
             if a.forcing.is_some() || a.dt.is_some() || a.noise.is_some() {
                 bail!(
-                    "--forcing/--dt/--noise: only for lorenz96, not {}",
+                    "--forcing/--dt/--process-noise: only for lorenz96, not {}",
                     a.system
                 );
             }

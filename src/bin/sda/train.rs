@@ -61,8 +61,9 @@ pub struct Args {
     #[arg(long, default_value_t = 5)]
     pub depth: usize,
     /// U-Net size for field data (Kolmogorov): `paper` (96, 192, 384 channels, 3 blocks) or
-    /// `reduced` (fits a 2-core CPU). --hidden, --blocks and --kernel override it.
-    #[arg(long, value_enum, default_value_t = UNetPreset::Paper)]
+    /// `reduced` (fits a 2-core CPU). --hidden, --blocks and --kernel override it (`--preset`
+    /// before: that name is the sampler's settings in `assimilate`, `sample` and `study`).
+    #[arg(long = "unet", alias = "preset", value_enum, default_value_t = UNetPreset::Paper)]
     pub preset: UNetPreset,
     /// U-Net hidden channels per level, e.g. 32,64,128.
     #[arg(long, value_delimiter = ',')]
@@ -70,11 +71,11 @@ pub struct Args {
     /// U-Net residual blocks per level.
     #[arg(long)]
     pub blocks: Option<usize>,
-    /// Convolution kernel size (odd): of the U-Net [default: the preset's], or the positions a
+    /// Convolution kernel size (odd): of the U-Net [default: the --unet size's], or the positions a
     /// ring network sees around each position [default: 9].
     #[arg(long)]
     pub kernel: Option<usize>,
-    /// Size of the time embedding [default: 32 for the MLP, the preset's for the U-Net].
+    /// Size of the time embedding [default: 32 for the MLP, the --unet size's for the U-Net].
     #[arg(long)]
     pub embedding: Option<usize>,
     /// Epochs; an epoch is one random window per training chain.

@@ -35,7 +35,7 @@ pub enum Network {
 
 /// The device's default float type for every tensor of the run.
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Precision {
+pub enum Dtype {
     /// 32-bit floats (matrix products may still use TF32 tensor cores where the backend's
     /// autotuner finds them faster and the device has them).
     F32,
@@ -48,7 +48,7 @@ pub enum Precision {
 
 /// Measure training steps per second and the time of one guided evaluation (forward + input
 /// gradient) of the Lorenz-63 MLP (B trajectories of L states) and/or the Kolmogorov U-Net
-/// (one trajectory of each of --states, scenario 1 observations `stride:4|coarsen:8`), and the
+/// (one trajectory of each of --lengths, scenario 1 observations `stride:4|coarsen:8`), and the
 /// wall time of a whole U-Net assimilation (T steps, C corrections). Figures are medians after
 /// warm-up, each reported with the device's name.
 #[derive(clap::Args)]
@@ -56,8 +56,8 @@ pub struct Args {
     /// Network(s) to measure.
     #[arg(long, value_enum, default_value_t = Network::Lorenz)]
     pub network: Network,
-    /// Training steps to time [default: 200 for Lorenz, 50 for the U-Net].
-    #[arg(long)]
+    /// Training steps to time [default: 200 for Lorenz, 50 for the U-Net] (`--steps` before).
+    #[arg(long = "train-steps", alias = "steps")]
     pub steps: Option<usize>,
     /// Untimed training steps and evaluations first (kernel compilation on GPUs)
     /// [default: 20 for Lorenz, 5 for the U-Net].
@@ -76,14 +76,21 @@ pub struct Args {
     /// Guided evaluations to time (median reported) [default: 30 for Lorenz, 10 for the U-Net].
     #[arg(long)]
     pub repeats: Option<usize>,
-    /// U-Net size: `paper` (96, 192, 384 channels, 3 blocks) or `reduced` (CPU-sized).
-    #[arg(long, value_enum, default_value_t = UNetPreset::Paper)]
+    /// U-Net size: `paper` (96, 192, 384 channels, 3 blocks) or `reduced` (CPU-sized), as
+    /// `sda train --unet` (`--preset` before).
+    #[arg(long = "unet", alias = "preset", value_enum, default_value_t = UNetPreset::Paper)]
     pub preset: UNetPreset,
     /// U-Net: side of the square grid of (u, v) fields (a multiple of 8).
     #[arg(long, default_value_t = 64)]
     pub size: usize,
-    /// U-Net: states of the one trajectory of each guided evaluation, one figure each.
-    #[arg(long, value_delimiter = ',', default_value = "8,64")]
+    /// U-Net: lengths (states) of the one trajectory of each guided evaluation, one figure
+    /// each (`--states` before).
+    #[arg(
+        long = "lengths",
+        alias = "states",
+        value_delimiter = ',',
+        default_value = "8,64"
+    )]
     pub states: Vec<usize>,
     /// U-Net: states of the timed assimilation (0: skip it).
     #[arg(long, default_value_t = 8)]
@@ -94,9 +101,10 @@ pub struct Args {
     /// U-Net: Langevin corrections C of the timed assimilation.
     #[arg(long, default_value_t = 1)]
     pub corrections: usize,
-    /// Float type of every tensor (f16/bf16: speed probes, see `--help`).
-    #[arg(long, value_enum, default_value_t = Precision::F32)]
-    pub precision: Precision,
+    /// Float type of every tensor (f16/bf16: speed probes, see `--help`; `--precision`
+    /// before: that name is the matrix products' arithmetic in every other command).
+    #[arg(long = "dtype", alias = "precision", value_enum, default_value_t = Dtype::F32)]
+    pub precision: Dtype,
     /// Print one JSON object per network (one per line) instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -115,24 +123,24 @@ struct Report {
 pub fn run(a: Args) -> Result<()> {
     let mut dev = device(&a.device)?;
     let precision = match a.precision {
-        Precision::F32 => "f32",
-        Precision::F16 => "f16",
-        Precision::Bf16 => "bf16",
+        Dtype::F32 => "f32",
+        Dtype::F16 => "f16",
+        Dtype::Bf16 => "bf16",
     };
     let dtype = match a.precision {
-        Precision::F32 => None,
-        Precision::F16 => Some(FloatDType::F16),
-        Precision::Bf16 => Some(FloatDType::BF16),
+        Dtype::F32 => None,
+        Dtype::F16 => Some(FloatDType::F16),
+        Dtype::Bf16 => Some(FloatDType::BF16),
     };
     if let Some(dtype) = dtype {
         if !dev.supports_dtype(dtype) {
             bail!(
-                "--precision {precision}: {} has no {precision} arithmetic",
+                "--dtype {precision}: {} has no {precision} arithmetic",
                 a.device
             );
         }
         dev.configure(dtype)
-            .map_err(|e| anyhow::anyhow!("--precision {precision}: {e:?}"))?;
+            .map_err(|e| anyhow::anyhow!("--dtype {precision}: {e:?}"))?;
     }
     let name = device_name(&a.device, &dev);
     let mut reports = Vec::new();

@@ -7,7 +7,7 @@ use anyhow::{Result, bail};
 use burn::prelude::*;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
-use sda::nn::cpu::Precision as CpuPrecision;
+use sda::nn::cpu::Precision;
 use sda::score::guidance::{Likelihood, Observation};
 use sda::score::net::{CpuWindowScore, ScoreNetConfig, WindowScore};
 use sda::score::operator::Operator;
@@ -72,13 +72,12 @@ pub fn lorenz(a: &Args, dev: &Device) -> Result<Report> {
     let mut rng = StdRng::seed_from_u64(0);
     let mut lines = vec![(format!("training steps/s (batch {b})"), train_sps)];
     let mut json = json!({"network": "lorenz", "train_steps_per_s": train_sps, "guided": []});
-    let bf16 = cpu && CpuPrecision::Bf16.check().is_ok();
+    let bf16 = cpu && Precision::Bf16.check().is_ok();
     if cpu {
         let steps = a.steps.unwrap_or(200);
         fused_lines(&cfg, b, warmup, steps, dev, &mut lines, &mut json);
     }
-    let fused_bf16 =
-        bf16.then(|| CpuWindowScore::new(&net, &cfg).with_precision(CpuPrecision::Bf16));
+    let fused_bf16 = bf16.then(|| CpuWindowScore::new(&net, &cfg).with_precision(Precision::Bf16));
     let sizes = a
         .trajectories
         .clone()
@@ -142,14 +141,14 @@ pub fn scenario1(l: usize, s: usize, dev: &Device) -> Result<Observation> {
 }
 
 /// The Kolmogorov local score (k = 2: 10 field channels + 1 forcing channel): training at
-/// lr 2e-4, one guided evaluation per --states (γ = 1e-2), and a whole assimilation.
+/// lr 2e-4, one guided evaluation per --lengths (γ = 1e-2), and a whole assimilation.
 pub fn unet(a: &Args, dev: &Device) -> Result<Report> {
     let s = a.size;
     if s == 0 || !s.is_multiple_of(8) {
         bail!("--size {s}: needs a positive multiple of 8 (8×8 block means, 3 U-Net levels)");
     }
     if let Some(&l) = a.states.iter().find(|&&l| l < 5) {
-        bail!("--states {l}: a trajectory needs at least the window's 5 states");
+        bail!("--lengths {l}: a trajectory needs at least the window's 5 states");
     }
     if (1..5).contains(&a.assimilation_states) {
         bail!("--assimilation-states: a trajectory needs at least the window's 5 states (or 0)");

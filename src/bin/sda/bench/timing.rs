@@ -9,7 +9,7 @@ use burn::tensor::Distribution;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution as _, StandardNormal};
-use sda::nn::cpu::Precision as CpuPrecision;
+use sda::nn::cpu::Precision;
 use sda::nn::cpu_train::{AdamW, CpuTrainer};
 use sda::nn::ring;
 use sda::score::NoiseEstimator;
@@ -100,7 +100,7 @@ pub fn fused_train_rate(
     lr: f64,
     warmup: usize,
     steps: usize,
-    precision: CpuPrecision,
+    precision: Precision,
 ) -> f64 {
     let sde = VpSde::default();
     let mut trainer = CpuTrainer::new(net.score_cpu().expect("an MLP network"), AdamW::new(1e-3))
@@ -151,11 +151,11 @@ pub fn fused_lines(
 ) {
     let init = cfg.init_seeded(dev, 0);
     let variants = [
-        (CpuPrecision::F32, "", "fused"),
-        (CpuPrecision::Bf16, ", bf16 products", "fused_bf16"),
+        (Precision::F32, "", "fused"),
+        (Precision::Bf16, ", bf16 products", "fused_bf16"),
     ];
     for (precision, label, key) in variants {
-        if precision == CpuPrecision::Bf16 && CpuPrecision::Bf16.check().is_err() {
+        if precision == Precision::Bf16 && Precision::Bf16.check().is_err() {
             continue;
         }
         let r = fused_train_rate(&init, cfg, b, 1e-3, warmup, steps, precision);

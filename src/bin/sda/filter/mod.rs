@@ -74,8 +74,9 @@ pub struct Args {
     /// Smoother lag in observation cycles (enks, ienks, var4d; DAPPER's Lag).
     #[arg(long, default_value_t = 1)]
     pub lag: usize,
-    /// Gauss–Newton iterations per window (ienks, var4d).
-    #[arg(long, default_value_t = 10)]
+    /// Gauss–Newton iterations per window (ienks, var4d) (`--iterations` before: that name is
+    /// MMPS's Krylov iterations in `assimilate`).
+    #[arg(long = "newton-iterations", alias = "iterations", default_value_t = 10)]
     pub iterations: usize,
     /// Background covariance B = scale · I (var4d; var3d: scale · climatological covariance
     /// when --climatology is given).

@@ -53,8 +53,9 @@ struct SubmitArgs {
     /// At most K tasks of the array run at once [default: no limit].
     #[arg(long)]
     throttle: Option<usize>,
-    /// Time limit of each task, in Slurm's notation (e.g. 30, 2:00:00, 1-0).
-    #[arg(long)]
+    /// Time limit of each task, in Slurm's notation (e.g. 30, 2:00:00, 1-0); sbatch's --time
+    /// (`--time` before: that name is the time dimension in `import`).
+    #[arg(long = "time-limit", alias = "time")]
     time: Option<String>,
     /// Slurm partition [default: the cluster's].
     #[arg(long)]
