@@ -116,6 +116,7 @@ fn vorticity_grid_and_gif_have_the_expected_size() {
         "2",
         "--states",
         "0,2,5",
+        // The spellings before the renames (--truth, --truth-index, --observed) still work.
         "--reference",
         s(&truth),
         "--reference-index",
@@ -181,23 +182,26 @@ fn bad_inputs_give_one_line_and_no_file() {
     let mask = dir.join("mask.npy");
     write_npy(&mask, &Array::new(vec![h, w + 1], vec![1.0; h * (w + 1)])).unwrap();
     fails_with(
-        &run(&["--mask", s(&mask)]),
-        &["--mask", "mask.npy", "[8, 9]"],
+        &run(&["--observed", s(&mask)]),
+        &["--observed", "mask.npy", "[8, 9]"],
     );
     write_bool_npy(&mask, &[l + 1, h, w], &vec![true; (l + 1) * h * w]);
-    fails_with(&run(&["--mask", s(&mask)]), &["--mask", "[5, 8, 8]"]);
+    fails_with(
+        &run(&["--observed", s(&mask)]),
+        &["--observed", "[5, 8, 8]"],
+    );
 
     // States out of range, of the samples or of the reference.
     fails_with(&run(&["--states", "0,4"]), &["--states", "state 4"]);
     let short = dir.join("short.npy");
     write_npy(&short, &flow(1, 2, h, w)).unwrap();
     fails_with(
-        &run(&["--states", "0,3", "--reference", s(&short)]),
-        &["--reference", "short.npy", "state 3"],
+        &run(&["--states", "0,3", "--truth", s(&short)]),
+        &["--truth", "short.npy", "state 3"],
     );
     fails_with(
-        &run(&["--reference", s(&short), "--reference-index", "1"]),
-        &["--reference-index"],
+        &run(&["--truth", s(&short), "--truth-index", "1"]),
+        &["--truth-index"],
     );
 
     // Files that are not (N, L, 2, H, W).
@@ -207,10 +211,7 @@ fn bad_inputs_give_one_line_and_no_file() {
         &sda(&["plot", "vorticity", s(&flat), "--output", s(&png)]),
         &["flat.npy", "(N, L, 2, H, W)", "[2, 3, 8, 8]"],
     );
-    fails_with(
-        &run(&["--reference", s(&flat)]),
-        &["--reference", "flat.npy"],
-    );
+    fails_with(&run(&["--truth", s(&flat)]), &["--truth", "flat.npy"]);
     fails_with(&run(&["--vmax=-1"]), &["vmax"]);
 
     let mut left: Vec<String> = std::fs::read_dir(&dir)
