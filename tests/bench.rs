@@ -1,6 +1,6 @@
 //! `sda bench` on the CPU at test size: the same code path a GPU run takes (only the device
-//! differs), checked for every field of its JSON output. Tests never time, so only presence
-//! and finiteness are asserted, not speeds.
+//! differs), checked for every field of its JSON output. Tests never time, so speeds are only
+//! checked present and finite; what the timed networks compute is checked against each other.
 
 use std::process::Command;
 
@@ -117,6 +117,21 @@ fn lorenz_bench_keeps_its_flat_fields_and_adds_one_row_per_batch() {
     assert_eq!(rows.len(), 2);
     assert_eq!(rows[1]["trajectories"], 3);
     assert_eq!(rows[1]["length"], 9);
+    // The timed fused network computes burn's guided ε̂ (float32 rounding apart); its bf16 twin,
+    // where the CPU has it, differs by bfloat16 rounding: the bf16 path is the one timed.
+    for row in rows {
+        let f32_diff = row["fused_rel_diff"].as_f64().expect("fused_rel_diff");
+        assert!(f32_diff < 1e-4, "fused vs burn: {f32_diff} in {row}");
+        if sda::nn::bf16::available() {
+            let bf16_diff = row["fused_bf16_rel_diff"]
+                .as_f64()
+                .expect("fused_bf16_rel_diff");
+            assert!(
+                bf16_diff > 1e-6 && bf16_diff < 5e-2,
+                "bf16 vs burn: {bf16_diff} in {row}"
+            );
+        }
+    }
 }
 
 #[test]

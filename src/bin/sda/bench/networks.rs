@@ -13,7 +13,7 @@ use sda::score::net::{CpuWindowScore, ScoreNetConfig, WindowScore};
 use sda::score::operator::Operator;
 use sda::score::sampler::{PcSampler, normal};
 use sda::score::sde::VpSde;
-use sda::score::{NoiseEstimator, tensor};
+use sda::score::{NoiseEstimator, tensor, to_vec};
 use serde_json::json;
 
 use super::timing::{fused_lines, guided, time_ms, train_rate};
@@ -89,6 +89,8 @@ pub fn lorenz(a: &Args, dev: &Device) -> Result<Report> {
         lines.push((format!("guided evaluation ({n} × {l} states), ms"), g));
         lines.push((format!("forward only ({n} × {l} states), ms"), f));
         let mut row = json!({"trajectories": n, "length": l, "guided_eval_ms": g, "forward_ms": f});
+        // What the fused twins compute, beside their speed: their guided ε̂ against burn's.
+        let exact = to_vec(guided(&score, &obs, lik).eps(x.clone(), 0.5));
         let variants = [(&fused, "", "fused"), (&fused_bf16, ", bf16", "fused_bf16")];
         for (score, label, key) in variants {
             let Some(fused) = score else { continue };
@@ -103,6 +105,8 @@ pub fn lorenz(a: &Args, dev: &Device) -> Result<Report> {
                 ff,
             ));
             row[format!("{key}_guided_eval_ms")] = json!(fg);
+            let got = to_vec(guided(fused, &obs, lik).eps(x.clone(), 0.5));
+            row[format!("{key}_rel_diff")] = json!(relative_difference(&got, &exact));
             row[format!("{key}_forward_ms")] = json!(ff);
         }
         // The first size keeps the flat keys of earlier versions of this output.
@@ -120,6 +124,16 @@ pub fn lorenz(a: &Args, dev: &Device) -> Result<Report> {
         lines,
         json,
     })
+}
+
+/// max |a − b| / max |b|: how far a fused network's output is from burn's on the same input.
+fn relative_difference(a: &[f32], b: &[f32]) -> f64 {
+    let scale = b.iter().fold(0.0f64, |m, v| m.max(v.abs() as f64));
+    let diff = a
+        .iter()
+        .zip(b)
+        .fold(0.0f64, |m, (x, y)| m.max((x - y).abs() as f64));
+    diff / scale
 }
 
 /// Scenario 1 of docs/method.md §8 on a trajectory of `l` states of `(2, s, s)` fields: every 4th
