@@ -147,34 +147,8 @@ pub fn vorticity_grid_stations(
     style: &FieldStyle,
     stations: &[usize],
 ) -> Result<()> {
-    style.check()?;
-    if let (Some(&bad), [.., h, w]) = (stations.iter().max(), fields.shape.as_slice())
-        && bad >= h * w
-    {
-        return Err(Error::config(
-            "stations",
-            format!("grid cell {bad} lies outside the {h} × {w} grid"),
-        ));
-    }
-    let &[rows, cols, h, w] = fields.shape.as_slice() else {
-        return Err(field_shape("fields", "(R, C, H, W)", &fields.shape));
-    };
-    if rows * cols * h * w == 0 {
-        return Err(field_shape(
-            "fields",
-            "(R, C, H, W), none empty",
-            &fields.shape,
-        ));
-    }
-    let masks = masks.map(|m| check_masks(m, cols, h, w)).transpose()?;
-    for (noun, labels, n) in [("row", row_labels, rows), ("column", column_labels, cols)] {
-        if !labels.is_empty() && labels.len() != n {
-            return Err(Error::config(
-                "plot",
-                format!("{} {noun} labels for {n} {noun}s", labels.len()),
-            ));
-        }
-    }
+    let ([rows, cols, h, w], masks) =
+        check_grid(fields, masks, row_labels, column_labels, style, stations)?;
 
     // Layout: labels left and above, cells separated by gaps, the colour bar on the right.
     register_font().map_err(|e| Error::config("plot", e))?;
@@ -263,6 +237,47 @@ pub fn vorticity_grid_stations(
         }
         colour_bar(root, (bar_left, top), grid_h, &ticks, style.vmax)
     })
+}
+
+/// Checks the arguments of [`vorticity_grid_stations`]: returns the shape `(R, C, H, W)` of
+/// `fields` and the values of the masks.
+fn check_grid<'a>(
+    fields: &Array,
+    masks: Option<&'a Array>,
+    row_labels: &[String],
+    column_labels: &[String],
+    style: &FieldStyle,
+    stations: &[usize],
+) -> Result<([usize; 4], Option<&'a [f32]>)> {
+    style.check()?;
+    if let (Some(&bad), [.., h, w]) = (stations.iter().max(), fields.shape.as_slice())
+        && bad >= h * w
+    {
+        return Err(Error::config(
+            "stations",
+            format!("grid cell {bad} lies outside the {h} × {w} grid"),
+        ));
+    }
+    let &[rows, cols, h, w] = fields.shape.as_slice() else {
+        return Err(field_shape("fields", "(R, C, H, W)", &fields.shape));
+    };
+    if rows * cols * h * w == 0 {
+        return Err(field_shape(
+            "fields",
+            "(R, C, H, W), none empty",
+            &fields.shape,
+        ));
+    }
+    let masks = masks.map(|m| check_masks(m, cols, h, w)).transpose()?;
+    for (noun, labels, n) in [("row", row_labels, rows), ("column", column_labels, cols)] {
+        if !labels.is_empty() && labels.len() != n {
+            return Err(Error::config(
+                "plot",
+                format!("{} {noun} labels for {n} {noun}s", labels.len()),
+            ));
+        }
+    }
+    Ok(([rows, cols, h, w], masks))
 }
 
 /// An [`Error::Shape`] for a field array.
