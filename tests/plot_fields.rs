@@ -222,3 +222,47 @@ fn bad_inputs_give_one_line_and_no_file() {
     assert_eq!(left, ["flat.npy", "mask.npy", "short.npy", "x.npy"]);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The RGB pixels of a PNG (8-bit RGB or RGBA), with its size.
+fn pixels(png_bytes: &[u8]) -> (u32, u32, Vec<u8>) {
+    let mut reader = png::Decoder::new(png_bytes).read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    let channels = info.color_type.samples();
+    let rgb = buf[..info.buffer_size()]
+        .chunks(channels)
+        .flat_map(|p| p[..3].to_vec())
+        .collect();
+    (info.width, info.height, rgb)
+}
+
+#[test]
+fn a_trajectories_figure_in_memory_has_the_pixels_of_its_file() {
+    // What Python's `sda.plot.trajectories` returns without `output`: the same picture as the
+    // file, encoded in memory.
+    let dir = folder("png-bytes");
+    let (n, l, d) = (4, 20, 3);
+    let x = Array::new(
+        vec![n, l, d],
+        (0..n * l * d).map(|i| (i as f32 * 0.37).sin()).collect(),
+    );
+    let labels = sda::plot::coordinate_labels(d);
+    let file = dir.join("x.png");
+    sda::plot::trajectories(&file, &x, None, None, None, &labels).unwrap();
+    let bytes = sda::plot::trajectories_png(&x, None, None, None, &labels).unwrap();
+    let (w, h, drawn) = pixels(&bytes);
+    assert_eq!(
+        (w, h),
+        (
+            sda::plot::TRAJECTORY_WIDTH,
+            3 * sda::plot::TRAJECTORY_PANEL_HEIGHT
+        )
+    );
+    assert_eq!(
+        pixels(&std::fs::read(&file).unwrap()),
+        (w, h, drawn.clone())
+    );
+    // Not a blank canvas: the lines and axes are there.
+    assert!(drawn.iter().filter(|&&v| v < 128).count() > 1000);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

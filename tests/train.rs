@@ -30,7 +30,7 @@ fn fit(
         net,
         VpSde::default(),
         cfg,
-        dir,
+        Some(dir),
         resume,
         &device,
         engine,
@@ -707,4 +707,69 @@ fn a_preconditioned_network_is_right_at_high_noise_from_the_first_epoch() {
         plain["train"].get("precondition").is_none(),
         "a plain run's config.json is as before"
     );
+}
+
+#[test]
+fn a_network_trained_in_memory_is_the_one_a_run_folder_gets_and_nothing_is_written() {
+    // `train_with(.., None, ..)` (Python's `sda.train` without `output`) trains the same
+    // network as a run written to a folder, bit for bit, and writes no file.
+    let (dir, d) = data("memory");
+    let cfg = short(6, Precision::F32);
+    let on_disk = fit(
+        &d,
+        net(),
+        &cfg,
+        &dir.join("run"),
+        false,
+        Engine::Auto,
+        |_| {},
+    )
+    .unwrap();
+    let before: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    let mut epochs = 0;
+    let in_memory = train_with(
+        &d,
+        net(),
+        VpSde::default(),
+        &cfg,
+        None,
+        false,
+        &Device::flex(),
+        Engine::Auto,
+        |_| epochs += 1,
+    )
+    .unwrap();
+    assert_eq!(epochs, 6);
+    let after: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(before, after, "training in memory wrote files");
+    in_memory.save(&dir.join("saved")).unwrap();
+    let bytes = |p: PathBuf| std::fs::read(p).unwrap();
+    assert_eq!(
+        bytes(dir.join("saved/model.safetensors")),
+        bytes(dir.join("run/model.safetensors"))
+    );
+    assert_eq!(in_memory.config.train.epochs, on_disk.config.train.epochs);
+    // Resuming needs a folder.
+    let err = train_with(
+        &d,
+        net(),
+        VpSde::default(),
+        &cfg,
+        None,
+        true,
+        &Device::flex(),
+        Engine::Auto,
+        |_| {},
+    )
+    .err()
+    .expect("resume without a folder is refused")
+    .to_string();
+    assert!(err.contains("in memory"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -24,7 +24,6 @@ mod observe;
 mod observed;
 mod plot;
 mod record;
-mod scratch;
 mod settings;
 mod simulate;
 mod train;

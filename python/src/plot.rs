@@ -5,9 +5,8 @@ use pyo3::types::PyBytes;
 
 use crate::compute::compute;
 use crate::convert::{array_in, opt_array_in, path_in};
-use crate::errors::{Kind, new_err, py_err, value_error};
+use crate::errors::{py_err, value_error};
 use crate::observed::operator_in;
-use crate::scratch::{Scratch, scratch_dir};
 
 /// `sda plot trajectories`: each coordinate against time, samples `(N, L, D)` as thin blue
 /// lines, a reference set in orange, the truth in black, observations `y` (with `operator`) as
@@ -43,31 +42,20 @@ pub(crate) fn plot_trajectories<'py>(
         _ => None,
     };
     let output = output.filter(|o| !o.is_none()).map(path_in).transpose()?;
-    let (path, _scratch) = match &output {
-        Some(p) => (p.clone(), None),
-        None => {
-            let dir = scratch_dir("plot");
-            std::fs::create_dir_all(&dir)
-                .map_err(|e| new_err(Kind::Os, format!("{}: {e}", dir.display())))?;
-            (dir.join("trajectories.png"), Some(Scratch(dir)))
-        }
-    };
     let labels = sda::plot::coordinate_labels(d);
-    compute(py, |_| {
-        sda::plot::trajectories(
-            &path,
-            &samples,
-            reference.as_ref(),
-            truth.as_ref(),
-            observations.as_ref(),
-            &labels,
-        )
-    })?;
+    let (reference, truth, observations) =
+        (reference.as_ref(), truth.as_ref(), observations.as_ref());
     match output {
-        Some(p) => Ok(p.into_pyobject(py)?.into_any()),
+        Some(path) => {
+            compute(py, |_| {
+                sda::plot::trajectories(&path, &samples, reference, truth, observations, &labels)
+            })?;
+            Ok(path.into_pyobject(py)?.into_any())
+        }
         None => {
-            let bytes = std::fs::read(&path)
-                .map_err(|e| new_err(Kind::Os, format!("{}: {e}", path.display())))?;
+            let bytes = compute(py, |_| {
+                sda::plot::trajectories_png(&samples, reference, truth, observations, &labels)
+            })?;
             Ok(PyBytes::new(py, &bytes).into_any())
         }
     }

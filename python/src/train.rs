@@ -16,7 +16,6 @@ use crate::convert::{array_in, path_in};
 use crate::data::Data;
 use crate::errors::{py_err, value_error};
 use crate::model::Model;
-use crate::scratch::{Scratch, scratch_dir};
 
 /// What training reads of a `Data` besides its splits.
 #[derive(Default)]
@@ -144,13 +143,6 @@ pub(crate) fn train(
     if resume && output.is_none() {
         return Err(value_error("resume: needs the output folder of the run"));
     }
-    let (dir, _scratch) = match output {
-        Some(dir) => (dir, None),
-        None => {
-            let dir = scratch_dir("train");
-            (dir.clone(), Some(Scratch(dir)))
-        }
-    };
     let pb = bar(epochs as u64, "train", progress);
     let model = compute(py, |poll| {
         // As `sda train --data DIR`: the record's masks weight the loss.
@@ -172,7 +164,7 @@ pub(crate) fn train(
             net,
             sde,
             &config,
-            &dir,
+            output.as_deref(),
             resume,
             &Device::flex(),
             engine,
@@ -187,8 +179,5 @@ pub(crate) fn train(
         )
     })?;
     pb.finish_and_clear();
-    Ok(Model {
-        model,
-        run: _scratch.is_none().then_some(dir),
-    })
+    Ok(Model { model, run: output })
 }

@@ -41,6 +41,7 @@ mod text;
 pub use chart::{
     MAX_DRAWN, Observations, PALETTE, PANEL_HEIGHT, PANEL_WIDTH, Panel, Series,
     TRAJECTORY_PANEL_HEIGHT, TRAJECTORY_WIDTH, coordinate_labels, panels, trajectories,
+    trajectories_png,
 };
 pub use field::{
     FieldStyle, VORTICITY_VMAX, icefire, vorticity_color, vorticity_grid, vorticity_grid_stations,
@@ -111,6 +112,31 @@ where
         let _ = std::fs::remove_file(&tmp); // best effort: the error is what matters
     }
     result
+}
+
+/// The figure as PNG bytes, drawn as [`render`] draws it into a file, in memory.
+fn render_png<F>(size: (u32, u32), draw: F) -> Result<Vec<u8>>
+where
+    F: FnOnce(&Canvas) -> Result<(), String>,
+{
+    let fail = |msg: String| Error::config("plot", msg);
+    register_font().map_err(fail)?;
+    let mut rgb = vec![0u8; 3 * size.0 as usize * size.1 as usize];
+    {
+        let root = BitMapBackend::with_buffer(&mut rgb, size).into_drawing_area();
+        root.fill(&WHITE).map_err(text).map_err(fail)?;
+        draw(&root).map_err(fail)?;
+        root.present().map_err(text).map_err(fail)?;
+    }
+    let mut bytes = Vec::new();
+    let mut encoder = png::Encoder::new(&mut bytes, size.0, size.1);
+    encoder.set_color(png::ColorType::Rgb);
+    encoder.set_depth(png::BitDepth::Eight);
+    encoder
+        .write_header()
+        .and_then(|mut w| w.write_image_data(&rgb))
+        .map_err(|e| fail(e.to_string()))?;
+    Ok(bytes)
 }
 
 /// A plotters error as text.

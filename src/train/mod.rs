@@ -62,7 +62,7 @@ pub fn train(
         net,
         sde,
         config,
-        dir,
+        Some(dir),
         resume,
         device,
         Engine::Auto,
@@ -70,7 +70,9 @@ pub fn train(
     )
 }
 
-/// [`train`] with the given engine. Both engines draw the same windows and apply the same
+/// [`train`] with the given engine, writing the run folder `dir`, or nothing when `dir` is
+/// `None` (the network is trained in memory: no checkpoint, no `stats.csv`; `resume` then has
+/// nothing to resume and is refused). Both engines draw the same windows and apply the same
 /// AdamW; they differ in floating-point rounding only. A run resumes with the engine that
 /// wrote its checkpoint, and with the precision it started with when `config.precision` is
 /// `Auto`.
@@ -80,7 +82,7 @@ pub fn train_with(
     net: ScoreNetConfig,
     sde: VpSde,
     config: &TrainConfig,
-    dir: &Path,
+    dir: Option<&Path>,
     resume: bool,
     device: &Device,
     engine: Engine,
@@ -101,19 +103,24 @@ pub fn train_with(
         },
         data_dir: data.dir.clone(),
     };
-    let io = |source| Error::Io {
-        path: dir.to_path_buf(),
-        source,
-    };
-    std::fs::create_dir_all(dir).map_err(io)?;
+    if let Some(dir) = dir {
+        std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+    }
     let adamw = AdamWConfig::new()
         .with_weight_decay(config.weight_decay as f32)
         .with_epsilon(1e-8);
     let mut stepper = Stepper::new(engine, &net, config, precision, device, &adamw);
-    let (start, mut stats) = match saved {
-        Some(saved) => resume_from(&run, saved, ckpt, &mut stepper, dir, &adamw, precision)?,
-        None => {
-            write_json(&dir.join("config.json"), &run)?;
+    let (start, mut stats) = match (saved, dir) {
+        (Some(saved), Some(dir)) => {
+            resume_from(&run, saved, ckpt, &mut stepper, dir, &adamw, precision)?
+        }
+        _ => {
+            if let Some(dir) = dir {
+                write_json(&dir.join("config.json"), &run)?;
+            }
             (0, Vec::new())
         }
     };
@@ -122,7 +129,9 @@ pub fn train_with(
         let row = epochs.run(&mut stepper, config, &sde, epoch, device);
         stats.push(row);
         progress(&row);
-        if (epoch + 1) % config.checkpoint_every == 0 || epoch + 1 == config.epochs {
+        if let Some(dir) = dir
+            && ((epoch + 1) % config.checkpoint_every == 0 || epoch + 1 == config.epochs)
+        {
             checkpoint::save(&stepper, &stats, epoch + 1, engine, dir)?;
         }
     }
@@ -135,10 +144,19 @@ pub fn train_with(
 /// What the run in `dir` started with, if `resume`: its settings, and its checkpoint once it
 /// has one, which must have been written by `engine`.
 fn read_resumed(
-    dir: &Path,
+    dir: Option<&Path>,
     resume: bool,
     engine: Engine,
 ) -> Result<(Option<RunConfig>, Option<Checkpoint>)> {
+    let Some(dir) = dir else {
+        if resume {
+            return Err(Error::config(
+                "--resume",
+                "a run trained in memory has no folder to resume from",
+            ));
+        }
+        return Ok((None, None));
+    };
     let ckpt_path = dir.join("checkpoint.json");
     let (saved, ckpt) = if resume {
         let saved = RunConfig::read(&dir.join("config.json"))?;

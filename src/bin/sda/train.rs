@@ -193,7 +193,7 @@ pub fn run(a: Args) -> Result<()> {
         net,
         sde,
         &config,
-        &a.output,
+        Some(&a.output),
         a.resume,
         &dev,
         engine,

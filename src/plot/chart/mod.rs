@@ -16,7 +16,7 @@ mod trajectories;
 
 pub use trajectories::{
     MAX_DRAWN, Observations, TRAJECTORY_PANEL_HEIGHT, TRAJECTORY_WIDTH, coordinate_labels,
-    trajectories,
+    trajectories, trajectories_png,
 };
 
 /// Width in pixels of each cell of a [`panels`] grid.

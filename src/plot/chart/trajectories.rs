@@ -8,7 +8,7 @@ use plotters::prelude::*;
 use super::{Entry, Extent, Key, X_AREA, Y_AREA, axis_descriptions, legend, split, trace};
 use crate::error::{Error, Result};
 use crate::io::Array;
-use crate::plot::{Canvas, TICK_SIZE, render, text, tick};
+use crate::plot::{Canvas, TICK_SIZE, render, render_png, text, tick};
 use crate::score::operator::{Operator, Term};
 
 /// Width in pixels of a [`trajectories`] figure.
@@ -101,19 +101,21 @@ pub fn trajectories(
     labels: &[String],
 ) -> Result<()> {
     let figure = Figure::new(samples, reference, truth, observations)?;
-    let dim = figure.samples.dim;
-    let height = u32::try_from(dim)
-        .ok()
-        .and_then(|d| d.checked_mul(TRAJECTORY_PANEL_HEIGHT))
-        .ok_or_else(|| Error::config("plot", format!("too many coordinates ({dim})")))?;
-    let entries = figure.legend_entries();
-    render(path, (TRAJECTORY_WIDTH, height), |root| {
-        let areas = root.split_evenly((dim, 1));
-        for (d, area) in areas.iter().enumerate() {
-            figure.draw_coordinate(root, area, d, labels, &entries)?;
-        }
-        Ok(())
-    })
+    let size = figure.size()?;
+    render(path, size, |root| figure.draw(root, labels))
+}
+
+/// The [`trajectories`] figure as PNG bytes, drawn in memory.
+pub fn trajectories_png(
+    samples: &Array,
+    reference: Option<&Array>,
+    truth: Option<&Array>,
+    observations: Option<&Observations>,
+    labels: &[String],
+) -> Result<Vec<u8>> {
+    let figure = Figure::new(samples, reference, truth, observations)?;
+    let size = figure.size()?;
+    render_png(size, |root| figure.draw(root, labels))
 }
 
 /// The checked inputs of a [`trajectories`] figure, the trajectories drawn and the shared x
@@ -131,6 +133,26 @@ struct Figure<'a> {
 }
 
 impl<'a> Figure<'a> {
+    /// The picture's size: one panel per coordinate.
+    fn size(&self) -> Result<(u32, u32)> {
+        let dim = self.samples.dim;
+        let height = u32::try_from(dim)
+            .ok()
+            .and_then(|d| d.checked_mul(TRAJECTORY_PANEL_HEIGHT))
+            .ok_or_else(|| Error::config("plot", format!("too many coordinates ({dim})")))?;
+        Ok((TRAJECTORY_WIDTH, height))
+    }
+
+    /// Every coordinate's panel, top to bottom.
+    fn draw(&self, root: &Canvas, labels: &[String]) -> std::result::Result<(), String> {
+        let entries = self.legend_entries();
+        let areas = root.split_evenly((self.samples.dim, 1));
+        for (d, area) in areas.iter().enumerate() {
+            self.draw_coordinate(root, area, d, labels, &entries)?;
+        }
+        Ok(())
+    }
+
     /// Checks the arrays against each other and thins the ensembles.
     fn new(
         samples: &'a Array,
