@@ -77,7 +77,8 @@ pub struct Args {
     /// δ of the fixed corrector. [default 0.1]
     #[arg(long)]
     pub delta: Option<f64>,
-    /// Scenarios: lo and/or hi.
+    /// Scenarios, the system's: lorenz63 lo and/or hi (x every 8th state, std 0.4; every state,
+    /// std 2); lorenz96 sakov2008, sakov2008-dko4 and/or spantini2019 (all three by default).
     #[arg(long, value_delimiter = ',', default_value = "lo,hi")]
     pub cases: Vec<String>,
     /// Test trajectories M.
