@@ -88,45 +88,26 @@ fn scored_in(
     hidden: bool,
     mask: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<Option<Vec<bool>>> {
-    let (l, state) = (trajectory[0], &trajectory[1..]);
-    let f: usize = state.iter().product();
-    let mut keep = vec![true; l * f];
-    let mut any = false;
-    let mut per_state = |keep: &mut Vec<bool>, flags: &[bool]| {
-        any = true;
-        for (i, k) in keep.iter_mut().enumerate() {
-            *k &= flags[i % f];
-        }
-    };
+    let mut fixed = None;
     if let Some(obj) = system.filter(|s| !s.is_none() && s.cast::<Data>().is_err())
         && let Ok(dir) = path_in(obj)
         && dir.is_dir()
     {
         let info = sda::data::read_info(&dir).map_err(py_err)?;
-        if let Some(m) = sda::record::read_mask(&dir, &info).map_err(py_err)? {
-            let flags: Vec<bool> = m.data.iter().map(|&v| v > 0.5).collect();
-            per_state(&mut keep, &flags);
-        }
+        fixed = sda::record::read_mask(&dir, &info).map_err(py_err)?;
     }
-    if let Some(m) = opt_array_in(mask.filter(|m| !m.is_none()), "mask")? {
-        let flags: Vec<bool> = m.data.iter().map(|&v| v != 0.0).collect();
-        if m.shape == state {
-            per_state(&mut keep, &flags);
-        } else if m.shape == trajectory {
-            any = true;
-            keep.iter_mut().zip(&flags).for_each(|(k, &m)| *k &= m);
-        } else {
-            return Err(value_error(format!(
-                "mask: of shape {:?}, not a state's {state:?} or a trajectory's {trajectory:?}",
-                m.shape
-            )));
-        }
-    }
-    if hidden {
-        let o = observed.ok_or_else(|| value_error("hidden: needs the observations y"))?;
-        let seen = sda::baseline::points::observed_mask(&o.operator, l, state).map_err(py_err)?;
-        keep.iter_mut().zip(&seen).for_each(|(k, &s)| *k &= !s);
-        any = true;
-    }
-    Ok(any.then_some(keep))
+    let mask = opt_array_in(mask.filter(|m| !m.is_none()), "mask")?;
+    let unobserved = match (hidden, observed) {
+        (true, Some(o)) => Some((&o.operator, "hidden")),
+        (true, None) => return Err(value_error("hidden: needs the observations y")),
+        (false, _) => None,
+    };
+    let scored = sda::baseline::points::scored_values(
+        trajectory,
+        fixed.as_ref().map(|m| (m, "system")),
+        mask.as_ref().map(|m| (m, "mask")),
+        unobserved,
+    )
+    .map_err(py_err)?;
+    Ok(scored.map(|(keep, _)| keep))
 }

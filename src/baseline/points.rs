@@ -7,8 +7,9 @@
 use burn::prelude::*;
 
 use crate::assimilate::Observed;
-use crate::data::features;
+use crate::data::{features, shape_text};
 use crate::error::{Error, Result};
+use crate::io::Array;
 use crate::nn::{tensor, to_vec};
 use crate::score::operator::{Operator, Term};
 
@@ -97,4 +98,93 @@ pub fn observed_mask(operator: &Operator, length: usize, shape: &[usize]) -> Res
         seen[t * f + i] = true;
     }
     Ok(seen)
+}
+
+/// Which values of a trajectory `(L, *state)` a score counts, each rule naming itself for its
+/// messages (a flag, a keyword): the values a data folder's fixed mask keeps (a state's shape,
+/// non-zero above 0.5), those a given mask keeps (a state's or the trajectory's shape, non-zero),
+/// and, with an operator, those it did not observe. `None` when no rule is given; an error when
+/// a mask has another shape or no value is left. Returns the values kept (flat `t · F + i`) and a
+/// line saying which they are.
+pub fn scored_values(
+    trajectory: &[usize],
+    fixed: Option<(&Array, &str)>,
+    mask: Option<(&Array, &str)>,
+    unobserved: Option<(&Operator, &str)>,
+) -> Result<Option<(Vec<bool>, String)>> {
+    let (l, state) = (trajectory[0], &trajectory[1..]);
+    let f: usize = state.iter().product();
+    let mut keep = vec![true; l * f];
+    let mut what = Vec::new();
+    let and_state = |keep: &mut Vec<bool>, per_state: &[bool]| {
+        for (i, k) in keep.iter_mut().enumerate() {
+            *k &= per_state[i % f];
+        }
+    };
+    if let Some((m, name)) = fixed {
+        if m.shape != state {
+            return Err(Error::config(
+                name,
+                format!(
+                    "its mask is of shape ({}), the samples' states ({})",
+                    shape_text(&m.shape),
+                    shape_text(state)
+                ),
+            ));
+        }
+        let flags: Vec<bool> = m.data.iter().map(|&v| v > 0.5).collect();
+        what.push(format!(
+            "the {} of {f} values of a state the data folder's mask keeps",
+            flags.iter().filter(|&&k| k).count()
+        ));
+        and_state(&mut keep, &flags);
+    }
+    if let Some((m, name)) = mask {
+        let flags: Vec<bool> = m.data.iter().map(|&v| v != 0.0).collect();
+        if m.shape == state {
+            and_state(&mut keep, &flags);
+        } else if m.shape == trajectory {
+            keep.iter_mut().zip(&flags).for_each(|(k, &m)| *k &= m);
+        } else {
+            return Err(Error::config(
+                name,
+                format!(
+                    "of shape ({}), not a state's ({}) or a trajectory's ({})",
+                    shape_text(&m.shape),
+                    shape_text(state),
+                    shape_text(trajectory)
+                ),
+            ));
+        }
+        what.push(format!("those {name} keeps"));
+    }
+    if let Some((operator, name)) = unobserved {
+        let seen = observed_mask(operator, l, state)?;
+        keep.iter_mut().zip(&seen).for_each(|(k, &s)| *k &= !s);
+        what.push(format!("those not observed ({name})"));
+    }
+    if what.is_empty() {
+        return Ok(None);
+    }
+    let n = keep.iter().filter(|&&k| k).count();
+    if n == 0 {
+        let names: Vec<&str> = [
+            unobserved.map(|u| u.1),
+            mask.map(|m| m.1),
+            fixed.map(|f| f.1),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        return Err(Error::config(
+            names.join(", "),
+            "no value of the trajectory is left to score",
+        ));
+    }
+    let line = format!(
+        "scored at {n} of {} values of the trajectory: {}",
+        l * f,
+        what.join(", ")
+    );
+    Ok(Some((keep, line)))
 }

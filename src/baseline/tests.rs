@@ -520,3 +520,51 @@ fn lim_posterior_mean_is_dense_conditioning_of_the_whole_trajectory() {
         );
     }
 }
+
+#[test]
+fn scored_values_combine_the_fixed_mask_a_mask_and_the_unobserved_values() {
+    use crate::baseline::points::scored_values;
+    use crate::score::operator::Operator;
+    // 4 states of 3 values; the fixed mask drops value 1, the mask drops state 3's value 2,
+    // and `stride:2|select:0` observed value 0 at states 0 and 2.
+    let fixed = Array::new(vec![3], vec![1.0, 0.0, 1.0]);
+    let mut m = vec![1.0; 12];
+    m[3 * 3 + 2] = 0.0;
+    let mask = Array::new(vec![4, 3], m);
+    let op = Operator::parse("stride:2|select:0").unwrap();
+    let (keep, line) = scored_values(
+        &[4, 3],
+        Some((&fixed, "F")),
+        Some((&mask, "M")),
+        Some((&op, "U")),
+    )
+    .unwrap()
+    .unwrap();
+    let kept: Vec<usize> = (0..12).filter(|&i| keep[i]).collect();
+    assert_eq!(kept, [2, 3, 5, 8, 9]);
+    assert!(line.starts_with("scored at 5 of 12 values"), "{line}");
+    assert!(
+        line.contains("those M keeps") && line.contains("(U)"),
+        "{line}"
+    );
+    assert!(scored_values(&[4, 3], None, None, None).unwrap().is_none());
+    // A mask of another shape, and masks that leave nothing, are refused by name.
+    let odd = Array::new(vec![5], vec![1.0; 5]);
+    let e = scored_values(&[4, 3], None, Some((&odd, "M")), None).unwrap_err();
+    assert!(
+        e.to_string()
+            .starts_with("M: of shape (5), not a state's (3)"),
+        "{e}"
+    );
+    let e = scored_values(&[4, 3], Some((&odd, "F")), None, None).unwrap_err();
+    assert!(
+        e.to_string().starts_with("F: its mask is of shape (5)"),
+        "{e}"
+    );
+    let none = Array::new(vec![3], vec![0.0; 3]);
+    let e = scored_values(&[4, 3], None, Some((&none, "M")), None).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "M: no value of the trajectory is left to score"
+    );
+}

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use sda::data::{read_info, shape_text};
+use sda::data::read_info;
 use sda::evaluate::{TimeAveraged, evaluate_at, resimulation};
 use sda::io::read_npy;
 use sda::mcs::System;
@@ -256,74 +256,33 @@ fn scored(
     trajectory: &[usize],
     observed: Option<&sda::assimilate::Observed>,
 ) -> Result<(Option<Vec<bool>>, Option<String>)> {
-    let (l, state) = (trajectory[0], &trajectory[1..]);
-    let f: usize = state.iter().product();
-    let mut keep = vec![true; l * f];
-    let mut what = Vec::new();
-    let and_state = |keep: &mut Vec<bool>, per_state: &[bool]| {
-        for (i, k) in keep.iter_mut().enumerate() {
-            *k &= per_state[i % f];
-        }
-    };
+    let mut fixed = None;
     if let Some(spec) = &a.system {
         let dir = std::path::Path::new(spec);
         if dir.is_dir() {
             let info = read_info(dir).with_context(|| format!("--system {spec}"))?;
-            if let Some(m) =
-                sda::record::read_mask(dir, &info).with_context(|| format!("--system {spec}"))?
-            {
-                if m.shape != state {
-                    bail!(
-                        "--system {spec}: its mask is of shape ({}), the samples' states ({})",
-                        shape_text(&m.shape),
-                        shape_text(state)
-                    );
-                }
-                let flags: Vec<bool> = m.data.iter().map(|&v| v > 0.5).collect();
-                what.push(format!(
-                    "the {} of {f} values of a state the data folder's mask keeps",
-                    flags.iter().filter(|&&k| k).count()
-                ));
-                and_state(&mut keep, &flags);
-            }
+            fixed =
+                sda::record::read_mask(dir, &info).with_context(|| format!("--system {spec}"))?;
         }
     }
-    if let Some(path) = &a.mask {
-        let m = read_npy(path).with_context(|| format!("--mask {}", path.display()))?;
-        let flags: Vec<bool> = m.data.iter().map(|&v| v != 0.0).collect();
-        if m.shape == state {
-            and_state(&mut keep, &flags);
-        } else if m.shape == trajectory {
-            keep.iter_mut().zip(&flags).for_each(|(k, &m)| *k &= m);
-        } else {
-            bail!(
-                "--mask {}: of shape ({}), not a state's ({}) or a trajectory's ({})",
-                path.display(),
-                shape_text(&m.shape),
-                shape_text(state),
-                shape_text(trajectory)
-            );
-        }
-        what.push(format!("those --mask {} keeps", path.display()));
-    }
-    if a.hidden {
+    let mask = match &a.mask {
+        Some(path) => Some(read_npy(path).with_context(|| format!("--mask {}", path.display()))?),
+        None => None,
+    };
+    let system = a.system.as_ref().map(|s| format!("--system {s}"));
+    let mask_name = a.mask.as_ref().map(|p| format!("--mask {}", p.display()));
+    let unobserved = a.hidden.then(|| {
         let o = observed.expect("--unobserved requires --observations");
-        let seen =
-            sda::baseline::points::observed_mask(&o.operator, l, state).context("--unobserved")?;
-        keep.iter_mut().zip(&seen).for_each(|(k, &s)| *k &= !s);
-        what.push("those not observed (--unobserved)".into());
-    }
-    if what.is_empty() {
-        return Ok((None, None));
-    }
-    let n = keep.iter().filter(|&&k| k).count();
-    if n == 0 {
-        bail!("--unobserved/--mask: no value of the trajectory is left to score");
-    }
-    let line = format!(
-        "scored at {n} of {} values of the trajectory: {}",
-        l * f,
-        what.join(", ")
-    );
-    Ok((Some(keep), Some(line)))
+        (&o.operator, "--unobserved")
+    });
+    let scored = sda::baseline::points::scored_values(
+        trajectory,
+        fixed.as_ref().zip(system.as_deref()),
+        mask.as_ref().zip(mask_name.as_deref()),
+        unobserved,
+    )?;
+    Ok(match scored {
+        Some((keep, line)) => (Some(keep), Some(line)),
+        None => (None, None),
+    })
 }
