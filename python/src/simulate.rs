@@ -32,12 +32,11 @@ pub(crate) fn simulate(
     progress: bool,
 ) -> PyResult<Data> {
     let mut system = System::from_name(system).map_err(py_err)?;
-    let (length, burn_in) = match &mut system {
+    match &mut system {
         System::Kolmogorov(k) => {
             k.size = size.unwrap_or(k.size);
             k.coarsen = coarsen.unwrap_or(k.coarsen);
             k.check().map_err(py_err)?;
-            (length.unwrap_or(64), burn_in.unwrap_or(64))
         }
         _ => {
             if size.is_some() || coarsen.is_some() {
@@ -46,9 +45,10 @@ pub(crate) fn simulate(
                     system.name()
                 )));
             }
-            (length.unwrap_or(1024), burn_in.unwrap_or(1024))
         }
-    };
+    }
+    let n = system.default_length();
+    let (length, burn_in) = (length.unwrap_or(n), burn_in.unwrap_or(n));
     let pb = bar(trajectories as u64, "simulate", progress);
     let s = compute(py, |_| {
         simulate_splits(system, trajectories, length, burn_in, seed, &|_| pb.inc(1))

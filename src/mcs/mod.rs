@@ -216,6 +216,16 @@ impl System {
         }
     }
 
+    /// The states kept per simulated chain, and the transitions dropped before them, when none
+    /// are asked for: 64 of each for Kolmogorov flow (a state every 0.2 time units), 1024 for
+    /// the others.
+    pub fn default_length(&self) -> usize {
+        match self {
+            System::Kolmogorov(_) => 64,
+            _ => 1024,
+        }
+    }
+
     /// The system's name.
     pub fn name(&self) -> &'static str {
         match self {

@@ -85,12 +85,11 @@ pub fn check_data_folder(output: &Path, force: bool, bytes: u64) -> Result<bool>
 /// The system with the flags applied, the states kept per chain and the burn-in.
 fn resolve(a: &Args) -> Result<(System, usize, usize)> {
     let mut system = System::from_name(&a.system)?;
-    let (length, burn_in) = match &mut system {
+    match &mut system {
         System::Kolmogorov(k) => {
             k.size = a.size.unwrap_or(k.size);
             k.coarsen = a.coarsen.unwrap_or(k.coarsen);
             k.check()?;
-            (a.length.unwrap_or(64), a.burn_in.unwrap_or(64))
         }
         System::Lorenz96(l) => {
             if a.coarsen.is_some() {
@@ -112,7 +111,6 @@ fn resolve(a: &Args) -> Result<(System, usize, usize)> {
             if !l.forcing.is_finite() {
                 bail!("--forcing {}: must be finite", l.forcing);
             }
-            (a.length.unwrap_or(1024), a.burn_in.unwrap_or(1024))
         }
         _ => {
             if a.size.is_some() || a.coarsen.is_some() {
@@ -127,10 +125,10 @@ fn resolve(a: &Args) -> Result<(System, usize, usize)> {
                     a.system
                 );
             }
-            (a.length.unwrap_or(1024), a.burn_in.unwrap_or(1024))
         }
-    };
-    Ok((system, length, burn_in))
+    }
+    let n = system.default_length();
+    Ok((system, a.length.unwrap_or(n), a.burn_in.unwrap_or(n)))
 }
 
 /// Checks --output before the simulation; returns whether it holds a data set.
