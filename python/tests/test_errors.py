@@ -72,6 +72,11 @@ def test_bad_shapes_and_values_are_value_errors(model, observation):
            np.ones((5, 8, 3), np.float32), system="lorenz63", epochs=0)
     raises(ValueError, r"^keep: ", sda.filter, y, system="lorenz63", operator=OPERATOR,
            noise=0.4, length=33, particles=8, keep=16, progress=False)
+    x = np.zeros((2, 33, 3), np.float32)
+    raises(ValueError, r"^mask: of shape \(5\), not a state's \(3\) or a trajectory's \(33, 3\)",
+           sda.evaluate, x, mask=np.ones(5, np.float32))
+    raises(ValueError, r"^mask: no value of the trajectory is left to score", sda.evaluate, x,
+           mask=np.zeros(3, np.float32))
 
 
 def test_missing_and_broken_files_are_os_errors(tmp_path, model):
