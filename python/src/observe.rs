@@ -65,12 +65,7 @@ pub(crate) fn observe<'py>(
             }
         };
         let (length, f) = (x.shape[0], x.shape[1..].iter().product::<usize>());
-        let design = Design {
-            times: times.unwrap_or(length.div_ceil(4)),
-            stations: stations.unwrap_or(f.div_ceil(4)),
-            std: (lo, hi),
-            seed,
-        };
+        let design = Design::new(length, f, times, stations, (lo, hi), seed);
         compute(py, |_| {
             let t = Table::observe(&x.data, length, f, &design)?;
             write_atomic(&path, t.to_csv().as_bytes())

@@ -375,6 +375,26 @@ pub struct Design {
     pub seed: u64,
 }
 
+impl Design {
+    /// A design for `length` states of `features` values: `times` observed states and
+    /// `stations` values of each, a quarter of each (rounded up) when not given.
+    pub fn new(
+        length: usize,
+        features: usize,
+        times: Option<usize>,
+        stations: Option<usize>,
+        std: (f32, f32),
+        seed: u64,
+    ) -> Self {
+        Design {
+            times: times.unwrap_or(length.div_ceil(4)),
+            stations: stations.unwrap_or(features.div_ceil(4)),
+            std,
+            seed,
+        }
+    }
+}
+
 impl Table {
     /// Measures a known trajectory `x` (`length` states of `features` values, flat): rows at
     /// random times and indices, each `value = x + std · z` with its own std (for experiments

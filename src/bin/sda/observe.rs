@@ -182,12 +182,7 @@ pub fn run(a: Args) -> Result<()> {
         let (Ok(lo), Ok(hi)) = std else {
             bail!("--noise {}: with --table, a number or LO:HI", a.noise);
         };
-        let design = Design {
-            times: a.times.unwrap_or(length.div_ceil(4)),
-            stations: a.stations.unwrap_or(f.div_ceil(4)),
-            std: (lo, hi),
-            seed: a.seed,
-        };
+        let design = Design::new(length, f, a.times, a.stations, (lo, hi), a.seed);
         let table = Table::observe(&truth, length, f, &design)?;
         let path = a.output.join("obs.csv");
         write_atomic(&path, table.to_csv().as_bytes())?;
