@@ -4,7 +4,10 @@
 //! `file:line` of each edge in it.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
+
+mod common;
+use common::rust_files;
 
 /// An edge `from -> to` between top-level modules, and where it is written (`file:line`).
 #[derive(Clone, Debug)]
@@ -31,24 +34,6 @@ fn modules(src: &Path) -> BTreeSet<String> {
         }
     }
     out
-}
-
-/// The `.rs` files under `dir`, `src/bin` left out.
-fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    entries.sort();
-    for path in entries {
-        if path.is_dir() {
-            if path.file_name().is_some_and(|n| n != "bin") {
-                rust_files(&path, out);
-            }
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            out.push(path);
-        }
-    }
 }
 
 /// The text with every `//` comment (doc comments included) blanked out, line breaks kept.
@@ -139,7 +124,7 @@ fn crate_references(code: &str) -> Vec<(String, usize)> {
 fn edges(src: &Path) -> (BTreeSet<String>, Vec<Edge>) {
     let mods = modules(src);
     let mut files = Vec::new();
-    rust_files(src, &mut files);
+    rust_files(src, &["bin"], &mut files);
     let mut out = Vec::new();
     for file in files {
         let rel = file.strip_prefix(src).unwrap();

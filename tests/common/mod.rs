@@ -3,7 +3,7 @@
 
 pub mod netcdf3;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 /// Runs the built `sda` with `args`.
@@ -177,3 +177,25 @@ pub const ASSIMILATE: [&str; 19] = [
     "--seed",
     "11",
 ];
+
+/// The `.rs` files under `dir` (none if it does not exist), sorted, without the folders named
+/// in `skip`.
+pub fn rust_files(dir: &Path, skip: &[&str], out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut entries: Vec<PathBuf> = entries.map(|e| e.unwrap().path()).collect();
+    entries.sort();
+    for path in entries {
+        if path.is_dir() {
+            if !path
+                .file_name()
+                .is_some_and(|n| skip.iter().any(|s| n == *s))
+            {
+                rust_files(&path, skip, out);
+            }
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
