@@ -709,6 +709,27 @@ fn a_preconditioned_network_is_right_at_high_noise_from_the_first_epoch() {
     );
 }
 
+/// [`fit`] without a run folder: the network trained in memory.
+fn fit_in_memory(
+    d: &Dataset,
+    cfg: &TrainConfig,
+    resume: bool,
+    progress: impl FnMut(&EpochStats),
+) -> sda::error::Result<Model> {
+    let device = Device::flex();
+    train_with(
+        d,
+        net(),
+        VpSde::default(),
+        cfg,
+        None,
+        resume,
+        &device,
+        Engine::Auto,
+        progress,
+    )
+}
+
 /// Each tensor's bytes by name in a safetensors file (the header's order of names is not
 /// fixed from one write to the next).
 fn tensors_of(path: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
@@ -749,18 +770,7 @@ fn a_network_trained_in_memory_is_the_one_a_run_folder_gets_and_nothing_is_writt
         .map(|e| e.unwrap().path())
         .collect();
     let mut epochs = 0;
-    let in_memory = train_with(
-        &d,
-        net(),
-        VpSde::default(),
-        &cfg,
-        None,
-        false,
-        &Device::flex(),
-        Engine::Auto,
-        |_| epochs += 1,
-    )
-    .unwrap();
+    let in_memory = fit_in_memory(&d, &cfg, false, |_| epochs += 1).unwrap();
     assert_eq!(epochs, 6);
     let after: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()
@@ -776,20 +786,10 @@ fn a_network_trained_in_memory_is_the_one_a_run_folder_gets_and_nothing_is_writt
     assert!(saved == run, "the weights differ");
     assert_eq!(in_memory.config.train.epochs, on_disk.config.train.epochs);
     // Resuming needs a folder.
-    let err = train_with(
-        &d,
-        net(),
-        VpSde::default(),
-        &cfg,
-        None,
-        true,
-        &Device::flex(),
-        Engine::Auto,
-        |_| {},
-    )
-    .err()
-    .expect("resume without a folder is refused")
-    .to_string();
+    let err = fit_in_memory(&d, &cfg, true, |_| {})
+        .err()
+        .expect("resume without a folder is refused")
+        .to_string();
     assert!(err.contains("in memory"), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
