@@ -1,6 +1,6 @@
 //! Helpers shared by the subcommands: devices, progress bars, noise levels.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use burn::prelude::*;
@@ -166,4 +166,13 @@ pub fn process_cpu() -> f64 {
         .get_or_init(std::time::Instant::now)
         .elapsed()
         .as_secs_f64()
+}
+
+/// A file given as the first argument or, in its spelling before that, as a hidden flag (clap
+/// requires one of the two).
+pub fn first_or_flag<'a>(positional: &'a Option<PathBuf>, flag: &'a Option<PathBuf>) -> &'a Path {
+    positional
+        .as_deref()
+        .or(flag.as_deref())
+        .expect("clap requires one")
 }

@@ -137,11 +137,7 @@ pub fn run_mask(a: MaskArgs) -> Result<()> {
 
 pub fn run(a: Args) -> Result<()> {
     preflight(&a.output)?;
-    let file = a
-        .trajectories
-        .as_deref()
-        .or(a.trajectories_flag.as_deref())
-        .expect("clap requires one");
+    let file = crate::common::first_or_flag(&a.trajectories, &a.trajectories_flag);
     let x = sda::io::read_npy(file).with_context(|| file.display().to_string())?;
     if x.shape.len() < 3 {
         bail!(

@@ -99,10 +99,7 @@ pub fn system(spec: &str) -> Result<System> {
 impl Args {
     /// The samples' file, however it was given.
     fn samples(&self) -> &Path {
-        self.samples
-            .as_deref()
-            .or(self.samples_flag.as_deref())
-            .expect("clap requires one")
+        crate::common::first_or_flag(&self.samples, &self.samples_flag)
     }
 }
 
