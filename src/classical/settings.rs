@@ -151,7 +151,7 @@ pub(super) fn check(method: Method, s: &Settings, p: &Problem) -> Result<()> {
     }
     if matches!(method, Method::Ienks | Method::Var4d) {
         if s.iterations == 0 {
-            return Err(Error::config("--iterations", "must be at least 1"));
+            return Err(Error::config("--newton-iterations", "must be at least 1"));
         }
         if p.model.noise() > 0.0 {
             return Err(Error::config(

@@ -56,10 +56,6 @@ pub fn run_classical(a: Args, method: sda::classical::Method) -> Result<()> {
         a.initial_std,
         climatology,
     )?;
-    if a.iterations == 0 {
-        // Checked here so that the message names this command's flag.
-        bail!("--newton-iterations: must be at least 1");
-    }
     let settings = Settings {
         members: a.members,
         inflation: a.inflation,
